@@ -1,0 +1,97 @@
+/**
+ * Portable blob storage: the interface every driver (file://, mem://, later s3://, gs://,
+ * azblob://) implements, and the errors they signal.
+ *
+ * Writes are whole-object and atomic. Every stored object has an opaque `version` (an ETag,
+ * a GCS generation, a file generation counter…) so callers can do compare-and-swap:
+ * `write(key, data, { ifAbsent: true })` creates only when nothing is there,
+ * `write(key, data, { ifVersion: v })` replaces only the exact version `v` that was read.
+ * A failed precondition throws {@link PreconditionFailedError}; nothing is written.
+ *
+ * @module
+ */
+
+/** Metadata of one stored object. */
+export interface BlobInfo {
+  /** Full key, `/`-separated (e.g. `my-app/default.pgo`). */
+  key: string;
+  /** Size in bytes. */
+  size: number;
+  /** Last modification time. */
+  modified: Date;
+  /** Opaque version token for conditional writes and HTTP ETags. */
+  version: string;
+}
+
+/** An object's bytes and metadata. */
+export interface BlobObject extends BlobInfo {
+  data: Uint8Array;
+}
+
+/** Preconditions for {@link BlobStore.write} and {@link BlobStore.delete}. At most one may be set. */
+export interface WriteConditions {
+  /** Write only if no object exists at the key (S3 If-None-Match: *, GCS ifGenerationMatch=0). */
+  ifAbsent?: boolean;
+  /** Write only if the current object has exactly this version (S3 If-Match, GCS generation, Azure ETag). */
+  ifVersion?: string;
+}
+
+/** A bucket of objects addressed by key. Implementations must be safe for concurrent use. */
+export interface BlobStore {
+  /** Reads a whole object; throws {@link BlobNotFoundError} when absent. */
+  read(key: string, signal?: AbortSignal): Promise<BlobObject>;
+  /** Metadata only; `undefined` when absent. */
+  stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined>;
+  /**
+   * Atomically writes `data` at `key` (readers see the old or the new object, never a mix)
+   * and returns the new version. Throws {@link PreconditionFailedError} when a condition fails.
+   */
+  write(key: string, data: Uint8Array, conditions?: WriteConditions, signal?: AbortSignal): Promise<string>;
+  /**
+   * Deletes an object. Returns false when it did not exist. With `ifVersion`, throws
+   * {@link PreconditionFailedError} when the current version differs.
+   */
+  delete(key: string, conditions?: Pick<WriteConditions, "ifVersion">, signal?: AbortSignal): Promise<boolean>;
+  /** Lists objects whose key starts with `prefix`, in lexicographic key order. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
+  /** Health check: resolves when the store is reachable and usable, throws otherwise. */
+  check(signal?: AbortSignal): Promise<void>;
+  /** Releases resources. */
+  close(): Promise<void>;
+}
+
+/** The object does not exist. */
+export class BlobNotFoundError extends Error {
+  /** The missing key. */
+  readonly key: string;
+  /** Creates the error for `key`. */
+  constructor(key: string) {
+    super(`blob "${key}" not found`);
+    this.name = "BlobNotFoundError";
+    this.key = key;
+  }
+}
+
+/** A conditional write or delete lost: the object exists (ifAbsent) or has another version (ifVersion). */
+export class PreconditionFailedError extends Error {
+  /** The contested key. */
+  readonly key: string;
+  /** Creates the error for `key` with a one-line reason. */
+  constructor(key: string, reason: string) {
+    super(`blob "${key}": precondition failed: ${reason}`);
+    this.name = "PreconditionFailedError";
+    this.key = key;
+  }
+}
+
+/**
+ * Rejects keys that could escape a bucket or are ambiguous: empty, absolute, `.`/`..`
+ * segments, empty segments, backslashes or control characters. Drivers call it on every key.
+ */
+export function assertValidKey(key: string): void {
+  const bad = key === "" || key.startsWith("/") || key.endsWith("/") || key.includes("\\") ||
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f]/.test(key) ||
+    key.split("/").some((s) => s === "" || s === "." || s === "..");
+  if (bad) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+}
