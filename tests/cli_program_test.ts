@@ -1,0 +1,45 @@
+/**
+ * Pins the CLI shell: --help, --version, one-line errors and exit codes, env fallbacks.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runAutopgo } from "./support/cli.ts";
+import { VERSION } from "../cmd/version.ts";
+
+Deno.test("--version prints version and commit", async () => {
+  const r = await runAutopgo(["--version"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), `${VERSION} (HEAD)`);
+});
+
+Deno.test("--help lists components and utilities with the global log options", async () => {
+  const r = await runAutopgo(["--help"]);
+  assert.equal(r.code, 0);
+  for (const word of ["server", "worker", "scrape", "upload", "download", "list", "delete", "clean", "merge"]) {
+    assert.match(r.stdout, new RegExp(`\\n\\s+${word}\\b`), `help mentions ${word}`);
+  }
+  assert.match(r.stdout, /--log-level/);
+  assert.match(r.stdout, /AUTOPGO_LOG_LEVEL/);
+});
+
+Deno.test("subcommand help shows the global options too", async () => {
+  const r = await runAutopgo(["inspect", "--help"]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /--log-level/);
+});
+
+Deno.test("unknown command is a one-line error with a non-zero exit", async () => {
+  const r = await runAutopgo(["no-such-command"]);
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /unknown command/);
+});
+
+Deno.test("invalid AUTOPGO_LOG_LEVEL is rejected in one line", async () => {
+  const r = await runAutopgo(["list"], { env: { AUTOPGO_LOG_LEVEL: "loud" } });
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /loud/);
+});
