@@ -1,15 +1,28 @@
 /**
- * `autopgo delete` (not implemented yet: being built).
+ * `autopgo delete APP`: deletes an application's merged profile (and any staged uploads).
  *
  * @module
  */
 
 import { Command } from "commander";
-import { CliError } from "./cli_error.ts";
+import { ApiClient } from "../core/api_client.ts";
+import { apiUrlOption, appNameArg, tokenOption } from "./options.ts";
+
+/** Options of `delete`. */
+interface DeleteOptions {
+  apiUrl: string;
+  token?: string;
+}
 
 /** Builds the `delete` command. */
 export function deleteCommand(): Command {
-  return new Command("delete").description("(not implemented yet)").action(() => {
-    throw new CliError("delete: not implemented yet");
-  });
+  return new Command("delete")
+    .description("delete an application's merged profile")
+    .argument("<app>", "application name", appNameArg)
+    .addOption(apiUrlOption())
+    .addOption(tokenOption())
+    .action(async (app: string, opts: DeleteOptions) => {
+      await new ApiClient({ baseUrl: opts.apiUrl, token: opts.token }).delete(app);
+      console.log(`Deleted profile '${app}'`);
+    });
 }

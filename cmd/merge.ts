@@ -1,15 +1,137 @@
 /**
- * `autopgo merge` (not implemented yet: being built).
+ * `autopgo merge [-o FILE|-] PROFILE...`: merges pprof profiles locally with google/pprof
+ * `Merge` semantics (the samples `go tool pprof -proto a b …` holds), faster.
+ *
+ * Inputs are read and decoded one at a time into a streaming merger, so memory is bounded
+ * by the merged result. Output is gzip-compressed profile.proto, to stdout by default (but
+ * never to a terminal) or to a file written atomically: a temp file in the same directory
+ * renamed over the target, so a failure never truncates an existing file.
  *
  * @module
  */
 
-import { Command } from "commander";
-import { CliError } from "./cli_error.ts";
+import { Command, Option } from "commander";
+import { dirname, join } from "node:path";
+import { CliError, oneLine } from "./cli_error.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import { encodeProfile } from "../core/pprof/encode.ts";
+import { DEFAULT_DECODE_LIMITS } from "../core/pprof/limits.ts";
+import { ProfileMerger } from "../core/pprof/merge.ts";
+import { compactForPgo } from "../core/pprof/compact_pgo.ts";
+import type { Profile } from "../core/pprof/profile.ts";
+
+/** Options of the `merge` command. */
+export interface MergeCommandOptions {
+  /** Output path, "-" for stdout. */
+  output: string;
+  /** Compact the result for Go PGO (same compiler input, far smaller). */
+  compact?: boolean;
+}
+
+/**
+ * Reads and decodes one profile file (gzip or raw protobuf, default decode limits). Throws
+ * an Error with a one-line message (no file name: callers add it). Reads synchronously: the
+ * CLI does one thing at a time, and a sync read is far cheaper than an async op per file.
+ */
+export function readProfileFile(path: string): Profile {
+  let data: Uint8Array;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new Error("not a regular file");
+    const max = DEFAULT_DECODE_LIMITS.maxCompressedBytes;
+    if (info.size > max) throw new Error(`file is ${info.size} bytes, over the ${max}-byte input limit`);
+    data = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new Error("no such file");
+    if (e instanceof Deno.errors.PermissionDenied) throw new Error("permission denied");
+    if (e instanceof Deno.errors.IsADirectory) throw new Error("not a regular file");
+    throw e;
+  }
+  return decodeProfile(data);
+}
+
+/** Merges the profile files in order, decoding one at a time. Errors name the failing file. */
+export function mergeProfileFiles(paths: readonly string[]): Profile {
+  const merger = new ProfileMerger();
+  for (const path of paths) {
+    try {
+      merger.add(readProfileFile(path));
+    } catch (e) {
+      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${oneLine(e)}`);
+    }
+  }
+  try {
+    return merger.result();
+  } catch (e) {
+    throw new CliError(`merge: ${oneLine(e)}`);
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file in the same directory, then a rename over
+ * the target. On failure the temp file is removed and any existing target is untouched.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${crypto.randomUUID()}.autopgo-tmp`);
+  try {
+    await Deno.writeFile(temp, data, { createNew: true, mode: 0o644 });
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Writes the encoded profile to `output` ("-" = stdout, refused when stdout is a terminal). */
+export async function writeProfileOutput(output: string, data: Uint8Array, command = "merge"): Promise<void> {
+  if (output === "-") {
+    if (Deno.stdout.isTerminal()) {
+      throw new CliError(
+        `${command}: refusing to write a binary profile to a terminal: use -o FILE or redirect stdout`,
+      );
+    }
+    let written = 0;
+    while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
+    return;
+  }
+  try {
+    await writeFileAtomic(output, data);
+  } catch (e) {
+    throw new CliError(`${command}: writing ${JSON.stringify(output)}: ${oneLine(e)}`);
+  }
+}
+
+/** Runs `merge`: decode and merge `paths`, encode (gzip), write to `opts.output`. */
+export async function runMerge(paths: readonly string[], opts: MergeCommandOptions): Promise<void> {
+  // Refuse a terminal before doing the work.
+  if (opts.output === "-" && Deno.stdout.isTerminal()) {
+    throw new CliError("merge: refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
+  }
+  const merged = mergeProfileFiles(paths);
+  // Post-merge transformations (e.g. compaction) go here, before encoding.
+  let result = merged;
+  if (opts.compact) {
+    try {
+      result = compactForPgo(merged);
+    } catch (e) {
+      throw new CliError(`merge: --compact: ${oneLine(e)}`);
+    }
+  }
+  await writeProfileOutput(opts.output, encodeProfile(result));
+}
 
 /** Builds the `merge` command. */
 export function mergeCommand(): Command {
-  return new Command("merge").description("(not implemented yet)").action(() => {
-    throw new CliError("merge: not implemented yet");
-  });
+  return new Command("merge")
+    .description("merge pprof profiles into one (google/pprof Merge semantics), written gzip-compressed")
+    .argument("<profiles...>", "profile files (gzip or raw profile.proto)")
+    .addOption(new Option("-o, --output <file>", 'output file, "-" for stdout').default("-"))
+    .option(
+      "--compact",
+      "keep only what Go PGO reads (leaf + caller frames, no labels/mappings): same build, smaller file",
+    )
+    .action(async (paths: string[], opts: MergeCommandOptions) => {
+      await runMerge(paths, opts);
+    });
 }

@@ -7,7 +7,7 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import { getLogger } from "@logtape/logtape";
+import { dispose, getLogger } from "@logtape/logtape";
 import { type CliLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./logging.ts";
 import { CliError, oneLine } from "./cli_error.ts";
 import { versionString } from "./version.ts";
@@ -92,5 +92,8 @@ export async function runCli(args: string[]): Promise<number> {
     } catch { /* logging not configured */ }
     console.error(`autopgo: ${oneLine(error)}`);
     return code;
+  } finally {
+    // Flush buffered log records before the caller exits the process.
+    await dispose();
   }
 }

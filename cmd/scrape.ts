@@ -1,15 +1,231 @@
 /**
- * `autopgo scrape` (not implemented yet: being built).
+ * `autopgo scrape [--mode file|kube|nomad|consul] [ARG]`: samples the `net/http/pprof` CPU profile
+ * endpoints of an application's instances and streams the profiles to the server, with
+ * `/api/health` and `/api/ready` on `--port` (default 8082, as the original's code; its README
+ * said 8080). ARG is the targets file in file mode and an optional kubeconfig in kube mode.
+ * SIGINT/SIGTERM abort the round in flight and exit 0.
  *
  * @module
  */
 
-import { Command } from "commander";
-import { CliError } from "./cli_error.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { getLogger } from "@logtape/logtape";
+import { ApiClient } from "../core/api_client.ts";
+import { healthRoutes } from "../core/health.ts";
+import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
+import type { TargetSource } from "../core/scrape/target.ts";
+import { CliError, oneLine } from "./cli_error.ts";
+import {
+  apiUrlOption,
+  appNameArg,
+  durationArg,
+  envOption,
+  nonNegativeIntArg,
+  portArg,
+  tokenOption,
+} from "./options.ts";
+
+/** Discovery modes. */
+export const SCRAPE_MODES = ["file", "kube", "nomad", "consul"] as const;
+/** One discovery mode. */
+export type ScrapeMode = typeof SCRAPE_MODES[number];
+
+/** Options of `scrape`. */
+interface ScrapeOptions {
+  mode: ScrapeMode;
+  app: string;
+  sampleSize: number;
+  frequency: number;
+  duration: number;
+  targetTimeout?: number;
+  apiUrl: string;
+  token?: string;
+  port: number;
+  host: string;
+  targetHeader?: [string, string][];
+}
+
+/** commander argParser for `--sample-size` (an integer ≥ 1). */
+export function sampleSizeArg(value: string): number {
+  const n = nonNegativeIntArg(value);
+  if (n < 1) throw new InvalidArgumentError("sample size must be at least 1");
+  return n;
+}
+
+/**
+ * Parses `Name: value` target headers (repeatable; an env value may hold several separated by
+ * newlines) and accumulates them.
+ */
+export function targetHeaderArg(value: string, previous: [string, string][] = []): [string, string][] {
+  const out = previous.slice();
+  for (const line of value.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    const colon = line.indexOf(":");
+    const name = colon > 0 ? line.slice(0, colon).trim() : "";
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new InvalidArgumentError(`expected "Name: value", got ${JSON.stringify(line.slice(0, 40))}`);
+    }
+    const headerValue = line.slice(colon + 1).trim();
+    try {
+      new Headers([[name, headerValue]]);
+    } catch {
+      throw new InvalidArgumentError(`header ${name} has an invalid value`);
+    }
+    out.push([name, headerValue]);
+  }
+  return out;
+}
+
+/** Opens the target source of `mode`; discovery modules are loaded only when their mode is used. */
+export async function openTargetSource(mode: ScrapeMode, app: string, arg: string | undefined): Promise<TargetSource> {
+  const log = getLogger(["autopgo", "scrape"]);
+  if (arg !== undefined && (mode === "nomad" || mode === "consul")) {
+    log.warn("{mode} mode takes no argument; ignoring {arg}", { mode, arg });
+  }
+  switch (mode) {
+    case "file": {
+      if (!arg) throw new CliError("file mode needs the path of a targets file: autopgo scrape <targets.json>");
+      const { FileTargetSource } = await import("../discovery/file.ts");
+      return await FileTargetSource.open(arg);
+    }
+    case "kube": {
+      const { KubeTargetSource } = await import("../discovery/kube.ts");
+      return await KubeTargetSource.open({ app, kubeconfig: arg });
+    }
+    case "nomad": {
+      const { NomadTargetSource } = await import("../discovery/nomad.ts");
+      return new NomadTargetSource({ app });
+    }
+    case "consul": {
+      const { ConsulTargetSource } = await import("../discovery/consul.ts");
+      return new ConsulTargetSource({ app });
+    }
+  }
+}
 
 /** Builds the `scrape` command. */
 export function scrapeCommand(): Command {
-  return new Command("scrape").description("(not implemented yet)").action(() => {
-    throw new CliError("scrape: not implemented yet");
+  return new Command("scrape")
+    .description("periodically profile an application's instances and upload the profiles")
+    .argument("[arg]", "file mode: targets JSON file; kube mode: optional kubeconfig path")
+    .addOption(envOption("-m, --mode <mode>", "where targets come from", "MODE").choices(SCRAPE_MODES).default("file"))
+    .addOption(
+      envOption("-a, --app <name>", "application the profiles belong to", "APP").argParser(appNameArg)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      envOption("-s, --sample-size <n>", "maximum targets profiled per round (≥ 1)", "SAMPLE_SIZE")
+        .argParser(sampleSizeArg).makeOptionMandatory(),
+    )
+    .addOption(
+      envOption("-f, --frequency <duration>", "time between rounds", "FREQUENCY").argParser(durationArg)
+        .default(60_000, "60s"),
+    )
+    .addOption(
+      envOption("-d, --duration <duration>", "profile duration, whole seconds", "DURATION").argParser(
+        durationArg,
+      ).default(30_000, "30s"),
+    )
+    .addOption(
+      envOption(
+        "--target-timeout <duration>",
+        "deadline per target for profiling and upload (default: duration + max(10s, duration/4))",
+        "TARGET_TIMEOUT",
+      ).argParser(durationArg),
+    )
+    .addOption(
+      envOption("--target-header <header>", "'Name: value' header sent to targets (repeatable)", "TARGET_HEADER")
+        .argParser(targetHeaderArg),
+    )
+    .addOption(apiUrlOption())
+    .addOption(tokenOption())
+    .addOption(
+      envOption("-p, --port <port>", "port of the health/ready HTTP server", "PORT").argParser(portArg)
+        .default(8082),
+    )
+    .addOption(envOption("--host <address>", "address the health/ready server listens on", "HOST").default("0.0.0.0"))
+    .addOption(new Option("--debug", "accepted for compatibility with the original; no effect").hideHelp())
+    .action(async (arg: string | undefined, opts: ScrapeOptions) => {
+      await runScrape(arg, opts);
+    });
+}
+
+async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<void> {
+  const log = getLogger(["autopgo", "scrape"]);
+  let uploader: ApiClient;
+  try {
+    validateScraperSettings({
+      sampleSize: opts.sampleSize,
+      frequencyMs: opts.frequency,
+      durationMs: opts.duration,
+      targetTimeoutMs: opts.targetTimeout,
+    });
+    uploader = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
+  } catch (e) {
+    throw new CliError(oneLine(e));
+  }
+  let source: TargetSource;
+  try {
+    source = await openTargetSource(opts.mode, opts.app, arg);
+  } catch (e) {
+    throw e instanceof CliError ? e : new CliError(oneLine(e));
+  }
+  let scraper: Scraper;
+  try {
+    scraper = new Scraper({
+      app: opts.app,
+      source,
+      uploader,
+      sampleSize: opts.sampleSize,
+      frequencyMs: opts.frequency,
+      durationMs: opts.duration,
+      targetTimeoutMs: opts.targetTimeout,
+      targetHeaders: opts.targetHeader,
+    });
+  } catch (e) {
+    await source.close?.();
+    throw new CliError(oneLine(e));
+  }
+
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) log.info("shutting down");
+    stop.abort();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+
+  const app = healthRoutes([scraper.healthCheck()]);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: opts.host,
+      port: opts.port,
+      onListen: (addr) => {
+        log.info(`health server listening on http://${addr.hostname}:${addr.port}`, {
+          host: addr.hostname,
+          port: addr.port,
+        });
+      },
+    }, app.fetch);
+  } catch (e) {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await source.close?.();
+    throw new CliError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(e)}`);
+  }
+  log.info("scraping {app} from {source} every {frequency}ms: {sample} targets per round, {duration}ms profiles", {
+    app: opts.app,
+    source: source.name,
+    frequency: opts.frequency,
+    sample: opts.sampleSize,
+    duration: opts.duration,
   });
+  try {
+    await scraper.run(stop.signal);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await server.shutdown();
+    await source.close?.();
+  }
+  log.info("stopped");
 }

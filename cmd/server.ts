@@ -1,15 +1,167 @@
 /**
- * `autopgo server` (not implemented yet: being built).
+ * `autopgo server`: the profile HTTP API (core/pipeline/server_app.ts) on `--port` (8080).
+ *
+ * Embedded default: without `--event-writer-url` (or with a `mem://` one) the server publishes
+ * to an in-process bus and runs the worker in the same process; without `--blob-store-url` it stores under
+ * `--data-dir` (`AUTOPGO_DATA_DIR`, default `./autopgo-data`) through the `file://` driver. So
+ * `autopgo server` alone is a complete single-machine pipeline (`deno task start`). With
+ * external URLs it is only the API, and `autopgo worker` processes run separately as in the
+ * original.
+ *
+ * Shutdown on SIGINT/SIGTERM: stop accepting, finish in-flight uploads; in embedded mode then
+ * stop the worker after its in-flight merges and merge whatever is still staged (the in-process
+ * bus does not survive the process), then exit 0.
  *
  * @module
  */
 
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { getLogger } from "@logtape/logtape";
+import { resolve } from "node:path";
+import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
+import { fileUrlFromPath, registerBuiltinDrivers } from "../adapters/mod.ts";
+import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { eventPublisher } from "../core/pipeline/publisher.ts";
+import { reconcileStaging } from "../core/pipeline/reconcile.ts";
+import { createServerApp, DEFAULT_MAX_UPLOAD_BYTES } from "../core/pipeline/server_app.ts";
+import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
+import { durationArg, envOption, portArg, tokenOption } from "./options.ts";
+import {
+  addHttpTimeoutOptions,
+  addWorkerTuningOptions,
+  byteSizeArg,
+  connGuardOptions,
+  dependencyChecks,
+  hostOption,
+  type HttpTimeoutFlags,
+  loadPruneFlag,
+  openOrFail,
+  shutdownSignal,
+  workerDeps,
+  type WorkerTuningFlags,
+} from "./worker.ts";
+
+const log = getLogger(["autopgo", "server"]);
+
+/** Topic of the in-process bus used by the embedded default. */
+export const EMBEDDED_BUS_URL = "mem://autopgo-embedded";
+
+interface ServerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags {
+  port: number;
+  host: string;
+  eventWriterUrl?: string;
+  blobStoreUrl?: string;
+  dataDir: string;
+  token?: string;
+  maxUploadSize: number;
+  requestTimeout: number;
+  debug?: boolean;
+}
 
 /** Builds the `server` command. */
 export function serverCommand(): Command {
-  return new Command("server").description("(not implemented yet)").action(() => {
-    throw new CliError("server: not implemented yet");
+  const command = new Command("server")
+    .description("serve the profile API (and, without bus URLs, merge uploads in-process)")
+    .addOption(
+      envOption("-p, --port <port>", "HTTP port (0 picks a free one)", "PORT").argParser(portArg).default(8080),
+    )
+    .addOption(hostOption())
+    .addOption(
+      envOption(
+        "--event-writer-url <url>",
+        "event bus topic (omit: in-process bus + embedded worker)",
+        "EVENT_WRITER_URL",
+      ),
+    )
+    .addOption(envOption("--blob-store-url <url>", "blob store URL (omit: files under --data-dir)", "BLOB_STORE_URL"))
+    .addOption(
+      envOption("--data-dir <dir>", "directory of the embedded file store", "DATA_DIR").default("./autopgo-data"),
+    )
+    .addOption(tokenOption("require this bearer token on every /api/profile route"))
+    .addOption(
+      envOption("--max-upload-size <bytes>", "largest accepted upload (413 above)", "MAX_UPLOAD_SIZE").argParser(
+        byteSizeArg,
+      )
+        .default(DEFAULT_MAX_UPLOAD_BYTES, "64MiB"),
+    )
+    .addOption(
+      envOption("--request-timeout <duration>", "deadline for one request, body included", "REQUEST_TIMEOUT")
+        .argParser(durationArg).default(120_000, "2m"),
+    )
+    .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
+  addWorkerTuningOptions(command);
+  addHttpTimeoutOptions(command);
+  return command.action(async (opts: ServerCommandOptions) => {
+    if (opts.token !== undefined && opts.token.trim() === "") throw new CliError("server: --token must not be empty");
+    if (opts.requestTimeout <= 0) throw new CliError("server: --request-timeout must be positive");
+    const guard = connGuardOptions(opts, opts.requestTimeout + 5_000);
+    // An in-process bus (none given, or an explicit mem:// topic) only works with the worker in this process.
+    const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
+    const embedded = busUrl.startsWith("mem:");
+    if (opts.debug) log.warn("--debug is accepted for compatibility; pprof debug endpoints are not served");
+    const pruneConfig = embedded ? await loadPruneFlag(opts.prune) : [];
+    let blobUrl = opts.blobStoreUrl;
+    if (!blobUrl) {
+      const dir = resolve(opts.dataDir);
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+      } catch (error) {
+        throw new CliError(`server: cannot create data directory ${dir}: ${(error as Error).message}`);
+      }
+      blobUrl = fileUrlFromPath(dir);
+    }
+    registerBuiltinDrivers();
+    const store = await openOrFail("blob store", blobUrl!, openBlobStore);
+    const writer = await openOrFail("event writer", busUrl, openEventWriter);
+    const reader = embedded ? await openOrFail("event reader", busUrl, openEventReader) : undefined;
+    const clock = () => new Date();
+    let ready = false;
+    const app = createServerApp({
+      store,
+      publisher: eventPublisher({ writer, clock, newEventId: () => crypto.randomUUID() }),
+      clock,
+      randomSuffix: () => crypto.randomUUID().replaceAll("-", "").slice(0, 12),
+      maxUploadBytes: opts.maxUploadSize,
+      token: opts.token,
+      requestTimeoutMs: opts.requestTimeout,
+      healthChecks: dependencyChecks(store, writer, reader),
+      isReady: () => ready,
+    });
+    const signals = shutdownSignal();
+    const stopWorker = new AbortController();
+    const deps = workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize);
+    const worker = reader
+      ? runWorker(reader, deps, {
+        concurrency: opts.concurrency,
+        sweepIntervalMs: opts.sweepInterval,
+        sweepGraceMs: opts.sweepGrace,
+        clock,
+      }, stopWorker.signal)
+      : undefined;
+    const http = startHttpServer(opts.host, opts.port, app.fetch, guard);
+    ready = true;
+    log.info(`listening on ${http.url}`, {
+      host: http.hostname,
+      port: http.port,
+      mode: embedded ? "embedded worker" : "api only",
+      blobStore: embedded && !opts.blobStoreUrl ? blobUrl : undefined,
+    });
+    const signal = await signals.received;
+    log.info(`stopping (${signal}): finishing in-flight uploads`);
+    ready = false;
+    await http.shutdown(opts.requestTimeout);
+    if (worker) {
+      stopWorker.abort();
+      await worker;
+      log.info("merging uploads still staged before exit");
+      const report = await reconcileStaging(store, clock(), 0, (app, key) => processUpload(deps, app, key));
+      if (report.failed > 0) {
+        log.warn("{failed} staged uploads could not be merged; they are merged on next start", { ...report });
+      }
+    }
+    signals.dispose();
+    await Promise.allSettled([reader?.close(), writer.close(), store.close()]);
+    log.info("stopped");
   });
 }

@@ -1,15 +1,60 @@
 /**
- * `autopgo upload` (not implemented yet: being built).
+ * `autopgo upload FILE --app APP`: sends a pprof profile to the server to be merged into the
+ * app's base profile. The file is streamed, never read whole into memory.
  *
  * @module
  */
 
 import { Command } from "commander";
+import { ApiClient } from "../core/api_client.ts";
 import { CliError } from "./cli_error.ts";
+import { apiUrlOption, appNameArg, envOption, tokenOption } from "./options.ts";
+
+/** Options of `upload`. */
+interface UploadOptions {
+  app: string;
+  apiUrl: string;
+  token?: string;
+}
 
 /** Builds the `upload` command. */
 export function uploadCommand(): Command {
-  return new Command("upload").description("(not implemented yet)").action(() => {
-    throw new CliError("upload: not implemented yet");
-  });
+  return new Command("upload")
+    .description("upload a pprof profile to be merged into an application's profile")
+    .argument("<file>", "path of the pprof profile (gzip or raw protobuf)")
+    .addOption(
+      envOption("-a, --app <name>", "application the profile belongs to", "APP").argParser(appNameArg)
+        .makeOptionMandatory(),
+    )
+    .addOption(apiUrlOption())
+    .addOption(tokenOption())
+    .action(async (file: string, opts: UploadOptions) => {
+      const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
+      const handle = await openProfile(file);
+      try {
+        const { key } = await client.upload(opts.app, handle.readable);
+        console.log(`Uploaded ${file} for '${opts.app}' as ${key}`);
+      } finally {
+        try {
+          handle.close();
+        } catch { /* already closed by the stream */ }
+      }
+    });
+}
+
+async function openProfile(file: string): Promise<Deno.FsFile> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new CliError(`file ${file} does not exist`);
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!info.isFile) throw new CliError(`${file} is not a regular file`);
+  if (info.size === 0) throw new CliError(`${file} is empty`);
+  try {
+    return await Deno.open(file, { read: true });
+  } catch (e) {
+    throw new CliError(`cannot open ${file}: ${(e as Error).message}`);
+  }
 }

@@ -1,15 +1,259 @@
 /**
- * `autopgo worker` (not implemented yet: being built).
+ * `autopgo worker`: consumes `profile.*` events and merges uploads into each app's base
+ * profile (core/pipeline/worker.ts), with `/api/health` and `/api/ready` on `--port`
+ * (default 8081 as in the original code; its README said 8080).
+ *
+ * Also exports the pieces `autopgo server` reuses to run the same worker in-process in the
+ * embedded default: the tuning flags, their resolution, and shutdown-signal handling.
  *
  * @module
  */
 
-import { Command } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { getLogger } from "@logtape/logtape";
+import type { BlobStore } from "../core/blob.ts";
+import type { EventReader, EventWriter } from "../core/events.ts";
+import type { HealthCheck } from "../core/health.ts";
+import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
+import { registerBuiltinDrivers } from "../adapters/mod.ts";
+import { type ConnGuardOptions, DEFAULT_CONN_GUARD } from "../core/pipeline/conn_guard.ts";
+import { createOpsApp, startHttpServer } from "../core/pipeline/http_serve.ts";
+import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
+import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
+import { eventPublisher } from "../core/pipeline/publisher.ts";
+import { uploadDecodeLimits } from "../core/pipeline/upload_limits.ts";
+import { runWorker, type WorkerDeps } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
+import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
+
+const log = getLogger(["autopgo", "worker"]);
+
+/** Worker tuning shared by `worker` and the embedded worker of `server`. */
+export interface WorkerTuningFlags {
+  prune?: string;
+  compaction: CompactionMode;
+  concurrency: number;
+  sweepInterval: number;
+  sweepGrace: number;
+}
+
+/** Parses byte sizes: `1048576`, `512k`, `64MiB`, `1G` (binary multiples). */
+export function byteSizeArg(value: string): number {
+  const m = /^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
+  if (!m) throw new InvalidArgumentError(`expected a size like 1048576, 512KiB or 64MiB, got "${value}"`);
+  const unit = (m[2] ?? "b").toLowerCase()[0];
+  const n = Number(m[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit];
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`size must be positive, got "${value}"`);
+  return n;
+}
+
+/** The `--host` option (`AUTOPGO_HOST`); the original listened on all interfaces. */
+export function hostOption(): Option {
+  return envOption("--host <address>", "interface to listen on", "HOST").default("0.0.0.0");
+}
+
+/** HTTP connection timeouts shared by `server` and `worker`. */
+export interface HttpTimeoutFlags {
+  headerTimeout: number;
+  idleTimeout: number;
+}
+
+/** Adds `--header-timeout` and `--idle-timeout` (slow-client protection, conn_guard.ts). */
+export function addHttpTimeoutOptions(command: Command): Command {
+  return command
+    .addOption(
+      envOption("--header-timeout <duration>", "time a client has to send a request head", "HEADER_TIMEOUT")
+        .argParser(durationArg).default(DEFAULT_CONN_GUARD.headerTimeoutMs, "10s"),
+    )
+    .addOption(
+      envOption("--idle-timeout <duration>", "time a keep-alive connection may sit idle", "IDLE_TIMEOUT")
+        .argParser(durationArg).default(DEFAULT_CONN_GUARD.idleTimeoutMs, "2m"),
+    );
+}
+
+/** Connection guard limits from the flags; bodies are bounded by `bodyTimeoutMs`. */
+export function connGuardOptions(flags: HttpTimeoutFlags, bodyTimeoutMs: number): ConnGuardOptions {
+  if (flags.headerTimeout <= 0 || flags.idleTimeout <= 0) {
+    throw new CliError("--header-timeout and --idle-timeout must be positive");
+  }
+  return {
+    headerTimeoutMs: flags.headerTimeout,
+    idleTimeoutMs: flags.idleTimeout,
+    bodyTimeoutMs,
+    maxHeaderBytes: DEFAULT_CONN_GUARD.maxHeaderBytes,
+  };
+}
+
+/** Adds the worker tuning flags (`--prune`, `--compaction`, `--concurrency`, `--sweep-*`) to `command`. */
+export function addWorkerTuningOptions(command: Command): Command {
+  return command
+    .addOption(envOption("--prune <file>", "JSON pruning rules applied to every merged upload", "PRUNE"))
+    .addOption(
+      envOption("--compaction <mode>", "store bases compacted to what Go PGO reads (pgo) or full (none)", "COMPACTION")
+        .choices(["pgo", "none"]).default("pgo"),
+    )
+    .addOption(
+      envOption("--concurrency <n>", "events merged in parallel", "CONCURRENCY").argParser(nonNegativeIntArg).default(
+        1,
+      ),
+    )
+    .addOption(
+      envOption(
+        "--sweep-interval <duration>",
+        "period of the sweep that merges orphaned uploads (0: only at start)",
+        "SWEEP_INTERVAL",
+      )
+        .argParser(durationArg).default(60_000, "1m"),
+    )
+    .addOption(
+      envOption("--sweep-grace <duration>", "age before the sweep takes over an upload from its event", "SWEEP_GRACE")
+        .argParser(durationArg).default(60_000, "1m"),
+    );
+}
+
+/** Loads the pruning file (one-line CliError when unusable). */
+export async function loadPruneFlag(path: string | undefined): Promise<PruneConfig> {
+  try {
+    const config = await loadPruneConfig(path);
+    if (config.length === 0) log.info("starting with no prune rules");
+    else log.info("loaded prune rules for {apps} apps from {path}", { apps: config.length, path });
+    return config;
+  } catch (error) {
+    if (error instanceof PruneConfigError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/** Builds the worker's dependencies from opened resources and resolved flags. */
+export function workerDeps(
+  store: BlobStore,
+  writer: EventWriter,
+  pruneConfig: PruneConfig,
+  flags: WorkerTuningFlags,
+  maxUploadBytes?: number,
+): WorkerDeps {
+  return {
+    store,
+    pruneConfig,
+    compaction: flags.compaction,
+    uploadLimits: maxUploadBytes ? uploadDecodeLimits(maxUploadBytes) : undefined,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random: Math.random,
+    publisher: eventPublisher({ writer, clock: () => new Date(), newEventId: () => crypto.randomUUID() }),
+  };
+}
+
+/** Opens a resource by URL, turning failures into one-line CLI errors naming the flag. */
+export async function openOrFail<T>(what: string, url: string, open: (url: string) => Promise<T>): Promise<T> {
+  try {
+    return await open(url);
+  } catch (error) {
+    throw new CliError(`opening ${what} ${redactUrl(url)}: ${(error as Error).message}`);
+  }
+}
+
+/** Resolves once SIGINT or SIGTERM arrives; `dispose` removes the listeners. */
+export function shutdownSignal(): { received: Promise<string>; dispose(): void } {
+  let dispose = () => {};
+  const received = new Promise<string>((resolve) => {
+    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+    const handlers = signals.map((signal) => {
+      const handler = () => resolve(signal);
+      Deno.addSignalListener(signal, handler);
+      return [signal, handler] as const;
+    });
+    dispose = () => handlers.forEach(([signal, handler]) => Deno.removeSignalListener(signal, handler));
+  });
+  return { received, dispose: () => dispose() };
+}
+
+/** Health checks named as in the original (`blob`, `event-reader`, `event-writer`). */
+export function dependencyChecks(store: BlobStore, writer: EventWriter, reader?: EventReader): HealthCheck[] {
+  const checks: HealthCheck[] = [{ name: "blob", check: (signal) => store.check(signal) }];
+  if (reader) checks.push({ name: "event-reader", check: (signal) => reader.check(signal) });
+  checks.push({ name: "event-writer", check: (signal) => writer.check(signal) });
+  return checks;
+}
+
+interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags {
+  port: number;
+  host: string;
+  eventReaderUrl?: string;
+  eventWriterUrl?: string;
+  blobStoreUrl?: string;
+  maxUploadSize: number;
+  debug?: boolean;
+}
 
 /** Builds the `worker` command. */
 export function workerCommand(): Command {
-  return new Command("worker").description("(not implemented yet)").action(() => {
-    throw new CliError("worker: not implemented yet");
+  const command = new Command("worker")
+    .description("merge uploaded profiles into each app's base profile (consumes profile.* events)")
+    .addOption(
+      envOption("-p, --port <port>", "HTTP port for /api/health and /api/ready", "PORT").argParser(portArg).default(
+        8081,
+      ),
+    )
+    .addOption(hostOption())
+    .addOption(envOption("--event-reader-url <url>", "event bus subscription to consume", "EVENT_READER_URL"))
+    .addOption(
+      envOption("--event-writer-url <url>", "event bus topic to publish profile.merged to", "EVENT_WRITER_URL"),
+    )
+    .addOption(envOption("--blob-store-url <url>", "blob store holding the profiles", "BLOB_STORE_URL"))
+    .addOption(
+      envOption("--max-upload-size <bytes>", "largest staged upload decoded", "MAX_UPLOAD_SIZE").argParser(byteSizeArg)
+        .default(64 * 1024 * 1024, "64MiB"),
+    )
+    .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
+  addWorkerTuningOptions(command);
+  addHttpTimeoutOptions(command);
+  return command.action(async (opts: WorkerCommandOptions) => {
+    const guard = connGuardOptions(opts, 60_000);
+    if (opts.debug) log.warn("--debug is accepted for compatibility; pprof debug endpoints are not served");
+    for (
+      const [flag, value] of [["event-reader-url", opts.eventReaderUrl], ["event-writer-url", opts.eventWriterUrl], [
+        "blob-store-url",
+        opts.blobStoreUrl,
+      ]] as const
+    ) {
+      if (!value) {
+        throw new CliError(
+          `worker: --${flag} (or AUTOPGO_${flag.toUpperCase().replaceAll("-", "_")}) is required; ` +
+            "to run everything in one process use `autopgo server` without URLs",
+        );
+      }
+    }
+    const pruneConfig = await loadPruneFlag(opts.prune);
+    registerBuiltinDrivers();
+    const store = await openOrFail("blob store", opts.blobStoreUrl!, openBlobStore);
+    const writer = await openOrFail("event writer", opts.eventWriterUrl!, openEventWriter);
+    const reader = await openOrFail("event reader", opts.eventReaderUrl!, openEventReader);
+    const deps = workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize);
+    const stop = new AbortController();
+    const signals = shutdownSignal();
+    let ready = false;
+    const http = startHttpServer(
+      opts.host,
+      opts.port,
+      createOpsApp(dependencyChecks(store, writer, reader), () => ready).fetch,
+      guard,
+    );
+    log.info(`listening on ${http.url}`);
+    const running = runWorker(reader, deps, {
+      concurrency: opts.concurrency,
+      sweepIntervalMs: opts.sweepInterval,
+      sweepGraceMs: opts.sweepGrace,
+      clock: () => new Date(),
+      onReady: () => ready = true,
+    }, stop.signal);
+    const signal = await Promise.race([signals.received, running.then(() => "reader closed")]);
+    log.info(`stopping (${signal}): finishing in-flight merges`);
+    ready = false;
+    stop.abort();
+    await running;
+    await http.shutdown();
+    signals.dispose();
+    await Promise.allSettled([reader.close(), writer.close(), store.close()]);
+    log.info("stopped");
   });
 }

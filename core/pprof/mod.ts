@@ -9,3 +9,14 @@
 
 export * from "./profile.ts";
 export * from "./errors.ts";
+export * from "./limits.ts";
+export * from "./inflate.ts";
+export * from "./decode.ts";
+export * from "./encode.ts";
+export * from "./validate.ts";
+export * from "./merge.ts";
+export * from "./prune.ts";
+export * from "./pgo.ts";
+export * from "./summary.ts";
+export * from "./edges.ts";
+export * from "./compact_pgo.ts";

@@ -1,0 +1,381 @@
+/**
+ * `file:///abs/dir` blob store: every object is a plain file under the directory (so
+ * `<app>/default.pgo` can be handed straight to `go build -pgo`), written atomically and with
+ * compare-and-swap that holds across processes on one machine.
+ *
+ * On-disk layout for key `a/b/name` under root `R`:
+ * - `R/a/b/name` — the object's bytes, replaced only by `rename` of a fully written, fsynced
+ *   temp file `R/a/b/.autopgo-tmp.<random>` (readers see the old or the new file, never a mix);
+ * - `R/a/b/.autopgo-meta.name` — `{"version", "ino", "size", "mtimeMs"}`: the version token and
+ *   the identity of the data file it belongs to. Metadata that does not match the data file
+ *   (a crash between the two renames, a file copied in by hand) is ignored and the version is
+ *   derived from the file's identity instead, so a stale token can never win a CAS;
+ * - `R/.autopgo-locks/NN` — 64 lock files (key hash stripes). Conditional writes and deletes
+ *   hold the stripe's `flock` around check-version + rename, so exactly one racing writer wins,
+ *   whichever process it runs in. Reads take no lock.
+ *
+ * Versions are `<generation>-<random>`: the generation counts writes of the key (for humans),
+ * the random part makes every write's token unique, even after delete and re-create.
+ * Path segments starting with `.autopgo-` are reserved and segments are limited to 200 bytes
+ * (such keys are rejected); a key cannot be both an object and a "folder" of other keys (`a`
+ * and `a/b`), as on any file system; on case-insensitive file systems keys differing only in
+ * case collide.
+ *
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import {
+  assertValidKey,
+  type BlobInfo,
+  BlobNotFoundError,
+  type BlobObject,
+  type BlobStore,
+  PreconditionFailedError,
+  type WriteConditions,
+} from "../core/blob.ts";
+import { assertPrecondition, checkConditions } from "./blob_conditions.ts";
+import { absolutePathFromFileUrl, driverParams } from "./driver_url.ts";
+import {
+  type FileIdentity,
+  identityOf,
+  isMissing,
+  randomHex,
+  removeIfExists,
+  sameIdentity,
+  syncDir,
+  withFileLock,
+  writeDurableTemp,
+} from "./fs_util.ts";
+
+/** Prefix of every internal file or folder name; key segments may not start with it. */
+export const RESERVED_PREFIX = ".autopgo-";
+const META_PREFIX = `${RESERVED_PREFIX}meta.`;
+const TEMP_PREFIX = `${RESERVED_PREFIX}tmp.`;
+const LOCK_DIR = `${RESERVED_PREFIX}locks`;
+const LOCK_STRIPES = 64;
+/** Longest key segment (file names are limited to 255 bytes and the metadata name adds a prefix). */
+const MAX_SEGMENT_BYTES = 200;
+const WHAT = "file blob store";
+
+/** Options of {@link openFileBlobStore} (injection points for tests). */
+export interface FileBlobOptions {
+  /** Returns the random part of a new version token (default: 12 random hex digits). */
+  newToken?: () => string;
+}
+
+interface Current {
+  info: Deno.FileInfo;
+  version: string;
+  generation: number;
+}
+
+interface Meta extends FileIdentity {
+  version: string;
+}
+
+/**
+ * Opens `file:///abs/dir` (also `file://localhost/abs/dir`; no query parameters). The
+ * directory is created if missing. Relative or host-qualified file URLs are rejected with an
+ * error; build the URL of a relative directory with `fileUrlFromPath`.
+ */
+export async function openFileBlobStore(url: URL | string, options: FileBlobOptions = {}): Promise<FileBlobStore> {
+  const parsed = typeof url === "string" ? new URL(url) : url;
+  driverParams(parsed, [], WHAT);
+  const root = absolutePathFromFileUrl(parsed, WHAT);
+  try {
+    await Deno.mkdir(root, { recursive: true });
+  } catch (e) {
+    throw new Error(`${WHAT} ${root}: cannot create directory: ${(e as Error).message}`);
+  }
+  return new FileBlobStore(root, options);
+}
+
+/** A {@link BlobStore} over a local directory; see the module documentation for the layout. */
+export class FileBlobStore implements BlobStore {
+  /** The absolute root directory. */
+  readonly root: string;
+  readonly #newToken: () => string;
+  #closed = false;
+
+  /** Wraps an existing directory; prefer {@link openFileBlobStore}. */
+  constructor(root: string, options: FileBlobOptions = {}) {
+    this.root = root;
+    this.#newToken = options.newToken ?? (() => randomHex(6));
+  }
+
+  /** Reads the object's bytes and the version they belong to. */
+  async read(key: string, signal?: AbortSignal): Promise<BlobObject> {
+    const path = this.#path(key, signal);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (e) {
+      if (isMissing(e) || e instanceof Deno.errors.IsADirectory) throw new BlobNotFoundError(key);
+      throw this.#fail("read", key, e);
+    }
+    try {
+      const info = await file.stat();
+      if (!info.isFile) throw new BlobNotFoundError(key);
+      // The open descriptor pins this file version; a later rename cannot change what we read.
+      const { version } = await this.#versionOf(path, info);
+      const data = new Uint8Array(info.size);
+      let got = 0;
+      while (got < data.length) {
+        signal?.throwIfAborted();
+        const n = await file.read(data.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      if (got !== data.length) throw new Error(`file shrank while reading (${got} of ${data.length} bytes)`);
+      return { key, size: info.size, modified: info.mtime ?? new Date(0), version, data };
+    } catch (e) {
+      if (e instanceof BlobNotFoundError || signal?.aborted) throw e;
+      throw this.#fail("read", key, e);
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Metadata of the object, `undefined` when absent. */
+  async stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+    const path = this.#path(key, signal);
+    try {
+      const current = await this.#current(path);
+      return current && this.#info(key, current);
+    } catch (e) {
+      throw this.#fail("stat", key, e);
+    }
+  }
+
+  /** Atomically replaces the object (temp file + fsync + rename) if `conditions` hold; returns the new version. */
+  async write(key: string, data: Uint8Array, conditions: WriteConditions = {}, signal?: AbortSignal): Promise<string> {
+    const path = this.#path(key, signal);
+    checkConditions(conditions);
+    const dir = dirname(path);
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw this.#fail("write", key, e, "a parent path is an object, not a folder");
+    }
+    const temp = join(dir, TEMP_PREFIX + randomHex(8));
+    try {
+      const identity = await writeDurableTemp(temp, data);
+      signal?.throwIfAborted();
+      const version = await withFileLock(this.#lockPath(key), async () => {
+        const current = await this.#current(path);
+        assertPrecondition(key, current, conditions);
+        const next = `${(current?.generation ?? 0) + 1}-${this.#newToken()}`;
+        try {
+          await Deno.rename(temp, path);
+        } catch (e) {
+          throw this.#fail("write", key, e, "a folder of other objects has this name");
+        }
+        await this.#writeMeta(path, { version: next, ...identity });
+        return next;
+      });
+      await syncDir(dir);
+      return version;
+    } catch (e) {
+      if (e instanceof PreconditionFailedError || signal?.aborted || isOwnError(e)) throw e;
+      throw this.#fail("write", key, e);
+    } finally {
+      await removeIfExists(temp).catch(() => {});
+    }
+  }
+
+  /** Deletes the object (and its metadata) if present and, with `ifVersion`, only at that version. */
+  async delete(
+    key: string,
+    conditions: Pick<WriteConditions, "ifVersion"> = {},
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const path = this.#path(key, signal);
+    checkConditions(conditions);
+    try {
+      const deleted = await withFileLock(this.#lockPath(key), async () => {
+        const current = await this.#current(path);
+        if (!current) return false;
+        assertPrecondition(key, current, conditions);
+        await removeIfExists(path);
+        await removeIfExists(metaPathOf(path));
+        return true;
+      });
+      if (deleted) await syncDir(dirname(path));
+      return deleted;
+    } catch (e) {
+      if (e instanceof PreconditionFailedError) throw e;
+      throw this.#fail("delete", key, e);
+    }
+  }
+
+  /** Lists objects whose key starts with `prefix`, in key order, skipping internal files. */
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo> {
+    this.#open(signal);
+    yield* this.#walk(this.root, "", prefix, signal);
+  }
+
+  /** Resolves when the root is a directory this process can create and delete files in. */
+  async check(signal?: AbortSignal): Promise<void> {
+    this.#open(signal);
+    const probe = join(this.root, `${TEMP_PREFIX}check-${randomHex(8)}`);
+    try {
+      const info = await Deno.stat(this.root);
+      if (!info.isDirectory) throw new Error("not a directory");
+      await Deno.writeFile(probe, new Uint8Array([1]), { createNew: true });
+      await Deno.remove(probe);
+    } catch (e) {
+      await removeIfExists(probe).catch(() => {});
+      throw new Error(`${WHAT} ${this.root}: not usable: ${(e as Error).message}`);
+    }
+  }
+
+  /** Marks the store closed; later calls fail. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  async *#walk(dir: string, keyPrefix: string, prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo> {
+    const entries: { name: string; isDir: boolean }[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (entry.name.startsWith(RESERVED_PREFIX) || entry.isSymlink) continue;
+        if (!entry.isFile && !entry.isDirectory) continue;
+        entries.push({ name: entry.name, isDir: entry.isDirectory });
+      }
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw new Error(`${WHAT} ${this.root}: list "${prefix}": ${(e as Error).message}`);
+    }
+    const sortKey = (e: { name: string; isDir: boolean }) => e.isDir ? `${e.name}/` : e.name;
+    entries.sort((a, b) => sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0);
+    for (const entry of entries) {
+      signal?.throwIfAborted();
+      const key = keyPrefix + entry.name;
+      if (!isListableKey(key)) continue;
+      if (entry.isDir) {
+        const folder = `${key}/`;
+        if (folder.startsWith(prefix) || prefix.startsWith(folder)) {
+          yield* this.#walk(join(dir, entry.name), folder, prefix, signal);
+        }
+      } else if (key.startsWith(prefix)) {
+        const current = await this.#current(join(dir, entry.name));
+        if (current) yield this.#info(key, current); // vanished meanwhile: skip
+      }
+    }
+  }
+
+  #info(key: string, current: Current): BlobInfo {
+    return { key, size: current.info.size, modified: current.info.mtime ?? new Date(0), version: current.version };
+  }
+
+  async #current(path: string): Promise<Current | undefined> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    if (!info.isFile) return undefined;
+    return { info, ...await this.#versionOf(path, info) };
+  }
+
+  async #versionOf(path: string, info: Deno.FileInfo): Promise<{ version: string; generation: number }> {
+    const identity = identityOf(info);
+    const meta = await readMeta(metaPathOf(path));
+    if (meta && sameIdentity(meta, identity)) {
+      return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0 };
+    }
+    // No trustworthy metadata: derive a token from the file itself (stable until it is replaced).
+    return { version: `0-f${identity.ino ?? 0}.${identity.mtimeMs}.${identity.size}`, generation: 0 };
+  }
+
+  async #writeMeta(path: string, meta: Meta): Promise<void> {
+    // Not fsynced on purpose: after a crash a lost or torn metadata file no longer matches and
+    // the version falls back to the file identity, which is still safe for compare-and-swap.
+    const temp = join(dirname(path), TEMP_PREFIX + randomHex(8));
+    try {
+      await Deno.writeTextFile(temp, JSON.stringify(meta), { createNew: true });
+      await Deno.rename(temp, metaPathOf(path));
+    } finally {
+      await removeIfExists(temp).catch(() => {});
+    }
+  }
+
+  #path(key: string, signal?: AbortSignal): string {
+    this.#open(signal);
+    assertValidKey(key);
+    const segments = key.split("/");
+    if (segments.some((s) => s.startsWith(RESERVED_PREFIX))) {
+      throw new Error(
+        `invalid blob key ${JSON.stringify(key)}: segments starting with "${RESERVED_PREFIX}" are reserved`,
+      );
+    }
+    if (segments.some((s) => new TextEncoder().encode(s).length > MAX_SEGMENT_BYTES)) {
+      throw new Error(`invalid blob key ${JSON.stringify(key)}: a segment is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    }
+    return join(this.root, ...segments);
+  }
+
+  #lockPath(key: string): string {
+    return join(this.root, LOCK_DIR, String(fnv1a(key) % LOCK_STRIPES).padStart(2, "0"));
+  }
+
+  #open(signal?: AbortSignal): void {
+    if (this.#closed) throw new Error(`${WHAT} ${this.root}: closed`);
+    signal?.throwIfAborted();
+  }
+
+  #fail(op: string, key: string, e: unknown, hint?: string): Error {
+    if (isOwnError(e)) return e as Error;
+    const reason = hint && (e instanceof Deno.errors.NotADirectory || e instanceof Deno.errors.IsADirectory ||
+        e instanceof Deno.errors.AlreadyExists || /directory/i.test(String((e as Error).message)))
+      ? hint
+      : (e as Error).message;
+    return new FileBlobError(`${WHAT} ${this.root}: ${op} "${key}": ${reason}`);
+  }
+}
+
+/** An error this driver already worded (passed through unchanged by outer handlers). */
+class FileBlobError extends Error {}
+
+function isOwnError(e: unknown): boolean {
+  return e instanceof FileBlobError;
+}
+
+function isListableKey(key: string): boolean {
+  try {
+    assertValidKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function metaPathOf(path: string): string {
+  return join(dirname(path), META_PREFIX + path.slice(dirname(path).length + 1));
+}
+
+async function readMeta(path: string): Promise<Meta | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  try {
+    const meta = JSON.parse(text);
+    return typeof meta?.version === "string" && typeof meta.size === "number" ? meta as Meta : undefined;
+  } catch {
+    return undefined; // torn by a crash: ignored, see #versionOf
+  }
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash;
+}

@@ -1,0 +1,133 @@
+/**
+ * file:// event bus: the shared conformance suite on real time, plus on-disk behaviour —
+ * durability across reopen, a dead consumer's lease coming back, damaged message files,
+ * the duplicate testing aid and URL errors. Cross-process claims: tests/blob_race_test.ts.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { busConformance, receiveWithin } from "../tests/support/bus_conformance.ts";
+import { ManualClock } from "./clock.ts";
+import { openFileEventReader, openFileEventWriter } from "./file_bus.ts";
+
+const enc = (text: string) => new TextEncoder().encode(text);
+const dec = (data: Uint8Array) => new TextDecoder().decode(data);
+
+async function tempBus(params = "") {
+  const dir = await Deno.makeTempDir({ prefix: "autopgo-file-bus-" });
+  const url = `${pathToFileURL(dir).href}${params}`;
+  return { dir, url, cleanup: () => Deno.remove(dir, { recursive: true }) };
+}
+
+busConformance("file", async () => {
+  const { url, cleanup } = await tempBus("?ackdeadline=300ms&poll=10ms");
+  return {
+    writer: await openFileEventWriter(url),
+    openReader: () => openFileEventReader(url),
+    ackDeadlineMs: 300,
+    cleanup,
+  };
+});
+
+Deno.test("file bus: messages survive closing every handle and are delivered after reopen", async () => {
+  const { url, cleanup } = await tempBus("?poll=10ms");
+  try {
+    const writer = await openFileEventWriter(url);
+    await writer.send({ body: enc("durable"), orderingKey: "app" });
+    await writer.close();
+    const reader = await openFileEventReader(url);
+    const message = await receiveWithin(reader, 2_000);
+    assert.equal(message && dec(message.body), "durable");
+    assert.equal(message?.orderingKey, "app");
+    await message?.ack();
+    await reader.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: a dead consumer's lease returns after its deadline (manual clock)", async () => {
+  const { dir, url, cleanup } = await tempBus("?ackdeadline=30s&poll=1s");
+  const clock = new ManualClock();
+  try {
+    const writer = await openFileEventWriter(url, { clock });
+    await writer.send({ body: enc("job"), orderingKey: "k" });
+    await writer.send({ body: enc("next"), orderingKey: "k" });
+    const dead = await openFileEventReader(url, { clock });
+    const first = await dead.receive();
+    assert.equal(first && dec(first.body), "job");
+    const [leased] = [...Deno.readDirSync(join(dir, "inflight"))].map((e) => e.name);
+    assert.match(leased, /^0{15}1\.[0-9a-f]{16}\.1\.\d+\.[0-9a-f]{12}$/);
+    // The "dead" reader never acks and never closes. Another reader must wait for the deadline.
+    const other = await openFileEventReader(url, { clock });
+    const pending = other.receive();
+    let got: string | undefined;
+    pending.then((m) => got = m && dec(m.body));
+    for (let t = 0; t < 29; t++) await clock.advance(1_000);
+    assert.equal(got, undefined, "same-key message or redelivery before the deadline");
+    await clock.advance(1_000);
+    await clock.advance(1_000);
+    const again = await pending;
+    assert.equal(again && dec(again.body), "job");
+    assert.equal(again?.deliveryAttempt, 2);
+    await first?.ack(); // the dead reader's late ack has no effect on the new lease
+    assert.equal([...Deno.readDirSync(join(dir, "inflight"))].length, 1);
+    await again?.ack();
+    const next = await other.receive();
+    assert.equal(next && dec(next.body), "next");
+    await next?.ack();
+    await Promise.all([dead.close(), other.close(), writer.close()]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: a damaged message file is delivered whole instead of blocking the queue", async () => {
+  const { dir, url, cleanup } = await tempBus("?poll=10ms");
+  try {
+    const reader = await openFileEventReader(url);
+    await Deno.writeTextFile(join(dir, "pending", `${"1".padStart(16, "0")}._.1.0`), "garbage without header");
+    const message = await receiveWithin(reader, 2_000);
+    assert.equal(message?.id, "damaged-1");
+    assert.equal(message && dec(message.body), "garbage without header");
+    await message?.ack();
+    assert.deepEqual([...Deno.readDirSync(join(dir, "inflight"))], []);
+    await reader.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: ?duplicate=2 enqueues each message twice with one id", async () => {
+  const { url, cleanup } = await tempBus("?duplicate=2&poll=10ms");
+  try {
+    const writer = await openFileEventWriter(url);
+    const reader = await openFileEventReader(url);
+    await writer.send({ body: enc("twice") });
+    const a = await receiveWithin(reader, 2_000);
+    const b = await receiveWithin(reader, 2_000);
+    assert.ok(a && b);
+    assert.equal(a.id, b.id);
+    assert.equal(dec(b.body), "twice");
+    await Promise.all([a.ack(), b.ack()]);
+    assert.equal(await receiveWithin(reader, 50), undefined);
+    await Promise.all([reader.close(), writer.close()]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: bad URLs and unusable directories are one-line errors", async () => {
+  await assert.rejects(openFileEventWriter("file://./bus"), /host "\." not supported/);
+  await assert.rejects(openFileEventReader("file:///tmp/x?speed=1"), /unknown parameter "speed"/);
+  await assert.rejects(openFileEventReader("file:///tmp/x?poll=0"), /poll=0: must be at least 1ms/);
+  const { dir, url, cleanup } = await tempBus();
+  const reader = await openFileEventReader(url);
+  await reader.check();
+  await cleanup();
+  await assert.rejects(reader.check(), new RegExp(`file event bus ${dir}: not usable`));
+  await reader.close();
+});

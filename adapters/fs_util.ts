@@ -1,0 +1,121 @@
+/**
+ * File-system building blocks shared by the `file://` drivers: a lock that excludes other
+ * processes (flock on a lock file) and other tasks of this process, durable temp-file
+ * writes for atomic rename, directory fsync, and random tokens.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+const inProcessTails = new Map<string, Promise<void>>();
+
+/**
+ * Runs `fn` while holding an exclusive lock on `lockPath` (created if missing, never deleted,
+ * so every process locks the same inode). Tasks of this process queue on an in-process
+ * mutex first, so at most one thread per process waits in `flock`. The kernel drops the
+ * lock if the process dies, so a crash never leaves the store locked.
+ */
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  const previous = inProcessTails.get(lockPath) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => release = r);
+  const tail = previous.then(() => mine);
+  inProcessTails.set(lockPath, tail);
+  await previous;
+  try {
+    const file = await openLockFile(lockPath);
+    try {
+      await file.lock(true);
+      try {
+        return await fn();
+      } finally {
+        await file.unlock();
+      }
+    } finally {
+      file.close();
+    }
+  } finally {
+    release();
+    if (inProcessTails.get(lockPath) === tail) inProcessTails.delete(lockPath);
+  }
+}
+
+async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(lockPath, { read: true, write: true, create: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    await Deno.mkdir(dirname(lockPath), { recursive: true });
+    return await Deno.open(lockPath, { read: true, write: true, create: true });
+  }
+}
+
+/** Identity of a written file, used to tell whether metadata describes the file it sits beside. */
+export interface FileIdentity {
+  /** Inode number (null where the platform has none). */
+  ino: number | null;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in ms. */
+  mtimeMs: number;
+}
+
+/** Reads the identity of an open file or a stat result. */
+export function identityOf(info: Deno.FileInfo): FileIdentity {
+  return { ino: info.ino ?? null, size: info.size, mtimeMs: info.mtime?.getTime() ?? 0 };
+}
+
+/** True when two identities describe the same file version. */
+export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
+ * Writes `data` to a new file `tempPath` (which must not exist), flushes it to disk and
+ * returns its identity. The caller renames it into place or removes it.
+ */
+export async function writeDurableTemp(tempPath: string, data: Uint8Array): Promise<FileIdentity> {
+  const file = await Deno.open(tempPath, { write: true, createNew: true, mode: 0o644 });
+  try {
+    let written = 0;
+    while (written < data.length) written += await file.write(data.subarray(written));
+    await file.syncData();
+    return identityOf(await file.stat());
+  } finally {
+    file.close();
+  }
+}
+
+/** Flushes a directory entry change (rename, unlink) to disk; a no-op where directories cannot be opened. */
+export async function syncDir(dir: string): Promise<void> {
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Windows cannot open or fsync directories; renames there are durable enough.
+  } finally {
+    handle?.close();
+  }
+}
+
+/** Removes a file, ignoring a missing one. */
+export async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** `bytes` random bytes as lower-case hex. */
+export function randomHex(bytes: number): string {
+  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buf, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** True for errors meaning "nothing there" when opening a path (missing, or a path component is a file). */
+export function isMissing(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+}

@@ -1,0 +1,62 @@
+/**
+ * The built-in drivers and how to register them. Importing this module has no side effects;
+ * a command that needs storage calls {@link registerBuiltinDrivers} once, then opens URLs
+ * with `openBlobStore` / `openEventWriter` / `openEventReader` from `core/registry.ts`.
+ *
+ * Built in now:
+ * - blob: `file:///abs/dir` ({@link openFileBlobStore}), `mem://name` ({@link openMemBlobStore});
+ * - events: `mem://topic` (in-process), `file:///abs/dir` (several processes on one machine).
+ *
+ * Cloud drivers (s3, gs, azblob, nats, kafka, awssqs, gcppubsub, azuresb) are added here the
+ * same way, with openers that load their SDK lazily so a process that never opens such a URL
+ * never loads it:
+ * `registerBlobDriver("s3", async (url) => (await import("./s3_blob.ts")).openS3BlobStore(url));`
+ *
+ * @module
+ */
+
+import {
+  registerBlobDriver,
+  registerEventReaderDriver,
+  registerEventWriterDriver,
+  type SchemeRegistry,
+} from "../core/registry.ts";
+import type { BlobStore } from "../core/blob.ts";
+import type { EventReader, EventWriter } from "../core/events.ts";
+import { openFileBlobStore } from "./file_blob.ts";
+import { openFileEventReader, openFileEventWriter } from "./file_bus.ts";
+import { openMemBlobStore } from "./mem_blob.ts";
+import { openMemEventReader, openMemEventWriter } from "./mem_bus.ts";
+
+export { fileUrlFromPath } from "./driver_url.ts";
+export { FileBlobStore, openFileBlobStore } from "./file_blob.ts";
+export { FileEventReader, FileEventWriter, openFileEventReader, openFileEventWriter } from "./file_bus.ts";
+export { MemBlobStore, openMemBlobStore } from "./mem_blob.ts";
+export { MemEventReader, MemEventWriter, openMemEventReader, openMemEventWriter } from "./mem_bus.ts";
+export { type Clock, ManualClock, systemClock } from "./clock.ts";
+
+/** Explicit registries to fill instead of the process-wide ones (tests). */
+export interface DriverRegistries {
+  /** Receives the blob drivers. */
+  blob: SchemeRegistry<BlobStore>;
+  /** Receives the event writer drivers. */
+  eventWriter: SchemeRegistry<EventWriter>;
+  /** Receives the event reader drivers. */
+  eventReader: SchemeRegistry<EventReader>;
+}
+
+/**
+ * Registers the `file` and `mem` drivers for blobs and events, in the process-wide registries
+ * or in `registries` when given. Calling it again is harmless.
+ */
+export function registerBuiltinDrivers(registries?: DriverRegistries): void {
+  const blob = registries ? registries.blob.register.bind(registries.blob) : registerBlobDriver;
+  const writer = registries ? registries.eventWriter.register.bind(registries.eventWriter) : registerEventWriterDriver;
+  const reader = registries ? registries.eventReader.register.bind(registries.eventReader) : registerEventReaderDriver;
+  blob("file", (url) => openFileBlobStore(url));
+  blob("mem", (url) => openMemBlobStore(url));
+  writer("mem", (url) => openMemEventWriter(url));
+  reader("mem", (url) => openMemEventReader(url));
+  writer("file", (url) => openFileEventWriter(url));
+  reader("file", (url) => openFileEventReader(url));
+}

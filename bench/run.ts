@@ -1,0 +1,213 @@
+/**
+ * `deno task bench`: autopgo's merge engine side by side with github.com/google/pprof/profile (the original autopgo
+ * worker's Parse → Merge → Write path), whole process against whole process, on real labelled profiles from the
+ * hotpath fixture. Two cases: merge N profiles, and merge one upload into a large base. Runs alternate A B A B …;
+ * wall time and peak RSS medians and per-pair ratios are printed and written into BENCHMARKS.md between the
+ * `<!-- bench:merge:start -->` / `<!-- bench:merge:end -->` markers (phases: `bench:phases`).
+ *
+ * Usage: deno task bench [--runs 5] [--warmups 1] [--profiles 100] [--units 36000] [--no-phases] [--no-write]
+ *                        [--autopgo-bin PATH]   (a compiled autopgo instead of `deno run main.ts`)
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import { goBinary } from "../tests/support/go.ts";
+import { benchData, DEFAULT_DATA_PARAMS, sizeStats } from "./data.ts";
+import { compareSides, type Comparison, type Measurement, median, requireGnuTime, type Side } from "./measure.ts";
+import { medianPhases, phasesTable } from "./phases.ts";
+
+const REPO = fileURLToPath(new URL("../", import.meta.url));
+const BENCHMARKS_MD = `${REPO}BENCHMARKS.md`;
+
+/** Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` (appends the pair if absent). */
+export function replaceSection(doc: string, name: string, body: string): string {
+  const start = `<!-- bench:${name}:start -->`, end = `<!-- bench:${name}:end -->`;
+  const block = `${start}\n${body.trim()}\n${end}`;
+  const i = doc.indexOf(start), j = doc.indexOf(end);
+  if (i >= 0 && j > i) return doc.slice(0, i) + block + doc.slice(j + end.length);
+  return `${doc.trimEnd()}\n\n${block}\n`;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+function mib(kibValue: number): string {
+  return `${(kibValue / 1024).toFixed(0)} MiB`;
+}
+
+/** Sample count and per-type value totals: a cheap check that both sides produced the same merge. */
+function digest(path: string): string {
+  const p = decodeProfile(Deno.readFileSync(path));
+  const totals = p.sampleType.map(() => 0);
+  for (const s of p.sample) s.value.forEach((v, i) => totals[i] += Number(v));
+  return `${p.sample.length} samples, totals ${totals.join("/")}`;
+}
+
+async function machineLine(): Promise<string> {
+  const text = async (cmd: string, args: string[]) =>
+    new TextDecoder().decode((await new Deno.Command(cmd, { args, stdout: "piped" }).output()).stdout).trim();
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  const go = await text(goBinary()!, ["version"]);
+  return `${navigator.hardwareConcurrency} × ${cpu}; Deno ${Deno.version.deno}; ${go}; load average at start ${load}`;
+}
+
+function caseRow(name: string, inputs: string, c: Comparison): string {
+  const med = (ms: Measurement[], pick: (m: Measurement) => number) => median(ms.map(pick));
+  const wall = (m: Measurement) => m.wallMs, cpu = (m: Measurement) => m.cpuMs, rss = (m: Measurement) => m.peakRssKiB;
+  const wallRatio = median(c.wallRatios);
+  return [
+    name,
+    inputs,
+    `${med(c.a, wall).toFixed(0)} ms`,
+    `${med(c.b, wall).toFixed(0)} ms`,
+    `**${wallRatio.toFixed(2)}×** (${(1 / wallRatio).toFixed(2)}× faster)`,
+    `${med(c.a, cpu).toFixed(0)} ms`,
+    `${med(c.b, cpu).toFixed(0)} ms`,
+    `${median(c.cpuRatios).toFixed(2)}×`,
+    mib(med(c.a, rss)),
+    mib(med(c.b, rss)),
+    `**${median(c.rssRatios).toFixed(2)}×**`,
+  ].map((cell) => ` ${cell} `).join("|").replace(/^/, "|").replace(/$/, "|");
+}
+
+function verdict(c: Comparison): string {
+  const speed = 1 / median(c.wallRatios), memory = median(c.rssRatios);
+  const ok = speed >= 2 && memory <= 0.5;
+  return `${ok ? "met" : "not met"} (${speed.toFixed(2)}× faster, ${memory.toFixed(2)}× memory)`;
+}
+
+async function main(): Promise<void> {
+  const { values: flags } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "5" },
+      warmups: { type: "string", default: "1" },
+      profiles: { type: "string", default: String(DEFAULT_DATA_PARAMS.profiles) },
+      units: { type: "string", default: String(DEFAULT_DATA_PARAMS.unitsPerProfile) },
+      "no-phases": { type: "boolean", default: false },
+      "no-write": { type: "boolean", default: false },
+      "autopgo-bin": { type: "string" },
+    },
+  });
+  const runs = Number(flags.runs), warmups = Number(flags.warmups);
+  if (!(runs >= 1 && warmups >= 0)) throw new Error("--runs must be >= 1 and --warmups >= 0");
+  requireGnuTime();
+  if (!goBinary()) throw new Error("go not found: the benchmark needs Go to generate profiles and run google/pprof");
+  const params = { ...DEFAULT_DATA_PARAMS, profiles: Number(flags.profiles), unitsPerProfile: Number(flags.units) };
+  const log = (line: string) => console.error(line);
+  const machine = await machineLine();
+  const data = await benchData(params, log);
+  const sizes = await sizeStats(data.profiles), baseSize = (await Deno.stat(data.base)).size;
+  const uploadSize = (await Deno.stat(data.upload)).size;
+  const scratch = await Deno.makeTempDir({ prefix: "autopgo-bench-run-" });
+  try {
+    const ours = (args: string[]): Side =>
+      flags["autopgo-bin"] ? { name: "autopgo", command: flags["autopgo-bin"], args } : {
+        name: "autopgo",
+        command: Deno.execPath(),
+        args: ["run", "--allow-read", "--allow-write", "--allow-env", `${REPO}main.ts`, ...args],
+      };
+    const cases = [
+      {
+        name: "merge-many",
+        inputs: `${data.profiles.length} profiles, ${kib(sizes.total / data.profiles.length)} avg ` +
+          `(${kib(sizes.min)}–${kib(sizes.max)})`,
+        go: {
+          name: "google/pprof",
+          command: data.pprofMerge,
+          args: ["merge-many", `${scratch}/go-many.pb.gz`, ...data.profiles],
+        },
+        ours: ours(["merge", "-o", `${scratch}/ours-many.pb.gz`, ...data.profiles]),
+        outputs: [`${scratch}/go-many.pb.gz`, `${scratch}/ours-many.pb.gz`],
+      },
+      {
+        name: "merge-into",
+        inputs: `base ${kib(baseSize)} + upload ${kib(uploadSize)}`,
+        go: {
+          name: "google/pprof",
+          command: data.pprofMerge,
+          args: ["merge-into", `${scratch}/go-into.pb.gz`, data.base, data.upload],
+        },
+        ours: ours(["merge", "-o", `${scratch}/ours-into.pb.gz`, data.upload, data.base]),
+        outputs: [`${scratch}/go-into.pb.gz`, `${scratch}/ours-into.pb.gz`],
+      },
+    ];
+    const rows: string[] = [], verdicts: string[] = [], checks: string[] = [];
+    for (const c of cases) {
+      log(`${c.name}: ${warmups} warm-up pair(s), ${runs} measured pairs`);
+      const result = await compareSides(c.go, c.ours, {
+        runs,
+        warmups,
+        scratchDir: scratch,
+        onRun: (side, m) =>
+          log(
+            `  ${side.name.padEnd(12)} wall ${m.wallMs.toFixed(0)} ms  cpu ${m.cpuMs.toFixed(0)} ms  ${
+              mib(m.peakRssKiB)
+            }`,
+          ),
+      });
+      rows.push(caseRow(c.name, c.inputs, result));
+      verdicts.push(`${c.name}: ${verdict(result)}`);
+      const [goDigest, ourDigest] = c.outputs.map(digest);
+      if (goDigest !== ourDigest) {
+        throw new Error(`${c.name}: outputs differ: google/pprof ${goDigest}, ours ${ourDigest}`);
+      }
+      checks.push(`${c.name}: both outputs hold ${goDigest}`);
+    }
+    const command = `deno task bench --runs ${runs} --warmups ${warmups} --profiles ${params.profiles} ` +
+      `--units ${params.unitsPerProfile}${flags["autopgo-bin"] ? ` --autopgo-bin ${flags["autopgo-bin"]}` : ""}`;
+    const ourCommand = flags["autopgo-bin"]
+      ? `${flags["autopgo-bin"]} merge -o OUT IN…`
+      : "deno run --allow-read --allow-write --allow-env main.ts merge -o OUT IN…";
+    const mergeSection = [
+      `Measured ${new Date().toISOString().slice(0, 16)}Z on ${machine}.`,
+      "",
+      "| case | inputs | Go wall | ours wall | wall ratio (ours/Go) | Go CPU | ours CPU | CPU ratio | " +
+      "Go peak RSS | ours peak RSS | RSS ratio (ours/Go) |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ...rows,
+      "",
+      `Medians of ${runs} alternated runs per side after ${warmups} warm-up pair(s); ratios are medians of per-pair ` +
+      `ratios. "Go" is google/pprof; CPU is user + system time (the machine is shared, so wall time carries noise ` +
+      `that CPU time largely avoids). Whole processes: \`bench/go\` (\`pprofmerge\`: profile.Parse each, profile.Merge, Write) against ` +
+      `\`${ourCommand}\` (Deno start-up included). Target ≥2× faster with ≤0.5× memory: ${verdicts.join("; ")}.`,
+      `Sanity: ${checks.join("; ")}.`,
+      "",
+      `Reproduce: \`${command}\``,
+    ].join("\n");
+    let doc = await Deno.readTextFile(BENCHMARKS_MD).catch(() => "# Benchmarks\n");
+    doc = replaceSection(doc, "merge", mergeSection);
+    console.log(mergeSection);
+    if (!flags["no-phases"]) {
+      log("phases: timing the engine in-process");
+      const table = phasesTable([
+        { name: `merge-many (${data.profiles.length} profiles)`, times: medianPhases(data.profiles, 3) },
+        { name: "merge-into (upload + base)", times: medianPhases([data.upload, data.base], 5) },
+      ]);
+      const phasesSection =
+        `In-process medians (\`bench/phases.ts\`, same data, Deno ${Deno.version.deno}):\n\n${table}`;
+      doc = replaceSection(doc, "phases", phasesSection);
+      console.log(`\n${phasesSection}`);
+    }
+    if (!flags["no-write"]) {
+      await Deno.writeTextFile(BENCHMARKS_MD, doc);
+      log(`wrote ${BENCHMARKS_MD}`);
+    }
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

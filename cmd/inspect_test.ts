@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { type InspectReport, runInspect } from "./inspect.ts";
+import { CliError } from "./cli_error.ts";
+import { committedProfiles } from "../tests/support/fixtures.ts";
+
+Deno.test("inspect: JSON report of a real CPU profile", async () => {
+  const [path] = committedProfiles().cpuLabelled;
+  const r = JSON.parse(await runInspect(path, { json: true, top: 3 })) as InspectReport;
+  assert.equal(r.file, path);
+  assert.equal(r.bytes, Deno.statSync(path).size);
+  assert.deepEqual(r.sampleTypes, ["samples/count", "cpu/nanoseconds"]);
+  assert.equal(r.periodType, "cpu/nanoseconds");
+  assert.ok(r.counts.samples > 0 && r.counts.functions > 0 && r.counts.strings > 0);
+  assert.equal(r.topFlat.length, 3);
+  assert.ok(r.topFlat[0].flat >= r.topFlat[1].flat);
+  assert.ok(r.topCum[0].cum >= r.topFlat[0].flat);
+  assert.deepEqual(r.pgo, { usable: true, reasons: [], sampleIndex: 0 });
+});
+
+Deno.test("inspect: human table, and a heap profile is reported as not usable for PGO", async () => {
+  const text = await runInspect(committedProfiles().cpu[0], { top: 5 });
+  assert.match(text, /^File: +.*cpu-000\.pb\.gz \(\d+ bytes\)$/m);
+  assert.match(text, /^Sample types: +samples\/count, cpu\/nanoseconds$/m);
+  assert.match(text, /^PGO: +usable \(weights from samples\/count\)$/m);
+  assert.match(text, /^Top 5 by flat \(cpu\/nanoseconds\):$/m);
+  const heap = await runInspect(committedProfiles().heap, { top: 5 });
+  assert.match(heap, /^PGO: +NOT usable: not a CPU profile: sample types are \[alloc_objects\/count, /m);
+});
+
+/** Asserts that `runInspect` either succeeds or fails with a one-line CliError naming the file. */
+async function assertGraceful(path: string, what: string): Promise<"ok" | "error"> {
+  try {
+    await runInspect(path, { json: true, top: 5 });
+    return "ok";
+  } catch (e) {
+    assert.ok(e instanceof CliError, `${what}: expected CliError, got ${e instanceof Error ? e.stack : e}`);
+    assert.ok(e.message.startsWith(`inspect ${JSON.stringify(path)}: `), `${what}: ${e.message}`);
+    assert.ok(!e.message.includes("\n"), `${what}: multi-line message`);
+    return "error";
+  }
+}
+
+Deno.test("inspect: no input crashes it (missing, directory, empty, garbage, mutations)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "autopgo-inspect-test-" });
+  try {
+    assert.equal(await assertGraceful(`${dir}/missing`, "missing"), "error");
+    assert.equal(await assertGraceful(dir, "directory"), "error");
+    const write = (name: string, data: Uint8Array) => (Deno.writeFileSync(`${dir}/${name}`, data), `${dir}/${name}`);
+    assert.equal(await assertGraceful(write("empty", new Uint8Array()), "empty"), "error");
+    assert.equal(await assertGraceful(write("text", new TextEncoder().encode("hello\n")), "text"), "error");
+    const original = Deno.readFileSync(committedProfiles().cpuLabelled[0]);
+    const raw = new Uint8Array(gunzipSync(original));
+    let seed = 42;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const outcomes = { ok: 0, error: 0 };
+    for (let i = 0; i < 150; i++) {
+      const base = i % 3 === 0 ? original : raw;
+      const bytes = base.slice(0, i % 5 === 0 ? Math.floor(random() * base.length) : base.length);
+      for (let k = 0; k < 1 + Math.floor(random() * 4); k++) {
+        if (bytes.length > 0) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      }
+      const data = i % 3 === 1 ? new Uint8Array(gzipSync(bytes)) : bytes;
+      outcomes[await assertGraceful(write(`m${i}`, data), `mutation ${i}`)]++;
+    }
+    assert.ok(outcomes.error > 0, "some mutations must be rejected");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

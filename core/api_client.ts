@@ -1,0 +1,233 @@
+/**
+ * Client for the autopgo server's HTTP API, wire-compatible with the original's routes:
+ * `POST /api/profile/{app}` (201 `{"key"}`), `GET /api/profile/{app}` (profile bytes, ETag/304),
+ * `GET /api/profile` (`{"profiles":[…]}`) and `DELETE /api/profile/{app}` (200 `{}`).
+ *
+ * Unlike the original client it keeps any path prefix of the base URL
+ * (`http://host/autopgo` → `http://host/autopgo/api/profile/x`), turns any error body (JSON or
+ * not) into one clear line carrying the HTTP status, sends an optional bearer token, streams
+ * upload bodies, and lets callers choose per-request timeouts. `fetch` is injectable for tests.
+ *
+ * @module
+ */
+
+/** A merged profile as listed by `GET /api/profile`. */
+export interface ProfileInfo {
+  /** Application name (the original calls this field `key`). */
+  key: string;
+  /** Size of the merged profile in bytes. */
+  size: number;
+  /** When the merged profile was last written. */
+  lastModified: Date;
+}
+
+/** A failed API call: `status` is the HTTP status (0 when no response arrived). */
+export class ApiError extends Error {
+  /** HTTP status of the response, 0 for network errors and timeouts. */
+  readonly status: number;
+
+  /** Creates an error with a one-line message. */
+  constructor(message: string, status: number) {
+    super(message.replace(/\s*\n\s*/g, " ").trim());
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  /** Aborts the call (in addition to the timeout). */
+  signal?: AbortSignal;
+  /** Overrides the client's default timeout for this call; `0` disables the timeout. */
+  timeoutMs?: number;
+}
+
+/** Options for {@link ApiClient.download}. */
+export interface DownloadOptions extends RequestOptions {
+  /** Sends `If-None-Match`; a matching server answers 304 and `download` resolves `{ notModified: true }`. */
+  ifNoneMatch?: string;
+}
+
+/** The result of {@link ApiClient.download}. */
+export type DownloadResult =
+  | { notModified: false; body: ReadableStream<Uint8Array>; etag?: string; size?: number }
+  | { notModified: true; etag?: string };
+
+/** Construction options for {@link ApiClient}. */
+export interface ApiClientOptions {
+  /** Base URL of the server, e.g. `http://localhost:8080` or `https://host/autopgo`. */
+  baseUrl: string;
+  /** Bearer token sent as `Authorization: Bearer <token>` when set. */
+  token?: string;
+  /** Default timeout of every call in milliseconds (default 60 s, the original's); `0` disables it. */
+  timeoutMs?: number;
+  /** The fetch implementation (tests inject one). */
+  fetch?: typeof fetch;
+}
+
+/** Default per-request timeout, as the original client's `http.Client{Timeout: 1m}`. */
+export const DEFAULT_API_TIMEOUT_MS = 60_000;
+
+/** Parses and checks a base URL; throws a one-line error for anything that is not http(s). */
+export function parseBaseUrl(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new ApiError(`invalid API URL ${JSON.stringify(baseUrl)}: expected e.g. http://localhost:8080`, 0);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ApiError(`invalid API URL ${JSON.stringify(baseUrl)}: scheme must be http or https`, 0);
+  }
+  url.search = "";
+  url.hash = "";
+  return url;
+}
+
+/** HTTP client for one autopgo server. */
+export class ApiClient {
+  readonly #base: URL;
+  readonly #token?: string;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+
+  /** Creates a client; throws {@link ApiError} when `baseUrl` is not an http(s) URL. */
+  constructor(options: ApiClientOptions) {
+    this.#base = parseBaseUrl(options.baseUrl);
+    this.#token = options.token || undefined;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  /** The URL of `/api/profile[/<app>]` below the base URL's path. */
+  profileUrl(app?: string): URL {
+    const url = new URL(this.#base);
+    const prefix = url.pathname.replace(/\/+$/, "");
+    url.pathname = `${prefix}/api/profile${app === undefined ? "" : `/${encodeURIComponent(app)}`}`;
+    return url;
+  }
+
+  /**
+   * Uploads a profile for `app`. `body` may be a stream (sent chunked, never buffered here) or
+   * bytes. Resolves the server's staging key.
+   */
+  async upload(
+    app: string,
+    body: ReadableStream<Uint8Array> | Uint8Array,
+    options: RequestOptions = {},
+  ): Promise<{ key: string }> {
+    const init: RequestInit & { duplex?: "half" } = {
+      method: "POST",
+      body: body as BodyInit,
+      headers: { "content-type": "application/octet-stream" },
+    };
+    if (body instanceof ReadableStream) init.duplex = "half";
+    const res = await this.#send("upload", app, init, options, [201]);
+    const json = await readJson(res, `upload ${app}`);
+    const key = (json as { key?: unknown })?.key;
+    if (typeof key !== "string") throw new ApiError(`upload ${app}: server answered 201 without a "key"`, res.status);
+    return { key };
+  }
+
+  /**
+   * Downloads the merged profile of `app`. The caller must consume or cancel `body`. When the
+   * timeout applies it also bounds reading the body.
+   */
+  async download(app: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+    const headers: Record<string, string> = {};
+    if (options.ifNoneMatch) headers["if-none-match"] = options.ifNoneMatch;
+    const res = await this.#send("download", app, { method: "GET", headers }, options, [200, 304]);
+    const etag = res.headers.get("etag") ?? undefined;
+    if (res.status === 304) {
+      await res.body?.cancel();
+      return { notModified: true, etag };
+    }
+    const length = res.headers.get("content-length");
+    const size = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+    return { notModified: false, body: res.body ?? new Blob([]).stream(), etag, size };
+  }
+
+  /** Lists the merged profiles the server holds. */
+  async list(options: RequestOptions = {}): Promise<ProfileInfo[]> {
+    const res = await this.#send("list profiles", undefined, { method: "GET" }, options, [200]);
+    const json = await readJson(res, "list profiles");
+    const profiles = (json as { profiles?: unknown })?.profiles;
+    if (!Array.isArray(profiles)) throw new ApiError(`list profiles: response has no "profiles" array`, res.status);
+    return profiles.map((p, i) => toProfileInfo(p, i));
+  }
+
+  /** Asks the server to delete the merged profile (and staged uploads) of `app`. */
+  async delete(app: string, options: RequestOptions = {}): Promise<void> {
+    const res = await this.#send("delete", app, { method: "DELETE" }, options, [200, 202, 204]);
+    await res.body?.cancel();
+  }
+
+  async #send(
+    action: string,
+    app: string | undefined,
+    init: RequestInit,
+    options: RequestOptions,
+    okStatuses: number[],
+  ): Promise<Response> {
+    const what = app === undefined ? action : `${action} ${app}`;
+    const url = this.profileUrl(app);
+    const headers = new Headers(init.headers);
+    if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const signals: AbortSignal[] = [];
+    if (options.signal) signals.push(options.signal);
+    if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
+    let res: Response;
+    try {
+      res = await this.#fetch(url, { ...init, headers, signal: signals.length ? AbortSignal.any(signals) : undefined });
+    } catch (e) {
+      throw new ApiError(`${what}: ${describeFetchError(e, url, timeoutMs)}`, 0);
+    }
+    if (okStatuses.includes(res.status)) return res;
+    throw new ApiError(`${what}: ${await describeErrorResponse(res)}`, res.status);
+  }
+}
+
+function toProfileInfo(raw: unknown, index: number): ProfileInfo {
+  const p = raw as { key?: unknown; size?: unknown; lastModified?: unknown };
+  const lastModified = typeof p?.lastModified === "string" ? new Date(p.lastModified) : new Date(NaN);
+  if (typeof p?.key !== "string" || typeof p.size !== "number" || Number.isNaN(lastModified.getTime())) {
+    throw new ApiError(`list profiles: entry ${index} is malformed: ${JSON.stringify(raw)}`, 200);
+  }
+  return { key: p.key, size: p.size, lastModified };
+}
+
+async function readJson(res: Response, what: string): Promise<unknown> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(`${what}: server answered ${res.status} with a non-JSON body: ${snippet(text)}`, res.status);
+  }
+}
+
+/** One line describing a non-success response, from its `{"message"}` body or its text. */
+async function describeErrorResponse(res: Response): Promise<string> {
+  let text = "";
+  try {
+    text = await res.text();
+  } catch { /* body unreadable: status alone */ }
+  const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+  try {
+    const message = (JSON.parse(text) as { message?: unknown })?.message;
+    if (typeof message === "string" && message) return `server answered ${status}: ${message}`;
+  } catch { /* not JSON */ }
+  return text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
+}
+
+function describeFetchError(e: unknown, url: URL, timeoutMs: number): string {
+  const err = e as Error;
+  if (err?.name === "TimeoutError") return `no answer from ${url.origin} within ${timeoutMs}ms`;
+  if (err?.name === "AbortError") return `request to ${url.origin} aborted`;
+  return `cannot reach ${url.origin}: ${err?.message ?? String(e)}`;
+}
+
+function snippet(text: string, max = 200): string {
+  const one = text.replace(/\s+/g, " ").trim();
+  return one.length > max ? `${one.slice(0, max)}…` : one;
+}

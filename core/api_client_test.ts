@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { ApiClient, type ApiError } from "./api_client.ts";
+
+/** Serves `handler` on 127.0.0.1:0 for the duration of `fn`. */
+async function withServer(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (base: string) => Promise<void>,
+): Promise<void> {
+  const ac = new AbortController();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} }, handler);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
+Deno.test("api client keeps the --api-url path prefix on every route", async () => {
+  const seen: string[] = [];
+  await withServer(async (req) => {
+    const url = new URL(req.url);
+    seen.push(`${req.method} ${url.pathname}`);
+    if (req.method === "POST") {
+      await req.arrayBuffer();
+      return Response.json({ key: "x/staging/1" }, { status: 201 });
+    }
+    if (req.method === "DELETE") return Response.json({});
+    if (url.pathname.endsWith("/api/profile")) return Response.json({ profiles: [] });
+    return new Response(new Uint8Array([1, 2, 3]));
+  }, async (base) => {
+    const client = new ApiClient({ baseUrl: `${base}/autopgo/` });
+    assert.deepEqual(await client.upload("x", new Uint8Array([1])), { key: "x/staging/1" });
+    const dl = await client.download("x");
+    assert.equal(dl.notModified, false);
+    if (!dl.notModified) {
+      assert.deepEqual(new Uint8Array(await new Response(dl.body).arrayBuffer()), new Uint8Array([1, 2, 3]));
+    }
+    assert.deepEqual(await client.list(), []);
+    await client.delete("x");
+  });
+  assert.deepEqual(seen, [
+    "POST /autopgo/api/profile/x",
+    "GET /autopgo/api/profile/x",
+    "GET /autopgo/api/profile",
+    "DELETE /autopgo/api/profile/x",
+  ]);
+});
+
+Deno.test("api client turns JSON and non-JSON error bodies into one line with the status", async () => {
+  await withServer((req) => {
+    if (req.method === "DELETE") return new Response("404 page not found\n", { status: 404 });
+    if (req.method === "POST") return Response.json({ message: "invalid app name", code: 400 }, { status: 400 });
+    return new Response("<html>\n<body>Bad Gateway</body>\n</html>", { status: 502 });
+  }, async (base) => {
+    const client = new ApiClient({ baseUrl: base });
+    await assert.rejects(client.delete("x"), (e: ApiError) => {
+      assert.equal(e.status, 404);
+      assert.match(e.message, /^delete x: server answered 404 Not Found: 404 page not found$/);
+      return true;
+    });
+    await assert.rejects(
+      client.upload("x", new Uint8Array([1])),
+      /upload x: server answered 400 Bad Request: invalid app name$/,
+    );
+    await assert.rejects(client.list(), (e: ApiError) => {
+      assert.equal(e.status, 502);
+      assert.ok(!e.message.includes("\n"));
+      assert.match(e.message, /list profiles: server answered 502 Bad Gateway: <html> <body>Bad Gateway/);
+      return true;
+    });
+  });
+});
+
+Deno.test("api client sends the bearer token only when set", async () => {
+  const auth: (string | null)[] = [];
+  const fakeFetch: typeof fetch = (input, init) => {
+    auth.push(new Request(input, init).headers.get("authorization"));
+    return Promise.resolve(Response.json({ profiles: [] }));
+  };
+  await new ApiClient({ baseUrl: "http://h", token: "s3cret", fetch: fakeFetch }).list();
+  await new ApiClient({ baseUrl: "http://h", fetch: fakeFetch }).list();
+  assert.deepEqual(auth, ["Bearer s3cret", null]);
+});
+
+Deno.test("api client streams upload bodies instead of buffering them", async () => {
+  const chunk = new Uint8Array(64 * 1024).fill(7);
+  let firstChunkArrived!: () => void;
+  const arrived = new Promise<void>((r) => firstChunkArrived = r);
+  let produced = 0;
+  // After the first chunk, the producer waits until the server has received bytes: a client
+  // that buffered the whole body before sending would deadlock here (and time out).
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (produced > 0) await arrived;
+      if (produced === 64) return controller.close();
+      produced++;
+      controller.enqueue(chunk);
+    },
+  });
+  let received = 0;
+  let contentLength: string | null = "unset";
+  await withServer(async (req) => {
+    contentLength = req.headers.get("content-length");
+    for await (const part of req.body!) {
+      received += part.byteLength;
+      firstChunkArrived();
+    }
+    return Response.json({ key: "big/staging/1" }, { status: 201 });
+  }, async (base) => {
+    const result = await new ApiClient({ baseUrl: base, timeoutMs: 10_000 }).upload("big", body);
+    assert.equal(result.key, "big/staging/1");
+  });
+  assert.equal(received, 64 * chunk.byteLength);
+  assert.equal(contentLength, null, "a streamed body has no Content-Length");
+});
+
+Deno.test("api client applies per-request timeouts and reports them clearly", async () => {
+  await withServer(async () => {
+    await new Promise((r) => setTimeout(r, 1500));
+    return Response.json({ profiles: [] });
+  }, async (base) => {
+    const client = new ApiClient({ baseUrl: base, timeoutMs: 5000 });
+    await assert.rejects(client.list({ timeoutMs: 100 }), (e: ApiError) => {
+      assert.equal(e.status, 0);
+      assert.match(e.message, /^list profiles: no answer from http:\/\/127\.0\.0\.1:\d+ within 100ms$/);
+      return true;
+    });
+  });
+});
+
+Deno.test("api client download honours If-None-Match / 304", async () => {
+  await withServer((req) => {
+    if (req.headers.get("if-none-match") === `"v1"`) {
+      return new Response(null, { status: 304, headers: { etag: `"v1"` } });
+    }
+    return new Response(new Uint8Array([9]), { headers: { etag: `"v1"`, "content-length": "1" } });
+  }, async (base) => {
+    const client = new ApiClient({ baseUrl: base });
+    const first = await client.download("x");
+    assert.equal(first.notModified, false);
+    assert.equal(first.etag, `"v1"`);
+    if (!first.notModified) {
+      assert.equal(first.size, 1);
+      await first.body.cancel();
+    }
+    const second = await client.download("x", { ifNoneMatch: first.etag });
+    assert.deepEqual(second, { notModified: true, etag: `"v1"` });
+  });
+});
+
+Deno.test("api client parses the list and rejects malformed entries", async () => {
+  const entries: unknown[] = [{ key: "a", size: 10, lastModified: "2024-10-28T12:16:34.964123456Z" }];
+  const fakeFetch: typeof fetch = () => Promise.resolve(Response.json({ profiles: entries }));
+  const client = new ApiClient({ baseUrl: "http://h", fetch: fakeFetch });
+  const list = await client.list();
+  assert.equal(list[0].key, "a");
+  assert.equal(list[0].size, 10);
+  assert.equal(list[0].lastModified.toISOString(), "2024-10-28T12:16:34.964Z");
+  entries.push({ key: "b", size: "big" });
+  await assert.rejects(client.list(), /entry 1 is malformed/);
+});
+
+Deno.test("api client rejects base URLs that are not http(s)", () => {
+  assert.throws(() => new ApiClient({ baseUrl: "localhost:8080" }), /invalid API URL/);
+  assert.throws(() => new ApiClient({ baseUrl: "not a url" }), /invalid API URL/);
+  assert.equal(new ApiClient({ baseUrl: "https://h/p/" }).profileUrl("a-b").href, "https://h/p/api/profile/a-b");
+});
+
+Deno.test("api client reports unreachable servers in one line", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await assert.rejects(
+    new ApiClient({ baseUrl: `http://127.0.0.1:${port}` }).delete("x"),
+    (e: ApiError) =>
+      e.status === 0 && /^delete x: cannot reach http:\/\/127\.0\.0\.1:\d+: /.test(e.message) &&
+      !e.message.includes("\n"),
+  );
+});

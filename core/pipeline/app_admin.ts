@@ -1,0 +1,93 @@
+/**
+ * Destructive operations of the worker: moving a poison upload aside and deleting an app.
+ *
+ * Deletion semantics (fixes the original's resurrection race, spec §8.3): a `profile.deleted`
+ * event carries the time the server accepted the DELETE (the envelope timestamp). Everything
+ * staged at or before that instant is dropped; uploads staged after it start a fresh profile.
+ * The worker (1) replaces `<app>/default.pgo` with a tombstone recording the cut-off, using a
+ * version-checked write — so any merge that read the old base fails its own conditional write
+ * and starts over — and (2) deletes staged uploads up to the cut-off and rejected uploads.
+ * Merges skip staged keys at or before the cut-off the base (or tombstone) records, so an
+ * `profile.uploaded` event processed later never brings deleted data back. Known limit: on a
+ * bus without per-app ordering, an upload accepted after the DELETE but merged before the
+ * deletion is processed is dropped with the old base.
+ *
+ * @module
+ */
+
+import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
+import { encodeTombstone } from "./base_state.ts";
+import { appPrefix, baseKey, parseStagingKey, rejectedKey, rejectedPrefix } from "./keys.ts";
+import { loadBase } from "./merge_upload.ts";
+
+/** Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object. */
+export async function rejectUpload(
+  store: BlobStore,
+  app: string,
+  key: string,
+  reason: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const parts = parseStagingKey(key);
+  if (!parts || parts.app !== app) return undefined;
+  let data: Uint8Array;
+  try {
+    data = (await store.read(key, signal)).data;
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) return undefined;
+    throw error;
+  }
+  const target = rejectedKey(app, parts.name);
+  await store.write(target, data, undefined, signal);
+  await store.write(`${target}.reason`, new TextEncoder().encode(`${reason}\n`), undefined, signal);
+  await store.delete(key, undefined, signal);
+  return target;
+}
+
+/** Result of {@link deleteApp}. */
+export interface DeleteAppResult {
+  /** False when a newer deletion had already reset the base. */
+  tombstoned: boolean;
+  /** Staged and rejected objects removed. */
+  removed: number;
+}
+
+/** Deletes everything of `app` staged at or before `cutoffNanos` (Unix ns) and resets its base. */
+export async function deleteApp(
+  store: BlobStore,
+  app: string,
+  cutoffNanos: bigint,
+  signal?: AbortSignal,
+): Promise<DeleteAppResult> {
+  let tombstoned = false;
+  for (let attempt = 0;; attempt++) {
+    signal?.throwIfAborted();
+    const base = await loadBase(store, app, signal);
+    if (base.state.deletedBefore >= cutoffNanos) break; // a later deletion already reset this base
+    try {
+      await store.write(
+        baseKey(app),
+        encodeTombstone(cutoffNanos),
+        base.version ? { ifVersion: base.version } : { ifAbsent: true },
+        signal,
+      );
+      tombstoned = true;
+      break;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError) || attempt >= 100) throw error;
+    }
+  }
+  const doomed: string[] = [];
+  for await (const info of store.list(appPrefix(app), signal)) {
+    const staged = parseStagingKey(info.key);
+    const drop = staged
+      ? staged.unixNanos === undefined || staged.unixNanos <= cutoffNanos
+      : info.key.startsWith(rejectedPrefix(app));
+    if (drop) doomed.push(info.key);
+  }
+  let removed = 0;
+  for (const key of doomed) {
+    if (await store.delete(key, undefined, signal)) removed++;
+  }
+  return { tombstoned, removed };
+}

@@ -1,0 +1,258 @@
+/**
+ * Connection guard against slow clients (slowloris). `Deno.serve` has no header-read or idle
+ * timeout (denoland/deno#3515), so a client that never finishes its request head holds a
+ * connection forever. The guard owns the public listener, follows HTTP/1.1 request framing
+ * on each connection (head, Content-Length or chunked body, keep-alive, pipelining) and relays
+ * bytes to a `Deno.serve` bound to an ephemeral loopback port. It closes a connection whose
+ * request head is not complete `headerTimeoutMs` after it started (or after connecting), that
+ * sits idle between requests for `idleTimeoutMs`, whose body takes longer than `bodyTimeoutMs`,
+ * or whose head exceeds `maxHeaderBytes` (answered 431). Upgraded connections are relayed
+ * untouched.
+ *
+ * @module
+ */
+
+/** Limits enforced per connection. */
+export interface ConnGuardOptions {
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+/** Sensible defaults: 10 s for a request head, 2 min idle keep-alive, 5 min per body, 64 KiB heads. */
+export const DEFAULT_CONN_GUARD: ConnGuardOptions = {
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 120_000,
+  bodyTimeoutMs: 300_000,
+  maxHeaderBytes: 64 * 1024,
+};
+
+type Phase = "idle" | "head" | "body" | "raw" | "overflow";
+
+/** Tracks request boundaries of one client→server byte stream (observes, never rewrites). */
+export class RequestFramer {
+  readonly #maxHeaderBytes: number;
+  #state: "head" | "length" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailer" | "raw" | "overflow" = "head";
+  #head = "";
+  #remaining = 0;
+  #line = "";
+  /** Number of request heads started so far. */
+  headsStarted = 0;
+
+  /** Creates a framer rejecting heads above `maxHeaderBytes`. */
+  constructor(maxHeaderBytes: number) {
+    this.#maxHeaderBytes = maxHeaderBytes;
+  }
+
+  /** Where the stream stands after the bytes pushed so far. */
+  get phase(): Phase {
+    if (this.#state === "head") return this.#head === "" ? "idle" : "head";
+    if (this.#state === "raw" || this.#state === "overflow") return this.#state;
+    return "body";
+  }
+
+  /** Feeds the next bytes from the client. */
+  push(chunk: Uint8Array): void {
+    let i = 0;
+    while (i < chunk.length) {
+      switch (this.#state) {
+        case "raw":
+        case "overflow":
+          return;
+        case "length": {
+          const take = Math.min(this.#remaining, chunk.length - i);
+          this.#remaining -= take;
+          i += take;
+          if (this.#remaining === 0) this.#state = "head";
+          break;
+        }
+        case "chunk-data": {
+          const take = Math.min(this.#remaining, chunk.length - i);
+          this.#remaining -= take;
+          i += take;
+          if (this.#remaining === 0) this.#state = "chunk-crlf";
+          break;
+        }
+        case "chunk-crlf":
+          if (chunk[i++] === 0x0a) this.#state = "chunk-size";
+          break;
+        case "chunk-size":
+        case "trailer":
+          this.#lineByte(chunk[i++]);
+          break;
+        case "head":
+          this.#headByte(chunk[i++]);
+          break;
+      }
+    }
+  }
+
+  #headByte(b: number): void {
+    if (this.#head === "" && (b === 0x0d || b === 0x0a)) return; // blank lines between requests
+    if (this.#head === "") this.headsStarted++;
+    this.#head += String.fromCharCode(b);
+    if (this.#head.length > this.#maxHeaderBytes) {
+      this.#state = "overflow";
+      return;
+    }
+    if (b === 0x0a && (this.#head.endsWith("\r\n\r\n") || this.#head.endsWith("\n\n"))) this.#endHead();
+  }
+
+  #endHead(): void {
+    const lines = this.#head.split(/\r?\n/);
+    this.#head = "";
+    let length = 0;
+    let chunked = false;
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(":");
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim().toLowerCase();
+      if (name === "transfer-encoding") chunked = /(^|,)\s*chunked\s*$/.test(value);
+      else if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : NaN;
+      else if (name === "upgrade" || (name === "connection" && /\bupgrade\b/.test(value))) this.#state = "raw";
+    }
+    if (this.#state === "raw") return;
+    if (chunked) this.#state = "chunk-size";
+    else if (Number.isNaN(length)) this.#state = "raw"; // malformed: the server answers 400 and closes
+    else if (length > 0) {
+      this.#state = "length";
+      this.#remaining = length;
+    }
+  }
+
+  #lineByte(b: number): void {
+    if (b !== 0x0a) {
+      if (this.#line.length < 4096) this.#line += String.fromCharCode(b);
+      return;
+    }
+    const line = this.#line.replace(/\r$/, "");
+    this.#line = "";
+    if (this.#state === "trailer") {
+      if (line === "") this.#state = "head";
+      return;
+    }
+    const size = parseInt(line.split(";")[0].trim(), 16);
+    if (Number.isNaN(size)) this.#state = "raw";
+    else if (size === 0) this.#state = "trailer";
+    else {
+      this.#state = "chunk-data";
+      this.#remaining = size;
+    }
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+}
+
+/** A running guard. */
+export interface ConnGuard {
+  port: number;
+  hostname: string;
+  /** Stops accepting new connections (in-flight connections keep going). */
+  stopAccepting(): void;
+  /** Waits up to `graceMs` for relays to finish delivering responses, then closes the rest. */
+  drain(graceMs: number): Promise<void>;
+}
+
+/** Listens on `hostname:port` and relays guarded connections to `upstreamPort` on 127.0.0.1. */
+export function startConnGuard(
+  hostname: string,
+  port: number,
+  upstreamPort: number,
+  options: ConnGuardOptions,
+): ConnGuard {
+  const listener = Deno.listen({ hostname, port, transport: "tcp" });
+  const open = new Set<() => void>();
+  (async () => {
+    try {
+      for await (const client of listener) relay(client, upstreamPort, options, open);
+    } catch { /* listener closed */ }
+  })();
+  const addr = listener.addr as Deno.NetAddr;
+  return {
+    port: addr.port,
+    hostname: addr.hostname,
+    stopAccepting: () => {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+    },
+    async drain(graceMs: number) {
+      const deadline = Date.now() + graceMs;
+      while (open.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      [...open].forEach((close) => close());
+    },
+  };
+}
+
+async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuardOptions, open: Set<() => void>) {
+  let upstream: Deno.Conn;
+  try {
+    upstream = await Deno.connect({ hostname: "127.0.0.1", port: upstreamPort });
+  } catch {
+    client.close();
+    return;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    open.delete(close);
+    for (const c of [client, upstream]) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+  };
+  open.add(close);
+  const arm = (ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(close, ms);
+  };
+  const pump = async (from: Deno.Conn, to: Deno.Conn, framer?: RequestFramer) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) {
+          // Client half-closed: pass the FIN on and let the response finish (the other pump closes).
+          if (framer) return await (to as Deno.TcpConn).closeWrite().catch(close);
+          break;
+        }
+        const chunk = buffer.subarray(0, n);
+        if (framer) {
+          const [phaseBefore, headsBefore] = [framer.phase, framer.headsStarted];
+          framer.push(chunk);
+          const phase = framer.phase;
+          if (phase === "overflow") {
+            await writeAll(
+              from,
+              new TextEncoder().encode(
+                "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 64\r\n\r\n" +
+                  JSON.stringify({ message: "request head too large", code: 431 }).padEnd(64),
+              ),
+            ).catch(() => {});
+            break;
+          }
+          const newRequest = framer.headsStarted !== headsBefore;
+          if (phase === "raw") clearTimeout(timer);
+          else if (phase === "idle" && phaseBefore !== "idle") arm(options.idleTimeoutMs);
+          else if (phase === "head" && (newRequest || phaseBefore !== "head")) arm(options.headerTimeoutMs);
+          else if (phase === "body" && (newRequest || phaseBefore !== "body")) arm(options.bodyTimeoutMs);
+        }
+        // A response still streaming keeps an otherwise idle connection alive.
+        if (!framer && requests.phase === "idle") arm(options.idleTimeoutMs);
+        await writeAll(to, chunk);
+      }
+    } catch { /* connection reset or closed by a timeout */ }
+    close();
+  };
+  const requests = new RequestFramer(options.maxHeaderBytes);
+  arm(options.headerTimeoutMs); // the first request must arrive promptly
+  await Promise.all([pump(client, upstream, requests), pump(upstream, client)]);
+}

@@ -1,0 +1,104 @@
+/**
+ * Runs a fetch handler on `Deno.serve` with graceful shutdown, and the small operations app
+ * (health, ready, JSON 404/405) used by components that serve nothing else (the worker).
+ *
+ * Timeouts: every request of the profile API carries a deadline (server_app.ts) and, with a
+ * connection guard, request heads, idle keep-alive connections and bodies are bounded too.
+ * Shutdown stops accepting connections and waits for in-flight requests to finish.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { type HealthCheck, healthRoutes } from "../health.ts";
+import { type ConnGuardOptions, startConnGuard } from "./conn_guard.ts";
+
+/** A running HTTP server. */
+export interface HttpServerHandle {
+  /** The bound port (the real one when 0 was requested). */
+  port: number;
+  hostname: string;
+  /** A loopback URL clients on this machine can use. */
+  url: string;
+  /**
+   * Graceful stop: new requests are answered 503 at once, requests already being handled
+   * (an upload still streaming its body included) run to completion, bounded by `drainMs`;
+   * then the listener closes.
+   */
+  shutdown(drainMs?: number): Promise<void>;
+}
+
+function jsonError(code: number, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ message, code }) + "\n", {
+    status: code,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/**
+ * Starts serving `handler` on `hostname:port`. With `guard`, the public socket belongs to a
+ * connection guard (conn_guard.ts: header, idle and body timeouts) relaying to `Deno.serve` on
+ * an ephemeral loopback port. Deno's own `shutdown()` cuts the bodies of in-flight requests, so
+ * draining is done here first: count in-flight requests, refuse new ones with 503.
+ */
+export function startHttpServer(
+  hostname: string,
+  port: number,
+  handler: (request: Request) => Response | Promise<Response>,
+  guard?: ConnGuardOptions,
+): HttpServerHandle {
+  let inFlight = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const server = Deno.serve(
+    { hostname: guard ? "127.0.0.1" : hostname, port: guard ? 0 : port, onListen: () => {} },
+    async (request) => {
+      if (draining) return jsonError(503, "server is shutting down", { connection: "close", "retry-after": "5" });
+      inFlight++;
+      try {
+        return await handler(request);
+      } finally {
+        if (--inFlight === 0) idle?.();
+      }
+    },
+  );
+  const served = server.addr as Deno.NetAddr;
+  const front = guard ? startConnGuard(hostname, port, served.port, guard) : undefined;
+  const addr = front ?? served;
+  const local = addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "127.0.0.1" : addr.hostname;
+  const host = local.includes(":") ? `[${local}]` : local;
+  return {
+    port: addr.port,
+    hostname: addr.hostname,
+    url: `http://${host}:${addr.port}`,
+    async shutdown(drainMs = 120_000) {
+      draining = true;
+      front?.stopAccepting();
+      if (inFlight > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          timer = setTimeout(resolve, drainMs);
+        });
+        clearTimeout(timer);
+      }
+      await server.shutdown();
+      await front?.drain(5_000);
+    },
+  };
+}
+
+/** Health, readiness and JSON errors for unknown routes: the whole HTTP surface of the worker. */
+export function createOpsApp(checks: HealthCheck[], isReady: () => boolean): Hono {
+  const app = new Hono();
+  app.route("/", healthRoutes(checks, isReady));
+  const error = jsonError;
+  app.all(
+    "/api/health",
+    (c) => error(405, `method ${c.req.method} not allowed, use GET, HEAD`, { allow: "GET, HEAD" }),
+  );
+  app.all("/api/ready", (c) => error(405, `method ${c.req.method} not allowed, use GET, HEAD`, { allow: "GET, HEAD" }));
+  app.notFound(() => error(404, "Not Found"));
+  app.onError((e) => error(500, e.message));
+  return app;
+}

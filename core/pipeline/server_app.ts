@@ -1,0 +1,201 @@
+/**
+ * The autopgo profile API as a Hono app, wire-compatible with the original server:
+ * `POST|GET|HEAD|DELETE /api/profile/{app}`, `GET /api/profile`, `/api/health`, `/api/ready`,
+ * and `{"message","code"}` JSON for every error (unknown routes and wrong methods included).
+ *
+ * Beyond the original: byte-limited streaming upload reads (413), per-request deadlines (408),
+ * engine validation (400 with the reason), PGO usefulness check (422 with the verdict),
+ * collision-free only-if-absent staging keys, strong ETags with 304 and HEAD, optional bearer
+ * token (401), and no orphaned staging blob when publishing fails (the blob is deleted; if even
+ * that fails the worker's reconcile sweep merges it later).
+ *
+ * What is staged: the validated ORIGINAL upload bytes. They are already proven decodable within
+ * the limits, re-encoding would cost CPU on the request path, and the worker decodes them again
+ * anyway (it must not trust the store).
+ *
+ * @module
+ */
+
+import { type Context, Hono } from "hono";
+import { getLogger } from "@logtape/logtape";
+import { appNameProblem } from "../app_name.ts";
+import { type BlobStore, PreconditionFailedError } from "../blob.ts";
+import { type HealthCheck, healthRoutes } from "../health.ts";
+import { decodeProfile } from "../pprof/decode.ts";
+import { ProfileError } from "../pprof/errors.ts";
+import type { DecodeLimits } from "../pprof/limits.ts";
+import { checkPgo } from "../pprof/pgo.ts";
+import { bearerProblem } from "./auth.ts";
+import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import { dateToUnixNanos, stagingKey } from "./keys.ts";
+import type { EventPublisher } from "./publisher.ts";
+import { uploadDecodeLimits } from "./upload_limits.ts";
+import { hasStagedUploads, listBases, readBase, statBase } from "./profiles_view.ts";
+
+/** Default upload limit: 64 MiB. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+/** Default per-request deadline: 2 minutes. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+
+/** Everything the server app needs, injected. */
+export interface ServerAppDeps {
+  store: BlobStore;
+  publisher: EventPublisher;
+  clock: () => Date;
+  /** Random suffix for staging keys (`[a-z0-9]+`). */
+  randomSuffix: () => string;
+  maxUploadBytes?: number;
+  /** Overrides of the limits derived from `maxUploadBytes` (upload_limits.ts). */
+  decodeLimits?: Partial<DecodeLimits>;
+  /** When set, every `/api/profile` route requires `Authorization: Bearer <token>`. */
+  token?: string;
+  requestTimeoutMs?: number;
+  healthChecks: HealthCheck[];
+  isReady?: () => boolean;
+}
+
+type Env = { Variables: { deadline: AbortSignal } };
+
+const log = getLogger(["autopgo", "server"]);
+
+/** Answers `{"message","code"}` with status `code`. */
+function apiError(code: number, message: string, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify({ message, code }) + "\n", {
+    status: code,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function etagOf(version: string): string {
+  return /^[\x21\x23-\x7e]+$/.test(version) ? `"${version}"` : `"${encodeURIComponent(version).replace(/"/g, "%22")}"`;
+}
+
+function etagMatches(header: string, etag: string): boolean {
+  return header.split(",").map((s) => s.trim()).some((t) => t === "*" || t.replace(/^W\//, "") === etag);
+}
+
+/** Creates the Hono app. No I/O happens until a request arrives. */
+export function createServerApp(deps: ServerAppDeps): Hono<Env> {
+  const maxUploadBytes = deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const decodeLimits = { ...uploadDecodeLimits(maxUploadBytes), ...deps.decodeLimits };
+  const timeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const app = new Hono<Env>();
+
+  app.use("*", async (c, next) => {
+    // Not tied to request.signal: Deno aborts that when a response completes (legacy behaviour).
+    c.set("deadline", AbortSignal.timeout(timeoutMs));
+    await next();
+  });
+  const guard = async (c: Context<Env>, next: () => Promise<void>) => {
+    if (deps.token === undefined) return await next();
+    const problem = await bearerProblem(c.req.header("authorization") ?? null, deps.token);
+    if (problem) return apiError(401, problem, { "www-authenticate": 'Bearer realm="autopgo"' });
+    await next();
+  };
+  app.use("/api/profile", guard);
+  app.use("/api/profile/*", guard);
+
+  app.route("/", healthRoutes(deps.healthChecks, deps.isReady));
+
+  app.get("/api/profile", async (c) => {
+    const profiles = await listBases(deps.store, c.get("deadline"));
+    return c.json({ profiles });
+  });
+
+  app.post("/api/profile/", () => apiError(400, `invalid app name: ${appNameProblem("")}`));
+
+  app.post("/api/profile/:app", async (c) => {
+    const app = c.req.param("app");
+    const problem = appNameProblem(app);
+    if (problem) return apiError(400, `invalid app name: ${problem}`);
+    let body: Uint8Array;
+    try {
+      body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"));
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return apiError(413, error.message);
+      if (error instanceof BodyTimeoutError) return apiError(408, error.message);
+      return apiError(400, `reading upload: ${(error as Error).message}`);
+    }
+    let verdictReasons: string[];
+    try {
+      const verdict = checkPgo(decodeProfile(body, decodeLimits));
+      verdictReasons = verdict.usable ? [] : verdict.reasons;
+    } catch (error) {
+      if (error instanceof ProfileError) return apiError(400, `invalid profile: ${error.message}`);
+      throw error;
+    }
+    if (verdictReasons.length > 0) {
+      return apiError(422, `profile is not usable for PGO: ${verdictReasons.join("; ")}`);
+    }
+    const key = await stage(deps, app, body, c.get("deadline"));
+    try {
+      await deps.publisher.publish("profile.uploaded", { app, profileKey: key }, c.get("deadline"));
+    } catch (error) {
+      log.error("publishing profile.uploaded for {key} failed: {error}", { key, error: String(error) });
+      await deps.store.delete(key).catch((e) =>
+        log.warn("could not delete unpublished staging blob {key} (the worker's sweep will merge it): {error}", {
+          key,
+          error: String(e),
+        })
+      );
+      return apiError(503, `event bus unavailable, upload not accepted: ${(error as Error).message}`);
+    }
+    log.info("staged upload {key} ({size} bytes)", { key, size: body.byteLength });
+    return c.json({ key }, 201);
+  });
+
+  app.get("/api/profile/:app", async (c) => {
+    const app = c.req.param("app");
+    const problem = appNameProblem(app);
+    if (problem) return apiError(400, `invalid app name: ${problem}`);
+    const base = await readBase(deps.store, app, c.get("deadline"));
+    if (!base) return apiError(404, "Not Found");
+    const etag = etagOf(base.version);
+    const headers = { etag, "last-modified": base.modified.toUTCString(), "cache-control": "no-cache" };
+    const ifNoneMatch = c.req.header("if-none-match");
+    if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) return c.body(null, 304, headers);
+    return c.body(base.data as Uint8Array<ArrayBuffer>, 200, {
+      ...headers,
+      "content-type": "application/octet-stream",
+      "content-length": String(base.data.byteLength),
+    });
+  });
+
+  app.delete("/api/profile/:app", async (c) => {
+    const app = c.req.param("app");
+    const problem = appNameProblem(app);
+    if (problem) return apiError(400, `invalid app name: ${problem}`);
+    const signal = c.get("deadline");
+    if (!(await statBase(deps.store, app, signal)) && !(await hasStagedUploads(deps.store, app, signal))) {
+      return apiError(404, "Not Found");
+    }
+    await deps.publisher.publish("profile.deleted", { app }, signal);
+    return c.json({});
+  });
+
+  const methodNotAllowed = (allow: string) => (c: Context) =>
+    apiError(405, `method ${c.req.method} not allowed, use ${allow}`, { allow });
+  app.all("/api/profile", methodNotAllowed("GET, HEAD"));
+  app.all("/api/profile/:app", methodNotAllowed("GET, HEAD, POST, DELETE"));
+  app.all("/api/health", methodNotAllowed("GET, HEAD"));
+  app.all("/api/ready", methodNotAllowed("GET, HEAD"));
+  app.notFound(() => apiError(404, "Not Found"));
+  app.onError((error, c) => {
+    log.error("{method} {path} failed: {error}", { method: c.req.method, path: c.req.path, error: String(error) });
+    return apiError(500, (error as Error).message ?? String(error));
+  });
+  return app;
+}
+
+/** Writes the staged upload only-if-absent, drawing a fresh random suffix on the (rare) collision. */
+async function stage(deps: ServerAppDeps, app: string, body: Uint8Array, signal: AbortSignal): Promise<string> {
+  for (let attempt = 1;; attempt++) {
+    const key = stagingKey(app, dateToUnixNanos(deps.clock()), deps.randomSuffix());
+    try {
+      await deps.store.write(key, body, { ifAbsent: true }, signal);
+      return key;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError) || attempt >= 5) throw error;
+    }
+  }
+}

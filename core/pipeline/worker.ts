@@ -1,0 +1,107 @@
+/**
+ * The worker loop: consumes `profile.*` events from an {@link EventReader} with `concurrency`
+ * parallel consumers, acks or nacks each per {@link handleEvent}, and runs the reconcile sweep
+ * on start and every `sweepIntervalMs`. On stop (signal) it stops receiving, lets in-flight
+ * merges finish, and resolves.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { EventReader, IncomingMessage } from "../events.ts";
+import { reconcileStaging } from "./reconcile.ts";
+import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
+
+export type { WorkerDeps } from "./worker_events.ts";
+export { handleEvent, processUpload } from "./worker_events.ts";
+
+/** Scheduling options of {@link runWorker}. */
+export interface WorkerLoopOptions {
+  /** Parallel consumers (default 1). Safe at any value: merges are compare-and-swap. */
+  concurrency?: number;
+  /** Sweep period in ms (default 60 s; 0 disables the periodic sweep, the start-up sweep still runs). */
+  sweepIntervalMs?: number;
+  /** Staged uploads younger than this are left to their events (default 60 s). */
+  sweepGraceMs?: number;
+  clock: () => Date;
+  /** Called once the consumers are running. */
+  onReady?: () => void;
+}
+
+const log = getLogger(["autopgo", "worker"]);
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+async function settle(message: IncomingMessage, deps: WorkerDeps): Promise<void> {
+  const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
+  log.debug("message {id}: {action} ({note})", { id: message.id, ...disposition });
+  try {
+    if (disposition.action === "ack") await message.ack();
+    else await message.nack(disposition.delayMs);
+  } catch (error) {
+    log.warn("could not {action} message {id}: {error}", { ...disposition, id: message.id, error: String(error) });
+  }
+}
+
+async function consume(reader: EventReader, deps: WorkerDeps, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    let message: IncomingMessage | undefined;
+    try {
+      message = await reader.receive(signal);
+    } catch (error) {
+      if (signal.aborted) break;
+      log.warn("receiving events failed, retrying in 1 s: {error}", { error: String(error) });
+      await sleep(1000, signal);
+      continue;
+    }
+    if (!message) break;
+    // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
+    await settle(message, deps);
+  }
+}
+
+async function sweepLoop(deps: WorkerDeps, options: WorkerLoopOptions, signal: AbortSignal): Promise<void> {
+  const interval = options.sweepIntervalMs ?? 60_000;
+  const grace = options.sweepGraceMs ?? 60_000;
+  do {
+    try {
+      const report = await reconcileStaging(
+        deps.store,
+        options.clock(),
+        grace,
+        (app, key) => processUpload(deps, app, key),
+        signal,
+      );
+      if (report.examined > 0) {
+        log.info("reconcile sweep: {examined} staged uploads examined, {failed} failed", { ...report });
+      }
+    } catch (error) {
+      if (!signal.aborted) log.warn("reconcile sweep failed: {error}", { error: String(error) });
+    }
+    if (interval <= 0) return;
+    await sleep(interval, signal);
+  } while (!signal.aborted);
+}
+
+/** Runs the worker until `signal` aborts and every in-flight message is settled. */
+export async function runWorker(
+  reader: EventReader,
+  deps: WorkerDeps,
+  options: WorkerLoopOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const consumers = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, () => consume(reader, deps, signal));
+  options.onReady?.();
+  await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
+}

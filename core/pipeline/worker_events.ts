@@ -1,0 +1,165 @@
+/**
+ * Handling of one event by the worker: decode the original envelope, validate the payload,
+ * run the action, and decide ack or nack.
+ *
+ * Poison never stops the worker (spec §8.7, §8.8): a bad envelope, an unknown type, a bad
+ * payload (including a `profileKey` outside `<app>/staging/`, §8.21) is logged and acked; an
+ * unusable staged upload is moved to `<app>/rejected/` with its reason and acked. Everything
+ * else (blob or bus failures) is nacked with exponential backoff from the delivery attempt; after
+ * `maxDeliveryAttempts` the message is acked with an error log — a staged upload is then still
+ * merged by the reconcile sweep, nothing is lost.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { appNameProblem } from "../app_name.ts";
+import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
+import { deleteApp, rejectUpload } from "./app_admin.ts";
+import { baseKey, parseStagingKey } from "./keys.ts";
+import { loadBase, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
+import type { EventPublisher } from "./publisher.ts";
+
+/** Dependencies of the event handlers. */
+export interface WorkerDeps extends MergeDeps {
+  publisher: EventPublisher;
+  /** Delivery attempts before a failing message is given up (default 20). */
+  maxDeliveryAttempts?: number;
+  /** First retry delay in ms (default 500), doubled per attempt up to `retryMaxMs` (default 60 s). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+/** What to do with a message. */
+export type Disposition = { action: "ack"; note: string } | { action: "nack"; delayMs: number; note: string };
+
+const log = getLogger(["autopgo", "worker"]);
+
+function field(payload: Record<string, unknown>, name: string): string {
+  const value = payload[name];
+  if (typeof value !== "string") throw new EventFormatError(`payload field "${name}" is not a string`);
+  return value;
+}
+
+function appOf(payload: Record<string, unknown>): string {
+  const app = field(payload, "app");
+  const problem = appNameProblem(app);
+  if (problem) throw new EventFormatError(`payload field "app": ${problem}`);
+  return app;
+}
+
+function stagingKeyOf(payload: Record<string, unknown>, app: string): string {
+  const key = field(payload, "profileKey");
+  if (parseStagingKey(key)?.app !== app) {
+    throw new EventFormatError(`payload profileKey "${key}" is not a staging key of app "${app}"`);
+  }
+  return key;
+}
+
+/**
+ * Merges one staged upload (from an event or the reconcile sweep), cleans its staging blob and
+ * announces `profile.merged`. Poison uploads are moved aside. Returns a one-line note.
+ */
+export async function processUpload(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<string> {
+  try {
+    const outcome = await mergeUpload(deps, app, key, signal);
+    if (outcome.kind === "merged" || outcome.kind === "already-absorbed") {
+      await deps.store.delete(key, undefined, signal);
+      await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
+      if (outcome.kind === "merged") {
+        log.info(`merged ${key} into ${baseKey(app)} after ${outcome.conflicts} write conflicts`);
+      }
+      return outcome.kind === "merged"
+        ? `merged ${key} into ${baseKey(app)} (${outcome.conflicts} write conflicts)`
+        : `${key} was already merged`;
+    }
+    return outcome.kind === "staging-missing"
+      ? `${key} is gone (merged, rejected or deleted before)`
+      : `${key} was staged before app "${app}" was deleted: dropped`;
+  } catch (error) {
+    if (!(error instanceof PoisonUploadError)) throw error;
+    const target = await rejectUpload(deps.store, app, key, error.message, signal);
+    log.warn("rejected upload {key}: {reason}", { key, reason: error.message, movedTo: target });
+    return `rejected ${key}: ${error.message}`;
+  }
+}
+
+async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, signal?: AbortSignal): Promise<string> {
+  const app = appOf(payload);
+  const key = stagingKeyOf(payload, app);
+  field(payload, "mergedKey");
+  if (!(await deps.store.stat(key, signal))) return `${key} already cleaned up`;
+  const base = await loadBase(deps.store, app, signal);
+  const nanos = parseStagingKey(key)?.unixNanos;
+  if (base.state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
+    await deps.store.delete(key, undefined, signal);
+    return `deleted merged upload ${key}`;
+  }
+  log.warn("profile.merged for {key}, but {base} has not absorbed it: keeping the staged upload", {
+    key,
+    base: baseKey(app),
+  });
+  return `kept ${key}: not absorbed by ${baseKey(app)}`;
+}
+
+async function onDeleted(deps: WorkerDeps, envelope: Envelope, signal?: AbortSignal): Promise<string> {
+  const app = appOf(envelope.payload as Record<string, unknown>);
+  const ms = Date.parse(envelope.timestamp);
+  if (Number.isNaN(ms)) {
+    throw new EventFormatError(`envelope timestamp ${JSON.stringify(envelope.timestamp)} is not RFC 3339`);
+  }
+  const cutoff = BigInt(ms) * 1_000_000n + 999_999n;
+  const result = await deleteApp(deps.store, app, cutoff, signal);
+  return `deleted app "${app}" up to ${envelope.timestamp}: ${result.removed} staged/rejected objects removed`;
+}
+
+/** Handles one message body; never throws. */
+export async function handleEvent(
+  deps: WorkerDeps,
+  body: Uint8Array,
+  deliveryAttempt: number,
+  signal?: AbortSignal,
+): Promise<Disposition> {
+  let envelope: Envelope | undefined;
+  try {
+    envelope = decodeEnvelope(body);
+    const payload = envelope.payload as Record<string, unknown>;
+    switch (envelope.type) {
+      case "profile.uploaded": {
+        const app = appOf(payload);
+        return { action: "ack", note: await processUpload(deps, app, stagingKeyOf(payload, app), signal) };
+      }
+      case "profile.merged":
+        return { action: "ack", note: await onMerged(deps, payload, signal) };
+      case "profile.deleted":
+        return { action: "ack", note: await onDeleted(deps, envelope, signal) };
+      default:
+        return { action: "ack", note: `ignored event type ${JSON.stringify(envelope.type)}` };
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const what = envelope ? `${envelope.type} event ${envelope.id}` : "event";
+    if (error instanceof EventFormatError) {
+      log.warn("dropping malformed {what}: {reason}", { what, reason: message });
+      return { action: "ack", note: `poison: ${message}` };
+    }
+    const max = deps.maxDeliveryAttempts ?? 20;
+    if (deliveryAttempt >= max) {
+      log.error("giving up on {what} after {attempts} attempts: {reason}", {
+        what,
+        attempts: deliveryAttempt,
+        reason: message,
+      });
+      return { action: "ack", note: `gave up: ${message}` };
+    }
+    const base = deps.retryBaseMs ?? 500;
+    const delayMs = Math.min(deps.retryMaxMs ?? 60_000, base * 2 ** Math.max(0, deliveryAttempt - 1));
+    log.warn("{what} failed (attempt {attempts}), retrying in {delayMs} ms: {reason}", {
+      what,
+      attempts: deliveryAttempt,
+      delayMs,
+      reason: message,
+    });
+    return { action: "nack", delayMs, note: message };
+  }
+}

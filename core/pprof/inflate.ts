@@ -1,0 +1,78 @@
+/**
+ * Gzip detection and bounded inflation of profile bytes.
+ *
+ * Matches Go's `compress/gzip` reader as google/pprof uses it (`ParseData`): input is gzip
+ * exactly when it starts with `1f 8b`; concatenated gzip members are inflated and
+ * concatenated (Go's reader is multistream); any bytes after the last member — even the
+ * zero padding node's zlib would tolerate — are an error, as in Go.
+ *
+ * Bounded: node:zlib's `maxOutputLength` stops inflation as soon as the output would pass
+ * the limit (measured: a 1 GiB-expanding bomb fails after ~1 ms with ~1 MiB of RSS growth
+ * at a 1 MiB limit), so a gzip bomb never allocates more than the limit.
+ *
+ * @module
+ */
+
+import { gunzipSync } from "node:zlib";
+import { ProfileError } from "./errors.ts";
+
+/** True when `data` starts with the gzip magic bytes `1f 8b` (pprof's test). */
+export function isGzip(data: Uint8Array): boolean {
+  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+}
+
+/** The engine object node:zlib returns with `info: true`. */
+interface InflateInfo {
+  buffer: Uint8Array;
+  engine: { bytesWritten: number };
+}
+
+/**
+ * Inflates a gzip stream (one or more members) into a fresh buffer of at most
+ * `maxOutputBytes` bytes.
+ *
+ * Throws `ProfileError` kind "too-large" when the output would exceed `maxOutputBytes`
+ * (detected while inflating), kind "decompress" for corrupt or truncated streams and for
+ * trailing bytes after the last member.
+ */
+export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Array {
+  // zlib rejects the reserved FLG bits (5-7) that Go ignores: clear them in the first header.
+  const input = data.length >= 4 && (data[3] & 0xe0) !== 0 ? withClearedReservedFlags(data) : data;
+  let result: InflateInfo;
+  try {
+    // maxOutputLength must be >= 1 for node:zlib; a 0 limit is enforced below.
+    const options = { info: true, maxOutputLength: Math.max(1, Math.min(maxOutputBytes, 2 ** 31 - 1)) };
+    result = gunzipSync(input, options) as unknown as InflateInfo;
+  } catch (error) {
+    throw inflateError(error, maxOutputBytes);
+  }
+  if (result.engine.bytesWritten !== input.length) {
+    const extra = input.length - result.engine.bytesWritten;
+    throw new ProfileError("decompress", `decompressing profile: ${extra} trailing bytes after the gzip stream`);
+  }
+  const out = result.buffer;
+  if (out.length > maxOutputBytes) {
+    throw new ProfileError("too-large", `decompressing profile: output exceeds the limit of ${maxOutputBytes} bytes`);
+  }
+  // A Buffer may be a view on a pooled ArrayBuffer: hand out a plain Uint8Array view.
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+function withClearedReservedFlags(data: Uint8Array): Uint8Array {
+  const copy = data.slice();
+  copy[3] &= 0x1f;
+  return copy;
+}
+
+function inflateError(error: unknown, maxOutputBytes: number): ProfileError {
+  const code = (error as { code?: unknown })?.code;
+  if (code === "ERR_BUFFER_TOO_LARGE" || error instanceof RangeError) {
+    return new ProfileError(
+      "too-large",
+      `decompressing profile: output exceeds the limit of ${maxOutputBytes} bytes (gzip bomb?)`,
+      { cause: error },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProfileError("decompress", `decompressing profile: ${message}`, { cause: error });
+}

@@ -1,0 +1,394 @@
+/**
+ * Merging and compaction of profiles with google/pprof `profile.Merge` semantics.
+ *
+ * The merged profile holds exactly the samples, locations, functions and mappings that
+ * pprof's `Merge` produces for the same inputs (same identity keys, same first-use id
+ * order, same header rules), so `go tool pprof -proto a b …` and `autopgo merge a b …`
+ * agree sample for sample. {@link ProfileMerger} streams: inputs are added one at a time and
+ * may be discarded after `add`, so memory is bounded by the merged result.
+ *
+ * Speed: per input, entity lookups are memoised in arrays indexed by the input's ids; a
+ * sample's identity is hashed from its merged location ids and label-set identity (no
+ * per-sample key strings) and looked up in a typed open-addressing table (merge_samples.ts);
+ * string label sets are interned (merge_labels.ts) and the merged samples that carry the same
+ * set share one label object: treat `Sample.label` of a merged profile as immutable (replace
+ * it rather than editing it in place).
+ *
+ * @module
+ */
+
+import { ProfileError } from "./errors.ts";
+import type { Function, Line, Location, Mapping, Profile, Sample, ValueType } from "./profile.ts";
+import { emptyProfile } from "./profile.ts";
+import { fillLineSlots, type LineSlot, mappingKey, sameLineSlots } from "./merge_keys.ts";
+import { labelByteKey, LabelInterner, type LabelSet, setOwn } from "./merge_labels.ts";
+import { IdToIndex, mixHash, SampleTable } from "./merge_samples.ts";
+
+const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIGINT = BigInt(MAX_VALUE);
+
+/** A mapping of the merged profile and the address shift for locations of one input mapping. */
+interface MappingInfo {
+  mapping: Mapping;
+  offset: bigint;
+}
+
+/** id → entity memo for one input profile: dense array for small ids, Map for the rest. */
+class IdMemo<T> {
+  readonly #dense: (T | undefined)[];
+  readonly #sparse = new Map<number, T>();
+
+  constructor(count: number) {
+    this.#dense = new Array(count + 1);
+  }
+
+  get(id: number): T | undefined {
+    return id < this.#dense.length ? this.#dense[id] : this.#sparse.get(id);
+  }
+
+  set(id: number, value: T): void {
+    if (id < this.#dense.length) this.#dense[id] = value;
+    else this.#sparse.set(id, value);
+  }
+}
+
+/** Renders value types as pprof-style text: `[samples/count cpu/nanoseconds]`. */
+function formatValueTypes(types: readonly ValueType[]): string {
+  return `[${types.map((t) => `${t.type}/${t.unit}`).join(" ")}]`;
+}
+
+/**
+ * Throws `ProfileError("incompatible")` unless `b` has the same period type and the same
+ * sample types (type and unit, in order) as `a` — pprof's `compatible`.
+ */
+export function checkCompatible(a: Profile, b: Profile): void {
+  if (a.periodType.type !== b.periodType.type || a.periodType.unit !== b.periodType.unit) {
+    const fmt = (t: ValueType) => `${t.type}/${t.unit}`;
+    throw new ProfileError("incompatible", `incompatible period types ${fmt(a.periodType)} and ${fmt(b.periodType)}`);
+  }
+  const same = a.sampleType.length === b.sampleType.length &&
+    a.sampleType.every((t, i) => t.type === b.sampleType[i].type && t.unit === b.sampleType[i].unit);
+  if (!same) {
+    throw new ProfileError(
+      "incompatible",
+      `incompatible sample types ${formatValueTypes(a.sampleType)} and ${formatValueTypes(b.sampleType)}`,
+    );
+  }
+}
+
+function isZeroSample(s: Sample): boolean {
+  const value = s.value;
+  for (let i = 0; i < value.length; i++) if (value[i] !== 0) return false;
+  return true;
+}
+
+function overflow(): never {
+  throw new ProfileError(
+    "unsupported",
+    `merged sample value exceeds 2^53 (${MAX_VALUE}): cannot be represented exactly`,
+  );
+}
+
+/** True when `record` has an own enumerable key. */
+function hasKeys(record: Record<string, unknown> | undefined): boolean {
+  if (record) { for (const k in record) if (Object.hasOwn(record, k)) return true; }
+  return false;
+}
+
+/** Deep copy of a sample's labels (the slow path for samples with numeric labels). */
+function copyAllLabels(src: Sample, dst: Sample): void {
+  if (hasKeys(src.label)) {
+    dst.label = {};
+    for (const [k, v] of Object.entries(src.label!)) setOwn(dst.label, k, v.slice());
+  }
+  dst.numLabel = {};
+  dst.numUnit = {};
+  for (const [k, v] of Object.entries(src.numLabel!)) {
+    setOwn(dst.numLabel, k, v.slice());
+    setOwn(dst.numUnit, k, (src.numUnit?.[k] ?? []).slice());
+  }
+}
+
+/**
+ * Streaming pprof merge: `add` inputs one at a time (each may be dropped by the caller
+ * afterwards), then `result()` once. Headers are specialised on the first added profile
+ * exactly as pprof's `Merge` specialises on `srcs[0]`; the result equals
+ * `mergeProfiles([all added])`. An incompatible input throws `ProfileError("incompatible")`
+ * (an inconsistent one `"invalid"`) and leaves the merger unchanged; a summed value beyond
+ * 2^53 throws `ProfileError("unsupported")`, after which the merger must be discarded.
+ */
+export class ProfileMerger {
+  #out: Profile = emptyProfile();
+  #count = 0;
+  #done = false;
+  readonly #comments = new Set<string>();
+  readonly #mappings = new Map<string, Mapping>();
+  readonly #functions = new Map<string, Function[]>();
+  readonly #locations = new Map<number | string, Location[]>();
+  readonly #lineSlots = new Map<Location, LineSlot[]>();
+  #fnScratch: (Function | undefined)[] = [];
+  #slotScratch: LineSlot[] = [];
+  #table = new SampleTable();
+  #ids = new Int32Array(64);
+  readonly #labels = new LabelInterner();
+  // Per-input memo tables (reset on every add).
+  #mapMemo = new IdMemo<MappingInfo>(0);
+  #fnMemo = new IdMemo<Function>(0);
+  #locMemo = new IdToIndex(0);
+
+  /** Number of profiles added so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Merges one more profile into the result. */
+  add(src: Profile): void {
+    if (this.#done) throw new Error("ProfileMerger: add() after result()");
+    if (this.#count > 0) checkCompatible(this.#out, src);
+    const types = src.sampleType.length;
+    for (const s of src.sample) {
+      if (s.value.length !== types) {
+        throw new ProfileError("invalid", `mismatch: sample has ${s.value.length} values vs. ${types} types`);
+      }
+    }
+    this.#combineHeader(src);
+    this.#count++;
+    this.#mapMemo = new IdMemo(src.mapping.length);
+    this.#fnMemo = new IdMemo(src.function.length);
+    this.#locMemo = new IdToIndex(src.location.length);
+    if (this.#out.mapping.length === 0 && src.mapping.length > 0) {
+      // The first mapping stands for the main binary: keep it first, as pprof does.
+      this.#mapMapping(src.mapping[0]);
+    }
+    for (const s of src.sample) {
+      if (!isZeroSample(s)) this.#mapSample(s);
+    }
+    this.#mapMemo = new IdMemo(0);
+    this.#fnMemo = new IdMemo(0);
+    this.#locMemo = new IdToIndex(0);
+  }
+
+  /**
+   * Returns the merged profile and ends the merger. Samples whose values summed to all
+   * zeros are dropped by merging the result once more, like pprof.
+   */
+  result(): Profile {
+    if (this.#count === 0) throw new ProfileError("empty", "no profiles to merge");
+    this.#done = true;
+    const out = this.#out;
+    this.#table = new SampleTable();
+    this.#locations.clear();
+    this.#lineSlots.clear();
+    this.#functions.clear();
+    this.#mappings.clear();
+    if (out.sample.some(isZeroSample)) return mergeProfiles([out]);
+    return out;
+  }
+
+  #combineHeader(src: Profile): void {
+    const out = this.#out;
+    if (this.#count === 0) {
+      out.sampleType = src.sampleType.map((t) => ({ type: t.type, unit: t.unit }));
+      out.periodType = { type: src.periodType.type, unit: src.periodType.unit };
+      out.dropFrames = src.dropFrames;
+      out.keepFrames = src.keepFrames;
+    }
+    // pprof's loop: a zero TimeNanos resets the minimum (not "earliest non-zero").
+    if (out.timeNanos === 0n || src.timeNanos < out.timeNanos) out.timeNanos = src.timeNanos;
+    out.durationNanos = BigInt.asIntN(64, out.durationNanos + src.durationNanos);
+    if (out.period === 0 || out.period < src.period) out.period = src.period;
+    for (const c of src.comments) {
+      if (!this.#comments.has(c)) {
+        this.#comments.add(c);
+        out.comments.push(c);
+      }
+    }
+    if (out.defaultSampleType === "") out.defaultSampleType = src.defaultSampleType;
+    if (out.docUrl === "") out.docUrl = src.docUrl;
+  }
+
+  #mapSample(src: Sample): void {
+    const locs = src.location;
+    const n = locs.length;
+    if (n > this.#ids.length) this.#ids = new Int32Array(Math.max(n, this.#ids.length * 2));
+    const ids = this.#ids;
+    const memo = this.#locMemo;
+    let h = 0x9747b28c ^ n;
+    for (let i = 0; i < n; i++) {
+      const l = locs[i];
+      let id = memo.get(l.id);
+      if (id === 0) id = this.#mapLocation(l).id;
+      ids[i] = id;
+      h = mixHash(h, id);
+    }
+    // Label identity (pprof's label encoding); string-only sets are interned without strings.
+    let labelId = 0;
+    let labelSet: LabelSet | undefined;
+    const numeric = src.numLabel !== undefined && hasKeys(src.numLabel);
+    if (numeric) labelId = this.#labels.identityOf(labelByteKey(src));
+    else if (src.label) labelId = (labelSet = this.#labels.stringLabels(src.label))?.identity ?? 0;
+    if (labelId !== 0) h = mixHash(h, labelId);
+
+    const samples = this.#out.sample;
+    const idx = this.#table.find(ids, n, labelId, h);
+    if (idx >= 0) {
+      const tv = samples[idx].value;
+      const sv = src.value;
+      for (let i = 0; i < tv.length; i++) {
+        const v = tv[i] + sv[i];
+        if (v > MAX_VALUE || v < -MAX_VALUE) overflow();
+        tv[i] = v;
+      }
+      return;
+    }
+    const value = src.value.slice();
+    for (const v of value) if (v > MAX_VALUE || v < -MAX_VALUE) overflow();
+    const all = this.#out.location;
+    const location: Location[] = new Array(n);
+    for (let i = 0; i < n; i++) location[i] = all[ids[i] - 1];
+    const sample: Sample = { location, value };
+    if (numeric) copyAllLabels(src, sample);
+    else if (labelSet) sample.label = labelSet.label;
+    samples.push(sample);
+    this.#table.insert(ids, n, labelId, h);
+  }
+
+  #mapLocation(src: Location): Location {
+    const info = src.mapping ? this.#mapMapping(src.mapping) : undefined;
+    const mapping = info?.mapping;
+    // Functions are registered before the location lookup, as pprof does.
+    const srcLines = src.line;
+    const n = srcLines.length;
+    const fns = this.#fnScratch;
+    fns.length = n;
+    for (let i = 0; i < n; i++) {
+      const f = srcLines[i].function;
+      fns[i] = f ? this.#mapFunction(f) : undefined;
+    }
+    // Location key: (address − mapping start, mapping, lines slots, is_folded). The relative
+    // address (= src.address − src mapping start, mod 2^64) buckets the candidates.
+    let rel = src.mapping ? src.address - src.mapping.memoryStart : src.address;
+    if (rel < 0n) rel = BigInt.asUintN(64, rel);
+    const bucketKey = rel <= MAX_SAFE_BIGINT ? Number(rel) : rel.toString();
+    let bucket = this.#locations.get(bucketKey);
+    if (bucket) {
+      if (n >= 2) fillLineSlots(this.#slotScratch, fns, srcLines);
+      for (const cand of bucket) {
+        if (cand.mapping === mapping && cand.isFolded === src.isFolded && this.#sameLines(cand, fns, srcLines)) {
+          this.#locMemo.set(src.id, cand.id);
+          return cand;
+        }
+      }
+    } else {
+      bucket = [];
+      this.#locations.set(bucketKey, bucket);
+    }
+    const line: Line[] = new Array(n);
+    for (let i = 0; i < n; i++) line[i] = { function: fns[i], line: srcLines[i].line, column: srcLines[i].column };
+    const address = info && info.offset !== 0n ? BigInt.asUintN(64, src.address + info.offset) : src.address;
+    const loc: Location = { id: this.#out.location.length + 1, mapping, address, line, isFolded: src.isFolded };
+    if (n >= 2) {
+      if (bucket.length === 0) fillLineSlots(this.#slotScratch, fns, srcLines);
+      this.#lineSlots.set(loc, this.#slotScratch.slice());
+    }
+    bucket.push(loc);
+    this.#out.location.push(loc);
+    this.#locMemo.set(src.id, loc.id);
+    return loc;
+  }
+
+  /** pprof location-key equality of the lines (see fillLineSlots); slot scratch is filled for n ≥ 2. */
+  #sameLines(cand: Location, fns: readonly (Function | undefined)[], lines: readonly Line[]): boolean {
+    const n = lines.length;
+    if (cand.line.length !== n) return false;
+    if (n === 0) return true;
+    if (n === 1) {
+      const a = cand.line[0];
+      return a.function === fns[0] && a.line === lines[0].line && a.column === lines[0].column;
+    }
+    return sameLineSlots(this.#lineSlots.get(cand)!, this.#slotScratch);
+  }
+
+  #mapMapping(src: Mapping): MappingInfo {
+    const known = this.#mapMemo.get(src.id);
+    if (known) return known;
+    const key = mappingKey(src);
+    const existing = this.#mappings.get(key);
+    let info: MappingInfo;
+    if (existing) {
+      info = { mapping: existing, offset: existing.memoryStart - src.memoryStart };
+    } else {
+      const mapping: Mapping = {
+        id: this.#out.mapping.length + 1,
+        memoryStart: src.memoryStart,
+        memoryLimit: src.memoryLimit,
+        fileOffset: src.fileOffset,
+        file: src.file,
+        buildId: src.buildId,
+        hasFunctions: src.hasFunctions,
+        hasFilenames: src.hasFilenames,
+        hasLineNumbers: src.hasLineNumbers,
+        hasInlineFrames: src.hasInlineFrames,
+      };
+      this.#out.mapping.push(mapping);
+      this.#mappings.set(key, mapping);
+      info = { mapping, offset: 0n };
+    }
+    this.#mapMemo.set(src.id, info);
+    return info;
+  }
+
+  #mapFunction(src: Function): Function {
+    const known = this.#fnMemo.get(src.id);
+    if (known) return known;
+    // Function key: (start line, name, system name, file name), bucketed by name.
+    let bucket = this.#functions.get(src.name);
+    let fn: Function | undefined;
+    if (bucket) {
+      for (const f of bucket) {
+        if (f.startLine === src.startLine && f.systemName === src.systemName && f.filename === src.filename) {
+          fn = f;
+          break;
+        }
+      }
+    }
+    if (!fn) {
+      fn = {
+        id: this.#out.function.length + 1,
+        name: src.name,
+        systemName: src.systemName,
+        filename: src.filename,
+        startLine: src.startLine,
+      };
+      if (bucket) bucket.push(fn);
+      else this.#functions.set(src.name, bucket = [fn]);
+      this.#out.function.push(fn);
+    }
+    this.#fnMemo.set(src.id, fn);
+    return fn;
+  }
+}
+
+/**
+ * Merges profiles with google/pprof `Merge` semantics. The result is a fresh, compacted
+ * profile independent of the inputs (ids renumbered 1..n in first-use order, only referenced
+ * entities kept plus the first input's main mapping). Throws `ProfileError("empty")` for no
+ * inputs, `"incompatible"` for differing sample/period types, `"unsupported"` when a summed
+ * value exceeds 2^53.
+ */
+export function mergeProfiles(ps: readonly Profile[]): Profile {
+  if (ps.length === 0) throw new ProfileError("empty", "no profiles to merge");
+  for (let i = 1; i < ps.length; i++) checkCompatible(ps[0], ps[i]);
+  const merger = new ProfileMerger();
+  for (const p of ps) merger.add(p);
+  return merger.result();
+}
+
+/**
+ * pprof `Compact` (= `Merge([p])`): renumbers ids, deduplicates identical mappings,
+ * locations and functions, aggregates samples with the same stack and labels, drops
+ * zero-valued samples and unreferenced entities. Returns a new profile; `p` is unchanged.
+ */
+export function compactProfile(p: Profile): Profile {
+  return mergeProfiles([p]);
+}

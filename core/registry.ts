@@ -1,0 +1,135 @@
+/**
+ * Opening blob stores and event buses by URL (gocloud style): a driver registers an opener
+ * for a URL scheme (`file`, `mem`, later `s3`, `gs`, `azblob`, `nats`, `kafka`…), and callers
+ * open `scheme://…` URLs without knowing which driver serves them.
+ *
+ * Nothing is registered on import: the registries start empty and are filled only by calls
+ * to the `register…` functions (normally `registerBuiltinDrivers()` from `adapters/mod.ts`,
+ * called once by the command that needs storage). `core/` never imports a driver.
+ *
+ * @module
+ */
+
+import type { BlobStore } from "./blob.ts";
+import type { EventReader, EventWriter } from "./events.ts";
+
+/** Opens a resource for a parsed URL whose scheme the opener was registered for. */
+export type UrlOpener<T> = (url: URL) => Promise<T>;
+
+/** Opens the blob store a URL names (e.g. `file:///var/lib/autopgo`). */
+export type BlobOpener = UrlOpener<BlobStore>;
+/** Opens a topic writer for a URL (e.g. `mem://profiles`). */
+export type EventWriterOpener = UrlOpener<EventWriter>;
+/** Opens a subscription reader for a URL (e.g. `mem://profiles`). */
+export type EventReaderOpener = UrlOpener<EventReader>;
+
+const SCHEME = /^[a-z][a-z0-9+.-]*$/;
+
+/**
+ * Hides secrets in a URL before it appears in an error or a log line: the password of the
+ * user-info part and the values of query parameters that look like credentials.
+ */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (url.password) url.password = "xxxxx";
+  for (const name of [...url.searchParams.keys()]) {
+    if (/key|secret|token|password|credential|sas|sig/i.test(name)) url.searchParams.set(name, "xxxxx");
+  }
+  return url.href;
+}
+
+/**
+ * A map from URL scheme to opener for one kind of resource. The module keeps one instance
+ * per kind; tests may create their own to stay isolated.
+ */
+export class SchemeRegistry<T> {
+  readonly #kind: string;
+  readonly #openers = new Map<string, UrlOpener<T>>();
+
+  /** Creates an empty registry; `kind` names the resource in errors ("blob store"). */
+  constructor(kind: string) {
+    this.#kind = kind;
+  }
+
+  /**
+   * Registers `opener` for `scheme` (lower case, without `:` — e.g. `"file"`). A later
+   * registration for the same scheme replaces the earlier one, so registering twice is harmless.
+   */
+  register(scheme: string, opener: UrlOpener<T>): void {
+    if (!SCHEME.test(scheme)) throw new Error(`invalid ${this.#kind} URL scheme ${JSON.stringify(scheme)}`);
+    this.#openers.set(scheme, opener);
+  }
+
+  /** The registered schemes, sorted. */
+  schemes(): string[] {
+    return [...this.#openers.keys()].sort();
+  }
+
+  /**
+   * Parses `text` and opens it with the driver of its scheme. Throws a one-line error for a
+   * malformed URL or an unknown scheme (listing the known ones); driver errors pass through.
+   */
+  async open(text: string): Promise<T> {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new Error(
+        `invalid ${this.#kind} URL ${JSON.stringify(redactUrl(text))}: expected scheme://… (e.g. file:///abs/dir)`,
+      );
+    }
+    const scheme = url.protocol.slice(0, -1);
+    const opener = this.#openers.get(scheme);
+    if (!opener) {
+      const known = this.schemes();
+      throw new Error(
+        `unknown ${this.#kind} URL scheme "${scheme}" in ${JSON.stringify(redactUrl(text))} (known schemes: ${
+          known.length ? known.join(", ") : "none registered"
+        })`,
+      );
+    }
+    return await opener(url);
+  }
+}
+
+/** The process-wide registry of blob drivers. */
+export const blobDrivers: SchemeRegistry<BlobStore> = new SchemeRegistry<BlobStore>("blob store");
+/** The process-wide registry of event writer drivers. */
+export const eventWriterDrivers: SchemeRegistry<EventWriter> = new SchemeRegistry<EventWriter>("event writer");
+/** The process-wide registry of event reader drivers. */
+export const eventReaderDrivers: SchemeRegistry<EventReader> = new SchemeRegistry<EventReader>("event reader");
+
+/** Registers a blob driver for `scheme` in the process-wide registry. */
+export function registerBlobDriver(scheme: string, opener: BlobOpener): void {
+  blobDrivers.register(scheme, opener);
+}
+
+/** Registers an event writer driver for `scheme` in the process-wide registry. */
+export function registerEventWriterDriver(scheme: string, opener: EventWriterOpener): void {
+  eventWriterDrivers.register(scheme, opener);
+}
+
+/** Registers an event reader driver for `scheme` in the process-wide registry. */
+export function registerEventReaderDriver(scheme: string, opener: EventReaderOpener): void {
+  eventReaderDrivers.register(scheme, opener);
+}
+
+/** Opens the blob store named by `url` (e.g. `file:///var/lib/autopgo`, `mem://test`). */
+export function openBlobStore(url: string): Promise<BlobStore> {
+  return blobDrivers.open(url);
+}
+
+/** Opens a writer for the topic named by `url` (e.g. `mem://profiles`, `file:///var/lib/autopgo-bus`). */
+export function openEventWriter(url: string): Promise<EventWriter> {
+  return eventWriterDrivers.open(url);
+}
+
+/** Opens a reader of the subscription named by `url`. */
+export function openEventReader(url: string): Promise<EventReader> {
+  return eventReaderDrivers.open(url);
+}

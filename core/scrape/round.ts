@@ -1,0 +1,105 @@
+/**
+ * One sampling round: pick up to `sampleSize` random targets, profile them concurrently and
+ * stream each target's response body straight into the upload. Every target runs under its own
+ * deadline (profile duration + grace), so a hanging or dead target can never stall the round
+ * beyond it; failures are reported per target and never thrown.
+ *
+ * @module
+ */
+
+import { profileUrl, type Target } from "./target.ts";
+
+/** What the round needs from the API client (see `core/api_client.ts`). */
+export interface ProfileUploader {
+  /** Uploads a streamed profile for `app`; resolves the staging key. */
+  upload(
+    app: string,
+    body: ReadableStream<Uint8Array>,
+    options: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<{ key: string }>;
+}
+
+/** Settings of a round. */
+export interface RoundOptions {
+  /** Application name profiles are uploaded for. */
+  app: string;
+  /** Profile duration in whole seconds (`?seconds=`). */
+  seconds: number;
+  /** Per-target deadline in milliseconds covering the profile GET and the upload. */
+  targetTimeoutMs: number;
+  /** Headers sent to every target (e.g. `Authorization`). */
+  targetHeaders?: HeadersInit;
+  /** Where profiles go. */
+  uploader: ProfileUploader;
+  /** fetch used for targets (tests inject one). */
+  fetch?: typeof fetch;
+  /** Aborts every in-flight target (shutdown). */
+  signal?: AbortSignal;
+}
+
+/** Outcome of one target in a round. */
+export type TargetResult =
+  | { target: Target; url: string; ok: true; key: string; bytes: number; ms: number }
+  | { target: Target; url: string; ok: false; error: string; ms: number };
+
+/**
+ * Picks up to `n` distinct targets uniformly at random (partial Fisher–Yates on a copy; the
+ * input is never mutated). `random` returns a number in [0, 1).
+ */
+export function pickSample<T>(items: readonly T[], n: number, random: () => number): T[] {
+  const pool = items.slice();
+  const count = Math.min(Math.max(0, Math.floor(n)), pool.length);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, count);
+}
+
+/** Profiles one target and streams its response into an upload. Never throws. */
+export async function scrapeTarget(
+  target: Target,
+  options: RoundOptions,
+  now = () => Date.now(),
+): Promise<TargetResult> {
+  const started = now();
+  let url = target.address;
+  const deadline = AbortSignal.timeout(options.targetTimeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  try {
+    url = profileUrl(target, options.seconds).href;
+    const res = await (options.fetch ?? fetch)(url, { headers: options.targetHeaders, signal });
+    if (res.status !== 200) {
+      const text = await res.text().catch(() => "");
+      throw new Error(
+        `target answered ${res.status}${text.trim() ? `: ${text.replace(/\s+/g, " ").trim().slice(0, 200)}` : ""}`,
+      );
+    }
+    if (!res.body) throw new Error("target answered 200 with no body");
+    let bytes = 0;
+    const counted = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          bytes += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    const { key } = await options.uploader.upload(options.app, counted, { signal, timeoutMs: 0 });
+    return { target, url, ok: true, key, bytes, ms: now() - started };
+  } catch (e) {
+    return { target, url, ok: false, error: describeTargetError(e, deadline, options), ms: now() - started };
+  }
+}
+
+/** Profiles `targets` concurrently; resolves when every one has finished or hit its deadline. */
+export function runRound(targets: readonly Target[], options: RoundOptions): Promise<TargetResult[]> {
+  return Promise.all(targets.map((t) => scrapeTarget(t, options)));
+}
+
+function describeTargetError(e: unknown, deadline: AbortSignal, options: RoundOptions): string {
+  if (deadline.aborted) return `no complete profile within ${options.targetTimeoutMs}ms`;
+  if (options.signal?.aborted) return "aborted by shutdown";
+  const message = e instanceof Error ? e.message : String(e);
+  return message.replace(/\s*\n\s*/g, " ");
+}

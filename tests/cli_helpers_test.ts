@@ -1,0 +1,87 @@
+/**
+ * Unit tests of the CLI utilities' pure parts: the list table, the clean rules, target header
+ * parsing and the atomic download writer.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { formatAge, formatProfileTable } from "../cmd/list.ts";
+import { shouldClean } from "../cmd/clean.ts";
+import { writeAtomically } from "../cmd/download.ts";
+import { sampleSizeArg, targetHeaderArg } from "../cmd/scrape.ts";
+
+const NOW = Date.parse("2026-01-02T03:04:05Z");
+
+Deno.test("list: ages are Go durations truncated to seconds; columns align like tabwriter", () => {
+  assert.equal(formatAge(new Date(NOW - 999), NOW), "0s");
+  assert.equal(formatAge(new Date(NOW - 59_500), NOW), "59s");
+  assert.equal(formatAge(new Date(NOW - (3 * 3600 + 2 * 60 + 1) * 1000 - 700), NOW), "3h2m1s");
+  assert.equal(formatAge(new Date(NOW - 3600_000), NOW), "1h0m0s");
+  assert.equal(formatAge(new Date(NOW + 5000), NOW), "0s", "clock skew never prints a negative age");
+  const table = formatProfileTable([
+    { key: "a", size: 123456, lastModified: new Date(NOW - 61_000) },
+    { key: "long-app-name", size: 7, lastModified: new Date(NOW - 5000) },
+  ], NOW);
+  assert.equal(
+    table,
+    [
+      "NAME           SIZE    LAST MODIFIED",
+      "a              123456  1m1s",
+      "long-app-name  7       5s",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("clean: strictly larger than, strictly older than, either rule", () => {
+  const p = { key: "a", size: 100, lastModified: new Date(NOW - 3600_000) };
+  assert.equal(shouldClean(p, { largerThanBytes: 100 }, NOW), false);
+  assert.equal(shouldClean(p, { largerThanBytes: 99 }, NOW), true);
+  assert.equal(shouldClean(p, { olderThanMs: 3600_000 }, NOW), false);
+  assert.equal(shouldClean(p, { olderThanMs: 3599_999 }, NOW), true);
+  assert.equal(shouldClean(p, { largerThanBytes: 1000, olderThanMs: 60_000 }, NOW), true);
+  assert.equal(shouldClean(p, {}, NOW), false);
+});
+
+Deno.test("scrape: target headers and sample size are parsed strictly", () => {
+  assert.deepEqual(targetHeaderArg("Authorization: Bearer x"), [["Authorization", "Bearer x"]]);
+  assert.deepEqual(targetHeaderArg("X-B: 2", [["X-A", "1"]]), [["X-A", "1"], ["X-B", "2"]]);
+  assert.deepEqual(targetHeaderArg("X-A: 1\nX-B: a:b"), [["X-A", "1"], ["X-B", "a:b"]]);
+  assert.throws(() => targetHeaderArg("no colon"), /expected "Name: value"/);
+  assert.throws(() => targetHeaderArg("Bad Name: x"), /expected "Name: value"/);
+  assert.equal(sampleSizeArg("3"), 3);
+  assert.throws(() => sampleSizeArg("0"), /at least 1/);
+  assert.throws(() => sampleSizeArg("-1"), /non-negative integer/);
+});
+
+Deno.test("download: a stream that fails midway leaves the existing file and no temp file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/default.pgo`;
+    await Deno.writeTextFile(path, "old");
+    await Deno.chmod(path, 0o640);
+    let sent = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 3) controller.enqueue(new Uint8Array(1024));
+        else controller.error(new Error("connection reset"));
+      },
+    });
+    await assert.rejects(writeAtomically(path, failing), /connection reset/);
+    assert.equal(await Deno.readTextFile(path), "old");
+    await assert.rejects(writeAtomically(path, new Blob([]).stream()), /empty profile/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["default.pgo"]);
+
+    assert.equal(await writeAtomically(path, new Blob([new Uint8Array([1, 2, 3])]).stream()), 3);
+    assert.deepEqual(await Deno.readFile(path), new Uint8Array([1, 2, 3]));
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640, "the replaced file keeps its permissions");
+    await assert.rejects(
+      writeAtomically(`${dir}/missing/x.pgo`, new Blob([new Uint8Array([1])]).stream()),
+      /cannot write/,
+    );
+    await assert.rejects(writeAtomically(dir, new Blob([new Uint8Array([1])]).stream()), /is a directory/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

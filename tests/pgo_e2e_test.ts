@@ -1,0 +1,185 @@
+/**
+ * End-to-end PGO proof: a real Go service under load is scraped through the pipeline (embedded
+ * `autopgo server` + `autopgo scrape` in file mode, real processes on 127.0.0.1), its
+ * `default.pgo` is downloaded with `autopgo download`, and the service is built with it.
+ *
+ * Asserts only what must hold: the pipeline produced a profile the Go compiler uses (edges,
+ * `go tool preprofile` accepts it and agrees with our edge map) and the PGO binary differs from the
+ * `-pgo=off` one. It also runs the fixture's `BenchmarkWorkload` with the profile and without and
+ * prints the speed-up (no timing assertion: the machine is shared and noisy).
+ *
+ * Run: `deno test -A tests/pgo_e2e_test.ts` (prints `PGO e2e: …` figures). Env
+ * `AUTOPGO_E2E_SCRAPE_SECONDS` (default 16) sets how long the service is scraped.
+ *
+ * Skips with a printed reason when Go is missing; fails under CI=true.
+ *
+ * @module
+ */
+
+import { deepStrictEqual as assertEquals, notDeepStrictEqual, ok } from "node:assert/strict";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import { edgeMap, serializePreprofile } from "../core/pprof/edges.ts";
+import { checkPgo } from "../core/pprof/pgo.ts";
+import { isCi, runGo, skipUnlessGo } from "./support/go.ts";
+import { HOTPATH_DIR, startHotpathServer } from "./support/fixtures.ts";
+import { MAIN_TS, runAutopgo } from "./support/cli.ts";
+
+const TEXT = new TextDecoder();
+
+/** A running `autopgo` child process with its combined log output. */
+interface AutopgoProcess {
+  child: Deno.ChildProcess;
+  log: { text: string };
+  done: Promise<void>;
+}
+
+function spawnAutopgo(args: string[]): AutopgoProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN_TS, ...args],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const log = { text: "" };
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s.pipeThrough(new TextDecoderStream())) log.text = (log.text + chunk).slice(-20_000);
+  };
+  return { child, log, done: Promise.all([drain(child.stdout), drain(child.stderr)]).then(() => {}) };
+}
+
+async function stop(p: AutopgoProcess): Promise<void> {
+  try {
+    p.child.kill("SIGTERM");
+  } catch { /* already exited */ }
+  const timer = setTimeout(() => {
+    try {
+      p.child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, 30_000);
+  await p.child.status;
+  clearTimeout(timer);
+  await p.done;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** True when the commands this test drives are real (not the lead's "not implemented yet" stubs). */
+async function pipelineAvailable(): Promise<boolean> {
+  for (const command of ["server", "scrape", "download"]) {
+    const help = await runAutopgo([command, "--help"]);
+    if (help.code !== 0 || help.stdout.includes("not implemented yet")) return false;
+  }
+  return true;
+}
+
+/** Parses `BenchmarkWorkload-N  iters  123 ns/op` lines and returns the median ns/op. */
+function medianNsPerOp(output: string): number {
+  const values = [...output.matchAll(/^BenchmarkWorkload\S*\s+\d+\s+([\d.]+) ns\/op/gm)].map((m) => Number(m[1]));
+  if (values.length === 0) throw new Error(`no BenchmarkWorkload result in:\n${output}`);
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)];
+}
+
+Deno.test({
+  name: "e2e: scraped default.pgo builds a different, PGO-optimized service",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    if (!skipUnlessGo("PGO end-to-end")) return;
+    if (!(await pipelineAvailable())) {
+      if (isCi()) throw new Error("PGO end-to-end: autopgo server/scrape/download are not implemented");
+      console.log("skipping PGO end-to-end: autopgo server/scrape/download not implemented yet");
+      return;
+    }
+    const scrapeSeconds = Number(Deno.env.get("AUTOPGO_E2E_SCRAPE_SECONDS") ?? "16");
+    const dir = await Deno.makeTempDir({ prefix: "autopgo-pgo-e2e-" });
+    const service = await startHotpathServer({ duty: 0.6 });
+    const processes: AutopgoProcess[] = [];
+    try {
+      const server = spawnAutopgo(["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", `${dir}/data`]);
+      processes.push(server);
+      const api = await waitFor("server to listen", 60_000, () => {
+        const m = server.log.text.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        return m?.[1];
+      });
+      const targets = `${dir}/targets.json`;
+      await Deno.writeTextFile(targets, JSON.stringify([{ address: service.address }]));
+      const scrape = spawnAutopgo([
+        "scrape",
+        "--mode=file",
+        "--app=hotpath",
+        "--sample-size=1",
+        "--duration=3s",
+        "--frequency=1s",
+        "--port=0",
+        "--host=127.0.0.1",
+        `--api-url=${api}`,
+        targets,
+      ]);
+      processes.push(scrape);
+      await new Promise((r) => setTimeout(r, scrapeSeconds * 1000));
+      await stop(scrape);
+
+      const pgo = `${dir}/default.pgo`;
+      let lastError = "";
+      await waitFor("default.pgo to be downloadable", 60_000, async () => {
+        const run = await runAutopgo(["download", "hotpath", `--api-url=${api}`, "-o", pgo]);
+        lastError = run.stderr.trim();
+        return run.code === 0 ? true : undefined;
+      }).catch((error) => {
+        const tail = (p: AutopgoProcess) => p.log.text.trim().split("\n").slice(-8).join("\n");
+        throw new Error(
+          `${error.message}; last download error: ${lastError}\n--- server log:\n${tail(server)}\n--- scrape log:\n${
+            tail(scrape)
+          }`,
+        );
+      });
+      const bytes = await Deno.readFile(pgo);
+      const profile = decodeProfile(bytes);
+      const verdict = checkPgo(profile);
+      ok(verdict.usable, `downloaded default.pgo not usable: ${verdict.reasons.join("; ")}`);
+      const edges = edgeMap(profile);
+      ok(edges.byWeight.length > 10, `only ${edges.byWeight.length} call edges: ${server.log.text.slice(-2000)}`);
+      const preprofiled = await runGo(["tool", "preprofile", "-i", pgo]);
+      assertEquals(TEXT.decode(preprofiled.stdout), serializePreprofile(edges));
+      const maxDepth = Math.max(...profile.sample.map((s) => s.location.length));
+
+      // Build the service with and without the profile.
+      const build = async (flag: string) => {
+        const out = `${dir}/hotpath-${flag === "off" ? "off" : "pgo"}`;
+        await runGo(["build", "-trimpath", `-pgo=${flag}`, "-o", out, "."], { cwd: HOTPATH_DIR, env: { GOFLAGS: "" } });
+        return await Deno.readFile(out);
+      };
+      const withPgo = await build(pgo);
+      const withoutPgo = await build("off");
+      notDeepStrictEqual(withPgo, withoutPgo, "the PGO build is identical to -pgo=off");
+
+      // Measure (report only).
+      const bench = async (flag: string) => {
+        const args = ["test", "-run", "^$", "-bench", "^BenchmarkWorkload$", "-benchtime", "1s", "-count", "5"];
+        const run = await runGo([...args, `-pgo=${flag}`, "."], { cwd: HOTPATH_DIR, env: { GOFLAGS: "" } });
+        return medianNsPerOp(TEXT.decode(run.stdout));
+      };
+      const off = await bench("off");
+      const on = await bench(pgo);
+      console.log(
+        `PGO e2e: default.pgo ${bytes.length} bytes, ${profile.sample.length} samples (max depth ${maxDepth}), ` +
+          `${edges.byWeight.length} edges, total weight ${edges.totalWeight}; BenchmarkWorkload median ns/op: ` +
+          `-pgo=off ${off}, -pgo=default.pgo ${on} → ${((off / on - 1) * 100).toFixed(1)}% faster`,
+      );
+    } finally {
+      for (const p of processes.reverse()) await stop(p);
+      await service.close().catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,65 @@
+/**
+ * Unit tests of the connection guard's request framing (core/pipeline/conn_guard.ts): it must
+ * know exactly where each request head and body ends — Content-Length, chunked with extensions
+ * and trailers, pipelined requests, byte-by-byte delivery — or its timeouts would cut healthy
+ * connections or miss slow ones.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { RequestFramer } from "../core/pipeline/conn_guard.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+function feed(framer: RequestFramer, text: string, byteByByte = false): void {
+  const bytes = enc(text);
+  if (!byteByByte) return framer.push(bytes);
+  for (const b of bytes) framer.push(new Uint8Array([b]));
+}
+
+Deno.test("framer: heads, Content-Length bodies and pipelining", () => {
+  for (const byteByByte of [false, true]) {
+    const f = new RequestFramer(1024);
+    assert.equal(f.phase, "idle");
+    feed(f, "GET /a HTTP/1.1\r\nHost: x\r\n", byteByByte);
+    assert.equal(f.phase, "head");
+    feed(f, "\r\n", byteByByte);
+    assert.equal(f.phase, "idle");
+    feed(f, "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", byteByByte);
+    assert.equal(f.phase, "body");
+    feed(f, "cde", byteByByte);
+    assert.equal(f.phase, "idle");
+    feed(f, "GET /c HTTP/1.1\r\n\r\nGET /d HTTP/1.1\r\nContent-Length: 0\r\n\r\nPOST", byteByByte);
+    assert.equal(f.phase, "head");
+    assert.equal(f.headsStarted, 5);
+  }
+});
+
+Deno.test("framer: chunked bodies with extensions and trailers", () => {
+  for (const byteByByte of [false, true]) {
+    const f = new RequestFramer(1024);
+    feed(f, "POST /u HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", byteByByte);
+    assert.equal(f.phase, "body");
+    feed(f, "4;name=val\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n", byteByByte);
+    assert.equal(f.phase, "body");
+    feed(f, "0\r\nX-Trailer: 1\r\n", byteByByte);
+    assert.equal(f.phase, "body");
+    feed(f, "\r\n", byteByByte);
+    assert.equal(f.phase, "idle");
+    feed(f, "GET / HTTP/1.1\r\n", byteByByte);
+    assert.equal(f.phase, "head");
+  }
+});
+
+Deno.test("framer: oversized heads, upgrades and malformed lengths", () => {
+  const big = new RequestFramer(64);
+  feed(big, `GET / HTTP/1.1\r\nX: ${"a".repeat(100)}`);
+  assert.equal(big.phase, "overflow");
+  const upgrade = new RequestFramer(1024);
+  feed(upgrade, "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  assert.equal(upgrade.phase, "raw");
+  const bad = new RequestFramer(1024);
+  feed(bad, "POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n");
+  assert.equal(bad.phase, "raw", "left to the server, which answers 400 and closes");
+});

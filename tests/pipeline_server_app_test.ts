@@ -1,0 +1,104 @@
+/**
+ * In-process tests of the Hono server app (core/pipeline/server_app.ts) for behaviour that is
+ * hard to provoke in a real process: a failing event bus (the staged blob must not be orphaned),
+ * a trickling upload hitting the request deadline (408), a dependency going down (503 health),
+ * and collision-free staging keys under a frozen clock.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { openMemBlobStore } from "../adapters/mem_blob.ts";
+import type { BlobStore } from "../core/blob.ts";
+import type { EventPublisher } from "../core/pipeline/publisher.ts";
+import { createServerApp, type ServerAppDeps } from "../core/pipeline/server_app.ts";
+import { committedProfiles } from "./support/fixtures.ts";
+
+const good = await Deno.readFile(committedProfiles().cpu[0]);
+
+async function keys(store: BlobStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const info of store.list("")) out.push(info.key);
+  return out;
+}
+
+async function app(overrides: Partial<ServerAppDeps> = {}) {
+  const store = await openMemBlobStore("mem://");
+  const published: unknown[] = [];
+  const publisher: EventPublisher = {
+    publish(type, payload) {
+      published.push({ type, payload });
+      return Promise.resolve();
+    },
+  };
+  let n = 0;
+  const deps: ServerAppDeps = {
+    store,
+    publisher,
+    clock: () => new Date("2026-01-01T00:00:00Z"),
+    randomSuffix: () => `r${Math.floor(n++ / 2)}`, // every suffix is drawn twice: only-if-absent must retry
+    healthChecks: [{ name: "blob", check: (s) => store.check(s) }],
+    ...overrides,
+  };
+  return { store, published, hono: createServerApp(deps) };
+}
+
+const post = (body: BodyInit) => new Request("http://x/api/profile/svc", { method: "POST", body });
+
+Deno.test("uploads under a frozen clock and colliding random suffixes still get distinct keys", async () => {
+  const { store, published, hono } = await app();
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push((await hono.fetch(post(good as BodyInit))).status);
+  assert.deepEqual(statuses, [201, 201, 201, 201]);
+  const stored = await keys(store);
+  assert.equal(new Set(stored).size, 4);
+  assert.equal(published.length, 4);
+  assert.deepEqual((published[0] as { type: string }).type, "profile.uploaded");
+});
+
+Deno.test("a publish failure answers 503 and deletes the staged blob", async () => {
+  const { store, hono } = await app({
+    publisher: { publish: () => Promise.reject(new Error("bus down")) },
+  });
+  const response = await hono.fetch(post(good as BodyInit));
+  assert.equal(response.status, 503);
+  assert.match((await response.json()).message, /bus down/);
+  assert.deepEqual(await keys(store), []);
+});
+
+Deno.test("an upload that trickles past the request deadline gets 408 and stores nothing", async () => {
+  const { store, hono } = await app({ requestTimeoutMs: 200 });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(good.slice(0, 10));
+      timer = setTimeout(() => controller.close(), 5_000);
+    },
+    cancel() {
+      clearTimeout(timer);
+    },
+  });
+  const started = Date.now();
+  const response = await hono.fetch(post(body));
+  clearTimeout(timer);
+  assert.equal(response.status, 408);
+  assert.ok(Date.now() - started < 3_000, "answered at the deadline, not when the client finished");
+  assert.deepEqual(await keys(store), []);
+});
+
+Deno.test("health reports each dependency and answers 503 when one is down", async () => {
+  const { hono } = await app({
+    healthChecks: [
+      { name: "blob", check: () => Promise.resolve() },
+      { name: "event-writer", check: () => Promise.reject(new Error("connection refused")) },
+    ],
+  });
+  const response = await hono.fetch(new Request("http://x/api/health"));
+  assert.equal(response.status, 503);
+  const report = await response.json();
+  assert.equal(report.status, "unhealthy");
+  assert.deepEqual(report.dependencies, [
+    { name: "blob", status: "healthy" },
+    { name: "event-writer", status: "unhealthy", message: "connection refused" },
+  ]);
+});
