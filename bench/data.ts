@@ -18,7 +18,7 @@ export const PPROF_SIDE_DIR: string = fileURLToPath(new URL("./go/", import.meta
 export interface DataParams {
   /** Profiles merged by the merge-many case (one more is generated as the upload of the merge-into case). */
   profiles: number;
-  /** Units of fixture work per profile; with `rate` this sets the profile size (~50 KB at 36000). */
+  /** Units of fixture work per profile; with `rate` this sets the profile size (~50 KB at 50000). */
   unitsPerProfile: number;
   /** CPU profiling rate in Hz (Linux delivers at most CONFIG_HZ, often 250, samples per thread-second). */
   rate: number;
@@ -27,7 +27,7 @@ export interface DataParams {
 }
 
 /** Default parameters: 100 labelled profiles of roughly 50 KB each. */
-export const DEFAULT_DATA_PARAMS: DataParams = { profiles: 100, unitsPerProfile: 36_000, rate: 250, workers: 2 };
+export const DEFAULT_DATA_PARAMS: DataParams = { profiles: 100, unitsPerProfile: 50_000, rate: 250, workers: 2 };
 
 /** Paths of the generated data. */
 export interface BenchData {
@@ -92,49 +92,38 @@ function cacheRoot(): string {
 }
 
 /** Builds the google/pprof side into `dir` (offline once its module is in the Go module cache). */
-async function buildPprofSide(dir: string): Promise<string> {
+export async function buildPprofSide(dir: string): Promise<string> {
   const out = `${dir}/pprofmerge`;
   await runGo(["build", "-o", out, "."], { cwd: PPROF_SIDE_DIR });
   return out;
 }
 
-/**
- * Returns the benchmark data for `params`, generating it on first use (this takes minutes: the profiles are real and
- * Linux samples at most ~250 Hz per thread). `log` receives progress lines.
- */
-export async function benchData(params: DataParams, log: (line: string) => void): Promise<BenchData> {
-  const key = await sha256Hex([
-    ...await sourceFiles(HOTPATH_DIR),
-    ...await sourceFiles(PPROF_SIDE_DIR),
-    new TextEncoder().encode(JSON.stringify(params)),
-  ]);
-  const dir = `${cacheRoot()}/${key.slice(0, 16)}`;
-  const profilesDir = `${dir}/profiles`;
-  const names = Array.from(
-    { length: params.profiles + 1 },
-    (_, i) => `${profilesDir}/cpu-${String(i).padStart(3, "0")}.pb.gz`,
-  );
-  const data: BenchData = {
-    dir,
-    profiles: names.slice(0, params.profiles),
-    upload: names[params.profiles],
-    base: `${dir}/base.pb.gz`,
-    pprofMerge: `${dir}/pprofmerge`,
-  };
-  await Deno.mkdir(dir, { recursive: true });
-  await buildPprofSide(dir);
-  if (await exists(`${dir}/complete`)) {
-    log(`data: reusing ${dir}`);
-    return data;
+/** A lock older than this is left over from a killed run. */
+const STALE_LOCK_MS = 30 * 60_000;
+
+/** Takes `${path}` as a lock file; false when another live run holds it. */
+async function tryLock(path: string): Promise<boolean> {
+  try {
+    (await Deno.open(path, { createNew: true, write: true })).close();
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    const age = Date.now() - ((await Deno.stat(path).catch(() => undefined))?.mtime?.getTime() ?? 0);
+    if (age > STALE_LOCK_MS) await Deno.remove(path).catch(() => {});
+    return false;
   }
-  log(`data: generating ${params.profiles + 1} real profiles into ${dir} (one-time, takes minutes)`);
+}
+
+/** Generates the data set into a fresh directory `dir` (profiles, then google/pprof's merge of them as base). */
+async function generate(dir: string, params: DataParams, pprofMerge: string, log: (line: string) => void) {
+  await Deno.mkdir(dir, { recursive: true });
   const hotpath = `${dir}/hotpath`;
   await runGo(["build", "-o", hotpath, "."], { cwd: HOTPATH_DIR });
   const started = performance.now();
   await run(hotpath, [
     "profile",
     "-o",
-    profilesDir,
+    `${dir}/profiles`,
     "-n",
     String(params.profiles + 1),
     "-units",
@@ -145,9 +134,71 @@ export async function benchData(params: DataParams, log: (line: string) => void)
     String(params.workers),
     "-labels",
   ]);
+  await Deno.remove(hotpath);
   log(`data: profiles written in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  await run(data.pprofMerge, ["merge-many", data.base, ...data.profiles]);
+  const names = Array.from({ length: params.profiles }, (_, i) => `${dir}/profiles/${profileName(i)}`);
+  await run(pprofMerge, ["merge-many", `${dir}/base.pb.gz`, ...names]);
   await Deno.writeTextFile(`${dir}/complete`, new Date().toISOString() + "\n");
+}
+
+function profileName(i: number): string {
+  return `cpu-${String(i).padStart(3, "0")}.pb.gz`;
+}
+
+/**
+ * Returns the benchmark data for `params`, generating it on first use (this takes minutes: the profiles are real and
+ * Linux samples at most ~250 Hz per thread). The data set appears atomically (generated aside, then renamed into
+ * place), and concurrent runs wait for the one generating it. The google/pprof side is built into `binDir` (default: a
+ * temp dir removed at exit). `log` receives progress lines.
+ */
+export async function benchData(
+  params: DataParams,
+  log: (line: string) => void,
+  binDir?: string,
+): Promise<BenchData> {
+  const key = await sha256Hex([
+    ...await sourceFiles(HOTPATH_DIR),
+    ...await sourceFiles(PPROF_SIDE_DIR),
+    new TextEncoder().encode(JSON.stringify(params)),
+  ]);
+  const root = cacheRoot();
+  const dir = `${root}/${key.slice(0, 16)}`;
+  if (!binDir) {
+    const temp = binDir = await Deno.makeTempDir({ prefix: "autopgo-bench-bin-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(temp, { recursive: true }));
+  }
+  const pprofMerge = await buildPprofSide(binDir);
+  const data: BenchData = {
+    dir,
+    profiles: Array.from({ length: params.profiles }, (_, i) => `${dir}/profiles/${profileName(i)}`),
+    upload: `${dir}/profiles/${profileName(params.profiles)}`,
+    base: `${dir}/base.pb.gz`,
+    pprofMerge,
+  };
+  await Deno.mkdir(root, { recursive: true });
+  const lock = `${dir}.lock`;
+  for (let waited = 0; !(await exists(`${dir}/complete`)); waited++) {
+    if (!(await tryLock(lock))) {
+      if (waited % 30 === 0) log(`data: another run is generating ${dir}; waiting`);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      continue;
+    }
+    try {
+      if (await exists(`${dir}/complete`)) break;
+      log(`data: generating ${params.profiles + 1} real profiles for ${dir} (one-time, takes minutes)`);
+      const partial = `${dir}.partial-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        await generate(partial, params, pprofMerge, log);
+        await Deno.remove(dir, { recursive: true }).catch(() => {}); // an incomplete leftover
+        await Deno.rename(partial, dir);
+      } finally {
+        await Deno.remove(partial, { recursive: true }).catch(() => {});
+      }
+    } finally {
+      await Deno.remove(lock).catch(() => {});
+    }
+  }
+  log(`data: using ${dir}`);
   return data;
 }
 

@@ -31,6 +31,12 @@ export function replaceSection(doc: string, name: string, body: string): string 
   return `${doc.trimEnd()}\n\n${block}\n`;
 }
 
+/** Formats a markdown file with `deno fmt` so generated tables keep `deno task check` clean. */
+export async function formatMarkdown(path: string): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stderr: "piped" }).output();
+  if (!out.success) throw new Error(`deno fmt ${path} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+}
+
 function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
@@ -60,7 +66,7 @@ function caseRow(name: string, inputs: string, c: Comparison): string {
   const med = (ms: Measurement[], pick: (m: Measurement) => number) => median(ms.map(pick));
   const wall = (m: Measurement) => m.wallMs, cpu = (m: Measurement) => m.cpuMs, rss = (m: Measurement) => m.peakRssKiB;
   const wallRatio = median(c.wallRatios);
-  return [
+  const cells = [
     name,
     inputs,
     `${med(c.a, wall).toFixed(0)} ms`,
@@ -72,7 +78,8 @@ function caseRow(name: string, inputs: string, c: Comparison): string {
     mib(med(c.a, rss)),
     mib(med(c.b, rss)),
     `**${median(c.rssRatios).toFixed(2)}×**`,
-  ].map((cell) => ` ${cell} `).join("|").replace(/^/, "|").replace(/$/, "|");
+  ];
+  return `| ${cells.join(" | ")} |`;
 }
 
 function verdict(c: Comparison): string {
@@ -101,11 +108,11 @@ async function main(): Promise<void> {
   const params = { ...DEFAULT_DATA_PARAMS, profiles: Number(flags.profiles), unitsPerProfile: Number(flags.units) };
   const log = (line: string) => console.error(line);
   const machine = await machineLine();
-  const data = await benchData(params, log);
-  const sizes = await sizeStats(data.profiles), baseSize = (await Deno.stat(data.base)).size;
-  const uploadSize = (await Deno.stat(data.upload)).size;
   const scratch = await Deno.makeTempDir({ prefix: "autopgo-bench-run-" });
   try {
+    const data = await benchData(params, log, scratch);
+    const sizes = await sizeStats(data.profiles), baseSize = (await Deno.stat(data.base)).size;
+    const uploadSize = (await Deno.stat(data.upload)).size;
     const ours = (args: string[]): Side =>
       flags["autopgo-bin"] ? { name: "autopgo", command: flags["autopgo-bin"], args } : {
         name: "autopgo",
@@ -196,6 +203,7 @@ async function main(): Promise<void> {
     }
     if (!flags["no-write"]) {
       await Deno.writeTextFile(BENCHMARKS_MD, doc);
+      await formatMarkdown(BENCHMARKS_MD);
       log(`wrote ${BENCHMARKS_MD}`);
     }
   } finally {

@@ -52,7 +52,7 @@ export function readProfileFile(path: string): Profile {
 
 /** Merges the profile files in order, decoding one at a time. Errors name the failing file. */
 export function mergeProfileFiles(paths: readonly string[]): Profile {
-  const merger = new ProfileMerger();
+  const merger = new ProfileMerger({ adoptInputs: true }); // each input is dropped after add
   for (const path of paths) {
     try {
       merger.add(readProfileFile(path));

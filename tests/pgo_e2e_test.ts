@@ -81,12 +81,16 @@ async function pipelineAvailable(): Promise<boolean> {
   return true;
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 /** Parses `BenchmarkWorkload-N  iters  123 ns/op` lines and returns the median ns/op. */
 function medianNsPerOp(output: string): number {
   const values = [...output.matchAll(/^BenchmarkWorkload\S*\s+\d+\s+([\d.]+) ns\/op/gm)].map((m) => Number(m[1]));
   if (values.length === 0) throw new Error(`no BenchmarkWorkload result in:\n${output}`);
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)];
+  return median(values);
 }
 
 Deno.test({
@@ -163,18 +167,33 @@ Deno.test({
       const withoutPgo = await build("off");
       notDeepStrictEqual(withPgo, withoutPgo, "the PGO build is identical to -pgo=off");
 
-      // Measure (report only).
-      const bench = async (flag: string) => {
-        const args = ["test", "-run", "^$", "-bench", "^BenchmarkWorkload$", "-benchtime", "1s", "-count", "5"];
-        const run = await runGo([...args, `-pgo=${flag}`, "."], { cwd: HOTPATH_DIR, env: { GOFLAGS: "" } });
-        return medianNsPerOp(TEXT.decode(run.stdout));
+      // Measure (report only): test binaries built once, then run alternately so load drifts hit both.
+      const testBinary = async (flag: string, name: string) => {
+        const out = `${dir}/bench-${name}.test`;
+        await runGo(["test", "-c", `-pgo=${flag}`, "-o", out, "."], { cwd: HOTPATH_DIR, env: { GOFLAGS: "" } });
+        return out;
       };
-      const off = await bench("off");
-      const on = await bench(pgo);
+      const binaries = { off: await testBinary("off", "off"), on: await testBinary(pgo, "pgo") };
+      const results = { off: [] as number[], on: [] as number[] };
+      for (let round = 0; round < 5; round++) {
+        for (const side of ["off", "on"] as const) {
+          const run = await new Deno.Command(binaries[side], {
+            args: ["-test.run", "^$", "-test.bench", "^BenchmarkWorkload$", "-test.benchtime", "1s"],
+            cwd: HOTPATH_DIR,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          ok(run.success, TEXT.decode(run.stderr));
+          results[side].push(medianNsPerOp(TEXT.decode(run.stdout)));
+        }
+      }
+      const off = median(results.off);
+      const on = median(results.on);
       console.log(
         `PGO e2e: default.pgo ${bytes.length} bytes, ${profile.sample.length} samples (max depth ${maxDepth}), ` +
           `${edges.byWeight.length} edges, total weight ${edges.totalWeight}; BenchmarkWorkload median ns/op: ` +
-          `-pgo=off ${off}, -pgo=default.pgo ${on} → ${((off / on - 1) * 100).toFixed(1)}% faster`,
+          `-pgo=off ${off}, -pgo=default.pgo ${on} → ${((off / on - 1) * 100).toFixed(1)}% faster ` +
+          `(5 alternating runs each; off ${results.off.join("/")}, pgo ${results.on.join("/")})`,
       );
     } finally {
       for (const p of processes.reverse()) await stop(p);

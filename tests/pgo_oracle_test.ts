@@ -19,7 +19,7 @@ import { mergeProfiles } from "../core/pprof/merge.ts";
 import { compactForPgo } from "../core/pprof/compact_pgo.ts";
 import { devirtualizationCandidates, edgeMap, parsePreprofile, serializePreprofile } from "../core/pprof/edges.ts";
 import type { Profile } from "../core/pprof/profile.ts";
-import { at, buildProfile, type SampleSpec } from "../core/pprof/pgo_test_profiles.ts";
+import { at, buildProfile, randomProfile, type SampleSpec } from "../core/pprof/pgo_test_profiles.ts";
 import { goBinary, runGo, skipUnlessGo } from "./support/go.ts";
 import { generateProfiles, HOTPATH_DIR } from "./support/fixtures.ts";
 import { runAutopgo } from "./support/cli.ts";
@@ -151,6 +151,27 @@ Deno.test("edge map agrees with go tool preprofile on hand-built edge cases", as
     }]);
     const expected = await preprofile(await writeProfile(`${dir}/heap.pb.gz`, noIndex));
     ok(expected.includes(ours(noIndex).slice(7)), expected);
+  });
+});
+
+Deno.test("edge map and compaction agree with go tool preprofile on random profiles (recursion, inlining, zeros)", async () => {
+  if (!skipUnlessGo("random profiles vs go tool preprofile")) return;
+  await withTempDir(async (dir) => {
+    let usable = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const p = randomProfile(seed, 30 + seed);
+      const expected = await preprofile(await writeProfile(`${dir}/r.pb.gz`, p));
+      const got = ours(p);
+      if (got.startsWith("error: ")) {
+        ok(expected.startsWith("error") && expected.includes(got.slice(7)), `seed ${seed}: ${expected}`);
+        continue;
+      }
+      usable++;
+      assertEquals(got, expected, `seed ${seed}`);
+      const compacted = await preprofile(await writeProfile(`${dir}/c.pb.gz`, compactForPgo(p)));
+      assertEquals(compacted, expected, `seed ${seed}: compacted`);
+    }
+    ok(usable >= 30, `only ${usable} random profiles were usable`);
   });
 });
 

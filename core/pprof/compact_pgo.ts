@@ -21,7 +21,8 @@
  * equality pattern). Equal-line locations at different PCs then collapse, and so do their
  * samples. Globally merged node identity matters only to Go's "drop nodes whose cumulative and
  * flat weights are 0" rule, which no profile with non-negative values can trigger; runtime CPU
- * profiles and their merges never hold negative values. `addresses: "keep"` keeps the original
+ * profiles and their merges never hold negative values (exactness is guaranteed for non-negative
+ * selected values; pprof diff profiles are not PGO input). `addresses: "keep"` keeps the original
  * addresses instead.
  *
  * Compaction commutes with merging (the edge map is linear in samples):

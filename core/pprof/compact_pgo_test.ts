@@ -4,7 +4,7 @@ import { edgeMap, serializePreprofile } from "./edges.ts";
 import { ProfileError } from "./errors.ts";
 import { mergeProfiles } from "./merge.ts";
 import type { Profile } from "./profile.ts";
-import { assertThrows, at, buildProfile, type LocSpec, type SampleSpec } from "./pgo_test_profiles.ts";
+import { assertThrows, at, buildProfile, randomProfile } from "./pgo_test_profiles.ts";
 
 /** The compiler's input as text (go tool preprofile output), or the error it would report. */
 function compilerView(p: Profile, frames?: number): string {
@@ -13,42 +13,6 @@ function compilerView(p: Profile, frames?: number): string {
   } catch (e) {
     return `error: ${(e as Error).message}`;
   }
-}
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
-
-/** A random CPU-like profile: few functions and addresses (so recursion and collisions happen), inline frames, labels. */
-function randomProfile(seed: number, samples = 40): Profile {
-  const r = rng(seed);
-  const frame = () => {
-    const f = r(8);
-    const start = f === 7 ? 0 : 10 * f + 1;
-    return `f${f}:${start}:${start + r(4)}`;
-  };
-  const location = (): LocSpec => ({
-    address: 0x1000 + r(12),
-    frames: r(10) === 0 ? [] : Array.from({ length: 1 + r(3) }, () => (r(15) === 0 ? "?" : frame())),
-  });
-  const specs: SampleSpec[] = [];
-  for (let i = 0; i < samples; i++) {
-    const count = r(5) === 0 ? 0 : 1 + r(4);
-    specs.push({
-      stack: Array.from({ length: r(6) }, location),
-      value: [count, count * 10_000_000 + r(3)],
-      ...(r(2) === 0 ? { label: { worker: [`w${r(3)}`] } } : {}),
-    });
-  }
-  return buildProfile(specs);
 }
 
 Deno.test("compactForPgo keeps the compiler's edge map on random profiles (frames 2 and 3)", () => {

@@ -2,11 +2,11 @@
  * Decoding profile.proto bytes (gzip or raw) into the {@link Profile} model, accepting
  * exactly what google/pprof's `profile.ParseData` accepts for protobuf input.
  *
- * Two passes over the bytes: the first walks the top-level Profile message, decodes the
- * string table and scalar headers and records where each sample/mapping/location/function
- * message lies; the second decodes those messages with every string index and id resolved
- * on the spot (functions, then mappings, locations and samples), so samples decode
- * straight into their final arrays. Quirks kept from pprof: unknown fields (and field 0)
+ * Two passes over the bytes: the first walks the top-level Profile message, reads the
+ * scalar headers and records where each string and each sample/mapping/location/function
+ * message lies; then the string table is decoded in one go and the messages are decoded
+ * with every string index and id resolved on the spot (functions, then mappings, locations
+ * and samples), so each entity is built once, in its final shape. Quirks kept from pprof: unknown fields (and field 0)
  * are skipped, packed and unpacked repeated scalars are both accepted, a repeated
  * `time_nanos` after a non-zero one means concatenated profiles, a location's dangling
  * `mapping_id` resolves to no mapping, and label decoding follows pprof's str/num/unit rule.
@@ -71,9 +71,8 @@ export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>):
             `or convert with "go tool pprof -proto")`,
         );
       }
-      throw error.withContext("parsing profile");
     }
-    throw error;
+    throw error instanceof ProfileError ? error.withContext("parsing profile") : error;
   }
   try {
     checkValid(profile);

@@ -411,6 +411,21 @@ Deno.test("google/pprof accepts and rejects the same hand-built inputs (oracle c
   }
 });
 
+Deno.test("a real legacy text profile (goroutine debug=1) gets a clear one-line unsupported error", async () => {
+  if (!await oracleBinary()) return;
+  const dir = await Deno.makeTempDir({ prefix: "decode-legacy-" });
+  try {
+    await runOracle(["runtime-profiles", dir]);
+    const text = await Deno.readFile(`${dir}/goroutine.txt`);
+    assert.throws(() => decodeProfile(text), (e) =>
+      e instanceof ProfileError && e.kind === "unsupported" &&
+      /^legacy text goroutine profile format is not supported/.test(e.message) && !e.message.includes("\n"));
+    assert.equal(decodeProfile(await Deno.readFile(`${dir}/goroutine.pb.gz`)).sampleType[0].type, "goroutine");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("count limits are enforced while decoding", () => {
   const two = bytes(
     valueType(1, SAMPLES, COUNT),

@@ -15,7 +15,8 @@
 
 import { gzipSync } from "node:zlib";
 import type { Profile, Sample } from "./profile.ts";
-import { WIRE_VARINT, WireWriter } from "./wire.ts";
+import { WIRE_VARINT } from "./wire.ts";
+import { WireWriter } from "./wire_writer.ts";
 
 /** Options of {@link encodeProfile}. */
 export interface EncodeOptions {

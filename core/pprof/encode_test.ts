@@ -140,21 +140,24 @@ Deno.test("gzip output is the same profile and google/pprof accepts it", async (
   }
 });
 
-async function realProfiles(): Promise<string[]> {
+/** Committed profiles, fresh CPU/heap profiles of the hotpath fixture and the oracle's own runtime profiles. */
+async function realProfiles(dir: string): Promise<string[]> {
   const committed = committedProfiles();
   const paths = [...committed.cpu, ...committed.cpuLabelled, committed.heap];
   if (!skipUnlessGo("encode oracle on generated profiles")) return paths;
   const generated = await generateProfiles({ count: 2, durationMs: 300, labels: true, rate: 500 });
-  return [...paths, ...generated, await heapProfile()];
+  await runOracle(["runtime-profiles", dir]);
+  const runtime = ["heap", "allocs", "goroutine", "mutex", "block", "threadcreate"].map((n) => `${dir}/${n}.pb.gz`);
+  return [...paths, ...generated, await heapProfile(), ...runtime];
 }
 
 Deno.test("encode(decode(x)) is byte-identical to pprof's WriteUncompressed on real profiles", async () => {
   if (!await oracleBinary()) return;
-  const paths = await realProfiles();
   const dir = await Deno.makeTempDir({ prefix: "encode-oracle-" });
   try {
+    const paths = await realProfiles(dir);
     // a merged profile exercises pprof's own output as input too
-    await runOracle(["merge", `${dir}/merged.pb.gz`, ...paths.filter((p) => !p.includes("heap"))]);
+    await runOracle(["merge", `${dir}/merged.pb.gz`, ...paths.filter((p) => /\/cpu[^/]*$/.test(p))]);
     for (const path of [...paths, `${dir}/merged.pb.gz`]) {
       const ours = encodeProfile(decodeProfile(await Deno.readFile(path)), { compress: false });
       const theirs = await runOracle(["write-uncompressed", path]);

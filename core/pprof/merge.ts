@@ -12,17 +12,20 @@
  * per-sample key strings) and looked up in a typed open-addressing table (merge_samples.ts);
  * string label sets are interned (merge_labels.ts) and the merged samples that carry the same
  * set share one label object: treat `Sample.label` of a merged profile as immutable (replace
- * it rather than editing it in place).
+ * it rather than editing it in place). Streaming callers that drop their inputs pass
+ * `adoptInputs` so input samples and their arrays become the merged ones (no copies).
  *
  * @module
  */
 
 import { ProfileError } from "./errors.ts";
-import type { Function, Line, Location, Mapping, Profile, Sample, ValueType } from "./profile.ts";
+import type { Function, Line, Location, Mapping, Profile, Sample } from "./profile.ts";
 import { emptyProfile } from "./profile.ts";
-import { fillLineSlots, type LineSlot, mappingKey, sameLineSlots } from "./merge_keys.ts";
-import { labelByteKey, LabelInterner, type LabelSet, setOwn } from "./merge_labels.ts";
+import { checkCompatible, fillLineSlots, type LineSlot, mappingKey, sameLineSlots } from "./merge_keys.ts";
+import { copyAllLabels, hasKeys, LabelInterner, type LabelSet } from "./merge_labels.ts";
 import { IdToIndex, mixHash, SampleTable } from "./merge_samples.ts";
+
+export { checkCompatible };
 
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIGINT = BigInt(MAX_VALUE);
@@ -31,6 +34,8 @@ const MAX_SAFE_BIGINT = BigInt(MAX_VALUE);
 interface MappingInfo {
   mapping: Mapping;
   offset: bigint;
+  /** The input mapping's start as a number (NaN beyond 2^53): fast relative addresses. */
+  srcStart: number;
 }
 
 /** id → entity memo for one input profile: dense array for small ids, Map for the rest. */
@@ -52,28 +57,24 @@ class IdMemo<T> {
   }
 }
 
-/** Renders value types as pprof-style text: `[samples/count cpu/nanoseconds]`. */
-function formatValueTypes(types: readonly ValueType[]): string {
-  return `[${types.map((t) => `${t.type}/${t.unit}`).join(" ")}]`;
+/** `v` as a number when exact (≤ 2^53), else NaN. */
+function safeNumber(v: bigint): number {
+  return v <= MAX_SAFE_BIGINT ? Number(v) : NaN;
 }
 
 /**
- * Throws `ProfileError("incompatible")` unless `b` has the same period type and the same
- * sample types (type and unit, in order) as `a` — pprof's `compatible`.
+ * The address part of pprof's location key (address − mapping start, mod 2^64) as a Map key:
+ * a number on the fast path (no BigInt allocation), a decimal string beyond 2^53.
  */
-export function checkCompatible(a: Profile, b: Profile): void {
-  if (a.periodType.type !== b.periodType.type || a.periodType.unit !== b.periodType.unit) {
-    const fmt = (t: ValueType) => `${t.type}/${t.unit}`;
-    throw new ProfileError("incompatible", `incompatible period types ${fmt(a.periodType)} and ${fmt(b.periodType)}`);
+function relativeAddressKey(src: Location, info: MappingInfo | undefined): number | string {
+  const address = Number(src.address);
+  if (address <= MAX_VALUE) {
+    if (!info) return address;
+    if (address >= info.srcStart) return address - info.srcStart; // false for NaN
   }
-  const same = a.sampleType.length === b.sampleType.length &&
-    a.sampleType.every((t, i) => t.type === b.sampleType[i].type && t.unit === b.sampleType[i].unit);
-  if (!same) {
-    throw new ProfileError(
-      "incompatible",
-      `incompatible sample types ${formatValueTypes(a.sampleType)} and ${formatValueTypes(b.sampleType)}`,
-    );
-  }
+  let rel = src.mapping ? src.address - src.mapping.memoryStart : src.address;
+  if (rel < 0n) rel = BigInt.asUintN(64, rel);
+  return rel <= MAX_SAFE_BIGINT ? Number(rel) : rel.toString();
 }
 
 function isZeroSample(s: Sample): boolean {
@@ -87,26 +88,6 @@ function overflow(): never {
     "unsupported",
     `merged sample value exceeds 2^53 (${MAX_VALUE}): cannot be represented exactly`,
   );
-}
-
-/** True when `record` has an own enumerable key. */
-function hasKeys(record: Record<string, unknown> | undefined): boolean {
-  if (record) { for (const k in record) if (Object.hasOwn(record, k)) return true; }
-  return false;
-}
-
-/** Deep copy of a sample's labels (the slow path for samples with numeric labels). */
-function copyAllLabels(src: Sample, dst: Sample): void {
-  if (hasKeys(src.label)) {
-    dst.label = {};
-    for (const [k, v] of Object.entries(src.label!)) setOwn(dst.label, k, v.slice());
-  }
-  dst.numLabel = {};
-  dst.numUnit = {};
-  for (const [k, v] of Object.entries(src.numLabel!)) {
-    setOwn(dst.numLabel, k, v.slice());
-    setOwn(dst.numUnit, k, (src.numUnit?.[k] ?? []).slice());
-  }
 }
 
 /**
@@ -130,11 +111,23 @@ export class ProfileMerger {
   #slotScratch: LineSlot[] = [];
   #table = new SampleTable();
   #ids = new Int32Array(64);
-  readonly #labels = new LabelInterner();
+  readonly #labels: LabelInterner;
+  readonly #adopt: boolean;
   // Per-input memo tables (reset on every add).
   #mapMemo = new IdMemo<MappingInfo>(0);
   #fnMemo = new IdMemo<Function>(0);
   #locMemo = new IdToIndex(0);
+
+  /**
+   * With `adoptInputs`, the merged profile takes over sample objects, their arrays and label
+   * objects of the added profiles instead of copying them (fewer allocations, less memory):
+   * only for callers that drop each input after `add` (streaming from files or blobs) and
+   * never use it again. Inputs must not share arrays between samples (decoded ones never do).
+   */
+  constructor(opts: { adoptInputs?: boolean } = {}) {
+    this.#adopt = opts.adoptInputs ?? false;
+    this.#labels = new LabelInterner(this.#adopt);
+  }
 
   /** Number of profiles added so far. */
   get count(): number {
@@ -225,7 +218,7 @@ export class ProfileMerger {
     let labelId = 0;
     let labelSet: LabelSet | undefined;
     const numeric = src.numLabel !== undefined && hasKeys(src.numLabel);
-    if (numeric) labelId = this.#labels.identityOf(labelByteKey(src));
+    if (numeric) labelId = this.#labels.numericLabels(src);
     else if (src.label) labelId = (labelSet = this.#labels.stringLabels(src.label))?.identity ?? 0;
     if (labelId !== 0) h = mixHash(h, labelId);
 
@@ -241,14 +234,21 @@ export class ProfileMerger {
       }
       return;
     }
-    const value = src.value.slice();
-    for (const v of value) if (v > MAX_VALUE || v < -MAX_VALUE) overflow();
+    for (const v of src.value) if (v > MAX_VALUE || v < -MAX_VALUE) overflow();
     const all = this.#out.location;
-    const location: Location[] = new Array(n);
-    for (let i = 0; i < n; i++) location[i] = all[ids[i] - 1];
-    const sample: Sample = { location, value };
-    if (numeric) copyAllLabels(src, sample);
-    else if (labelSet) sample.label = labelSet.label;
+    let sample: Sample;
+    if (this.#adopt) {
+      // The input is ours: reuse its sample object and arrays, pointing at merged locations.
+      sample = src;
+      for (let i = 0; i < n; i++) locs[i] = all[ids[i] - 1];
+      if (!numeric) sample.label = labelSet?.label;
+    } else {
+      const location: Location[] = []; // packed (push), not holey (new Array(n))
+      for (let i = 0; i < n; i++) location.push(all[ids[i] - 1]);
+      sample = { location, value: src.value.slice() };
+      if (numeric) copyAllLabels(src, sample);
+      else if (labelSet) sample.label = labelSet.label;
+    }
     samples.push(sample);
     this.#table.insert(ids, n, labelId, h);
   }
@@ -267,9 +267,7 @@ export class ProfileMerger {
     }
     // Location key: (address − mapping start, mapping, lines slots, is_folded). The relative
     // address (= src.address − src mapping start, mod 2^64) buckets the candidates.
-    let rel = src.mapping ? src.address - src.mapping.memoryStart : src.address;
-    if (rel < 0n) rel = BigInt.asUintN(64, rel);
-    const bucketKey = rel <= MAX_SAFE_BIGINT ? Number(rel) : rel.toString();
+    const bucketKey = relativeAddressKey(src, info);
     let bucket = this.#locations.get(bucketKey);
     if (bucket) {
       if (n >= 2) fillLineSlots(this.#slotScratch, fns, srcLines);
@@ -316,7 +314,11 @@ export class ProfileMerger {
     const existing = this.#mappings.get(key);
     let info: MappingInfo;
     if (existing) {
-      info = { mapping: existing, offset: existing.memoryStart - src.memoryStart };
+      info = {
+        mapping: existing,
+        offset: existing.memoryStart - src.memoryStart,
+        srcStart: safeNumber(src.memoryStart),
+      };
     } else {
       const mapping: Mapping = {
         id: this.#out.mapping.length + 1,
@@ -332,7 +334,7 @@ export class ProfileMerger {
       };
       this.#out.mapping.push(mapping);
       this.#mappings.set(key, mapping);
-      info = { mapping, offset: 0n };
+      info = { mapping, offset: 0n, srcStart: safeNumber(src.memoryStart) };
     }
     this.#mapMemo.set(src.id, info);
     return info;
@@ -387,8 +389,12 @@ export function mergeProfiles(ps: readonly Profile[]): Profile {
 /**
  * pprof `Compact` (= `Merge([p])`): renumbers ids, deduplicates identical mappings,
  * locations and functions, aggregates samples with the same stack and labels, drops
- * zero-valued samples and unreferenced entities. Returns a new profile; `p` is unchanged.
+ * zero-valued samples and unreferenced entities. Returns a new profile; `p` is unchanged
+ * unless `adoptInput` is set (then its samples are reused and `p` must not be used again:
+ * cheaper, e.g. right after decoding and pruning).
  */
-export function compactProfile(p: Profile): Profile {
-  return mergeProfiles([p]);
+export function compactProfile(p: Profile, opts: { adoptInput?: boolean } = {}): Profile {
+  const merger = new ProfileMerger({ adoptInputs: opts.adoptInput });
+  merger.add(p);
+  return merger.result();
 }

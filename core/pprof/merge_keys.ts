@@ -1,11 +1,13 @@
 /**
- * Identity rules of google/pprof's `Merge`, reproduced exactly: the mapping key and the lines
- * part of the location key (with pprof's slot-overlap quirk). Labels: merge_labels.ts.
+ * Rules of google/pprof's `Merge`, reproduced exactly: the compatibility check, the mapping
+ * key and the lines part of the location key (with pprof's slot-overlap quirk). Labels:
+ * merge_labels.ts.
  *
  * @module
  */
 
-import type { Function, Line, Mapping } from "./profile.ts";
+import { ProfileError } from "./errors.ts";
+import type { Function, Line, Mapping, Profile, ValueType } from "./profile.ts";
 
 /** pprof's mapping identity: size rounded up to 4 KiB, file offset, build id (else file name). */
 export function mappingKey(m: Mapping): string {
@@ -56,4 +58,28 @@ export function sameLineSlots(a: readonly LineSlot[], b: readonly LineSlot[]): b
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Renders value types as pprof-style text: `[samples/count cpu/nanoseconds]`. */
+function formatValueTypes(types: readonly ValueType[]): string {
+  return `[${types.map((t) => `${t.type}/${t.unit}`).join(" ")}]`;
+}
+
+/**
+ * Throws `ProfileError("incompatible")` unless `b` has the same period type and the same
+ * sample types (type and unit, in order) as `a` — pprof's `compatible`.
+ */
+export function checkCompatible(a: Profile, b: Profile): void {
+  if (a.periodType.type !== b.periodType.type || a.periodType.unit !== b.periodType.unit) {
+    const fmt = (t: ValueType) => `${t.type}/${t.unit}`;
+    throw new ProfileError("incompatible", `incompatible period types ${fmt(a.periodType)} and ${fmt(b.periodType)}`);
+  }
+  const same = a.sampleType.length === b.sampleType.length &&
+    a.sampleType.every((t, i) => t.type === b.sampleType[i].type && t.unit === b.sampleType[i].unit);
+  if (!same) {
+    throw new ProfileError(
+      "incompatible",
+      `incompatible sample types ${formatValueTypes(a.sampleType)} and ${formatValueTypes(b.sampleType)}`,
+    );
+  }
 }

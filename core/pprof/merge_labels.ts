@@ -9,16 +9,19 @@
  * `{k: [2]}` with unit "" encode alike), and pprof then treats them as the same labels.
  *
  * {@link LabelInterner} gives every sample a label identity with exactly pprof's equality:
- * string-only sets are interned structurally as sequences of interned string ids in a typed
- * hash table (no per-sample strings); each distinct set, and every set with numeric labels, is then
- * identified by its pprof byte key, so collisions merge exactly as in pprof. Distinct
- * string-only sets get one shared, deep-copied label object.
+ * string-only sets are interned structurally in a hash table (key ids + hashed values,
+ * compared with `===`; no per-sample key strings) and numbered directly, since their pprof
+ * encodings are distinct iff the sets are. Once a numeric label shows up (never in Go CPU
+ * profiles), every set is identified by its pprof byte key instead, so collisions merge
+ * exactly as in pprof. Each distinct
+ * string-only set gets one label object shared by all merged samples that carry it: a deep
+ * copy, or (with `adopt`) the first input's own object.
  *
  * @module
  */
 
 import type { Sample } from "./profile.ts";
-import { mixHash, SampleTable } from "./merge_samples.ts";
+import { mixHash } from "./merge_samples.ts";
 
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;
 
@@ -94,20 +97,59 @@ export function setOwn<T>(record: Record<string, T>, key: string, value: T): voi
   }
 }
 
+/** An interned set; its key ids (sorted) and value lists are at `start…start+count` of the pools. */
+interface StoredSet extends LabelSet {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** FNV-1a over UTF-16 code units, mixed with the running hash. */
+function mixString(h: number, s: string): number {
+  let x = 0x811c9dc5 ^ s.length;
+  for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 16777619);
+  return mixHash(h, x);
+}
+
 /** Interns label sets of samples; see the module doc. */
 export class LabelInterner {
-  readonly #strings = new Map<string, number>();
-  readonly #byteKeys = new Map<string, number>([["", 0]]);
-  readonly #sets: LabelSet[] = [];
-  readonly #table = new SampleTable();
-  #seq = new Int32Array(64);
+  readonly #keyIdsByName = new Map<string, number>();
+  // pprof byte key → identity; only built once a numeric label shows up (never for Go CPU profiles).
+  #byteKeys: Map<string, number> | undefined;
+  #nextIdentity = 1;
+  readonly #sets: StoredSet[] = [];
+  #slots = new Int32Array(1024); // set index + 1; 0 = empty
+  #hashes: number[] = [];
   readonly #keyIds: number[] = [];
   readonly #keys: string[] = [];
+  readonly #lists: string[][] = [];
+  readonly #poolIds: number[] = [];
+  readonly #poolLists: string[][] = [];
+  readonly #adopt: boolean;
 
-  /** pprof label identity of an encoded label key (0 for ""). */
-  identityOf(byteKey: string): number {
-    let id = this.#byteKeys.get(byteKey);
-    if (id === undefined) this.#byteKeys.set(byteKey, id = this.#byteKeys.size);
+  /**
+   * With `adopt`, new sets reuse the input's label object instead of a deep copy (the input
+   * must not be modified afterwards).
+   */
+  constructor(adopt = false) {
+    this.#adopt = adopt;
+  }
+
+  /**
+   * pprof label identity of the labels of a sample with numeric labels (0 for none). The
+   * first call registers the byte keys of all string-only sets seen so far, so collisions
+   * between string and numeric encodings resolve exactly as in pprof.
+   */
+  numericLabels(s: Pick<Sample, "label" | "numLabel" | "numUnit">): number {
+    if (!this.#byteKeys) {
+      this.#byteKeys = new Map([["", 0]]);
+      for (const set of this.#sets) this.#byteKeys.set(labelByteKey(set), set.identity);
+    }
+    return this.#identityOf(labelByteKey(s));
+  }
+
+  #identityOf(byteKey: string): number {
+    let id = this.#byteKeys!.get(byteKey);
+    if (id === undefined) this.#byteKeys!.set(byteKey, id = this.#nextIdentity++);
     return id;
   }
 
@@ -116,51 +158,101 @@ export class LabelInterner {
    * `undefined` when it has no labels at all.
    */
   stringLabels(label: Record<string, string[]>): LabelSet | undefined {
+    const names = Object.keys(label);
+    const count = names.length;
+    if (count === 0) return undefined;
     const keys = this.#keys;
     const ids = this.#keyIds;
-    keys.length = 0;
-    ids.length = 0;
-    let len = 0;
-    for (const k in label) {
-      if (!Object.hasOwn(label, k)) continue;
-      // Insertion sort by interned id: any fixed order identifies the set.
-      const id = this.#intern(k);
-      let i = ids.length;
+    const lists = this.#lists;
+    for (let k = 0; k < count; k++) {
+      // Insertion sort by key id: any fixed order identifies the set.
+      const name = names[k];
+      const values = label[name];
+      let id = this.#keyIdsByName.get(name);
+      if (id === undefined) this.#keyIdsByName.set(name, id = this.#keyIdsByName.size + 1);
+      let i = k;
       while (i > 0 && ids[i - 1] > id) {
         ids[i] = ids[i - 1];
         keys[i] = keys[i - 1];
+        lists[i] = lists[i - 1];
         i--;
       }
       ids[i] = id;
-      keys[i] = k;
-      len += 2 + label[k].length;
+      keys[i] = name;
+      lists[i] = values;
     }
-    if (ids.length === 0) return undefined;
-    // The set as a self-delimiting id sequence: key, value count, values… per key.
-    if (len > this.#seq.length) this.#seq = new Int32Array(Math.max(len, this.#seq.length * 2));
-    const seq = this.#seq;
-    let n = 0;
-    let h = 0x5bd1e995 ^ len;
-    for (let i = 0; i < ids.length; i++) {
-      const values = label[keys[i]];
-      seq[n++] = ids[i];
-      seq[n++] = values.length;
+    let h = 0x5bd1e995 ^ count;
+    for (let i = 0; i < count; i++) {
+      const values = lists[i];
       h = mixHash(mixHash(h, ids[i]), values.length);
-      for (let j = 0; j < values.length; j++) h = mixHash(h, seq[n++] = this.#intern(values[j]));
+      for (let j = 0; j < values.length; j++) h = mixString(h, values[j]);
     }
-    const found = this.#table.find(seq, n, 0, h);
-    if (found >= 0) return this.#sets[found];
-    this.#table.insert(seq, n, 0, h);
-    const copy: Record<string, string[]> = {};
-    for (const k of keys) setOwn(copy, k, label[k].slice());
-    const set = { identity: this.identityOf(labelByteKey({ label: copy })), label: copy };
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    let pos = h & mask;
+    for (let entry = slots[pos]; entry !== 0; entry = slots[pos = (pos + 1) & mask]) {
+      if (this.#hashes[entry - 1] === h && this.#sameSet(this.#sets[entry - 1], count)) return this.#sets[entry - 1];
+    }
+    let copy = label;
+    if (!this.#adopt) {
+      copy = {};
+      for (let i = 0; i < count; i++) setOwn(copy, keys[i], lists[i] = lists[i].slice());
+    }
+    // String-only sets are distinct iff their pprof encodings are: number them directly
+    // until numeric labels appear (then their byte keys decide, see numericLabels).
+    const identity = this.#byteKeys ? this.#identityOf(labelByteKey({ label: copy })) : this.#nextIdentity++;
+    const set: StoredSet = { identity, label: copy, start: this.#poolIds.length, count };
+    for (let i = 0; i < count; i++) {
+      this.#poolIds.push(ids[i]);
+      this.#poolLists.push(lists[i]);
+    }
     this.#sets.push(set);
+    this.#hashes.push(h);
+    slots[pos] = this.#sets.length;
+    if (this.#sets.length * 2 > slots.length) this.#rehash();
     return set;
   }
 
-  #intern(s: string): number {
-    let id = this.#strings.get(s);
-    if (id === undefined) this.#strings.set(s, id = this.#strings.size + 1);
-    return id;
+  /** Whether `set` equals the set in the key/list scratch arrays (`count` keys). */
+  #sameSet(set: StoredSet, count: number): boolean {
+    if (set.count !== count) return false;
+    for (let i = 0; i < count; i++) {
+      if (this.#poolIds[set.start + i] !== this.#keyIds[i]) return false;
+      const a = this.#poolLists[set.start + i], b = this.#lists[i];
+      if (a.length !== b.length) return false;
+      for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) return false;
+    }
+    return true;
+  }
+
+  #rehash(): void {
+    const slots = new Int32Array(this.#slots.length * 2);
+    const mask = slots.length - 1;
+    for (let i = 0; i < this.#hashes.length; i++) {
+      let p = this.#hashes[i] & mask;
+      while (slots[p] !== 0) p = (p + 1) & mask;
+      slots[p] = i + 1;
+    }
+    this.#slots = slots;
+  }
+}
+
+/** True when `record` has an own enumerable key. */
+export function hasKeys(record: Record<string, unknown> | undefined): boolean {
+  if (record) { for (const k in record) if (Object.hasOwn(record, k)) return true; }
+  return false;
+}
+
+/** Deep copy of a sample's labels (the slow path for samples with numeric labels). */
+export function copyAllLabels(src: Sample, dst: Sample): void {
+  if (hasKeys(src.label)) {
+    dst.label = {};
+    for (const [k, v] of Object.entries(src.label!)) setOwn(dst.label, k, v.slice());
+  }
+  dst.numLabel = {};
+  dst.numUnit = {};
+  for (const [k, v] of Object.entries(src.numLabel!)) {
+    setOwn(dst.numLabel, k, v.slice());
+    setOwn(dst.numUnit, k, (src.numUnit?.[k] ?? []).slice());
   }
 }

@@ -267,4 +267,39 @@ Deno.test("merge: labels are identified by pprof's byte encoding (string/numeric
   assert.deepEqual(c.sample[1].numLabel, { k: [2] });
   assert.deepEqual(Object.getOwnPropertyDescriptor(c.sample[2].label, "__proto__")?.value, ["x"]);
   assert.equal(Object.getPrototypeOf(c.sample[2].label), Object.prototype);
+  // Numeric first, then the colliding string set: still one sample, numeric labels kept.
+  p.sample = [p.sample[1], p.sample[0], p.sample[2]];
+  const r = compactProfile(p);
+  assert.deepEqual(r.sample.map((s) => [s.value[0], s.label, s.numLabel]), [[3, undefined, { k: [1] }], [
+    4,
+    undefined,
+    { k: [2] },
+  ]]);
+});
+
+Deno.test("ProfileMerger({ adoptInputs }) gives the same result and shares label sets", () => {
+  const make =
+    () => [smallProfile(0x400000n), smallProfile(0x500000n), smallProfile(0x600000n, [[7, 7], [1, 1], [1, 2]])];
+  const merger = new ProfileMerger({ adoptInputs: true });
+  const inputs = make();
+  for (const p of inputs) merger.add(p);
+  const adopted = merger.result();
+  assertSameProfile(adopted, mergeProfiles(make()));
+  assert.equal(adopted.sample[2].label, inputs[0].sample[2].label, "label object taken over");
+  const copied = mergeProfiles(make());
+  assert.notEqual(copied.sample[2].label, make()[0].sample[2].label);
+});
+
+Deno.test("compactProfile({ adoptInput }) equals the copying compaction", () => {
+  const make = () => {
+    const p = smallProfile(0x400000n, [[1, 1], [0, 0], [2, 2]]);
+    p.sample.push(sample(p.sample[0].location.slice(), [5, 5]));
+    return p;
+  };
+  const input = make();
+  const copied = compactProfile(input);
+  assert.equal(input.sample.length, 4, "input untouched");
+  assert.deepEqual(input.sample[0].value, [1, 1]);
+  assert.deepEqual(copied.sample.map((s) => s.value), [[6, 6], [2, 2]]);
+  assertSameProfile(compactProfile(make(), { adoptInput: true }), copied);
 });

@@ -101,3 +101,39 @@ export function assertThrows<E extends Error>(fn: () => unknown, ctor: new (...a
   }
   throw new Error(`expected ${ctor.name} to be thrown`);
 }
+
+/** Small deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** A random CPU-like profile: few functions and addresses (so recursion and collisions happen), inline frames, labels. */
+export function randomProfile(seed: number, samples = 40): Profile {
+  const r = rng(seed);
+  const frame = () => {
+    const f = r(8);
+    const start = f === 7 ? 0 : 10 * f + 1;
+    return `f${f}:${start}:${start + r(4)}`;
+  };
+  const location = (): LocSpec => ({
+    address: 0x1000 + r(12),
+    frames: r(10) === 0 ? [] : Array.from({ length: 1 + r(3) }, () => (r(15) === 0 ? "?" : frame())),
+  });
+  const specs: SampleSpec[] = [];
+  for (let i = 0; i < samples; i++) {
+    const count = r(5) === 0 ? 0 : 1 + r(4);
+    specs.push({
+      stack: Array.from({ length: r(6) }, location),
+      value: [count, count * 10_000_000 + r(3)],
+      ...(r(2) === 0 ? { label: { worker: [`w${r(3)}`] } } : {}),
+    });
+  }
+  return buildProfile(specs);
+}

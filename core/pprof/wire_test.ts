@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ProfileError } from "./errors.ts";
-import { decodeStrings, WireReader, WireWriter } from "./wire.ts";
+import { decodeStrings, WireReader } from "./wire.ts";
+import { WireWriter } from "./wire_writer.ts";
 
 /** Reference varint encoder for unsigned 64-bit values. */
 function varintBytes(value: bigint): Uint8Array {

@@ -5,8 +5,10 @@
  *
  * Subcommands (see the program's doc comment): `write-uncompressed IN`, `write OUT IN`,
  * `merge OUT IN...`, `prune OUT DROP_RX KEEP_RX|"" IN`, `prune-from OUT RX IN`,
- * `compact OUT IN`, `check IN...` (one line per input: "ok" or pprof's error), `time-parse N IN...`,
- * `time-encode N IN`. OUT "-" writes to stdout.
+ * `compact OUT IN`, `check IN...` (one line per input: "ok" or pprof's error),
+ * `runtime-profiles DIR` (real heap/allocs/goroutine/mutex/block/threadcreate profiles and
+ * a legacy goroutine.txt), `time-parse N IN...`, `time-encode N IN` (print wall and CPU ns
+ * per operation). OUT "-" writes to stdout.
  *
  * @module
  */
