@@ -25,7 +25,7 @@ import { goBinary } from "../tests/support/go.ts";
 import { HOTPATH_DIR } from "../tests/support/fixtures.ts";
 import { benchData, DEFAULT_DATA_PARAMS } from "./data.ts";
 import { median } from "./measure.ts";
-import { replaceSection } from "./run.ts";
+import { formatMarkdown, replaceSection } from "./run.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -35,6 +35,8 @@ interface SizeRow {
   inputBytes: number;
   fullBytes: number;
   compactBytes: number;
+  /** Compacted with `addresses: "keep"` (no address canonicalization), for comparison. */
+  keptAddressBytes: number;
   fullSamples: number;
   compactSamples: number;
   compactMs: number;
@@ -68,12 +70,14 @@ function sizeRow(profiles: Profile[], inputBytes: number): { row: SizeRow; full:
   const compactMs = performance.now() - started;
   const full = encodeProfile(merged);
   const compact = encodeProfile(compacted);
+  const keptAddressBytes = encodeProfile(compactForPgo(merged, { addresses: "keep" })).length;
   return {
     row: {
       profiles: profiles.length,
       inputBytes,
       fullBytes: full.length,
       compactBytes: compact.length,
+      keptAddressBytes,
       fullSamples: merged.sample.length,
       compactSamples: compacted.sample.length,
       compactMs,
@@ -151,11 +155,22 @@ async function main(): Promise<void> {
       }
     }
     const identical = binaries.full === binaries.compacted;
-    const section = render(rows, edges.byWeight.length, await sha256(preText), pre, build, identical, binaries.full);
+    const goVersion = new TextDecoder().decode((await timed(go, ["version"], { env })).stdout).trim();
+    const section = render(
+      rows,
+      edges.byWeight.length,
+      await sha256(preText),
+      pre,
+      build,
+      identical,
+      binaries.full,
+      goVersion,
+    );
     console.log(section);
     if (!flags["no-write"]) {
       const doc = await Deno.readTextFile(BENCHMARKS_MD).catch(() => "# Benchmarks\n");
       await Deno.writeTextFile(BENCHMARKS_MD, replaceSection(doc, "pgo", section));
+      await formatMarkdown(BENCHMARKS_MD);
       log(`wrote the bench:pgo section of ${BENCHMARKS_MD}`);
     }
   } finally {
@@ -171,6 +186,7 @@ function render(
   build: { full: number[]; compacted: number[] },
   identicalBinaries: boolean,
   binarySha: string,
+  goVersion: string,
 ): string {
   const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   const p = DEFAULT_DATA_PARAMS;
@@ -178,19 +194,20 @@ function render(
     "## PGO-lossless compaction: full vs compacted `default.pgo`",
     "",
     `Measured ${new Date().toISOString().slice(0, 16)}Z by \`deno run -A bench/pgo_size.ts\` ` +
-    `(${navigator.hardwareConcurrency} CPUs, load average at end ${load}).`,
+    `(${goVersion}, ${navigator.hardwareConcurrency} CPUs, load average at end ${load}).`,
     `Data: the merge bench's real labelled profiles (\`hotpath profile -labels -units ${p.unitsPerProfile} -rate ${p.rate}` +
     ` -workers ${p.workers}\`, every sample labelled endpoint/tenant/span ids). "Full" = our merge of the first N profiles`,
     '(what the original autopgo stores as `default.pgo`), "compacted" = `compactForPgo` of it (`autopgo merge --compact`,',
     "the worker's default). Both gzip-encoded by our encoder.",
     "",
-    "| merged profiles | inputs | full | compacted | ratio | samples full → compacted | compaction time |",
-    "|---:|---:|---:|---:|---:|---:|---:|",
+    "| merged profiles | inputs | full | compacted | ratio | samples full → compacted | compaction time | " +
+    "compacted, addresses kept |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) =>
       `| ${r.profiles} | ${kib(r.inputBytes)} | ${kib(r.fullBytes)} | ${kib(r.compactBytes)} | ` +
       `**${(r.fullBytes / r.compactBytes).toFixed(1)}×** | ${r.fullSamples} → ${r.compactSamples} | ${
         r.compactMs.toFixed(0)
-      } ms |`
+      } ms | ${kib(r.keptAddressBytes)} (${(r.fullBytes / r.keptAddressBytes).toFixed(1)}×) |`
     ),
     "",
     `Compiler input: \`go tool preprofile\` output byte-identical for both files (${edgeCount} edges, SHA-256 ` +
@@ -209,6 +226,9 @@ function render(
     "Go ≥ 1.23 parses the profile once per build (`preprofile`) and keys every compile by the preprofile *output*, so",
     "a cold build mostly pays for compiling with PGO, and the profile's size shows in the preprofile step; Go ≤ 1.22",
     "parsed the full profile in every compile invocation (golang/go#58102), where the size matters per package.",
+    '"Addresses kept" shows what the per-sample address canonicalization adds (equal-line PCs collapse; see',
+    "core/pprof/compact_pgo.ts). The compacted profile keeps both sample types, period and duration, so it still merges",
+    "with raw uploads and reads normally in `go tool pprof` (flat/cum of the two innermost frames).",
   ];
   return out.join("\n");
 }

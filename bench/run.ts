@@ -5,7 +5,9 @@
  * wall time and peak RSS medians and per-pair ratios are printed and written into BENCHMARKS.md between the
  * `<!-- bench:merge:start -->` / `<!-- bench:merge:end -->` markers (phases: `bench:phases`).
  *
- * Usage: deno task bench [--runs 5] [--warmups 1] [--profiles 100] [--units 36000] [--no-phases] [--no-write]
+ * Usage: deno task bench [--runs 5] [--warmups 1] [--profiles 100] [--units 50000] [--no-phases] [--no-write]
+ *                        [--v8-flags FLAGS]   (passed to our `deno run`, e.g. --max-semi-space-size=2)
+ *                        [--section NAME]     (BENCHMARKS.md section for the table, default "merge")
  *                        [--autopgo-bin PATH]   (a compiled autopgo instead of `deno run main.ts`)
  *
  * @module
@@ -17,7 +19,7 @@ import { decodeProfile } from "../core/pprof/decode.ts";
 import { goBinary } from "../tests/support/go.ts";
 import { benchData, DEFAULT_DATA_PARAMS, sizeStats } from "./data.ts";
 import { compareSides, type Comparison, type Measurement, median, requireGnuTime, type Side } from "./measure.ts";
-import { medianPhases, phasesTable } from "./phases.ts";
+import { fusedPath, medianPhases, objectPath, phasesTable } from "./phases.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const BENCHMARKS_MD = `${REPO}BENCHMARKS.md`;
@@ -99,9 +101,13 @@ async function main(): Promise<void> {
       "no-phases": { type: "boolean", default: false },
       "no-write": { type: "boolean", default: false },
       "autopgo-bin": { type: "string" },
+      "v8-flags": { type: "string" },
+      section: { type: "string", default: "merge" },
     },
   });
   const runs = Number(flags.runs), warmups = Number(flags.warmups);
+  const v8Args = flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : [];
+  if (!/^[a-z][a-z0-9-]*$/.test(flags.section)) throw new Error(`--section ${flags.section}: use a-z0-9-`);
   if (!(runs >= 1 && warmups >= 0)) throw new Error("--runs must be >= 1 and --warmups >= 0");
   requireGnuTime();
   if (!goBinary()) throw new Error("go not found: the benchmark needs Go to generate profiles and run google/pprof");
@@ -117,7 +123,7 @@ async function main(): Promise<void> {
       flags["autopgo-bin"] ? { name: "autopgo", command: flags["autopgo-bin"], args } : {
         name: "autopgo",
         command: Deno.execPath(),
-        args: ["run", "--allow-read", "--allow-write", "--allow-env", `${REPO}main.ts`, ...args],
+        args: ["run", ...v8Args, "--allow-read", "--allow-write", "--allow-env", `${REPO}main.ts`, ...args],
       };
     const cases = [
       {
@@ -167,10 +173,14 @@ async function main(): Promise<void> {
       checks.push(`${c.name}: both outputs hold ${goDigest}`);
     }
     const command = `deno task bench --runs ${runs} --warmups ${warmups} --profiles ${params.profiles} ` +
-      `--units ${params.unitsPerProfile}${flags["autopgo-bin"] ? ` --autopgo-bin ${flags["autopgo-bin"]}` : ""}`;
+      `--units ${params.unitsPerProfile}${flags["autopgo-bin"] ? ` --autopgo-bin ${flags["autopgo-bin"]}` : ""}` +
+      `${v8Args.length ? ` --v8-flags=${flags["v8-flags"]}` : ""}` +
+      `${flags.section !== "merge" ? ` --section ${flags.section}` : ""}${flags["no-phases"] ? " --no-phases" : ""}`;
     const ourCommand = flags["autopgo-bin"]
       ? `${flags["autopgo-bin"]} merge -o OUT IN…`
-      : "deno run --allow-read --allow-write --allow-env main.ts merge -o OUT IN…";
+      : `deno run ${
+        v8Args.map((a) => a + " ").join("")
+      }--allow-read --allow-write --allow-env main.ts merge -o OUT IN…`;
     const mergeSection = [
       `Measured ${new Date().toISOString().slice(0, 16)}Z on ${machine}.`,
       "",
@@ -188,16 +198,21 @@ async function main(): Promise<void> {
       `Reproduce: \`${command}\``,
     ].join("\n");
     let doc = await Deno.readTextFile(BENCHMARKS_MD).catch(() => "# Benchmarks\n");
-    doc = replaceSection(doc, "merge", mergeSection);
+    doc = replaceSection(doc, flags.section, mergeSection);
     console.log(mergeSection);
     if (!flags["no-phases"]) {
       log("phases: timing the engine in-process");
+      const many = data.profiles, into = [data.upload, data.base];
       const table = phasesTable([
-        { name: `merge-many (${data.profiles.length} profiles)`, times: medianPhases(data.profiles, 3) },
-        { name: "merge-into (upload + base)", times: medianPhases([data.upload, data.base], 5) },
+        { name: `fused, merge-many (${many.length})`, times: medianPhases(fusedPath, many, 3) },
+        { name: "fused, merge-into", times: medianPhases(fusedPath, into, 5) },
+        { name: `object, merge-many (${many.length})`, times: medianPhases(objectPath, many, 3) },
+        { name: "object, merge-into", times: medianPhases(objectPath, into, 5) },
       ]);
       const phasesSection =
-        `In-process medians (\`bench/phases.ts\`, same data, Deno ${Deno.version.deno}):\n\n${table}`;
+        `In-process medians (\`bench/phases.ts\`, same data, Deno ${Deno.version.deno}). "fused" is ` +
+        `what \`autopgo merge\` runs (\`EncodedProfileMerger\`: decode and merge on the wire format); "object" ` +
+        `decodes to \`Profile\` objects, merges with \`ProfileMerger\` and encodes with \`encodeProfile\`.\n\n${table}`;
       doc = replaceSection(doc, "phases", phasesSection);
       console.log(`\n${phasesSection}`);
     }

@@ -2,8 +2,11 @@
  * `autopgo merge [-o FILE|-] PROFILE...`: merges pprof profiles locally with google/pprof
  * `Merge` semantics (the samples `go tool pprof -proto a b …` holds), faster.
  *
- * Inputs are read and decoded one at a time into a streaming merger, so memory is bounded
- * by the merged result. Output is gzip-compressed profile.proto, to stdout by default (but
+ * Inputs are read one at a time into the fused merger (core/pprof/fast_merge.ts: decodes
+ * each input's bytes straight into merged tables and encodes the result from them, with no
+ * per-input object graph), so memory is bounded by the merged result; its output is byte for
+ * byte the object path's. `--compact` needs the merged object graph and uses the streaming
+ * object merger. Output is gzip-compressed profile.proto, to stdout by default (but
  * never to a terminal) or to a file written atomically: a temp file in the same directory
  * renamed over the target, so a failure never truncates an existing file.
  *
@@ -17,6 +20,7 @@ import { decodeProfile } from "../core/pprof/decode.ts";
 import { encodeProfile } from "../core/pprof/encode.ts";
 import { DEFAULT_DECODE_LIMITS } from "../core/pprof/limits.ts";
 import { ProfileMerger } from "../core/pprof/merge.ts";
+import { EncodedProfileMerger } from "../core/pprof/fast_merge.ts";
 import { compactForPgo } from "../core/pprof/compact_pgo.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 
@@ -34,6 +38,11 @@ export interface MergeCommandOptions {
  * CLI does one thing at a time, and a sync read is far cheaper than an async op per file.
  */
 export function readProfileFile(path: string): Profile {
+  return decodeProfile(readProfileBytes(path));
+}
+
+/** Reads one profile file's bytes (size-checked against the decode limit); one-line errors without the file name. */
+export function readProfileBytes(path: string): Uint8Array {
   let data: Uint8Array;
   try {
     const info = Deno.statSync(path);
@@ -47,7 +56,7 @@ export function readProfileFile(path: string): Profile {
     if (e instanceof Deno.errors.IsADirectory) throw new Error("not a regular file");
     throw e;
   }
-  return decodeProfile(data);
+  return data;
 }
 
 /** Merges the profile files in order, decoding one at a time. Errors name the failing file. */
@@ -62,6 +71,27 @@ export function mergeProfileFiles(paths: readonly string[]): Profile {
   }
   try {
     return merger.result();
+  } catch (e) {
+    throw new CliError(`merge: ${oneLine(e)}`);
+  }
+}
+
+/**
+ * Merges the profile files in order with the fused path and returns the gzip-compressed
+ * result (the bytes `encodeProfile(mergeProfileFiles(paths))` would give). Errors name the
+ * failing file.
+ */
+export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
+  const merger = new EncodedProfileMerger();
+  for (const path of paths) {
+    try {
+      merger.add(readProfileBytes(path));
+    } catch (e) {
+      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${oneLine(e)}`);
+    }
+  }
+  try {
+    return merger.finish();
   } catch (e) {
     throw new CliError(`merge: ${oneLine(e)}`);
   }
@@ -108,15 +138,17 @@ export async function runMerge(paths: readonly string[], opts: MergeCommandOptio
   if (opts.output === "-" && Deno.stdout.isTerminal()) {
     throw new CliError("merge: refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
   }
+  if (!opts.compact) {
+    await writeProfileOutput(opts.output, mergeProfileFilesEncoded(paths));
+    return;
+  }
+  // Post-merge transformations need the object graph.
   const merged = mergeProfileFiles(paths);
-  // Post-merge transformations (e.g. compaction) go here, before encoding.
-  let result = merged;
-  if (opts.compact) {
-    try {
-      result = compactForPgo(merged);
-    } catch (e) {
-      throw new CliError(`merge: --compact: ${oneLine(e)}`);
-    }
+  let result: Profile;
+  try {
+    result = compactForPgo(merged);
+  } catch (e) {
+    throw new CliError(`merge: --compact: ${oneLine(e)}`);
   }
   await writeProfileOutput(opts.output, encodeProfile(result));
 }

@@ -62,17 +62,7 @@ export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>):
   try {
     profile = decodeUncompressed(raw, lim);
   } catch (error) {
-    if (error instanceof ProfileError && error.kind === "malformed") {
-      const legacy = legacyFormatName(raw);
-      if (legacy) {
-        throw new ProfileError(
-          "unsupported",
-          `legacy ${legacy} profile format is not supported: send profile.proto (net/http/pprof with debug=0, ` +
-            `or convert with "go tool pprof -proto")`,
-        );
-      }
-    }
-    throw error instanceof ProfileError ? error.withContext("parsing profile") : error;
+    throw parseFailure(error, raw);
   }
   try {
     checkValid(profile);
@@ -80,6 +70,25 @@ export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>):
     throw error instanceof ProfileError ? error.withContext("malformed profile") : error;
   }
   return profile;
+}
+
+/**
+ * The error to report for `error` thrown while parsing `raw`: a malformed input that looks like a
+ * legacy text/binary format becomes kind "unsupported" naming it; other ProfileErrors get the
+ * "parsing profile" context. Shared with fast_merge.ts.
+ */
+export function parseFailure(error: unknown, raw: Uint8Array): unknown {
+  if (error instanceof ProfileError && error.kind === "malformed") {
+    const legacy = legacyFormatName(raw);
+    if (legacy) {
+      return new ProfileError(
+        "unsupported",
+        `legacy ${legacy} profile format is not supported: send profile.proto (net/http/pprof with debug=0, ` +
+          `or convert with "go tool pprof -proto")`,
+      );
+    }
+  }
+  return error instanceof ProfileError ? error.withContext("parsing profile") : error;
 }
 
 /** Names a legacy (pre-profile.proto) format google/pprof would fall back to, if `raw` looks like one. */
@@ -107,8 +116,8 @@ export function legacyFormatName(raw: Uint8Array): string | undefined {
 /** Byte ranges `[start, end)` of repeated top-level messages, flattened pairs. */
 type Spans = number[];
 
-/** Everything the top-level pass collects. */
-interface TopLevel {
+/** Everything the top-level pass collects (shared with fast_merge_input.ts). */
+export interface TopLevel {
   strings: Spans;
   sampleTypes: Spans;
   samples: Spans;
@@ -147,7 +156,11 @@ function readRepeated(
   r.end = outerEnd;
 }
 
-function scanProfile(r: WireReader, lim: DecodeLimits): TopLevel {
+/**
+ * Walks the top-level Profile message: reads the scalar headers, records the byte spans of strings and
+ * repeated messages, and enforces the count limits (shared with fast_merge_input.ts).
+ */
+export function scanProfile(r: WireReader, lim: DecodeLimits): TopLevel {
   const top: TopLevel = {
     strings: [],
     sampleTypes: [],

@@ -176,7 +176,8 @@ function writeSample(w: WireWriter, s: Sample, strings: StringTable): void {
   w.finishDelimited(at);
 }
 
-function writeLabel(w: WireWriter, key: number, str: number, num: number, unit: number): void {
+/** Writes one Label message (field 3 of a Sample): zero fields omitted. Shared with fast_merge_encode.ts. */
+export function writeLabel(w: WireWriter, key: number, str: number, num: number, unit: number): void {
   const at = w.startDelimited(3);
   optionalInt(w, 1, key);
   optionalInt(w, 2, str);
@@ -185,40 +186,53 @@ function writeLabel(w: WireWriter, key: number, str: number, num: number, unit: 
   w.finishDelimited(at);
 }
 
-function writeValueType(w: WireWriter, field: number, type: number, unit: number): void {
+/** Writes a ValueType message as field `field`. Shared with fast_merge_encode.ts. */
+export function writeValueType(w: WireWriter, field: number, type: number, unit: number): void {
   const at = w.startDelimited(field);
   optionalInt(w, 1, type);
   optionalInt(w, 2, unit);
   w.finishDelimited(at);
 }
 
-/** pprof's encodeInt64s: packed when more than two values, else one tag per value. */
-function writeInt64s(w: WireWriter, field: number, values: readonly number[]): void {
-  if (values.length > 2) {
+/**
+ * pprof's encodeInt64s of `values[from, to)`: packed when more than two values, else one tag per
+ * value. Shared with fast_merge_encode.ts.
+ */
+export function writeInt64s(
+  w: WireWriter,
+  field: number,
+  values: ArrayLike<number>,
+  from = 0,
+  to: number = values.length,
+): void {
+  if (to - from > 2) {
     const at = w.startDelimited(field);
-    for (const v of values) w.varint(v);
+    for (let i = from; i < to; i++) w.varint(values[i]);
     w.finishDelimited(at);
     return;
   }
-  for (const v of values) {
+  for (let i = from; i < to; i++) {
     w.tag(field, WIRE_VARINT);
-    w.varint(v);
+    w.varint(values[i]);
   }
 }
 
-function optionalInt(w: WireWriter, field: number, value: number): void {
+/** Writes an int64/uint64 field unless it is 0. */
+export function optionalInt(w: WireWriter, field: number, value: number): void {
   if (value === 0) return;
   w.tag(field, WIRE_VARINT);
   w.varint(value);
 }
 
-function optionalBig(w: WireWriter, field: number, value: bigint): void {
+/** Writes a 64-bit field given as a bigint unless it is 0. */
+export function optionalBig(w: WireWriter, field: number, value: bigint): void {
   if (value === 0n) return;
   w.tag(field, WIRE_VARINT);
   w.bigVarint(value);
 }
 
-function optionalBool(w: WireWriter, field: number, value: boolean): void {
+/** Writes a bool field only when true. */
+export function optionalBool(w: WireWriter, field: number, value: boolean): void {
   if (!value) return;
   w.tag(field, WIRE_VARINT);
   w.varint(1);

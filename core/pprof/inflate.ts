@@ -41,7 +41,11 @@ export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Arra
   let result: InflateInfo;
   try {
     // maxOutputLength must be >= 1 for node:zlib; a 0 limit is enforced below.
-    const options = { info: true, maxOutputLength: Math.max(1, Math.min(maxOutputBytes, 2 ** 31 - 1)) };
+    const options = {
+      info: true,
+      maxOutputLength: Math.max(1, Math.min(maxOutputBytes, 2 ** 31 - 1)),
+      chunkSize: outputChunkSize(input, maxOutputBytes),
+    };
     result = gunzipSync(input, options) as unknown as InflateInfo;
   } catch (error) {
     throw inflateError(error, maxOutputBytes);
@@ -56,6 +60,22 @@ export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Arra
   }
   // A Buffer may be a view on a pooled ArrayBuffer: hand out a plain Uint8Array view.
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+const DEFAULT_CHUNK = 16 * 1024;
+
+/**
+ * node:zlib inflates into chunks of `chunkSize` bytes and concatenates them. Sized from the gzip
+ * trailer's ISIZE (the last member's length mod 2^32) the output is one chunk, no concatenation:
+ * measured on a 7.9 MB profile, 26 ms instead of 70 ms and ~11 MB less peak RSS. A trailer that
+ * lies only costs a buffer bounded by 32x the input, 64 MiB and the output limit.
+ */
+function outputChunkSize(data: Uint8Array, maxOutputBytes: number): number {
+  const n = data.length;
+  if (n < 18) return DEFAULT_CHUNK;
+  const isize = (data[n - 4] | (data[n - 3] << 8) | (data[n - 2] << 16) | (data[n - 1] << 24)) >>> 0;
+  const cap = Math.min(maxOutputBytes + 1, 32 * n, 64 * 1024 * 1024);
+  return isize + 1 <= cap ? Math.max(DEFAULT_CHUNK, isize + 1) : DEFAULT_CHUNK;
 }
 
 function withClearedReservedFlags(data: Uint8Array): Uint8Array {

@@ -20,3 +20,4 @@ export * from "./pgo.ts";
 export * from "./summary.ts";
 export * from "./edges.ts";
 export * from "./compact_pgo.ts";
+export * from "./fast_merge.ts";

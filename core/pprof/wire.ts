@@ -20,7 +20,7 @@ import { ProfileError } from "./errors.ts";
 const TWO_32 = 4294967296;
 const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 /** Longest string (and string-table region decoded at once): well below V8's ~2^29 string length limit. */
-const MAX_STRING_BYTES = 1 << 28;
+export const MAX_STRING_BYTES = 1 << 28;
 /** Single-byte decoder: one char per byte, so substrings of its output line up with byte offsets. */
 const SINGLE_BYTE = new TextDecoder("latin1");
 

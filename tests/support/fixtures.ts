@@ -63,7 +63,10 @@ export interface ProfileOptions {
   count: number;
   /** Work covered by each profile, in milliseconds. */
   durationMs: number;
-  /** Run the work under pprof labels (`endpoint`, `tenant`), which makes larger, label-carrying profiles. */
+  /**
+   * Run the work under pprof labels (`endpoint`, `tenant`, and per-unit `span_id`/`local_root_span_id` as tracing
+   * profilers add), which makes larger, label-carrying profiles whose samples hardly aggregate.
+   */
   labels?: boolean;
   /** CPU profiling rate in Hz (Go's default is 100); higher rates give richer short profiles. */
   rate?: number;
@@ -186,7 +189,9 @@ export async function startHotpathServer(options: ServerOptions = {}): Promise<H
         readyTimeoutMs,
       );
     });
-    const address = await Promise.race([readListeningLine(lines), timeout]);
+    const listening = readListeningLine(lines);
+    listening.catch(() => {}); // may reject after a timeout already won the race
+    const address = await Promise.race([listening, timeout]);
     stdoutDone = (async () => {
       for (let r = await lines.read(); !r.done; r = await lines.read()) stdoutRest.text += r.value;
     })();
@@ -216,7 +221,7 @@ async function readListeningLine(lines: ReadableStreamDefaultReader<string>): Pr
 export interface CommittedProfiles {
   /** CPU profiles without labels. */
   cpu: string[];
-  /** CPU profiles whose samples carry `endpoint`/`tenant` labels. */
+  /** CPU profiles whose samples carry `endpoint`, `tenant`, `span_id` and `local_root_span_id` labels. */
   cpuLabelled: string[];
   /** A heap profile (not a CPU profile). */
   heap: string;
