@@ -11,17 +11,43 @@ import { dispose, getLogger } from "@logtape/logtape";
 import { type CliLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./logging.ts";
 import { CliError, oneLine } from "./cli_error.ts";
 import { versionString } from "./version.ts";
-import { serverCommand } from "./server.ts";
-import { workerCommand } from "./worker.ts";
-import { scrapeCommand } from "./scrape.ts";
-import { uploadCommand } from "./upload.ts";
-import { downloadCommand } from "./download.ts";
-import { listCommand } from "./list.ts";
-import { deleteCommand } from "./delete.ts";
-import { cleanCommand } from "./clean.ts";
-import { mergeCommand } from "./merge.ts";
-import { inspectCommand } from "./inspect.ts";
-import { explainCommand } from "./explain.ts";
+
+/** How a command module is loaded: a literal dynamic import, so only the command being run is loaded (fast start-up). */
+type CommandLoader = () => Promise<Command>;
+
+const COMPONENTS: Record<string, CommandLoader> = {
+  server: () => import("./server.ts").then((m) => m.serverCommand()),
+  worker: () => import("./worker.ts").then((m) => m.workerCommand()),
+  scrape: () => import("./scrape.ts").then((m) => m.scrapeCommand()),
+};
+
+const UTILITIES: Record<string, CommandLoader> = {
+  upload: () => import("./upload.ts").then((m) => m.uploadCommand()),
+  download: () => import("./download.ts").then((m) => m.downloadCommand()),
+  list: () => import("./list.ts").then((m) => m.listCommand()),
+  delete: () => import("./delete.ts").then((m) => m.deleteCommand()),
+  clean: () => import("./clean.ts").then((m) => m.cleanCommand()),
+  merge: () => import("./merge.ts").then((m) => m.mergeCommand()),
+  inspect: () => import("./inspect.ts").then((m) => m.inspectCommand()),
+  explain: () => import("./explain.ts").then((m) => m.explainCommand()),
+};
+
+/** Root options that take a separate value (`-l debug`), skipped when looking for the command name. */
+const ROOT_OPTIONS_WITH_VALUE = new Set(["-l", "--log-level", "--log-format"]);
+
+/** The subcommand named in `args`, if it is one of ours; `undefined` for help, version or unknown words. */
+export function commandNameIn(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (ROOT_OPTIONS_WITH_VALUE.has(arg)) {
+      i++;
+      continue;
+    }
+    if (arg.startsWith("-")) continue;
+    return arg in COMPONENTS || arg in UTILITIES ? arg : undefined;
+  }
+  return undefined;
+}
 
 /** Global options every command accepts (root options are recognised before and after the subcommand). */
 export interface GlobalOptions {
@@ -29,8 +55,12 @@ export interface GlobalOptions {
   logFormat: LogFormat;
 }
 
-/** Creates the full program. Nothing runs until `parseAsync`. */
-export function buildProgram(): Command {
+/**
+ * Creates the program. With `only`, just that command's module is loaded (the others are
+ * not needed to parse and run it); without, every command is loaded (for help output).
+ * Nothing runs until `parseAsync`.
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command("autopgo")
     .description("Continuous profile-guided optimization for Go services")
     .version(versionString(Deno.env.get("AUTOPGO_COMMIT") ?? "HEAD"), "-v, --version", "print the version")
@@ -53,20 +83,12 @@ export function buildProgram(): Command {
     await setupLogging(opts.logLevel, opts.logFormat);
   });
 
-  const components = [serverCommand(), workerCommand(), scrapeCommand()];
-  const utilities = [
-    uploadCommand(),
-    downloadCommand(),
-    listCommand(),
-    deleteCommand(),
-    cleanCommand(),
-    mergeCommand(),
-    inspectCommand(),
-    explainCommand(),
-  ];
-  program.commandsGroup("Components:");
+  const load = (loaders: Record<string, CommandLoader>) =>
+    Promise.all(Object.entries(loaders).filter(([name]) => !only || name === only).map(([, loader]) => loader()));
+  const [components, utilities] = await Promise.all([load(COMPONENTS), load(UTILITIES)]);
+  if (components.length) program.commandsGroup("Components:");
   for (const c of components) program.addCommand(c);
-  program.commandsGroup("Utilities:");
+  if (utilities.length) program.commandsGroup("Utilities:");
   for (const c of utilities) program.addCommand(c);
   for (const c of [...components, ...utilities]) c.exitOverride().configureHelp({ showGlobalOptions: true });
   return program;
@@ -77,7 +99,7 @@ export function buildProgram(): Command {
  * printed as one line on stderr: `autopgo: <message>`.
  */
 export async function runCli(args: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(commandNameIn(args));
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;

@@ -30,6 +30,32 @@ Deno.test("bundled autopgo runs from an empty directory", async () => {
     const help = await run(Deno.execPath(), ["run", "-A", "--no-config", bundle, "--help"], work);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /server/);
+    // The engine works from the bundle alone: merge two committed profiles and inspect the result.
+    const fixtures = new URL("./fixtures/profiles/", import.meta.url).pathname;
+    for (const name of ["cpu-000.pb.gz", "cpu-001.pb.gz"]) await Deno.copyFile(fixtures + name, `${work}/${name}`);
+    const merged = await run(Deno.execPath(), [
+      "run",
+      "-A",
+      "--no-config",
+      bundle,
+      "merge",
+      "-o",
+      "merged.pb.gz",
+      "cpu-000.pb.gz",
+      "cpu-001.pb.gz",
+    ], work);
+    assert.equal(merged.code, 0, merged.stderr);
+    const inspect = await run(Deno.execPath(), [
+      "run",
+      "-A",
+      "--no-config",
+      bundle,
+      "inspect",
+      "--json",
+      "merged.pb.gz",
+    ], work);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.ok(JSON.parse(inspect.stdout), "inspect --json prints JSON");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

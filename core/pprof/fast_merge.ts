@@ -5,8 +5,8 @@
  * decoded one by one straight into the merged tables: strings interned by bytes
  * (fast_merge_strings.ts), functions/mappings/locations by pprof's keys
  * (fast_merge_tables.ts), label sets (fast_merge_labels.ts), stacks as a call-tree trie and
- * samples by (stack, label identity) (fast_merge_samples.ts), values in one typed array. The result is encoded from the tables
- * (fast_merge_encode.ts).
+ * samples by (stack, label identity) (fast_merge_samples.ts), values in one typed array. The
+ * result is encoded from the tables (fast_merge_encode.ts).
  *
  * Contract: `finish()` returns exactly the bytes of
  * `encodeProfile(mergeProfiles(inputs.map((d) => decodeProfile(d))))`, and `add` accepts
