@@ -26,6 +26,7 @@
 
 import { dirname, join } from "node:path";
 import {
+  assertFolderPrefix,
   assertValidKey,
   type BlobInfo,
   BlobNotFoundError,
@@ -213,6 +214,26 @@ export class FileBlobStore implements BlobStore {
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo> {
     this.#open(signal);
     yield* this.#walk(this.root, "", prefix, signal);
+  }
+
+  /** The distinct folders directly below `prefix` (directories on disk), in key order. */
+  async *listPrefixes(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    this.#open(signal);
+    assertFolderPrefix(prefix);
+    const names: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(prefix === "" ? this.root : join(this.root, prefix))) {
+        if (!entry.isDirectory || entry.name.startsWith(RESERVED_PREFIX)) continue;
+        if (isListableKey(prefix + entry.name)) names.push(`${prefix}${entry.name}/`);
+      }
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw new Error(`${WHAT} ${this.root}: list folders "${prefix}": ${(e as Error).message}`);
+    }
+    for (const folder of names.sort()) {
+      signal?.throwIfAborted();
+      yield folder;
+    }
   }
 
   /** Resolves when the root is a directory this process can create and delete files in. */

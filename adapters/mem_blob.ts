@@ -10,6 +10,7 @@
  */
 
 import {
+  assertFolderPrefix,
   assertValidKey,
   type BlobInfo,
   BlobNotFoundError,
@@ -125,6 +126,24 @@ export class MemBlobStore implements BlobStore {
     for (const info of matches) {
       signal?.throwIfAborted();
       yield info;
+    }
+  }
+
+  /** The distinct folders directly below `prefix`, in key order. */
+  async *listPrefixes(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    const folders = await this.#run(signal, () => {
+      assertFolderPrefix(prefix);
+      const found = new Set<string>();
+      for (const key of this.#objects.keys()) {
+        if (!key.startsWith(prefix)) continue;
+        const slash = key.indexOf("/", prefix.length);
+        if (slash >= 0) found.add(key.slice(0, slash + 1));
+      }
+      return [...found].sort();
+    });
+    for (const folder of folders) {
+      signal?.throwIfAborted();
+      yield folder;
     }
   }
 

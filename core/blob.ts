@@ -54,6 +54,13 @@ export interface BlobStore {
   delete(key: string, conditions?: Pick<WriteConditions, "ifVersion">, signal?: AbortSignal): Promise<boolean>;
   /** Lists objects whose key starts with `prefix`, in lexicographic key order. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
+  /**
+   * Lists the distinct "folders" directly below `prefix` (`""` or ending in `/`), each as
+   * `prefix + segment + "/"`, in lexicographic order — a delimiter listing (S3/GCS/Azure
+   * `delimiter=/`), so callers can enumerate apps without scanning every object. A folder
+   * whose objects were all deleted may still be listed (file:// keeps empty directories).
+   */
+  listPrefixes(prefix: string, signal?: AbortSignal): AsyncIterable<string>;
   /** Health check: resolves when the store is reachable and usable, throws otherwise. */
   check(signal?: AbortSignal): Promise<void>;
   /** Releases resources. */
@@ -82,6 +89,12 @@ export class PreconditionFailedError extends Error {
     this.name = "PreconditionFailedError";
     this.key = key;
   }
+}
+
+/** Throws unless `prefix` is a valid folder prefix for {@link BlobStore.listPrefixes}: `""` or ending in `/`. */
+export function assertFolderPrefix(prefix: string): void {
+  if (prefix !== "" && !prefix.endsWith("/")) throw new Error(`invalid folder prefix ${JSON.stringify(prefix)}`);
+  if (prefix !== "") assertValidKey(prefix.slice(0, -1));
 }
 
 /**

@@ -66,6 +66,7 @@ function wrapStore(store: BlobStore, overrides: Partial<BlobStore>): BlobStore {
     write: (k, d, c, s) => store.write(k, d, c, s),
     delete: (k, c, s) => store.delete(k, c, s),
     list: (p, s) => store.list(p, s),
+    listPrefixes: (p, s) => store.listPrefixes(p, s),
     check: (s) => store.check(s),
     close: () => store.close(),
     ...overrides,

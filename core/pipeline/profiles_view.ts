@@ -2,9 +2,9 @@
  * Read-side queries over the blob layout used by the HTTP API: the merged base of one app
  * (hiding deletion tombstones) and the list of all merged bases.
  *
- * Listing uses prefix listing where the store offers delimiter-style listing
- * (`listPrefixes`, optional); otherwise it falls back to one scan of the bucket, keeping only
- * `<app>/default.pgo` keys.
+ * Listing enumerates apps with the store's delimiter listing (`listPrefixes`) and stats each
+ * `<app>/default.pgo`, so staged uploads are never scanned (the original listed the whole
+ * bucket on every request, spec §8.23).
  *
  * @module
  */
@@ -19,15 +19,6 @@ export interface ProfileListEntry {
   key: string;
   size: number;
   lastModified: string;
-}
-
-/** Optional store capability: the distinct `<prefix>…/` "directories" below `prefix`. */
-export interface PrefixListingStore {
-  listPrefixes(prefix: string, signal?: AbortSignal): AsyncIterable<string>;
-}
-
-function hasPrefixListing(store: BlobStore): store is BlobStore & PrefixListingStore {
-  return typeof (store as Partial<PrefixListingStore>).listPrefixes === "function";
 }
 
 /** Reads the merged base of `app`; undefined when absent or deleted (tombstone). */
@@ -57,16 +48,9 @@ export async function hasStagedUploads(store: BlobStore, app: string, signal?: A
 /** Lists every app's merged base (tombstones excluded), sorted by app name. */
 export async function listBases(store: BlobStore, signal?: AbortSignal): Promise<ProfileListEntry[]> {
   const infos: BlobInfo[] = [];
-  if (hasPrefixListing(store)) {
-    for await (const dir of store.listPrefixes("", signal)) {
-      const app = dir.replace(/\/$/, "");
-      const info = await store.stat(baseKey(app), signal);
-      if (info) infos.push(info);
-    }
-  } else {
-    for await (const info of store.list("", signal)) {
-      if (appOfBaseKey(info.key) !== undefined) infos.push(info);
-    }
+  for await (const folder of store.listPrefixes("", signal)) {
+    const info = await store.stat(baseKey(folder.slice(0, -1)), signal);
+    if (info) infos.push(info);
   }
   const entries: ProfileListEntry[] = [];
   for (const info of infos) {

@@ -11,7 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
-import { parseStagingKey } from "./keys.ts";
+import { parseStagingKey, stagingPrefix } from "./keys.ts";
 
 /** Outcome of one sweep. */
 export interface SweepReport {
@@ -36,9 +36,11 @@ export async function reconcileStaging(
 ): Promise<SweepReport> {
   const olderThan = now.getTime() - graceMs;
   const due: { app: string; key: string }[] = [];
-  for await (const info of store.list("", signal)) {
-    const parts = parseStagingKey(info.key);
-    if (parts && info.modified.getTime() <= olderThan) due.push({ app: parts.app, key: info.key });
+  for await (const folder of store.listPrefixes("", signal)) {
+    for await (const info of store.list(stagingPrefix(folder.slice(0, -1)), signal)) {
+      const parts = parseStagingKey(info.key);
+      if (parts && info.modified.getTime() <= olderThan) due.push({ app: parts.app, key: info.key });
+    }
   }
   let failed = 0;
   for (const { app, key } of due) {

@@ -38,7 +38,7 @@ export class LabelSetTable {
   identities: Int32Array = new Int32Array(256);
   #used = 0;
   #hashes = new Int32Array(256);
-  #slots = new Int32Array(512); // set + 1; 0 = empty
+  #slots = new Int32Array(2 * 512); // (hash, set + 1) pairs; set + 1 = 0: empty
   #nextIdentity = 1;
   #byteKeys: Map<string, number> | undefined;
   readonly #strings: StringInterner;
@@ -53,7 +53,7 @@ export class LabelSetTable {
     const need = this.count + sets + 2;
     if (need > this.starts.length) this.#growSets(need);
     if (this.#used + values > this.pool.length) this.#growPool(this.#used + values);
-    if (need * 2 > this.#slots.length) this.#rehash(need);
+    if (need * 2 > this.#slots.length >> 1) this.#rehash(need);
   }
 
   #growPool(min: number): void {
@@ -77,11 +77,10 @@ export class LabelSetTable {
       h = mixHash(mixHash(h, v | 0), (v / 4294967296) | 0);
     }
     const size = 2 + 2 * ns + 4 * nn;
-    const slots = this.#slots, mask = slots.length - 1;
+    const slots = this.#slots, mask = (slots.length >> 1) - 1;
     let pos = h & mask;
-    for (let entry = slots[pos]; entry !== 0; entry = slots[pos = (pos + 1) & mask]) {
-      const set = entry - 1;
-      if (this.#hashes[set] === h && this.#same(set, pairs, ns, triples, nn)) return set;
+    for (let entry = slots[2 * pos + 1]; entry !== 0; entry = slots[2 * (pos = (pos + 1) & mask) + 1]) {
+      if (slots[2 * pos] === h && this.#same(entry - 1, pairs, ns, triples, nn)) return entry - 1;
     }
     const set = this.count++;
     if (set + 2 > this.starts.length) this.#growSets();
@@ -89,7 +88,7 @@ export class LabelSetTable {
     const pool = this.pool, at = this.#used;
     pool[at] = ns;
     pool[at + 1] = nn;
-    pool.set(pairs.subarray(0, 2 * ns), at + 2);
+    for (let i = 0; i < 2 * ns; i++) pool[at + 2 + i] = pairs[i];
     for (let i = 0, q = at + 2 + 2 * ns; i < nn; i++, q += 4) {
       const num = triples[3 * i + 1], high = Math.floor(num / TWO_32);
       pool[q] = triples[3 * i];
@@ -100,13 +99,14 @@ export class LabelSetTable {
     this.starts[set] = at;
     this.#used = at + size;
     this.#hashes[set] = h;
-    slots[pos] = set + 1;
+    slots[2 * pos] = h;
+    slots[2 * pos + 1] = set + 1;
     if (nn !== 0 && !this.#byteKeys) {
       this.#byteKeys = new Map([["", 0]]);
       for (let i = 0; i < set; i++) this.#byteKeys.set(this.#byteKey(i), this.identities[i]);
     }
     this.identities[set] = this.#byteKeys ? this.#identityOf(this.#byteKey(set)) : this.#nextIdentity++;
-    if (this.count * 2 > slots.length) this.#rehash();
+    if (this.count * 2 > slots.length >> 1) this.#rehash();
     return set;
   }
 
@@ -178,14 +178,16 @@ export class LabelSetTable {
   }
 
   #rehash(min = 0): void {
-    let size = this.#slots.length * 2;
+    let size = this.#slots.length; // slots: twice the old count
     while (size < 2 * min) size *= 2;
-    const slots = new Int32Array(size);
-    const mask = slots.length - 1;
+    const slots = new Int32Array(2 * size);
+    const mask = size - 1;
     for (let i = 0; i < this.count; i++) {
-      let p = this.#hashes[i] & mask;
-      while (slots[p] !== 0) p = (p + 1) & mask;
-      slots[p] = i + 1;
+      const h = this.#hashes[i];
+      let p = h & mask;
+      while (slots[2 * p + 1] !== 0) p = (p + 1) & mask;
+      slots[2 * p] = h;
+      slots[2 * p + 1] = i + 1;
     }
     this.#slots = slots;
   }

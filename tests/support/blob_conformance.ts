@@ -167,6 +167,22 @@ export function blobConformance(name: string, open: () => Promise<BlobFixture>):
       assert.deepEqual((await collect(store, "a/")).map((i) => i.key), ["a/c/d"]);
     });
 
+    await step("listPrefixes returns the folders directly below a prefix, in order", async (store) => {
+      for (const key of ["b/x", "a/c/d", "a-c", "a/b", "app/staging/2", "app/default.pgo", "top"]) {
+        await store.write(key, enc(key));
+      }
+      const folders = async (prefix: string) => {
+        const out: string[] = [];
+        for await (const folder of store.listPrefixes(prefix)) out.push(folder);
+        return out;
+      };
+      assert.deepEqual(await folders(""), ["a/", "app/", "b/"]);
+      assert.deepEqual(await folders("a/"), ["a/c/"]);
+      assert.deepEqual(await folders("app/"), ["app/staging/"]);
+      assert.deepEqual(await folders("zzz/"), []);
+      await assert.rejects(async () => await folders("a"), /invalid folder prefix/);
+    });
+
     await step("concurrent ifVersion writers from one read: exactly one wins", async (store) => {
       await store.write("cas", enc("start"));
       const { version } = await store.read("cas");
