@@ -8,6 +8,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { abortableSleep } from "../sleep.ts";
 import type { EventReader, IncomingMessage } from "../events.ts";
 import { reconcileStaging } from "./reconcile.ts";
 import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
@@ -30,19 +31,6 @@ export interface WorkerLoopOptions {
 
 const log = getLogger(["autopgo", "worker"]);
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 async function settle(message: IncomingMessage, deps: WorkerDeps): Promise<void> {
   const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
   log.debug("message {id}: {action} ({note})", { id: message.id, ...disposition });
@@ -62,7 +50,7 @@ async function consume(reader: EventReader, deps: WorkerDeps, signal: AbortSigna
     } catch (error) {
       if (signal.aborted) break;
       log.warn("receiving events failed, retrying in 1 s: {error}", { error: String(error) });
-      await sleep(1000, signal);
+      await abortableSleep(1000, signal);
       continue;
     }
     if (!message) break;
@@ -90,7 +78,7 @@ async function sweepLoop(deps: WorkerDeps, options: WorkerLoopOptions, signal: A
       if (!signal.aborted) log.warn("reconcile sweep failed: {error}", { error: String(error) });
     }
     if (interval <= 0) return;
-    await sleep(interval, signal);
+    await abortableSleep(interval, signal);
   } while (!signal.aborted);
 }
 

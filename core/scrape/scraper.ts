@@ -9,6 +9,7 @@
 
 import { getLogger, type Logger } from "@logtape/logtape";
 import type { HealthCheck } from "../health.ts";
+import { abortableSleep } from "../sleep.ts";
 import { pickSample, type ProfileUploader, runRound, type TargetResult } from "./round.ts";
 import { profileSeconds, type Target, type TargetSource, uniqueTargets } from "./target.ts";
 
@@ -23,17 +24,7 @@ export interface ScrapeClock {
 /** The real clock. */
 export const systemClock: ScrapeClock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    }),
+  sleep: abortableSleep,
 };
 
 /** Summary of one finished round. */
