@@ -337,7 +337,8 @@ export class EncodedProfileMerger {
     const ids = this.#ids, locals = this.#frames, entities = this.#entities;
     // Leaf first, as merge.ts maps locations (first-seen mapping/location fields depend on it).
     for (let i = 0; i < frames; i++) ids[i] = entities.location(locals[i]);
-    const node = this.#stacks.stack(ids, frames);
+    let node = 0;
+    for (let i = frames - 1; i >= 0; i--) node = this.#stacks.child(node, ids[i]);
     const labels = this.#labelScratch;
     const set = labels.count === 0 ? -1 : labels.intern(this.#input, this.#strings, this.#labels);
     const identity = set < 0 ? 0 : this.#labels.identities[set];

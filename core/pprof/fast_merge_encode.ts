@@ -84,6 +84,9 @@ interface Numbering {
   fnOrder: number[];
   /** Exact size of the Sample messages. */
   samplesSize: number;
+  /** Per kept sample: the size of its message body and of its location ids' varints. */
+  bodySize: Int32Array;
+  frameSize: Int32Array;
 }
 
 /** Encodes the merged profile held in `s` (uncompressed profile.proto). */
@@ -101,7 +104,7 @@ export function encodeFused(s: FusedState): Uint8Array {
   for (let t = 0; t < h.sampleTypes.length; t += 2) {
     writeValueType(w, 1, str.add(h.sampleTypes[t]), str.add(h.sampleTypes[t + 1]));
   }
-  writeSamples(w, s, kept, n.locOut, str);
+  writeSamples(w, s, kept, n, str);
   writeMappings(w, s, n, str);
   writeLocations(w, s, n);
   writeFunctions(w, s, n, str);
@@ -149,6 +152,7 @@ function numberEntities(s: FusedState, kept: Int32Array, str: OutputStrings): Nu
   const nodes = s.stacks.nodes, sampleNode = s.samples.node, loc = s.locations;
   const types = s.header.sampleTypes.length / 2, values = s.values;
   const locOut = new Int32Array(loc.count), locOrder: number[] = [];
+  const bodySize = new Int32Array(kept.length), frameSize = new Int32Array(kept.length);
   let samplesSize = 0;
   for (let k = 0; k < kept.length; k++) {
     const i = kept[k];
@@ -166,6 +170,8 @@ function numberEntities(s: FusedState, kept: Int32Array, str: OutputStrings): Nu
     body += types > 2 ? 1 + varintSize(valueBytes) + valueBytes : types + valueBytes;
     const set = s.sampleLabels[i] - 1;
     if (set >= 0) body += writeLabels(undefined, s, set, str);
+    bodySize[k] = body;
+    frameSize[k] = frameBytes;
     samplesSize += 1 + varintSize(body) + body;
   }
   const mapOut = new Int32Array(s.mappings.list.length), mapOrder: number[] = [];
@@ -179,21 +185,38 @@ function numberEntities(s: FusedState, kept: Int32Array, str: OutputStrings): Nu
       if (fnOut[f] === 0) fnOut[f] = fnOrder.push(f);
     }
   }
-  return { locOut, locOrder, mapOut, mapOrder, fnOut, fnOrder, samplesSize };
+  return { locOut, locOrder, mapOut, mapOrder, fnOut, fnOrder, samplesSize, bodySize, frameSize };
 }
 
-/** Field 2: the kept samples (location ids leaf first, values, labels). */
-function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, locOut: Int32Array, str: OutputStrings): void {
+/**
+ * Field 2: the kept samples (location ids leaf first, values, labels). Message and packed-id
+ * lengths come from {@link numberEntities}, so no body is shifted after the fact.
+ */
+function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, n: Numbering, str: OutputStrings): void {
   const types = s.header.sampleTypes.length / 2, nodes = s.stacks.nodes, sampleNode = s.samples.node;
+  const locOut = n.locOut;
   for (let k = 0; k < kept.length; k++) {
     const i = kept[k];
-    const at = w.startDelimited(2);
+    w.tag(2, WIRE_BYTES);
+    w.varint(n.bodySize[k]);
     const leaf = sampleNode[i];
     if (leaf !== 0 && nodes[2 * leaf] !== 0 && nodes[2 * nodes[2 * leaf]] !== 0) {
-      // more than two frames: packed
-      const packed = w.startDelimited(1);
-      for (let node = leaf; node !== 0; node = nodes[2 * node]) w.varint(locOut[nodes[2 * node + 1] - 1]);
-      w.finishDelimited(packed);
+      // more than two frames: packed, its length known from numberEntities
+      const frameBytes = n.frameSize[k];
+      w.tag(1, WIRE_BYTES);
+      w.varint(frameBytes);
+      w.ensure(frameBytes);
+      const buf = w.buf;
+      let pos = w.pos;
+      for (let node = leaf; node !== 0; node = nodes[2 * node]) {
+        let id = locOut[nodes[2 * node + 1] - 1];
+        while (id > 0x7f) {
+          buf[pos++] = (id & 0x7f) | 0x80;
+          id >>>= 7;
+        }
+        buf[pos++] = id;
+      }
+      w.pos = pos;
     } else {
       for (let node = leaf; node !== 0; node = nodes[2 * node]) {
         w.tag(1, WIRE_VARINT);
@@ -203,7 +226,6 @@ function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, locOut: In
     writeInt64s(w, 2, s.values, i * types, (i + 1) * types);
     const set = s.sampleLabels[i] - 1;
     if (set >= 0) writeLabels(w, s, set, str);
-    w.finishDelimited(at);
   }
 }
 

@@ -25,61 +25,17 @@ export class StackTrie {
   count = 1;
   /**
    * Node `n` is `nodes[2n]`, its caller-side (parent) node (the root's is 0), and `nodes[2n + 1]`,
-   * the location (merged index + 1) of its innermost frame.
+   * the location (merged index + 1) of its innermost frame: together, one cache line per probe.
    */
   nodes: Int32Array = new Int32Array(2 * 65536);
-  /**
-   * Open addressing by (parent, location), keys inline so a probe reads one cache line: slot `i`
-   * is `[parent, location, node (0 = empty), unused]` at `4i`.
-   */
-  #slots = new Int32Array(4 << 17);
+  #slots = new Int32Array(1 << 18); // node; 0 = empty (1 MiB up front: fewer rehashes of a growing trie)
   #lastParent = new Int32Array(1024).fill(-1); // by location: parent of its last lookup (-1 = none)
   #lastNode = new Int32Array(1024); // by location: node of its last lookup
-  /** Whole stacks seen before (see {@link stack}): slot `i` is `[hash, entry + 1]` at `2i`. */
-  #stackSlots = new Int32Array(2 << 14);
-  /** Stack entries: `[node, frames, location…]` at each entry's offset. */
-  #stackPool = new Int32Array(1 << 16);
-  #stackUsed = 0;
-  #stackCount = 0;
 
-  /** Sizes the hash tables for `n` more nodes and stacks at once (a hint: they still grow as needed). */
+  /** Sizes the hash table for `n` more nodes at once (a hint: it still grows as needed). */
   reserve(n: number): void {
     const need = 2 * (this.count + n);
-    if (need > this.#slots.length >> 2) this.#rehash(need);
-  }
-
-  /**
-   * The leaf node of the stack `locations[0, frames)` (merged location index + 1 each, leaf first).
-   * Samples repeat stacks (same call path, other labels; the same path in another input), so whole
-   * stacks are memoised by content: a repeated stack costs one probe instead of one per frame.
-   */
-  stack(locations: Int32Array, frames: number): number {
-    if (frames === 0) return 0;
-    let h = 0x27d4eb2f ^ frames;
-    for (let i = 0; i < frames; i++) h = mixHash(h, locations[i]);
-    const slots = this.#stackSlots, mask = (slots.length >> 1) - 1, pool = this.#stackPool;
-    let pos = h & mask;
-    for (let entry = slots[2 * pos + 1]; entry !== 0; entry = slots[2 * (pos = (pos + 1) & mask) + 1]) {
-      if (slots[2 * pos] !== h) continue;
-      const at = entry - 1;
-      if (pool[at + 1] !== frames) continue;
-      let i = 0;
-      while (i < frames && pool[at + 2 + i] === locations[i]) i++;
-      if (i === frames) return pool[at];
-    }
-    let node = 0;
-    for (let i = frames - 1; i >= 0; i--) node = this.child(node, locations[i]);
-    const at = this.#stackUsed;
-    if (at + 2 + frames > pool.length) this.#stackPool = grow(pool, at + 2 + frames);
-    const out = this.#stackPool;
-    out[at] = node;
-    out[at + 1] = frames;
-    for (let i = 0; i < frames; i++) out[at + 2 + i] = locations[i];
-    this.#stackUsed = at + 2 + frames;
-    slots[2 * pos] = h;
-    slots[2 * pos + 1] = at + 1;
-    if (++this.#stackCount * 2 > slots.length >> 1) this.#rehashStacks();
-    return node;
+    if (need > this.#slots.length) this.#rehash(need);
   }
 
   /** The node of the stack `parent` with `location` called from its innermost frame. */
@@ -106,47 +62,30 @@ export class StackTrie {
   }
 
   #find(parent: number, location: number): number {
-    const slots = this.#slots, mask = (slots.length >> 2) - 1;
-    let at = (mixHash(mixHash(0x1b873593, parent), location) & mask) << 2;
-    for (let node = slots[at + 2]; node !== 0; node = slots[(at = (at + 4) & (slots.length - 1)) + 2]) {
-      if (slots[at + 1] === location && slots[at] === parent) return node;
+    const slots = this.#slots, mask = slots.length - 1, nodes = this.nodes;
+    let pos = mixHash(mixHash(0x1b873593, parent), location) & mask;
+    for (let node = slots[pos]; node !== 0; node = slots[pos = (pos + 1) & mask]) {
+      if (nodes[2 * node + 1] === location && nodes[2 * node] === parent) return node;
     }
     const node = this.count++;
-    if (2 * node + 2 > this.nodes.length) this.nodes = grow(this.nodes, 2 * node + 2);
+    if (2 * node + 2 > nodes.length) this.nodes = grow(nodes, 2 * node + 2);
     this.nodes[2 * node] = parent;
     this.nodes[2 * node + 1] = location;
-    slots[at] = parent;
-    slots[at + 1] = location;
-    slots[at + 2] = node;
-    if (this.count * 2 > slots.length >> 2) this.#rehash();
+    slots[pos] = node;
+    if (this.count * 2 > slots.length) this.#rehash();
     return node;
   }
 
   #rehash(min = 0): void {
-    let size = (this.#slots.length >> 2) * 2;
+    let size = this.#slots.length * 2;
     while (size < min) size *= 2;
-    const slots = new Int32Array(4 * size), wrap = slots.length - 1, nodes = this.nodes;
+    const slots = new Int32Array(size), mask = slots.length - 1, nodes = this.nodes;
     for (let node = 1; node < this.count; node++) {
-      const parent = nodes[2 * node], location = nodes[2 * node + 1];
-      let at = (mixHash(mixHash(0x1b873593, parent), location) & (size - 1)) << 2;
-      while (slots[at + 2] !== 0) at = (at + 4) & wrap;
-      slots[at] = parent;
-      slots[at + 1] = location;
-      slots[at + 2] = node;
+      let p = mixHash(mixHash(0x1b873593, nodes[2 * node]), nodes[2 * node + 1]) & mask;
+      while (slots[p] !== 0) p = (p + 1) & mask;
+      slots[p] = node;
     }
     this.#slots = slots;
-  }
-
-  #rehashStacks(): void {
-    const old = this.#stackSlots, slots = new Int32Array(2 * old.length), mask = (slots.length >> 1) - 1;
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i + 1] === 0) continue;
-      let pos = old[i] & mask;
-      while (slots[2 * pos + 1] !== 0) pos = (pos + 1) & mask;
-      slots[2 * pos] = old[i];
-      slots[2 * pos + 1] = old[i + 1];
-    }
-    this.#stackSlots = slots;
   }
 }
 

@@ -34,7 +34,7 @@ export class StringInterner {
   starts = new Int32Array(1024);
   /** Number of interned strings (including ""). */
   count = 1;
-  #slots = new Int32Array(2 * 2048); // (hash, id + 1) pairs; id + 1 = 0: empty
+  #slots = new Int32Array(2048); // id + 1; 0 = empty
   #hashes = new Int32Array(1024);
 
   /** Interns `buf[start, end)` (raw profile bytes) and returns its id. */
@@ -57,13 +57,13 @@ export class StringInterner {
       return this.intern(canonical, 0, canonical.length);
     }
     h ^= h >>> 13;
-    const slots = this.#slots, mask = (slots.length >> 1) - 1;
+    const slots = this.#slots, mask = slots.length - 1;
     const pool = this.bytes, starts = this.starts;
     const length = end - start;
     let pos = h & mask;
-    for (let entry = slots[2 * pos + 1]; entry !== 0; entry = slots[2 * (pos = (pos + 1) & mask) + 1]) {
-      if (slots[2 * pos] !== h) continue; // the hash sits beside the id: a probe reads one cache line
+    for (let entry = slots[pos]; entry !== 0; entry = slots[pos = (pos + 1) & mask]) {
       const id = entry - 1;
+      if (this.#hashes[id] !== h) continue;
       const at = starts[id];
       if (starts[id + 1] - at !== length) continue;
       let i = 0;
@@ -82,9 +82,8 @@ export class StringInterner {
     else bytes.set(buf.subarray(start, end), at);
     this.starts[id + 1] = at + length;
     this.#hashes[id] = h;
-    slots[2 * pos] = h;
-    slots[2 * pos + 1] = id + 1;
-    if (this.count * 2 > slots.length >> 1) this.#rehash();
+    slots[pos] = id + 1;
+    if (this.count * 2 > slots.length) this.#rehash();
     return id;
   }
 
@@ -97,7 +96,7 @@ export class StringInterner {
     }
     const used = this.starts[this.count];
     if (used + bytes > this.bytes.length) this.#growBytes(used + bytes);
-    if (need * 2 > this.#slots.length >> 1) this.#rehash(need);
+    if (need * 2 > this.#slots.length) this.#rehash(need);
   }
 
   #growBytes(min: number): void {
@@ -132,16 +131,14 @@ export class StringInterner {
   }
 
   #rehash(min = 0): void {
-    let size = this.#slots.length; // slots: twice the old count
+    let size = this.#slots.length * 2;
     while (size < 2 * min) size *= 2;
-    const slots = new Int32Array(2 * size);
-    const mask = size - 1;
+    const slots = new Int32Array(size);
+    const mask = slots.length - 1;
     for (let id = 1; id < this.count; id++) {
-      const h = this.#hashes[id];
-      let p = h & mask;
-      while (slots[2 * p + 1] !== 0) p = (p + 1) & mask;
-      slots[2 * p] = h;
-      slots[2 * p + 1] = id + 1;
+      let p = this.#hashes[id] & mask;
+      while (slots[p] !== 0) p = (p + 1) & mask;
+      slots[p] = id + 1;
     }
     this.#slots = slots;
   }
