@@ -16,7 +16,7 @@
  */
 
 import { ProfileError } from "./errors.ts";
-import { inflateGzip, isGzip } from "./inflate.ts";
+import { rawProfileBytes } from "./inflate.ts";
 import { type DecodeLimits, resolveDecodeLimits } from "./limits.ts";
 import type { Function, Location, Mapping, Profile } from "./profile.ts";
 import {
@@ -35,7 +35,7 @@ import {
 import { checkValid } from "./validate.ts";
 import { decodeStrings, WIRE_BYTES, WIRE_VARINT, WireReader } from "./wire.ts";
 
-export { isGzip };
+export { isGzip } from "./inflate.ts";
 
 /**
  * Decodes a profile from gzip-compressed or raw profile.proto bytes and validates it with
@@ -44,20 +44,7 @@ export { isGzip };
  */
 export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>): Profile {
   const lim = resolveDecodeLimits(limits);
-  if (data.length === 0) throw new ProfileError("empty", "empty input file");
-  if (data.length > lim.maxCompressedBytes) {
-    throw new ProfileError("too-large", `profile is ${data.length} bytes, over the limit of ${lim.maxCompressedBytes}`);
-  }
-  let raw = data;
-  if (isGzip(data)) {
-    raw = inflateGzip(data, lim.maxDecompressedBytes);
-    if (raw.length === 0) throw new ProfileError("empty", "empty input file (gzip stream holds no data)");
-  } else if (raw.length > lim.maxDecompressedBytes) {
-    throw new ProfileError(
-      "too-large",
-      `profile is ${raw.length} bytes, over the limit of ${lim.maxDecompressedBytes}`,
-    );
-  }
+  const raw = rawProfileBytes(data, lim);
   let profile: Profile;
   try {
     profile = decodeUncompressed(raw, lim);

@@ -24,7 +24,7 @@ import { InputTables } from "./fast_merge_input.ts";
 import { LabelSetTable } from "./fast_merge_labels.ts";
 import { StringInterner } from "./fast_merge_strings.ts";
 import { MergedEntities } from "./fast_merge_entities.ts";
-import { inflateGzip, isGzip } from "./inflate.ts";
+import { rawProfileBytes } from "./inflate.ts";
 import { type DecodeLimits, resolveDecodeLimits } from "./limits.ts";
 import { SampleIndex, StackTrie } from "./fast_merge_samples.ts";
 import { labelsOf, SampleLabels } from "./fast_merge_sample_labels.ts";
@@ -114,23 +114,7 @@ export class EncodedProfileMerger {
   add(data: Uint8Array): void {
     this.#usable();
     const lim = this.#lim;
-    if (data.length === 0) throw new ProfileError("empty", "empty input file");
-    if (data.length > lim.maxCompressedBytes) {
-      throw new ProfileError(
-        "too-large",
-        `profile is ${data.length} bytes, over the limit of ${lim.maxCompressedBytes}`,
-      );
-    }
-    let raw = data;
-    if (isGzip(data)) {
-      raw = inflateGzip(data, lim.maxDecompressedBytes);
-      if (raw.length === 0) throw new ProfileError("empty", "empty input file (gzip stream holds no data)");
-    } else if (raw.length > lim.maxDecompressedBytes) {
-      throw new ProfileError(
-        "too-large",
-        `profile is ${raw.length} bytes, over the limit of ${lim.maxDecompressedBytes}`,
-      );
-    }
+    const raw = rawProfileBytes(data, lim);
     let header: FusedHeader;
     try {
       this.#input.load(raw, lim, this.#strings);

@@ -96,3 +96,33 @@ function inflateError(error: unknown, maxOutputBytes: number): ProfileError {
   const message = error instanceof Error ? error.message : String(error);
   return new ProfileError("decompress", `decompressing profile: ${message}`, { cause: error });
 }
+
+/**
+ * The raw profile.proto bytes of an input that may be gzip-compressed, with the size limits
+ * applied: empty input, compressed size and decompressed size (enforced while inflating).
+ * Throws ProfileError kinds "empty", "too-large" or "decompress".
+ */
+export function rawProfileBytes(
+  data: Uint8Array,
+  limits: { maxCompressedBytes: number; maxDecompressedBytes: number },
+): Uint8Array {
+  if (data.length === 0) throw new ProfileError("empty", "empty input file");
+  if (data.length > limits.maxCompressedBytes) {
+    throw new ProfileError(
+      "too-large",
+      `profile is ${data.length} bytes, over the limit of ${limits.maxCompressedBytes}`,
+    );
+  }
+  if (isGzip(data)) {
+    const raw = inflateGzip(data, limits.maxDecompressedBytes);
+    if (raw.length === 0) throw new ProfileError("empty", "empty input file (gzip stream holds no data)");
+    return raw;
+  }
+  if (data.length > limits.maxDecompressedBytes) {
+    throw new ProfileError(
+      "too-large",
+      `profile is ${data.length} bytes, over the limit of ${limits.maxDecompressedBytes}`,
+    );
+  }
+  return data;
+}
