@@ -13,7 +13,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CliError, oneLine } from "./cli_error.ts";
 import { nonNegativeIntArg } from "./options.ts";
-import { readProfileFile } from "./merge.ts";
+import { readProfileBytes } from "./merge.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
 import {
   devirtualizationCandidates,
   edgeMap,
@@ -188,45 +189,33 @@ export function formatExplainReport(r: ExplainReport, top: number): string {
   return out.join("\n");
 }
 
-async function startsWithPreprofileHeader(path: string): Promise<boolean> {
-  const file = await Deno.open(path);
-  try {
-    const head = new Uint8Array(PREPROFILE_HEADER.length + 1);
-    let n = 0;
-    while (n < head.length) {
-      const r = await file.read(head.subarray(n));
-      if (r === null) break;
-      n += r;
-    }
-    return isPreprofile(head.subarray(0, n));
-  } finally {
-    file.close();
-  }
-}
-
 /** Loads `path` (pprof or preprofile) and returns its explain report. Throws CliError with one line. */
-export async function runExplain(path: string, opts: { threshold: number }): Promise<ExplainReport> {
-  try {
-    if ((await Deno.stat(path)).isFile && await startsWithPreprofileHeader(path)) {
-      const map = parsePreprofile(await Deno.readTextFile(path));
-      return explainEdgeMap(map, { file: path, format: "preprofile", sampleType: "" }, opts.threshold);
+export function runExplain(path: string, opts: { threshold: number }): Promise<ExplainReport> {
+  // Reading is synchronous (one file or stdin); the promise keeps failures asynchronous for callers.
+  return Promise.resolve().then(() => {
+    try {
+      const data = readProfileBytes(path);
+      if (isPreprofile(data.subarray(0, PREPROFILE_HEADER.length + 1))) {
+        const map = parsePreprofile(new TextDecoder().decode(data));
+        return explainEdgeMap(map, { file: path, format: "preprofile", sampleType: "" }, opts.threshold);
+      }
+      const profile = decodeProfile(data);
+      const map = edgeMap(profile);
+      const t = profile.sampleType[map.sampleIndex];
+      const sampleType = t ? `${t.type}/${t.unit}` : "";
+      return explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
+    } catch (e) {
+      const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
+      throw new CliError(`explain ${JSON.stringify(path)}: ${reason}`);
     }
-    const profile = await readProfileFile(path);
-    const map = edgeMap(profile);
-    const t = profile.sampleType[map.sampleIndex];
-    const sampleType = t ? `${t.type}/${t.unit}` : "";
-    return explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
-  } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
-    throw new CliError(`explain ${JSON.stringify(path)}: ${reason}`);
-  }
+  });
 }
 
 /** Builds the `explain` command. */
 export function explainCommand(): Command {
   return new Command("explain")
     .description("show what Go PGO reads from a profile: hot call sites and devirtualization candidates")
-    .argument("<profile>", "pprof profile (gzip or raw) or go tool preprofile output")
+    .argument("<profile>", "pprof profile (gzip or raw) or go tool preprofile output; - for stdin")
     .option("--json", "print JSON (all rows) instead of tables")
     .addOption(
       new Option("--threshold <percent>", "hot call-site CDF threshold (Go: -d=pgoinlinecdfthreshold)")

@@ -11,7 +11,8 @@
 import { Command, Option } from "commander";
 import { CliError, oneLine } from "./cli_error.ts";
 import { nonNegativeIntArg } from "./options.ts";
-import { readProfileFile } from "./merge.ts";
+import { readProfileBytes } from "./merge.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
 import { type ProfileSummary, summarizeProfile } from "../core/pprof/summary.ts";
 
 /** Options of the `inspect` command. */
@@ -68,24 +69,26 @@ export function formatInspectReport(r: InspectReport): string {
 }
 
 /** Runs `inspect` on one file and returns the text to print. */
-export async function runInspect(path: string, opts: InspectCommandOptions): Promise<string> {
-  let report: InspectReport;
-  try {
-    const bytes = (await Deno.stat(path)).size;
-    const profile = readProfileFile(path);
-    report = { file: path, bytes, ...summarizeProfile(profile, { top: opts.top }) };
-  } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
-    throw new CliError(`inspect ${JSON.stringify(path)}: ${reason}`);
-  }
-  return opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report);
+export function runInspect(path: string, opts: InspectCommandOptions): Promise<string> {
+  // Reading is synchronous (one file or stdin); the promise keeps failures asynchronous for callers.
+  return Promise.resolve().then(() => {
+    let report: InspectReport;
+    try {
+      const data = readProfileBytes(path);
+      report = { file: path, bytes: data.length, ...summarizeProfile(decodeProfile(data), { top: opts.top }) };
+    } catch (e) {
+      const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
+      throw new CliError(`inspect ${JSON.stringify(path)}: ${reason}`);
+    }
+    return opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report);
+  });
 }
 
 /** Builds the `inspect` command. */
 export function inspectCommand(): Command {
   return new Command("inspect")
     .description("describe a profile: types, period, duration, sizes, top functions and PGO usability")
-    .argument("<profile>", "profile file (gzip or raw profile.proto)")
+    .argument("<profile>", "profile file (gzip or raw profile.proto; - for stdin)")
     .option("--json", "print JSON instead of a table")
     .addOption(new Option("--top <n>", "number of functions to list").argParser(nonNegativeIntArg).default(10))
     .action(async (path: string, opts: InspectCommandOptions) => {

@@ -41,8 +41,33 @@ export function readProfileFile(path: string): Profile {
   return decodeProfile(readProfileBytes(path));
 }
 
-/** Reads one profile file's bytes (size-checked against the decode limit); one-line errors without the file name. */
+/** Reads all of stdin synchronously, failing once more than `max` bytes arrive. */
+function readStdinSync(max: number): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = new Uint8Array(64 * 1024);
+    const n = Deno.stdin.readSync(chunk);
+    if (n === null) break;
+    total += n;
+    if (total > max) throw new Error(`standard input is over the ${max}-byte input limit`);
+    chunks.push(chunk.subarray(0, n));
+  }
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.length;
+  }
+  return data;
+}
+
+/**
+ * Reads one profile file's bytes, or standard input for "-" (size-checked against the decode
+ * limit); one-line errors without the file name.
+ */
 export function readProfileBytes(path: string): Uint8Array {
+  if (path === "-") return readStdinSync(DEFAULT_DECODE_LIMITS.maxCompressedBytes);
   let data: Uint8Array;
   try {
     const info = Deno.statSync(path);
@@ -157,7 +182,7 @@ export async function runMerge(paths: readonly string[], opts: MergeCommandOptio
 export function mergeCommand(): Command {
   return new Command("merge")
     .description("merge pprof profiles into one (google/pprof Merge semantics), written gzip-compressed")
-    .argument("<profiles...>", "profile files (gzip or raw profile.proto)")
+    .argument("<profiles...>", "profile files (gzip or raw profile.proto; - for stdin)")
     .addOption(new Option("-o, --output <file>", 'output file, "-" for stdout').default("-"))
     .option(
       "--compact",

@@ -43,3 +43,20 @@ Deno.test("invalid AUTOPGO_LOG_LEVEL is rejected in one line", async () => {
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /loud/);
 });
+
+Deno.test("merge -o - output pipes into inspect - and explain - (stdin)", async () => {
+  const dir = new URL("./fixtures/profiles/", import.meta.url).pathname;
+  const merged = await runAutopgo(["merge", "-o", "-", `${dir}cpu-000.pb.gz`, `${dir}cpu-001.pb.gz`]);
+  assert.equal(merged.code, 0, merged.stderr);
+  const inspect = await runAutopgo(["inspect", "--json", "-"], { stdin: merged.stdoutBytes });
+  assert.equal(inspect.code, 0, inspect.stderr);
+  const report = JSON.parse(inspect.stdout);
+  assert.equal(report.bytes, merged.stdoutBytes.length);
+  assert.ok(report.counts.samples > 0);
+  const explain = await runAutopgo(["explain", "-"], { stdin: merged.stdoutBytes });
+  assert.equal(explain.code, 0, explain.stderr);
+  assert.match(explain.stdout, /Call edges: \d+/);
+  const empty = await runAutopgo(["inspect", "-"], { stdin: new Uint8Array() });
+  assert.notEqual(empty.code, 0);
+  assert.match(empty.stderr, /^autopgo: inspect "-": empty input file\n$/);
+});
