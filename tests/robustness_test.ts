@@ -16,65 +16,7 @@ import type { Profile } from "../core/pprof/profile.ts";
 import { checkValid } from "../core/pprof/validate.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { oracleBinary, runOracle } from "./support/oracle.ts";
-
-/** Deterministic PRNG (mulberry32) so every failure is reproducible from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Mutation = (data: Uint8Array, rand: () => number) => Uint8Array;
-const at = (data: Uint8Array, rand: () => number) => Math.floor(rand() * data.length);
-
-/** The mutation kinds, each returning a fresh buffer. */
-const MUTATIONS: Record<string, Mutation> = {
-  bitFlips(data, rand) {
-    const out = data.slice();
-    const flips = 1 + Math.floor(rand() * 4);
-    for (let i = 0; i < flips; i++) out[at(out, rand)] ^= 1 << Math.floor(rand() * 8);
-    return out;
-  },
-  insertBytes(data, rand) {
-    const pos = at(data, rand), count = 1 + Math.floor(rand() * 8);
-    const extra = Array.from({ length: count }, () => Math.floor(rand() * 256));
-    return new Uint8Array([...data.subarray(0, pos), ...extra, ...data.subarray(pos)]);
-  },
-  deleteBytes(data, rand) {
-    const pos = at(data, rand), count = 1 + Math.floor(rand() * 8);
-    return new Uint8Array([...data.subarray(0, pos), ...data.subarray(pos + count)]);
-  },
-  truncate(data, rand) {
-    return data.slice(0, at(data, rand));
-  },
-  varintTamper(data, rand) {
-    // turn a byte into a varint continuation or blow it up into a maximal 10-byte varint
-    const out = data.slice();
-    const pos = at(out, rand);
-    if (rand() < 0.5) {
-      out[pos] |= 0x80;
-      return out;
-    }
-    const huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, rand() < 0.5 ? 0x01 : 0x7f];
-    return new Uint8Array([...out.subarray(0, pos), ...huge, ...out.subarray(pos + 1)]);
-  },
-  randomOverwrite(data, rand) {
-    const out = data.slice();
-    const pos = at(out, rand), count = 1 + Math.floor(rand() * 16);
-    for (let i = pos; i < Math.min(out.length, pos + count); i++) out[i] = Math.floor(rand() * 256);
-    return out;
-  },
-  duplicateChunk(data, rand) {
-    const from = at(data, rand), length = 1 + Math.floor(rand() * 64), to = at(data, rand);
-    const chunk = data.subarray(from, from + length);
-    return new Uint8Array([...data.subarray(0, to), ...chunk, ...data.subarray(to)]);
-  },
-};
+import { randomMutation, seededRandom } from "./support/mutations.ts";
 
 /** Decodes one mutant; returns "ok" or the error kind, failing on anything but a one-line ProfileError. */
 function survive(data: Uint8Array, context: string): string {
@@ -96,13 +38,10 @@ function survive(data: Uint8Array, context: string): string {
 }
 
 function mutateAll(inputs: Uint8Array[], count: number, seed: number, label: string): Map<string, number> {
-  const rand = prng(seed);
-  const names = Object.keys(MUTATIONS);
+  const rand = seededRandom(seed);
   const outcomes = new Map<string, number>();
   for (let i = 0; i < count; i++) {
-    const input = inputs[i % inputs.length];
-    const name = names[Math.floor(rand() * names.length)];
-    const mutant = MUTATIONS[name](input, rand);
+    const { name, mutant } = randomMutation(inputs[i % inputs.length], rand);
     const kind = survive(mutant, `${label} seed ${seed} case ${i} (${name})`);
     outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
   }
@@ -129,11 +68,9 @@ Deno.test("1000 random mutations of gzip streams (and 500 re-gzipped raw mutants
   console.log("gzip outcomes", Object.fromEntries(outcomes));
   assert.ok((outcomes.get("decompress") ?? 0) > 0, "corrupt gzip is reported as decompress");
   // valid gzip around a corrupt payload: the protobuf layer behind inflation
-  const rand = prng(99);
-  const names = Object.keys(MUTATIONS);
+  const rand = seededRandom(99);
   for (let i = 0; i < 500; i++) {
-    const name = names[Math.floor(rand() * names.length)];
-    const mutant = MUTATIONS[name](raw[i % raw.length], rand);
+    const { name, mutant } = randomMutation(raw[i % raw.length], rand);
     survive(new Uint8Array(zlib.gzipSync(mutant, { level: 1 })), `regzip seed 99 case ${i} (${name})`);
   }
 });
@@ -150,15 +87,13 @@ Deno.test("every truncation of a real profile is handled", () => {
 Deno.test("google/pprof accepts exactly the mutants we accept (1000 mutants, oracle check)", async () => {
   if (!await oracleBinary()) return;
   const { raw, gz } = realInputs();
-  const rand = prng(4242);
-  const names = Object.keys(MUTATIONS);
+  const rand = seededRandom(4242);
   const dir = await Deno.makeTempDir({ prefix: "robustness-oracle-" });
   try {
     const cases: { path: string; ours: string; what: string }[] = [];
     for (let i = 0; i < 1000; i++) {
       const inputs = i % 3 === 0 ? gz : raw;
-      const name = names[Math.floor(rand() * names.length)];
-      const mutant = MUTATIONS[name](inputs[i % inputs.length], rand);
+      const { name, mutant } = randomMutation(inputs[i % inputs.length], rand);
       const path = `${dir}/m${i}`;
       await Deno.writeFile(path, mutant);
       cases.push({ path, ours: survive(mutant, `oracle case ${i}`), what: `case ${i} (${name})` });
@@ -209,7 +144,7 @@ function pick<T>(items: T[], rand: () => number): T {
 Deno.test("google/pprof agrees on 400 model-level mutants (ids, references, value counts)", async () => {
   if (!await oracleBinary()) return;
   const source = Deno.readFileSync(committedProfiles().cpuLabelled[0]);
-  const rand = prng(2024);
+  const rand = seededRandom(2024);
   const dir = await Deno.makeTempDir({ prefix: "robustness-model-" });
   try {
     const cases: { path: string; ours: string }[] = [];

@@ -18,6 +18,7 @@ import { mergeProfiles } from "./merge.ts";
 import type { Profile } from "./profile.ts";
 import { WireWriter } from "./wire_writer.ts";
 import { cpuProfile, fn, loc, mapping, sample, smallProfile } from "../../tests/support/build_profiles.ts";
+import { randomMutation, seededRandom } from "../../tests/support/mutations.ts";
 import { committedProfiles, generateProfiles } from "../../tests/support/fixtures.ts";
 import { skipUnlessGo } from "../../tests/support/go.ts";
 
@@ -249,53 +250,16 @@ Deno.test("fused merge: an incompatible input leaves the merger usable; a failed
   assert.throws(() => broken.add(small), (e) => e instanceof ProfileError && /unusable/.test(e.message));
 });
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** One seeded mutation: bit flips, byte overwrites, truncation, insertion, deletion or a 10-byte varint. */
-function mutate(data: Uint8Array, rand: () => number): Uint8Array {
-  const at = () => Math.floor(rand() * data.length);
-  const kind = Math.floor(rand() * 6);
-  if (kind === 0) {
-    const out = data.slice();
-    for (let i = 0; i < 1 + rand() * 4; i++) out[at()] ^= 1 << Math.floor(rand() * 8);
-    return out;
-  }
-  if (kind === 1) {
-    const out = data.slice(), pos = at();
-    for (let i = pos; i < Math.min(out.length, pos + 1 + rand() * 8); i++) out[i] = Math.floor(rand() * 256);
-    return out;
-  }
-  if (kind === 2) return data.slice(0, at());
-  const pos = at();
-  if (kind === 3) {
-    const extra = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => Math.floor(rand() * 256));
-    return new Uint8Array([...data.subarray(0, pos), ...extra, ...data.subarray(pos)]);
-  }
-  if (kind === 4) return new Uint8Array([...data.subarray(0, pos), ...data.subarray(pos + 1 + Math.floor(rand() * 6))]);
-  const huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, rand() < 0.5 ? 0x01 : 0x7f];
-  return new Uint8Array([...data.subarray(0, pos), ...huge, ...data.subarray(pos + 1)]);
-}
-
 Deno.test("fused merge: 600 seeded mutations are accepted or rejected exactly as decodeProfile does", () => {
   const c = committedProfiles();
   const gz = read([...c.cpu, ...c.cpuLabelled, c.heap]);
   const raws = gz.map((d) => new Uint8Array(gunzipSync(d)));
-  const rand = prng(20261126);
+  const rand = seededRandom(20261126);
   const outcomes = new Map<string, number>();
   for (let i = 0; i < 600; i++) {
     const source = i % 5 === 4 ? gz : raws; // mostly raw (reaches the protobuf), some gzip streams
     const j = i % source.length;
-    const mutant = mutate(source[j], rand);
+    const { mutant } = randomMutation(source[j], rand);
     const what = `mutant ${i} of input ${j}`;
     const loose = { sameKind: false };
     assertSame([mutant], what, loose);

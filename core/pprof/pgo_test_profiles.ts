@@ -8,6 +8,7 @@
  */
 
 import { emptyProfile, type Function, type Location, type Mapping, type Profile, type ValueType } from "./profile.ts";
+import { seededRandom } from "../../tests/support/mutations.ts";
 
 /** One location of a hand-built stack. */
 export interface LocSpec {
@@ -102,16 +103,10 @@ export function assertThrows<E extends Error>(fn: () => unknown, ctor: new (...a
   throw new Error(`expected ${ctor.name} to be thrown`);
 }
 
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
+/** Deterministic random integers in [0, n) (mulberry32 via seededRandom) so failures reproduce. */
 export function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const random = seededRandom(seed);
+  return (n) => Math.floor(random() * n);
 }
 
 /** A random CPU-like profile: few functions and addresses (so recursion and collisions happen), inline frames, labels. */
