@@ -28,55 +28,16 @@ import { edgeMap, serializePreprofile } from "../core/pprof/edges.ts";
 import { checkPgo } from "../core/pprof/pgo.ts";
 import { runGo, skipUnlessGo } from "./support/go.ts";
 import { HOTPATH_DIR, startHotpathServer } from "./support/fixtures.ts";
-import { MAIN_TS, runAutopgo } from "./support/cli.ts";
+import { runAutopgo } from "./support/cli.ts";
+import {
+  type AutopgoProcess,
+  type AutopgoServer,
+  eventually,
+  spawnAutopgo,
+  startAutopgoServer,
+} from "./support/autopgo_processes.ts";
 
 const TEXT = new TextDecoder();
-
-/** A running `autopgo` child process with its combined log output. */
-interface AutopgoProcess {
-  child: Deno.ChildProcess;
-  log: { text: string };
-  done: Promise<void>;
-}
-
-function spawnAutopgo(args: string[]): AutopgoProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_TS, ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const log = { text: "" };
-  const drain = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) log.text = (log.text + chunk).slice(-20_000);
-  };
-  return { child, log, done: Promise.all([drain(child.stdout), drain(child.stderr)]).then(() => {}) };
-}
-
-async function stop(p: AutopgoProcess): Promise<void> {
-  try {
-    p.child.kill("SIGTERM");
-  } catch { /* already exited */ }
-  const timer = setTimeout(() => {
-    try {
-      p.child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, 30_000);
-  await p.child.status;
-  clearTimeout(timer);
-  await p.done;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Returns a copy of `p` whose function names starting with `from` start with `to` instead. */
 function renamePackage(p: Profile, from: string, to: string): Profile {
@@ -108,17 +69,14 @@ Deno.test({
     const scrapeSeconds = Number(Deno.env.get("AUTOPGO_E2E_SCRAPE_SECONDS") ?? "16");
     const dir = await Deno.makeTempDir({ prefix: "autopgo-pgo-e2e-" });
     const service = await startHotpathServer({ duty: 0.6 });
-    const processes: AutopgoProcess[] = [];
+    let serverProcess: AutopgoServer | undefined;
+    let scrapeProcess: AutopgoProcess | undefined;
     try {
-      const server = spawnAutopgo(["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", `${dir}/data`]);
-      processes.push(server);
-      const api = await waitFor("server to listen", 60_000, () => {
-        const m = server.log.text.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-        return m?.[1];
-      });
+      const server = serverProcess = await startAutopgoServer();
+      const api = server.url;
       const targets = `${dir}/targets.json`;
       await Deno.writeTextFile(targets, JSON.stringify([{ address: service.address }]));
-      const scrape = spawnAutopgo([
+      const scrape = scrapeProcess = spawnAutopgo([
         "scrape",
         "--mode=file",
         "--app=hotpath",
@@ -130,18 +88,17 @@ Deno.test({
         `--api-url=${api}`,
         targets,
       ]);
-      processes.push(scrape);
       await new Promise((r) => setTimeout(r, scrapeSeconds * 1000));
-      await stop(scrape);
+      await scrape.stop();
 
       const pgo = `${dir}/default.pgo`;
       let lastError = "";
-      await waitFor("default.pgo to be downloadable", 60_000, async () => {
+      await eventually("default.pgo to be downloadable", async () => {
         const run = await runAutopgo(["download", "hotpath", `--api-url=${api}`, "-o", pgo]);
         lastError = run.stderr.trim();
-        return run.code === 0 ? true : undefined;
-      }).catch((error) => {
-        const tail = (p: AutopgoProcess) => p.log.text.trim().split("\n").slice(-8).join("\n");
+        return run.code === 0;
+      }, 60_000).catch((error) => {
+        const tail = (p: AutopgoProcess) => p.lines.slice(-8).join("\n");
         throw new Error(
           `${error.message}; last download error: ${lastError}\n--- server log:\n${tail(server)}\n--- scrape log:\n${
             tail(scrape)
@@ -153,7 +110,7 @@ Deno.test({
       const verdict = checkPgo(profile);
       ok(verdict.usable, `downloaded default.pgo not usable: ${verdict.reasons.join("; ")}`);
       const edges = edgeMap(profile);
-      ok(edges.byWeight.length > 10, `only ${edges.byWeight.length} call edges: ${server.log.text.slice(-2000)}`);
+      ok(edges.byWeight.length > 10, `only ${edges.byWeight.length} call edges: ${server.lines.slice(-20).join("\n")}`);
       const preprofiled = await runGo(["tool", "preprofile", "-i", pgo]);
       assertEquals(TEXT.decode(preprofiled.stdout), serializePreprofile(edges));
       const maxDepth = Math.max(...profile.sample.map((s) => s.location.length));
@@ -215,7 +172,8 @@ Deno.test({
           `compiler: ${inlined} hot-call-site inlinings, ${devirtualized} devirtualizations in package hotpath`,
       );
     } finally {
-      for (const p of processes.reverse()) await stop(p);
+      await scrapeProcess?.stop();
+      await serverProcess?.close();
       await service.close().catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }

@@ -52,7 +52,7 @@ async function exerciseMode(opts: {
     "--port=0",
     "--host=127.0.0.1",
     `--api-url=${opts.serverUrl}`,
-  ], opts.env);
+  ], { env: opts.env });
   try {
     const port = Number((await scraper.waitFor(/health server listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
     const health = async () => {

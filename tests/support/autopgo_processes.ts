@@ -17,17 +17,27 @@ export interface AutopgoProcess {
    * `timeoutMs`); the match carries the line index as `line`.
    */
   waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray & { line: number }>;
-  /** Sends `signal` (default SIGTERM) and resolves the exit code. */
-  stop(signal?: Deno.Signal): Promise<number>;
+  /** Sends `signal` (default SIGTERM) and resolves the exit code; SIGKILL after `timeoutMs` (default 30 s). */
+  stop(signal?: Deno.Signal, timeoutMs?: number): Promise<number>;
   /** The underlying child. */
   child: Deno.ChildProcess;
 }
 
-/** Spawns `autopgo ARGS` with stderr captured. */
-export function spawnAutopgo(args: string[], env: Record<string, string> = {}): AutopgoProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_TS, ...args],
-    env: { NO_COLOR: "1", ...env },
+/** Where and how to spawn (defaults: `deno run -A main.ts` in the current directory). */
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Command instead of `deno run -A main.ts` (e.g. `[Deno.execPath(), "task", "start"]`). */
+  command?: string[];
+}
+
+/** Spawns `autopgo ARGS` with stderr (where autopgo logs) captured. */
+export function spawnAutopgo(args: string[], opts: SpawnOptions = {}): AutopgoProcess {
+  const [cmd, ...pre] = opts.command ?? [Deno.execPath(), "run", "-A", MAIN_TS];
+  const child = new Deno.Command(cmd, {
+    args: [...pre, ...args],
+    env: { NO_COLOR: "1", ...opts.env },
+    cwd: opts.cwd,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -79,11 +89,17 @@ export function spawnAutopgo(args: string[], env: Record<string, string> = {}): 
     lines,
     waitFor,
     child,
-    async stop(signal: Deno.Signal = "SIGTERM") {
+    async stop(signal: Deno.Signal = "SIGTERM", timeoutMs = 30_000) {
       try {
         child.kill(signal);
       } catch { /* already exited */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already exited */ }
+      }, timeoutMs);
       const code = (await child.status).code;
+      clearTimeout(timer);
       await pump;
       return code;
     },

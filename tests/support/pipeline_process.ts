@@ -9,84 +9,36 @@
 import { decodeProfile } from "../../core/pprof/decode.ts";
 import type { Profile } from "../../core/pprof/profile.ts";
 import { goBinary } from "./go.ts";
-
-/** Absolute path of main.ts. */
-export const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
+import { spawnAutopgo, type SpawnOptions } from "./autopgo_processes.ts";
 
 /** A running autopgo process. */
 export interface AutopgoProcess {
   /** `http://127.0.0.1:PORT`. */
   url: string;
   child: Deno.ChildProcess;
-  /** Everything the process logged so far (stderr + stdout). */
+  /** Everything the process logged so far. */
   logs(): string;
   /** Sends `signal` and waits for the exit code (kills after `timeoutMs`). */
   stop(signal?: Deno.Signal, timeoutMs?: number): Promise<number>;
 }
 
 /** Options of {@link startAutopgo}. */
-export interface StartOptions {
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Command instead of `deno run -A main.ts` (e.g. `["deno", "task", "start"]`). */
-  command?: string[];
+export interface StartOptions extends SpawnOptions {
   timeoutMs?: number;
 }
 
 /** Starts `autopgo ARGS` and resolves once it logged its listening address and /api/ready answers 200. */
 export async function startAutopgo(args: string[], opts: StartOptions = {}): Promise<AutopgoProcess> {
-  const [cmd, ...pre] = opts.command ?? [Deno.execPath(), "run", "-A", MAIN_TS];
-  const child = new Deno.Command(cmd, {
-    args: [...pre, ...args],
-    env: { NO_COLOR: "1", ...opts.env },
-    cwd: opts.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  let exited: number | undefined;
-  const status = child.status.then((s) => exited = s.code);
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  let url: string | undefined;
-  while (!url) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(text)?.[1];
-    if (url) break;
-    if (exited !== undefined || Date.now() > deadline) {
-      if (exited === undefined) child.kill("SIGKILL");
-      await status;
-      await pumps;
-      throw new Error(`autopgo ${args.join(" ")} did not start (exit ${exited}): ${text}`);
-    }
-    await delay(50);
+  const proc = spawnAutopgo(args, opts);
+  let url: string;
+  try {
+    url = (await proc.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, opts.timeoutMs ?? 60_000))[1];
+  } catch (error) {
+    const code = await proc.stop("SIGKILL");
+    throw new Error(`autopgo ${args.join(" ")} did not start (exit ${code}): ${(error as Error).message}`);
   }
-  const proc: AutopgoProcess = {
-    url,
-    child,
-    logs: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM", timeoutMs = 30_000) {
-      if (exited === undefined) {
-        try {
-          child.kill(signal);
-        } catch { /* already gone */ }
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }, timeoutMs);
-        await status;
-        clearTimeout(timer);
-      }
-      await pumps;
-      return exited!;
-    },
-  };
   await waitFor(async () => (await fetchStatus(`${url}/api/ready`)) === 200, 30_000, `${url}/api/ready`);
-  return proc;
+  return { url, child: proc.child, logs: () => proc.lines.join("\n"), stop: proc.stop };
 }
 
 async function fetchStatus(url: string): Promise<number> {
