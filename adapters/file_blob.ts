@@ -28,6 +28,7 @@ import { dirname, join } from "node:path";
 import {
   assertFolderPrefix,
   assertValidKey,
+  type BlobErrorKind,
   type BlobInfo,
   BlobNotFoundError,
   type BlobObject,
@@ -35,6 +36,7 @@ import {
   PreconditionFailedError,
   type WriteConditions,
 } from "../core/blob.ts";
+import { type BlobDriver, blobErrorKindOrUnknown } from "../core/blob_bucket.ts";
 import { assertPrecondition, checkConditions } from "./blob_conditions.ts";
 import { absolutePathFromFileUrl, driverParams } from "./driver_url.ts";
 import {
@@ -93,7 +95,7 @@ export async function openFileBlobStore(url: URL | string, options: FileBlobOpti
 }
 
 /** A {@link BlobStore} over a local directory; see the module documentation for the layout. */
-export class FileBlobStore implements BlobStore {
+export class FileBlobStore implements BlobStore, BlobDriver {
   /** The absolute root directory. */
   readonly root: string;
   readonly #newToken: () => string;
@@ -103,6 +105,16 @@ export class FileBlobStore implements BlobStore {
   constructor(root: string, options: FileBlobOptions = {}) {
     this.root = root;
     this.#newToken = options.newToken ?? (() => randomHex(6));
+  }
+
+  /** Names the directory in errors. */
+  get description(): string {
+    return `${WHAT} ${this.root}`;
+  }
+
+  /** Errors of this driver are portable or plain I/O failures (`unknown`). */
+  errorKind(error: unknown): BlobErrorKind {
+    return blobErrorKindOrUnknown(error);
   }
 
   /** Reads the object's bytes and the version they belong to. */

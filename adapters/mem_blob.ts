@@ -12,12 +12,14 @@
 import {
   assertFolderPrefix,
   assertValidKey,
+  type BlobErrorKind,
   type BlobInfo,
   BlobNotFoundError,
   type BlobObject,
   type BlobStore,
   type WriteConditions,
 } from "../core/blob.ts";
+import { type BlobDriver, blobErrorKindOrUnknown } from "../core/blob_bucket.ts";
 import { assertPrecondition, checkConditions } from "./blob_conditions.ts";
 import { driverParams } from "./driver_url.ts";
 
@@ -59,7 +61,7 @@ export function dropMemBucket(name: string): void {
 }
 
 /** A {@link BlobStore} held in this process's memory. */
-export class MemBlobStore implements BlobStore {
+export class MemBlobStore implements BlobStore, BlobDriver {
   readonly #name: string;
   readonly #objects: Map<string, Entry>;
   readonly #now: () => number;
@@ -70,6 +72,16 @@ export class MemBlobStore implements BlobStore {
     this.#name = name;
     this.#objects = objects;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Names the bucket in errors. */
+  get description(): string {
+    return `mem blob store "${this.#name}"`;
+  }
+
+  /** Errors of this driver are already portable. */
+  errorKind(error: unknown): BlobErrorKind {
+    return blobErrorKindOrUnknown(error);
   }
 
   /** Reads a copy of the object. */

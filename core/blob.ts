@@ -67,33 +67,87 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+/**
+ * Portable error categories (as go-cloud's `gcerrors`): callers decide on the kind, never on a
+ * driver's own error type, which stays reachable as `cause`.
+ * - `not-found`: the object, bucket or container does not exist;
+ * - `precondition`: a conditional write or delete lost;
+ * - `permission`: credentials are missing, wrong or not allowed to do this;
+ * - `unavailable`: transient — throttling, a 5xx, a refused or reset connection, a timeout;
+ *   the only retryable kind;
+ * - `invalid`: the request itself is wrong (bad key, contradictory conditions, bad URL);
+ * - `closed`: the store was closed;
+ * - `unknown`: anything else.
+ */
+export type BlobErrorKind =
+  | "not-found"
+  | "precondition"
+  | "permission"
+  | "unavailable"
+  | "invalid"
+  | "closed"
+  | "unknown";
+
+/** Options of {@link BlobError}. */
+export interface BlobErrorOptions {
+  /** The key involved, when there is one. */
+  key?: string;
+  /** The driver's or SDK's own error. */
+  cause?: unknown;
+}
+
+/** A blob store failure with a portable {@link BlobErrorKind}; `cause` keeps the driver's error. */
+export class BlobError extends Error {
+  /** The portable category. */
+  readonly kind: BlobErrorKind;
+  /** The key involved, if any. */
+  readonly key?: string;
+  /** Creates the error with a one-line message. */
+  constructor(kind: BlobErrorKind, message: string, options: BlobErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BlobError";
+    this.kind = kind;
+    this.key = options.key;
+  }
+
+  /** True for transient failures worth retrying with backoff (`unavailable`). */
+  get retryable(): boolean {
+    return this.kind === "unavailable";
+  }
+}
+
 /** The object does not exist. */
-export class BlobNotFoundError extends Error {
+export class BlobNotFoundError extends BlobError {
   /** The missing key. */
-  readonly key: string;
+  declare readonly key: string;
   /** Creates the error for `key`. */
-  constructor(key: string) {
-    super(`blob "${key}" not found`);
+  constructor(key: string, options: { cause?: unknown } = {}) {
+    super("not-found", `blob "${key}" not found`, { key, cause: options.cause });
     this.name = "BlobNotFoundError";
-    this.key = key;
   }
 }
 
 /** A conditional write or delete lost: the object exists (ifAbsent) or has another version (ifVersion). */
-export class PreconditionFailedError extends Error {
+export class PreconditionFailedError extends BlobError {
   /** The contested key. */
-  readonly key: string;
+  declare readonly key: string;
   /** Creates the error for `key` with a one-line reason. */
-  constructor(key: string, reason: string) {
-    super(`blob "${key}": precondition failed: ${reason}`);
+  constructor(key: string, reason: string, options: { cause?: unknown } = {}) {
+    super("precondition", `blob "${key}": precondition failed: ${reason}`, { key, cause: options.cause });
     this.name = "PreconditionFailedError";
-    this.key = key;
   }
+}
+
+/** The kind of `error` when it is a {@link BlobError}, else `undefined`. */
+export function blobErrorKind(error: unknown): BlobErrorKind | undefined {
+  return error instanceof BlobError ? error.kind : undefined;
 }
 
 /** Throws unless `prefix` is a valid folder prefix for {@link BlobStore.listPrefixes}: `""` or ending in `/`. */
 export function assertFolderPrefix(prefix: string): void {
-  if (prefix !== "" && !prefix.endsWith("/")) throw new Error(`invalid folder prefix ${JSON.stringify(prefix)}`);
+  if (prefix !== "" && !prefix.endsWith("/")) {
+    throw new BlobError("invalid", `invalid folder prefix ${JSON.stringify(prefix)}`);
+  }
   if (prefix !== "") assertValidKey(prefix.slice(0, -1));
 }
 
@@ -106,5 +160,5 @@ export function assertValidKey(key: string): void {
     // deno-lint-ignore no-control-regex
     /[\u0000-\u001f\u007f]/.test(key) ||
     key.split("/").some((s) => s === "" || s === "." || s === "..");
-  if (bad) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+  if (bad) throw new BlobError("invalid", `invalid blob key ${JSON.stringify(key)}`, { key });
 }

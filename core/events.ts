@@ -62,6 +62,12 @@ export interface IncomingMessage {
   ack(): Promise<void>;
   /** Returns the message for redelivery after `delayMs` (default: the driver's backoff). */
   nack(delayMs?: number): Promise<void>;
+  /**
+   * Tells the bus the message is still being worked on, pushing its ack deadline back
+   * (JetStream `+WPI`, SQS visibility, Pub/Sub modifyAckDeadline). Absent where the bus has no
+   * such notion; the portable {@link Subscription} layer calls it while a handler runs.
+   */
+  inProgress?(): Promise<void>;
 }
 
 /** Publishes messages to a topic. */
@@ -75,6 +81,11 @@ export interface EventWriter {
 
 /** Consumes messages from a subscription. */
 export interface EventReader {
+  /**
+   * How often a held message's {@link IncomingMessage.inProgress} should be called so that it is
+   * not redelivered while its handler runs (about a third of the ack deadline). Absent: never.
+   */
+  readonly renewIntervalMs?: number;
   /** Waits for the next message; resolves `undefined` when `signal` aborts or the reader is closed. */
   receive(signal?: AbortSignal): Promise<IncomingMessage | undefined>;
   /** Health check. */

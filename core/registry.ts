@@ -10,18 +10,25 @@
  * @module
  */
 
-import type { BlobStore } from "./blob.ts";
+import { type BlobDriver, Bucket } from "./blob_bucket.ts";
+import { type BusDriverErrors, Subscription, Topic } from "./event_bus.ts";
 import type { EventReader, EventWriter } from "./events.ts";
 
 /** Opens a resource for a parsed URL whose scheme the opener was registered for. */
 export type UrlOpener<T> = (url: URL) => Promise<T>;
 
-/** Opens the blob store a URL names (e.g. `file:///var/lib/autopgo`). */
-export type BlobOpener = UrlOpener<BlobStore>;
-/** Opens a topic writer for a URL (e.g. `mem://profiles`). */
-export type EventWriterOpener = UrlOpener<EventWriter>;
-/** Opens a subscription reader for a URL (e.g. `mem://profiles`). */
-export type EventReaderOpener = UrlOpener<EventReader>;
+/** A blob driver as an opener returns it; {@link openBlobStore} wraps it in a {@link Bucket}. */
+export type OpenedBlobDriver = BlobDriver;
+/** A writer driver as an opener returns it; {@link openEventWriter} wraps it in a {@link Topic}. */
+export type OpenedEventWriter = EventWriter & BusDriverErrors;
+/** A reader driver as an opener returns it; {@link openEventReader} wraps it in a {@link Subscription}. */
+export type OpenedEventReader = EventReader & BusDriverErrors;
+/** Opens the blob driver a URL names (e.g. `file:///var/lib/autopgo`). */
+export type BlobOpener = UrlOpener<OpenedBlobDriver>;
+/** Opens a topic writer driver for a URL (e.g. `mem://profiles`). */
+export type EventWriterOpener = UrlOpener<OpenedEventWriter>;
+/** Opens a subscription reader driver for a URL (e.g. `mem://profiles`). */
+export type EventReaderOpener = UrlOpener<OpenedEventReader>;
 
 const SCHEME = /^[a-z][a-z0-9+.-]*$/;
 
@@ -98,11 +105,15 @@ export class SchemeRegistry<T> {
 }
 
 /** The process-wide registry of blob drivers. */
-export const blobDrivers: SchemeRegistry<BlobStore> = new SchemeRegistry<BlobStore>("blob store");
+export const blobDrivers: SchemeRegistry<OpenedBlobDriver> = new SchemeRegistry<OpenedBlobDriver>("blob store");
 /** The process-wide registry of event writer drivers. */
-export const eventWriterDrivers: SchemeRegistry<EventWriter> = new SchemeRegistry<EventWriter>("event writer");
+export const eventWriterDrivers: SchemeRegistry<OpenedEventWriter> = new SchemeRegistry<OpenedEventWriter>(
+  "event writer",
+);
 /** The process-wide registry of event reader drivers. */
-export const eventReaderDrivers: SchemeRegistry<EventReader> = new SchemeRegistry<EventReader>("event reader");
+export const eventReaderDrivers: SchemeRegistry<OpenedEventReader> = new SchemeRegistry<OpenedEventReader>(
+  "event reader",
+);
 
 /** Registers a blob driver for `scheme` in the process-wide registry. */
 export function registerBlobDriver(scheme: string, opener: BlobOpener): void {
@@ -119,17 +130,17 @@ export function registerEventReaderDriver(scheme: string, opener: EventReaderOpe
   eventReaderDrivers.register(scheme, opener);
 }
 
-/** Opens the blob store named by `url` (e.g. `file:///var/lib/autopgo`, `mem://test`). */
-export function openBlobStore(url: string): Promise<BlobStore> {
-  return blobDrivers.open(url);
+/** Opens the blob store named by `url` (e.g. `file:///var/lib/autopgo`, `mem://test`) as a portable {@link Bucket}. */
+export async function openBlobStore(url: string): Promise<Bucket> {
+  return new Bucket(await blobDrivers.open(url));
 }
 
 /** Opens a writer for the topic named by `url` (e.g. `mem://profiles`, `file:///var/lib/autopgo-bus`). */
-export function openEventWriter(url: string): Promise<EventWriter> {
-  return eventWriterDrivers.open(url);
+export async function openEventWriter(url: string): Promise<Topic> {
+  return new Topic(await eventWriterDrivers.open(url));
 }
 
 /** Opens a reader of the subscription named by `url`. */
-export function openEventReader(url: string): Promise<EventReader> {
-  return eventReaderDrivers.open(url);
+export async function openEventReader(url: string): Promise<Subscription> {
+  return new Subscription(await eventReaderDrivers.open(url));
 }

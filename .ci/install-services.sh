@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the real servers and brokers that the integration tests start on 127.0.0.1.
+# Binaries are cached under $AUTOPGO_TEST_CACHE (default ~/.cache/autopgo-test), so only the first run builds them.
+# Each service installs independently: one failure is reported and the others still install.
+# Usage: install-services.sh [service ...]   (default: all)
+set -uo pipefail
+cache="${AUTOPGO_TEST_CACHE:-$HOME/.cache/autopgo-test}"
+bin="$cache/bin"
+mkdir -p "$bin"
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+export GOBIN="$bin" GOFLAGS="${GOFLAGS:-} -trimpath"
+status=0
+
+have() { [ -x "$bin/$1" ]; }
+note() { echo "[services] $*"; }
+fail() { echo "[services] FAILED: $*" >&2; status=1; }
+
+go_tool() { # go_tool NAME MODULE@VERSION
+  local name=$1 mod=$2
+  if have "$name"; then note "$name cached"; return; fi
+  note "building $name from $mod"
+  go install "$mod" || fail "$name ($mod)"
+}
+
+install_minio() { go_tool minio github.com/minio/minio@latest; }
+install_fakegcs() { go_tool fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1; }
+install_nats() { go_tool nats-server github.com/nats-io/nats-server/v2@v2.15.2; }
+install_goaws() { go_tool goaws github.com/Admiral-Piett/goaws@v0.4.5; }
+install_pstest() {
+  if have pstest-server; then note "pstest-server cached"; return; fi
+  note "building pstest-server (tests/fixtures/pstest)"
+  (cd "$repo/tests/fixtures/pstest" && go build -o "$bin/pstest-server" .) || fail "pstest-server"
+}
+install_azurite() {
+  if [ -x "$cache/azurite/node_modules/.bin/azurite-blob" ]; then note "azurite cached"; return; fi
+  note "installing azurite from npm"
+  mkdir -p "$cache/azurite"
+  (cd "$cache/azurite" && npm install --no-audit --no-fund --silent azurite@3.35.0 >/dev/null) || fail "azurite"
+}
+install_kafka() {
+  if [ -f "$cache/kafka/libs/.complete" ]; then note "kafka cached"; return; fi
+  note "fetching Apache Kafka ${KAFKA_VERSION:-4.4.0} jars from Maven Central"
+  mkdir -p "$cache/kafka"
+  cat >"$cache/kafka/pom.xml" <<'POM'
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>autopgo.test</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  sed -i "s/KAFKA_VERSION/${KAFKA_VERSION:-4.4.0}/g" "$cache/kafka/pom.xml"
+  (cd "$cache/kafka" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=libs >/dev/null) &&
+    touch "$cache/kafka/libs/.complete" || fail "kafka"
+}
+
+services=("$@")
+[ ${#services[@]} -eq 0 ] && services=(nats fakegcs goaws pstest azurite kafka minio)
+for s in "${services[@]}"; do "install_$s"; done
+exit $status

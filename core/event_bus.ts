@@ -1,0 +1,204 @@
+/**
+ * The portable event-bus layer (go-cloud's `pubsub.Topic` / `pubsub.Subscription` over their
+ * drivers): every reader and writer that the registry opens is wrapped here, so what all buses
+ * share lives once:
+ * - a closed check; `receive` after close resolves `undefined`, `send` after close throws;
+ * - ack and nack settle a message at most once (a second call is a no-op, never a double ack);
+ * - while a message is held, its {@link IncomingMessage.inProgress} is called every
+ *   {@link EventReader.renewIntervalMs}, so a long merge is not redelivered to another worker;
+ * - errors become {@link BusError}s with a portable kind and the driver's error as `cause`;
+ * - `send` retries transient (`unavailable`) failures with jittered backoff: a repeated send
+ *   can duplicate an event, which at-least-once delivery allows and the worker tolerates.
+ *
+ * @module
+ */
+
+import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "./events.ts";
+import { abortableSleep } from "./sleep.ts";
+
+/** Portable bus error categories; `unavailable` is the only retryable one. */
+export type BusErrorKind = "not-found" | "permission" | "unavailable" | "invalid" | "closed" | "unknown";
+
+/** A bus failure with a portable kind; `cause` keeps the driver's error. */
+export class BusError extends Error {
+  /** The portable category. */
+  readonly kind: BusErrorKind;
+  /** Creates the error with a one-line message. */
+  constructor(kind: BusErrorKind, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BusError";
+    this.kind = kind;
+  }
+
+  /** True for transient failures. */
+  get retryable(): boolean {
+    return this.kind === "unavailable";
+  }
+}
+
+/** What a bus driver may add to the portable interfaces: a classifier for its errors. */
+export interface BusDriverErrors {
+  /** Names the topic or subscription in errors, without secrets. */
+  readonly description?: string;
+  /** Maps an error the driver threw to a portable kind. */
+  errorKind?(error: unknown): BusErrorKind;
+}
+
+/** Options of {@link Topic} and {@link Subscription}. */
+export interface BusWrapperOptions {
+  /** Send attempts while failures are `unavailable` (default 4). */
+  attempts?: number;
+  /** First retry delay in ms (default 200), doubled per attempt with ±50% jitter, at most 5 s. */
+  retryBaseMs?: number;
+  /** Jitter source in [0, 1). */
+  random?: () => number;
+  /** Overrides the reader's renew interval (tests). */
+  renewIntervalMs?: number;
+}
+
+function wrapError(driver: BusDriverErrors, what: string, error: unknown): BusError {
+  if (error instanceof BusError) return error;
+  const kind = driver.errorKind?.(error) ?? "unknown";
+  const detail = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim().slice(0, 500);
+  const where = driver.description ? ` on ${driver.description}` : "";
+  return new BusError(kind, `${what}${where}: ${detail}`, { cause: error });
+}
+
+/** A portable topic around a writer driver. */
+export class Topic implements EventWriter {
+  readonly #driver: EventWriter & BusDriverErrors;
+  readonly #options: BusWrapperOptions;
+  #closed = false;
+
+  /** Wraps `driver`. */
+  constructor(driver: EventWriter & BusDriverErrors, options: BusWrapperOptions = {}) {
+    this.#driver = driver;
+    this.#options = options;
+  }
+
+  /** The wrapped driver (escape hatch). */
+  get driver(): EventWriter {
+    return this.#driver;
+  }
+
+  /** Publishes; retries transient failures. */
+  async send(message: OutgoingMessage, signal?: AbortSignal): Promise<void> {
+    const attempts = this.#options.attempts ?? 4;
+    for (let attempt = 1;; attempt++) {
+      if (this.#closed) throw new BusError("closed", "send: the topic is closed");
+      signal?.throwIfAborted();
+      try {
+        return await this.#driver.send(message, signal);
+      } catch (raw) {
+        if (signal?.aborted) throw raw;
+        const error = wrapError(this.#driver, "send", raw);
+        if (!error.retryable || attempt >= attempts) throw error;
+        const base = Math.min(5_000, (this.#options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
+        await abortableSleep(
+          Math.round(base * (0.5 + (this.#options.random ?? Math.random)())),
+          signal ?? new AbortController().signal,
+        );
+      }
+    }
+  }
+
+  /** Health check. */
+  async check(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new BusError("closed", "check: the topic is closed");
+    try {
+      await this.#driver.check(signal);
+    } catch (error) {
+      throw wrapError(this.#driver, "check", error);
+    }
+  }
+
+  /** Closes the driver once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#driver.close();
+  }
+}
+
+/** A portable subscription around a reader driver. */
+export class Subscription implements EventReader {
+  readonly #driver: EventReader & BusDriverErrors;
+  readonly #options: BusWrapperOptions;
+  #closed = false;
+
+  /** Wraps `driver`. */
+  constructor(driver: EventReader & BusDriverErrors, options: BusWrapperOptions = {}) {
+    this.#driver = driver;
+    this.#options = options;
+  }
+
+  /** The wrapped driver (escape hatch). */
+  get driver(): EventReader {
+    return this.#driver;
+  }
+
+  /** The driver's renew interval. */
+  get renewIntervalMs(): number | undefined {
+    return this.#options.renewIntervalMs ?? this.#driver.renewIntervalMs;
+  }
+
+  /** Waits for the next message; `undefined` on abort or close. */
+  async receive(signal?: AbortSignal): Promise<IncomingMessage | undefined> {
+    if (this.#closed || signal?.aborted) return undefined;
+    let message: IncomingMessage | undefined;
+    try {
+      message = await this.#driver.receive(signal);
+    } catch (error) {
+      if (this.#closed || signal?.aborted) return undefined;
+      throw wrapError(this.#driver, "receive", error);
+    }
+    return message && this.#hold(message);
+  }
+
+  /** Health check. */
+  async check(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new BusError("closed", "check: the subscription is closed");
+    try {
+      await this.#driver.check(signal);
+    } catch (error) {
+      throw wrapError(this.#driver, "check", error);
+    }
+  }
+
+  /** Closes the driver once; unsettled messages return to the bus per its rules. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#driver.close();
+  }
+
+  #hold(message: IncomingMessage): IncomingMessage {
+    const driver = this.#driver;
+    let settled = false;
+    const interval = this.renewIntervalMs;
+    const timer = interval && message.inProgress
+      ? setInterval(() => {
+        message.inProgress?.().catch(() => {/* the next settle reports real failures */});
+      }, interval)
+      : undefined;
+    const settle = async (what: string, action: () => Promise<void>) => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearInterval(timer);
+      try {
+        await action();
+      } catch (error) {
+        throw wrapError(driver, what, error);
+      }
+    };
+    return {
+      body: message.body,
+      id: message.id,
+      orderingKey: message.orderingKey,
+      deliveryAttempt: message.deliveryAttempt,
+      ack: () => settle("ack", () => message.ack()),
+      nack: (delayMs?: number) => settle("nack", () => message.nack(delayMs)),
+      inProgress: message.inProgress && (() => settled ? Promise.resolve() : message.inProgress!()),
+    };
+  }
+}
