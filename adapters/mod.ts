@@ -23,16 +23,16 @@ import {
 } from "../core/registry.ts";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventReader, EventWriter } from "../core/events.ts";
-import { openFileBlobStore } from "./file_blob.ts";
-import { openFileEventReader, openFileEventWriter } from "./file_bus.ts";
-import { openMemBlobStore } from "./mem_blob.ts";
-import { openMemEventReader, openMemEventWriter } from "./mem_bus.ts";
+import { openFileBlobStore } from "./blob/file_blob.ts";
+import { openFileEventReader, openFileEventWriter } from "./bus/file_bus.ts";
+import { openMemBlobStore } from "./blob/mem_blob.ts";
+import { openMemEventReader, openMemEventWriter } from "./bus/mem_bus.ts";
 
 export { fileUrlFromPath } from "./driver_url.ts";
-export { FileBlobStore, openFileBlobStore } from "./file_blob.ts";
-export { FileEventReader, FileEventWriter, openFileEventReader, openFileEventWriter } from "./file_bus.ts";
-export { MemBlobStore, openMemBlobStore } from "./mem_blob.ts";
-export { MemEventReader, MemEventWriter, openMemEventReader, openMemEventWriter } from "./mem_bus.ts";
+export { FileBlobStore, openFileBlobStore } from "./blob/file_blob.ts";
+export { FileEventReader, FileEventWriter, openFileEventReader, openFileEventWriter } from "./bus/file_bus.ts";
+export { MemBlobStore, openMemBlobStore } from "./blob/mem_blob.ts";
+export { MemEventReader, MemEventWriter, openMemEventReader, openMemEventWriter } from "./bus/mem_bus.ts";
 export { type Clock, ManualClock, systemClock } from "./clock.ts";
 
 /** Explicit registries to fill instead of the process-wide ones (tests). */

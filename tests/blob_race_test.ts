@@ -14,8 +14,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { openFileBlobStore } from "../adapters/file_blob.ts";
-import { openFileEventWriter } from "../adapters/file_bus.ts";
+import { openFileBlobStore } from "../adapters/blob/file_blob.ts";
+import { openFileEventWriter } from "../adapters/bus/file_bus.ts";
 
 const CHILD = new URL("./support/race_child.ts", import.meta.url).pathname;
 const enc = (text: string) => new TextEncoder().encode(text);

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { openMemBlobStore } from "../adapters/mem_blob.ts";
+import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
 import type { BlobStore } from "../core/blob.ts";
 import { encodeEnvelope, makeEnvelope } from "../core/events.ts";
 import { deleteApp } from "../core/pipeline/app_admin.ts";

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { openMemBlobStore } from "../adapters/mem_blob.ts";
+import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventPublisher } from "../core/pipeline/publisher.ts";
 import { createServerApp, type ServerAppDeps } from "../core/pipeline/server_app.ts";

@@ -17,8 +17,8 @@
  */
 
 import { PreconditionFailedError } from "../../core/blob.ts";
-import { openFileBlobStore } from "../../adapters/file_blob.ts";
-import { openFileEventReader } from "../../adapters/file_bus.ts";
+import { openFileBlobStore } from "../../adapters/blob/file_blob.ts";
+import { openFileEventReader } from "../../adapters/bus/file_bus.ts";
 
 const [mode, url, id, arg] = Deno.args;
 const enc = (text: string) => new TextEncoder().encode(text);

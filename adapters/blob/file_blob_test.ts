@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { PreconditionFailedError } from "../core/blob.ts";
-import { blobConformance } from "../tests/support/blob_conformance.ts";
-import { fileUrlFromPath } from "./driver_url.ts";
+import { PreconditionFailedError } from "../../core/blob.ts";
+import { blobConformance } from "../../tests/support/blob_conformance.ts";
+import { fileUrlFromPath } from "../driver_url.ts";
 import { openFileBlobStore } from "./file_blob.ts";
 
 const enc = (text: string) => new TextEncoder().encode(text);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PreconditionFailedError, type WriteConditions } from "../core/blob.ts";
+import { PreconditionFailedError, type WriteConditions } from "../../core/blob.ts";
 
 /** Throws when both conditions are set (they contradict each other). */
 export function checkConditions(conditions: WriteConditions): void {

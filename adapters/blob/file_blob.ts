@@ -35,10 +35,10 @@ import {
   type BlobStore,
   PreconditionFailedError,
   type WriteConditions,
-} from "../core/blob.ts";
-import { type BlobDriver, blobErrorKindOrUnknown } from "../core/blob_bucket.ts";
+} from "../../core/blob.ts";
+import { type BlobDriver, blobErrorKindOrUnknown } from "../../core/blob_bucket.ts";
 import { assertPrecondition, checkConditions } from "./blob_conditions.ts";
-import { absolutePathFromFileUrl, driverParams } from "./driver_url.ts";
+import { absolutePathFromFileUrl, driverParams } from "../driver_url.ts";
 import {
   type FileIdentity,
   identityOf,
@@ -49,7 +49,7 @@ import {
   syncDir,
   withFileLock,
   writeDurableTemp,
-} from "./fs_util.ts";
+} from "../fs_util.ts";
 
 /** Prefix of every internal file or folder name; key segments may not start with it. */
 export const RESERVED_PREFIX = ".autopgo-";

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { busConformance, receiveWithin } from "../tests/support/bus_conformance.ts";
-import { ManualClock } from "./clock.ts";
+import { busConformance, receiveWithin } from "../../tests/support/bus_conformance.ts";
+import { ManualClock } from "../clock.ts";
 import { dropMemTopic, openMemEventReader, openMemEventWriter } from "./mem_bus.ts";
 
 let topicCounter = 0;

@@ -30,11 +30,11 @@
  */
 
 import { join } from "node:path";
-import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../core/events.ts";
+import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../../core/events.ts";
 import { type BusSettings, busSettings, nackBackoffMs, pickDeliverable, waitOrAbort } from "./bus_common.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { absolutePathFromFileUrl } from "./driver_url.ts";
-import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurableTemp } from "./fs_util.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { absolutePathFromFileUrl } from "../driver_url.ts";
+import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurableTemp } from "../fs_util.ts";
 
 const WHAT = "file event bus";
 const NO_KEY = "_";

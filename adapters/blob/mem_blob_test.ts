@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { blobConformance } from "../tests/support/blob_conformance.ts";
+import { blobConformance } from "../../tests/support/blob_conformance.ts";
 import { dropMemBucket, openMemBlobStore } from "./mem_blob.ts";
 
 let bucketCounter = 0;

@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Clock } from "./clock.ts";
-import { driverParams, durationParam, intParam } from "./driver_url.ts";
+import type { Clock } from "../clock.ts";
+import { driverParams, durationParam, intParam } from "../driver_url.ts";
 
 /** Settings parsed from a bus URL's query. */
 export interface BusSettings {

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { busConformance, receiveWithin } from "../tests/support/bus_conformance.ts";
-import { ManualClock } from "./clock.ts";
+import { busConformance, receiveWithin } from "../../tests/support/bus_conformance.ts";
+import { ManualClock } from "../clock.ts";
 import { openFileEventReader, openFileEventWriter } from "./file_bus.ts";
 
 const enc = (text: string) => new TextEncoder().encode(text);
@@ -28,6 +28,7 @@ busConformance("file", async () => {
     writer: await openFileEventWriter(url),
     openReader: () => openFileEventReader(url),
     ackDeadlineMs: 300,
+    readerProcess: { url },
     cleanup,
   };
 });

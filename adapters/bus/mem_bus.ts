@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../core/events.ts";
+import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../../core/events.ts";
 import {
   type BusSettings,
   busSettings,
@@ -26,7 +26,7 @@ import {
   pickDeliverable,
   waitOrAbort,
 } from "./bus_common.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 
 const WHAT = "mem event bus";
 

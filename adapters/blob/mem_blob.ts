@@ -18,10 +18,10 @@ import {
   type BlobObject,
   type BlobStore,
   type WriteConditions,
-} from "../core/blob.ts";
-import { type BlobDriver, blobErrorKindOrUnknown } from "../core/blob_bucket.ts";
+} from "../../core/blob.ts";
+import { type BlobDriver, blobErrorKindOrUnknown } from "../../core/blob_bucket.ts";
 import { assertPrecondition, checkConditions } from "./blob_conditions.ts";
-import { driverParams } from "./driver_url.ts";
+import { driverParams } from "../driver_url.ts";
 
 interface Entry {
   data: Uint8Array;
