@@ -16,87 +16,22 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openFileBlobStore } from "../adapters/blob/file_blob.ts";
 import { openFileEventWriter } from "../adapters/bus/file_bus.ts";
+import { type CasResult, race, RaceChild } from "./support/race_process.ts";
 
-const CHILD = new URL("./support/race_child.ts", import.meta.url).pathname;
 const enc = (text: string) => new TextEncoder().encode(text);
 const dec = (data: Uint8Array) => new TextDecoder().decode(data);
-
-/** A running child process with line access to its stdout. */
-class Child {
-  readonly process: Deno.ChildProcess;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  #buffer = "";
-
-  constructor(args: string[]) {
-    this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-write", CHILD, ...args],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#lines = this.process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    this.#stdin = this.process.stdin.getWriter();
-  }
-
-  async line(): Promise<string> {
-    while (!this.#buffer.includes("\n")) {
-      const { value, done } = await this.#lines.read();
-      if (done) throw new Error(`child exited before a full line (got ${JSON.stringify(this.#buffer)})`);
-      this.#buffer += value;
-    }
-    const end = this.#buffer.indexOf("\n");
-    const line = this.#buffer.slice(0, end);
-    this.#buffer = this.#buffer.slice(end + 1);
-    return line;
-  }
-
-  send(text: string): Promise<void> {
-    return this.#stdin.write(enc(text));
-  }
-
-  async closeStdin(): Promise<void> {
-    await this.#stdin.close().catch(() => {});
-  }
-
-  async finish<T>(): Promise<T> {
-    await this.closeStdin(); // children stop reading stdin (consumers: their stop signal)
-    const result = JSON.parse(await this.line()) as T;
-    assert.equal((await this.process.status).code, 0);
-    await this.#lines.cancel().catch(() => {});
-    return result;
-  }
-
-  async kill(): Promise<void> {
-    try {
-      this.process.kill("SIGKILL");
-    } catch { /* already exited */ }
-    await this.process.status;
-    await this.closeStdin();
-    await this.#lines.cancel().catch(() => {});
-  }
-}
-
-/** Starts children, waits until all are ready, then releases them at once. */
-async function race(argsList: string[][]): Promise<Child[]> {
-  const children = argsList.map((args) => new Child(args));
-  for (const child of children) assert.equal(await child.line(), "ready");
-  await Promise.all(children.map((child) => child.send("go\n")));
-  return children;
-}
 
 Deno.test("file blob: processes racing conditional writes never both win", async () => {
   const dir = await Deno.makeTempDir({ prefix: "autopgo-race-blob-" });
   const url = pathToFileURL(dir).href;
   const rounds = 40;
   const processes = 3;
-  let children: Child[] = [];
+  let children: RaceChild[] = [];
   try {
     const store = await openFileBlobStore(url);
     for (let r = 0; r < rounds; r++) await store.write(`cas/${r}`, enc("initial"));
     children = await race(Array.from({ length: processes }, (_, i) => ["cas", url, `p${i}`, String(rounds)]));
-    type Result = { kind: string; round: number; won: boolean; version?: string; error?: string };
-    const outputs = await Promise.all(children.map((c) => c.finish<{ id: string; results: Result[] }>()));
+    const outputs = await Promise.all(children.map((c) => c.finish<{ id: string; results: CasResult[] }>()));
     for (const kind of ["cas", "absent"]) {
       for (let r = 0; r < rounds; r++) {
         const entries = outputs.map((o) => ({ id: o.id, ...o.results.find((x) => x.kind === kind && x.round === r)! }));
@@ -119,7 +54,7 @@ Deno.test("file blob: processes racing conditional writes never both win", async
 Deno.test("file blob: read-modify-write loops in several processes lose no update", async () => {
   const dir = await Deno.makeTempDir({ prefix: "autopgo-race-counter-" });
   const url = pathToFileURL(dir).href;
-  let children: Child[] = [];
+  let children: RaceChild[] = [];
   try {
     const store = await openFileBlobStore(url);
     await store.write("counter", enc("0"));
@@ -141,13 +76,13 @@ Deno.test("file bus: consumer processes never share a delivery; a killed consume
   const url = pathToFileURL(bus).href;
   const total = 60;
   const keys = 4;
-  let hung: Child | undefined;
-  let consumers: Child[] = [];
+  let hung: RaceChild | undefined;
+  let consumers: RaceChild[] = [];
   try {
     const writer = await openFileEventWriter(url);
     for (let n = 0; n < total; n++) await writer.send({ body: enc(`k${n % keys} ${n}`), orderingKey: `k${n % keys}` });
     await writer.close();
-    hung = new Child(["hang", `${url}?ackdeadline=1s`, "hung"]);
+    hung = new RaceChild(["hang", `${url}?ackdeadline=1s`, "hung"]);
     const claimed = JSON.parse(await hung.line()) as { body: string };
     assert.equal(claimed.body, "k0 0");
     await hung.kill();

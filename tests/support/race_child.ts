@@ -1,13 +1,18 @@
 /**
- * Child process for tests/blob_race_test.ts: one of several OS processes racing on one
- * `file://` blob store or bus directory. Prints "ready" when set up, waits for "go" on stdin
- * (so every process starts racing at once), then prints one JSON line with its results.
+ * Child process for tests/blob_race_test.ts and tests/support/cloud_blob_suite.ts: one of
+ * several OS processes racing on one blob store (any URL the built-in drivers open: `file://`,
+ * `s3://`, `gs://`, `azblob://`…, with credentials from the environment) or one `file://` bus
+ * directory. Prints "ready" when set up, waits for "go" on stdin (so every process starts
+ * racing at once), then prints one JSON line with its results. Started by
+ * tests/support/race_process.ts.
  *
  * Modes (`deno run -A race_child.ts MODE URL ID ARGS…`):
  * - `cas URL ID ROUNDS` — reads `cas/<r>` for every round, then writes each with ifVersion of
  *   what it read and `absent/<r>` with ifAbsent; reports which rounds it won.
  * - `increment URL ID TIMES` — adds 1 to the counter in `counter` TIMES with read + ifVersion
  *   write, retrying on conflict; reports how many conflicts it retried.
+ * - `probe URL ID KEY` — no race: calls `check()` and `read(KEY)` once each and reports the
+ *   error kind and message of each (`ok` when it succeeded), e.g. with wrong credentials.
  * - `consume URL ID MARKDIR` — processes bus messages until stdin closes: for each, creates
  *   `MARKDIR/msg-<id>` and `MARKDIR/key-<key>` exclusively (a failure means two consumers hold
  *   the message or the key at once), appends `<key> <n>` to `MARKDIR/log`, removes the marks, acks.
@@ -16,8 +21,9 @@
  * @module
  */
 
-import { PreconditionFailedError } from "../../core/blob.ts";
-import { openFileBlobStore } from "../../adapters/blob/file_blob.ts";
+import { BlobError, PreconditionFailedError } from "../../core/blob.ts";
+import { openBlobStore } from "../../core/registry.ts";
+import { registerBuiltinDrivers } from "../../adapters/mod.ts";
 import { openFileEventReader } from "../../adapters/bus/file_bus.ts";
 
 const [mode, url, id, arg] = Deno.args;
@@ -35,8 +41,10 @@ async function waitForGo(): Promise<void> {
   }
 }
 
+registerBuiltinDrivers();
+
 async function cas(rounds: number) {
-  const store = await openFileBlobStore(url);
+  const store = await openBlobStore(url);
   const versions: string[] = [];
   for (let r = 0; r < rounds; r++) versions.push((await store.read(`cas/${r}`)).version);
   await waitForGo();
@@ -57,11 +65,12 @@ async function cas(rounds: number) {
     await attempt("cas", r, () => store.write(`cas/${r}`, enc(`${id}:${r}`), { ifVersion: versions[r] }));
     await attempt("absent", r, () => store.write(`absent/${r}`, enc(`${id}:${r}`), { ifAbsent: true }));
   }
+  await store.close();
   console.log(JSON.stringify({ id, results }));
 }
 
 async function increment(times: number) {
-  const store = await openFileBlobStore(url);
+  const store = await openBlobStore(url);
   await waitForGo();
   let conflicts = 0;
   for (let i = 0; i < times; i++) {
@@ -76,7 +85,24 @@ async function increment(times: number) {
       }
     }
   }
+  await store.close();
   console.log(JSON.stringify({ id, conflicts }));
+}
+
+async function probe(key: string) {
+  const store = await openBlobStore(url);
+  const outcome = async (call: () => Promise<unknown>) => {
+    try {
+      await call();
+      return { kind: "ok", message: "" };
+    } catch (e) {
+      return { kind: e instanceof BlobError ? e.kind : "not a BlobError", message: String((e as Error).message ?? e) };
+    }
+  };
+  const check = await outcome(() => store.check());
+  const read = await outcome(() => store.read(key));
+  await store.close();
+  console.log(JSON.stringify({ id, check, read }));
 }
 
 async function exclusive(path: string): Promise<boolean> {
@@ -126,4 +152,5 @@ if (mode === "cas") await cas(Number(arg));
 else if (mode === "increment") await increment(Number(arg));
 else if (mode === "consume") await consume(arg);
 else if (mode === "hang") await hang();
+else if (mode === "probe") await probe(arg);
 else throw new Error(`race_child: unknown mode ${mode}`);
