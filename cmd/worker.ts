@@ -143,13 +143,54 @@ export function workerDeps(
   };
 }
 
-/** Opens a resource by URL, turning failures into one-line CLI errors naming the flag. */
-export async function openOrFail<T>(what: string, url: string, open: (url: string) => Promise<T>): Promise<T> {
+/** How long the start-up reachability check of each store and bus may take. */
+const STARTUP_CHECK_MS = 30_000;
+
+/**
+ * Opens a resource by URL and checks it once, turning failures into one-line CLI errors naming
+ * it: a missing bucket, topic or subscription, bad credentials or a bad URL stop start-up. A
+ * transient failure (`unavailable`: the service is down or throttling) only logs a warning, so
+ * a component may start before its store or broker; `/api/ready` answers 503 until it is up.
+ */
+export async function openOrFail<T extends { check(signal?: AbortSignal): Promise<void>; close?(): Promise<void> }>(
+  what: string,
+  url: string,
+  open: (url: string) => Promise<T>,
+): Promise<T> {
+  let resource: T;
   try {
-    return await open(url);
+    resource = await open(url);
   } catch (error) {
-    throw new CliError(`opening ${what} ${redactUrl(url)}: ${(error as Error).message}`);
+    throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
   }
+  const timeout = AbortSignal.timeout(STARTUP_CHECK_MS);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      resource.check(timeout),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(Object.assign(new Error(`no answer within ${STARTUP_CHECK_MS / 1000}s`), { kind: "unavailable" })),
+          STARTUP_CHECK_MS,
+        );
+      }),
+    ]);
+  } catch (error) {
+    if ((error as { kind?: string }).kind === "unavailable" || timeout.aborted) {
+      log.warn(`${what} ${redactUrl(url)} is not reachable yet: ${oneLine(error)}`);
+    } else {
+      await resource.close?.().catch(() => {});
+      throw new CliError(`${what} ${redactUrl(url)}: ${oneLine(error)}`);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return resource;
+}
+
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
 }
 
 /** Resolves once SIGINT or SIGTERM arrives; `dispose` removes the listeners. */

@@ -53,15 +53,40 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
 }
 
 /**
- * Hono routes for `/api/health` and `/api/ready`. `isReady` defaults to always ready;
- * when it returns false, `/api/ready` answers 503.
+ * Runs `checks` at most once per `ttlMs`: concurrent and repeated requests within the window
+ * share one run, so a client polling `/api/health` or `/api/ready` cannot multiply the probes
+ * sent to the blob store and the bus.
+ */
+export function sharedHealthRunner(
+  checks: readonly HealthCheck[],
+  ttlMs = 1_000,
+  now: () => number = Date.now,
+): () => Promise<HealthReport> {
+  let last: { at: number; report: Promise<HealthReport> } | undefined;
+  return () => {
+    const t = now();
+    if (!last || t - last.at >= ttlMs) last = { at: t, report: runHealthChecks(checks) };
+    return last.report;
+  };
+}
+
+/**
+ * Hono routes for `/api/health` and `/api/ready`. Health runs every dependency check; ready
+ * answers 200 only when the component is started (`isReady`, default always) and every
+ * dependency (blob store, bus) is reachable, else 503 naming the first that is not.
  */
 export function healthRoutes(checks: readonly HealthCheck[], isReady: () => boolean = () => true): Hono {
   const app = new Hono();
+  const health = sharedHealthRunner(checks);
   app.get("/api/health", async (c) => {
-    const report = await runHealthChecks(checks);
+    const report = await health();
     return c.json(report, report.status === "healthy" ? 200 : 503);
   });
-  app.get("/api/ready", (c) => isReady() ? c.json({}, 200) : c.json({ message: "not ready", code: 503 }, 503));
+  app.get("/api/ready", async (c) => {
+    if (!isReady()) return c.json({ message: "not ready", code: 503 }, 503);
+    const report = await health();
+    if (report.status !== "healthy") return c.json({ message: `not ready: ${report.message}`, code: 503 }, 503);
+    return c.json({}, 200);
+  });
   return app;
 }
