@@ -32,6 +32,12 @@ install_pstest() {
   note "building pstest-server (tests/fixtures/pstest)"
   (cd "$repo/tests/fixtures/pstest" && go build -o "$bin/pstest-server" .) || fail "pstest-server"
 }
+install_gocloudbus() { # rebuilt whenever its sources are newer than the cached binary
+  local src="$repo/tests/fixtures/gocloudbus"
+  if have gocloudbus && [ -z "$(find "$src" -newer "$bin/gocloudbus" -type f)" ]; then note "gocloudbus cached"; return; fi
+  note "building gocloudbus (tests/fixtures/gocloudbus, gocloud.dev v0.40.0)"
+  (cd "$src" && go build -o "$bin/gocloudbus" .) || fail "gocloudbus"
+}
 install_azurite() {
   if [ -x "$cache/azurite/node_modules/.bin/azurite-blob" ]; then note "azurite cached"; return; fi
   note "installing azurite from npm"
@@ -59,6 +65,6 @@ POM
 }
 
 services=("$@")
-[ ${#services[@]} -eq 0 ] && services=(nats fakegcs goaws pstest azurite kafka minio)
+[ ${#services[@]} -eq 0 ] && services=(nats fakegcs goaws pstest gocloudbus azurite kafka minio)
 for s in "${services[@]}"; do "install_$s"; done
 exit $status
