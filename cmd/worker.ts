@@ -16,7 +16,7 @@ import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
 import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
-import { type ConnGuardOptions, DEFAULT_CONN_GUARD } from "../core/pipeline/conn_guard.ts";
+import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
 import { createOpsApp, startHttpServer } from "../core/pipeline/http_serve.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
@@ -52,10 +52,11 @@ export function hostOption(): Option {
   return envOption("--host <address>", "interface to listen on", "HOST").default("0.0.0.0");
 }
 
-/** HTTP connection timeouts shared by `server` and `worker`. */
+/** HTTP connection limits shared by `server` and `worker`. */
 export interface HttpTimeoutFlags {
   headerTimeout: number;
   idleTimeout: number;
+  maxConnections: number;
 }
 
 /** Adds `--header-timeout` and `--idle-timeout` (slow-client protection, conn_guard.ts). */
@@ -68,6 +69,13 @@ export function addHttpTimeoutOptions(command: Command): Command {
     .addOption(
       envOption("--idle-timeout <duration>", "time a keep-alive connection may sit idle", "IDLE_TIMEOUT")
         .argParser(durationArg).default(DEFAULT_CONN_GUARD.idleTimeoutMs, "2m"),
+    )
+    .addOption(
+      envOption(
+        "--max-connections <n>",
+        "client connections served at once; more are answered 503 (lowered to fit the open-file limit)",
+        "MAX_CONNECTIONS",
+      ).argParser(nonNegativeIntArg).default(DEFAULT_MAX_CONNECTIONS),
     );
 }
 
@@ -76,11 +84,13 @@ export function connGuardOptions(flags: HttpTimeoutFlags, bodyTimeoutMs: number)
   if (flags.headerTimeout <= 0 || flags.idleTimeout <= 0) {
     throw new CliError("--header-timeout and --idle-timeout must be positive");
   }
+  if (flags.maxConnections < 1) throw new CliError("--max-connections must be at least 1");
   return {
     headerTimeoutMs: flags.headerTimeout,
     idleTimeoutMs: flags.idleTimeout,
     bodyTimeoutMs,
     maxHeaderBytes: DEFAULT_CONN_GUARD.maxHeaderBytes,
+    maxConnections: flags.maxConnections,
   };
 }
 

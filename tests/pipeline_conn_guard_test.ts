@@ -52,13 +52,13 @@ Deno.test("framer: chunked bodies with extensions and trailers", () => {
   }
 });
 
-Deno.test("framer: oversized heads, upgrades and malformed lengths", () => {
+Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () => {
   const big = new RequestFramer(64);
   feed(big, `GET / HTTP/1.1\r\nX: ${"a".repeat(100)}`);
   assert.equal(big.phase, "overflow");
   const upgrade = new RequestFramer(1024);
   feed(upgrade, "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-  assert.equal(upgrade.phase, "raw");
+  assert.equal(upgrade.phase, "idle", "no upgrades are served: the request is framed like any other");
   const bad = new RequestFramer(1024);
   feed(bad, "POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n");
   assert.equal(bad.phase, "raw", "left to the server, which answers 400 and closes");

@@ -6,11 +6,24 @@
  * bytes to a `Deno.serve` bound to an ephemeral loopback port. It closes a connection whose
  * request head is not complete `headerTimeoutMs` after it started (or after connecting), that
  * sits idle between requests for `idleTimeoutMs`, whose body takes longer than `bodyTimeoutMs`,
- * or whose head exceeds `maxHeaderBytes` (answered 431). Upgraded connections are relayed
- * untouched.
+ * or whose head exceeds `maxHeaderBytes` (answered 431).
+ *
+ * No connection escapes the timeouts: autopgo serves no protocol upgrades, so `Upgrade` and
+ * `Connection: upgrade` headers are framed like any request; a stream whose framing cannot be
+ * followed (a malformed length, answered 400 by the server) stays under the idle timeout and is
+ * closed after `bodyTimeoutMs` at the latest.
+ *
+ * Connection floods: at most `maxConnections` client connections are relayed at once (each costs
+ * three file descriptors: client, relay and server side), capped further by the process's open
+ * file limit; a connection past the cap is answered 503 and closed at once. A failed accept
+ * (EMFILE, ENFILE) is logged and retried after a pause: it never stops the listener.
  *
  * @module
  */
+
+import { getLogger } from "@logtape/logtape";
+
+const log = getLogger(["autopgo", "http"]);
 
 /** Limits enforced per connection. */
 export interface ConnGuardOptions {
@@ -18,7 +31,12 @@ export interface ConnGuardOptions {
   idleTimeoutMs: number;
   bodyTimeoutMs: number;
   maxHeaderBytes: number;
+  /** Client connections relayed at once; more are refused (default {@link DEFAULT_MAX_CONNECTIONS}). */
+  maxConnections?: number;
 }
+
+/** Default cap on concurrent client connections. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 /** Sensible defaults: 10 s for a request head, 2 min idle keep-alive, 5 min per body, 64 KiB heads. */
 export const DEFAULT_CONN_GUARD: ConnGuardOptions = {
@@ -26,7 +44,27 @@ export const DEFAULT_CONN_GUARD: ConnGuardOptions = {
   idleTimeoutMs: 120_000,
   bodyTimeoutMs: 300_000,
   maxHeaderBytes: 64 * 1024,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
 };
+
+/** File descriptors kept free for the store, the bus, logs and the server's own sockets. */
+const RESERVED_DESCRIPTORS = 256;
+
+/** The soft open-file limit of this process, when the OS tells it (Linux `/proc/self/limits`). */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The connection cap in force: the configured one, lowered so three descriptors per connection fit the limit. */
+export function effectiveMaxConnections(configured: number, limit = openFileLimit()): number {
+  if (limit === undefined) return configured;
+  return Math.max(16, Math.min(configured, Math.floor((limit - RESERVED_DESCRIPTORS) / 3)));
+}
 
 type Phase = "idle" | "head" | "body" | "raw" | "overflow";
 
@@ -111,9 +149,7 @@ export class RequestFramer {
       const value = line.slice(colon + 1).trim().toLowerCase();
       if (name === "transfer-encoding") chunked = /(^|,)\s*chunked\s*$/.test(value);
       else if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : NaN;
-      else if (name === "upgrade" || (name === "connection" && /\bupgrade\b/.test(value))) this.#state = "raw";
     }
-    if (this.#state === "raw") return;
     if (chunked) this.#state = "chunk-size";
     else if (Number.isNaN(length)) this.#state = "raw"; // malformed: the server answers 400 and closes
     else if (length > 0) {
@@ -166,16 +202,45 @@ export function startConnGuard(
 ): ConnGuard {
   const listener = Deno.listen({ hostname, port, transport: "tcp" });
   const open = new Set<() => void>();
+  const cap = effectiveMaxConnections(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+  let stopped = false;
+  let refused = 0;
+  let refusing = 0;
+  let active = 0;
   (async () => {
-    try {
-      for await (const client of listener) relay(client, upstreamPort, options, open);
-    } catch { /* listener closed */ }
+    while (!stopped) {
+      let client: Deno.Conn;
+      try {
+        client = await listener.accept();
+      } catch (error) {
+        if (stopped || error instanceof Deno.errors.BadResource) return;
+        log.warn("accepting a connection failed, retrying in 100 ms: {error}", { error: String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (active >= cap) {
+        if (refused++ % 1000 === 0) {
+          log.warn("connection limit of {cap} reached: refusing new connections ({refused} so far)", { cap, refused });
+        }
+        // Answer 503 while few refusals are in flight; past that, close at once so a flood
+        // cannot hold descriptors with pending writes.
+        if (refusing < 64) {
+          refusing++;
+          refuse(client).finally(() => refusing--);
+        } else closeQuietly(client);
+        continue;
+      }
+      // Counted from the accept on: a burst cannot slip past the cap while upstream connects.
+      active++;
+      relay(client, upstreamPort, options, open).finally(() => active--);
+    }
   })();
   const addr = listener.addr as Deno.NetAddr;
   return {
     port: addr.port,
     hostname: addr.hostname,
     stopAccepting: () => {
+      stopped = true;
       try {
         listener.close();
       } catch { /* already closed */ }
@@ -186,6 +251,25 @@ export function startConnGuard(
       [...open].forEach((close) => close());
     },
   };
+}
+
+const BUSY = new TextEncoder().encode(
+  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n" +
+    "content-length: 52\r\n\r\n" + JSON.stringify({ message: "too many connections", code: 503 }).padEnd(52),
+);
+
+/** Answers 503 without reading the request and closes; never waits on a slow client. */
+async function refuse(client: Deno.Conn): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(client), 1_000);
+  await client.write(BUSY).catch(() => {});
+  clearTimeout(timer);
+  closeQuietly(client);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
 }
 
 async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuardOptions, open: Set<() => void>) {
@@ -240,8 +324,11 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
             break;
           }
           const newRequest = framer.headsStarted !== headsBefore;
-          if (phase === "raw") clearTimeout(timer);
-          else if (phase === "idle" && phaseBefore !== "idle") arm(options.idleTimeoutMs);
+          if (phase === "raw") {
+            // Framing lost: keep the idle timeout on every chunk, and the body timeout overall.
+            rawSince ??= Date.now();
+            arm(Math.max(0, Math.min(options.idleTimeoutMs, rawSince + options.bodyTimeoutMs - Date.now())));
+          } else if (phase === "idle" && phaseBefore !== "idle") arm(options.idleTimeoutMs);
           else if (phase === "head" && (newRequest || phaseBefore !== "head")) arm(options.headerTimeoutMs);
           else if (phase === "body" && (newRequest || phaseBefore !== "body")) arm(options.bodyTimeoutMs);
         }
@@ -252,6 +339,7 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
     } catch { /* connection reset or closed by a timeout */ }
     close();
   };
+  let rawSince: number | undefined;
   const requests = new RequestFramer(options.maxHeaderBytes);
   arm(options.headerTimeoutMs); // the first request must arrive promptly
   await Promise.all([pump(client, upstream, requests), pump(upstream, client)]);

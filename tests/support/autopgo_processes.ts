@@ -117,9 +117,12 @@ export interface AutopgoServer extends AutopgoProcess {
 }
 
 /** Starts `autopgo server` (embedded store + worker) on 127.0.0.1 with a fresh data dir. */
-export async function startAutopgoServer(extraArgs: string[] = []): Promise<AutopgoServer> {
+export async function startAutopgoServer(extraArgs: string[] = [], opts: SpawnOptions = {}): Promise<AutopgoServer> {
   const dataDir = await Deno.makeTempDir({ prefix: "autopgo-test-server-" });
-  const proc = spawnAutopgo(["server", "--data-dir", dataDir, "--port", "0", "--host", "127.0.0.1", ...extraArgs]);
+  const proc = spawnAutopgo(
+    ["server", "--data-dir", dataDir, "--port", "0", "--host", "127.0.0.1", ...extraArgs],
+    opts,
+  );
   try {
     const m = await proc.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
     return {

@@ -1,0 +1,100 @@
+/**
+ * Hostile clients against a real `autopgo server` process on 127.0.0.1: connection floods past
+ * the cap and past the open-file limit, and `Upgrade` requests that used to switch the slow-client
+ * guard off. Each of these crashed or stalled the server before the fix.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { MAIN_TS } from "./support/cli.ts";
+import { startAutopgoServer } from "./support/autopgo_processes.ts";
+
+const encoder = new TextEncoder();
+
+/** Reads until the peer closes (or `limitMs` passes); returns what arrived and how long it took. */
+async function readUntilClosed(conn: Deno.Conn, limitMs: number): Promise<{ text: string; ms: number }> {
+  const started = Date.now();
+  const timer = setTimeout(() => conn.close(), limitMs);
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(4096);
+  try {
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(new TextDecoder().decode(buffer.subarray(0, n)));
+    }
+  } catch { /* closed */ }
+  clearTimeout(timer);
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+  return { text: chunks.join(""), ms: Date.now() - started };
+}
+
+async function readyStatus(url: string): Promise<number> {
+  try {
+    const response = await fetch(`${url}/api/ready`, { signal: AbortSignal.timeout(5_000) });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("hardening: a connection flood past the cap and the open-file limit leaves the server serving", async () => {
+  // 600 descriptors allow about 110 guarded connections; ask for far more, then flood with 1,500.
+  const server = await startAutopgoServer(["--max-connections", "100000", "--header-timeout", "3s"], {
+    command: ["bash", "-c", 'ulimit -n 600 && exec "$0" "$@"', Deno.execPath(), "run", "-A", MAIN_TS],
+  });
+  const conns: Deno.Conn[] = [];
+  try {
+    const port = Number(new URL(server.url).port);
+    let failedConnects = 0;
+    for (let i = 0; i < 1_500; i++) {
+      try {
+        conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      } catch {
+        failedConnects++;
+      }
+    }
+    // Connections past the cap are answered 503 and closed at once, without waiting for a request.
+    const refused = await readUntilClosed(conns[conns.length - 1], 5_000);
+    assert.match(refused.text, /^HTTP\/1\.1 503/, `the last flood connection got: ${refused.text.slice(0, 80)}`);
+    assert.ok(refused.ms < 3_000, `refused after ${refused.ms} ms`);
+    // The flood's idle connections are cut by the header timeout, and the server serves again.
+    let status = 0;
+    for (let attempt = 0; attempt < 40 && status !== 200; attempt++) {
+      status = await readyStatus(server.url);
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(status, 200, `ready after the flood (failed connects: ${failedConnects})`);
+    assert.doesNotMatch(server.lines.join("\n"), /Uncaught|Too many open files.*exit/);
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch { /* closed by the server */ }
+    }
+    assert.equal(await server.close(), 0, "the server exits cleanly after the flood");
+  }
+});
+
+Deno.test("hardening: an Upgrade request does not switch the idle timeout off", async () => {
+  const server = await startAutopgoServer(["--header-timeout", "2s", "--idle-timeout", "2s"]);
+  try {
+    const port = Number(new URL(server.url).port);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(encoder.encode(
+      "GET /api/ready HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    ));
+    const result = await readUntilClosed(conn, 20_000);
+    assert.match(result.text, /^HTTP\/1\.1 200/, "the request is answered like any other");
+    assert.ok(result.ms < 8_000, `the connection was closed by the idle timeout after ${result.ms} ms`);
+    const malformed = await Deno.connect({ hostname: "127.0.0.1", port });
+    await malformed.write(encoder.encode("POST /api/profile/app HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n"));
+    assert.ok((await readUntilClosed(malformed, 20_000)).ms < 8_000, "a malformed request's connection is closed");
+  } finally {
+    await server.close();
+  }
+});
