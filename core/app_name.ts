@@ -11,6 +11,7 @@
 export const MAX_APP_NAME_LENGTH = 63;
 
 const APP_NAME = /^[a-z0-9-]+$/;
+const ALNUM_ENDS = /^[a-z0-9](?:.*[a-z0-9])?$/;
 
 /** Returns why `name` is not a valid application name, or `undefined` when it is. */
 export function appNameProblem(name: string): string | undefined {
@@ -19,10 +20,11 @@ export function appNameProblem(name: string): string | undefined {
     return `app name must be at most ${MAX_APP_NAME_LENGTH} characters, got ${name.length}`;
   }
   if (!APP_NAME.test(name)) return `app name ${JSON.stringify(name)} may only contain a-z, 0-9 and '-'`;
+  if (!ALNUM_ENDS.test(name)) return `app name ${JSON.stringify(name)} must start and end with a letter or digit`;
   return undefined;
 }
 
-/** True when `name` is non-empty, at most 63 characters and only `a-z`, `0-9`, `-`. */
+/** True when `name` is a DNS label: 1–63 of `a-z`, `0-9`, `-`, starting and ending with a letter or digit. */
 export function isValidAppName(name: string): boolean {
   return appNameProblem(name) === undefined;
 }

@@ -98,3 +98,18 @@ Deno.test("hardening: an Upgrade request does not switch the idle timeout off", 
     await server.close();
   }
 });
+
+Deno.test("hardening: app names '-' and '--' are refused by the server", async () => {
+  const server = await startAutopgoServer();
+  try {
+    const profile = await Deno.readFile(new URL("./fixtures/profiles/cpu-000.pb.gz", import.meta.url));
+    for (const name of ["-", "--", "-app", "app-"]) {
+      const response = await fetch(`${server.url}/api/profile/${name}`, { method: "POST", body: profile });
+      const body = await response.json();
+      assert.equal(response.status, 400, name);
+      assert.match(body.message, /must start and end with a letter or digit/);
+    }
+  } finally {
+    await server.close();
+  }
+});
