@@ -7,6 +7,7 @@
  */
 
 import { Hono } from "hono";
+import { publicMessage } from "./public_error.ts";
 
 /** One dependency whose health is reported (e.g. "blob", "event-reader", "file:///targets.json"). */
 export interface HealthCheck {
@@ -43,7 +44,7 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
       ]);
       return { name: c.name, status: "healthy" };
     } catch (e) {
-      return { name: c.name, status: "unhealthy", message: e instanceof Error ? e.message : String(e) };
+      return { name: c.name, status: "unhealthy", message: publicMessage(e) };
     }
   }));
   const firstBad = dependencies.find((d) => d.status === "unhealthy");

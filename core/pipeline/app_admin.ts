@@ -52,18 +52,21 @@ export interface DeleteAppResult {
   removed: number;
 }
 
-/** Deletes everything of `app` staged at or before `cutoffNanos` (Unix ns) and resets its base. */
-export async function deleteApp(
+/**
+ * Replaces `<app>/default.pgo` with a tombstone for `cutoffNanos` by a version-checked write, so
+ * the deletion is durable once this resolves (the server calls it before answering a DELETE).
+ * Returns false when a deletion with a later cut-off already reset the base.
+ */
+export async function tombstoneApp(
   store: BlobStore,
   app: string,
   cutoffNanos: bigint,
   signal?: AbortSignal,
-): Promise<DeleteAppResult> {
-  let tombstoned = false;
+): Promise<boolean> {
   for (let attempt = 0;; attempt++) {
     signal?.throwIfAborted();
     const base = await loadBase(store, app, signal);
-    if (base.state.deletedBefore >= cutoffNanos) break; // a later deletion already reset this base
+    if (base.state.deletedBefore >= cutoffNanos) return false; // a later deletion already reset this base
     try {
       await store.write(
         baseKey(app),
@@ -71,12 +74,26 @@ export async function deleteApp(
         base.version ? { ifVersion: base.version } : { ifAbsent: true },
         signal,
       );
-      tombstoned = true;
-      break;
+      return true;
     } catch (error) {
       if (!(error instanceof PreconditionFailedError) || attempt >= 100) throw error;
     }
   }
+}
+
+/** The deletion cut-off for a DELETE accepted at `at`: the end of that millisecond, in Unix ns. */
+export function deletionCutoff(at: Date): bigint {
+  return BigInt(at.getTime()) * 1_000_000n + 999_999n;
+}
+
+/** Deletes everything of `app` staged at or before `cutoffNanos` (Unix ns) and resets its base. */
+export async function deleteApp(
+  store: BlobStore,
+  app: string,
+  cutoffNanos: bigint,
+  signal?: AbortSignal,
+): Promise<DeleteAppResult> {
+  const tombstoned = await tombstoneApp(store, app, cutoffNanos, signal);
   const doomed: string[] = [];
   for await (const info of store.list(appPrefix(app), signal)) {
     const staged = parseStagingKey(info.key);

@@ -21,10 +21,12 @@ import { getLogger } from "@logtape/logtape";
 import { appNameProblem } from "../app_name.ts";
 import { type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { type HealthCheck, healthRoutes } from "../health.ts";
+import { failureStatus, publicMessage } from "../public_error.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { ProfileError } from "../pprof/errors.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import { checkPgo } from "../pprof/pgo.ts";
+import { deletionCutoff, tombstoneApp } from "./app_admin.ts";
 import { bearerProblem } from "./auth.ts";
 import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
@@ -138,7 +140,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
           error: String(e),
         })
       );
-      return apiError(503, `event bus unavailable, upload not accepted: ${(error as Error).message}`);
+      return apiError(503, `event bus unavailable, upload not accepted: ${publicMessage(error)}`, {
+        "retry-after": "5",
+      });
     }
     log.info("staged upload {key} ({size} bytes)", { key, size: body.byteLength });
     return c.json({ key }, 201);
@@ -169,7 +173,21 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     if (!(await statBase(deps.store, app, signal)) && !(await hasStagedUploads(deps.store, app, signal))) {
       return apiError(404, "Not Found");
     }
-    await deps.publisher.publish("profile.deleted", { app }, signal);
+    // Durable before the 200: the tombstone is written now; the event only asks the worker to
+    // clean staged and rejected uploads up to the same cut-off (merges skip them meanwhile).
+    const acceptedAt = deps.clock();
+    await tombstoneApp(deps.store, app, deletionCutoff(acceptedAt), signal);
+    try {
+      await deps.publisher.publish("profile.deleted", { app }, signal);
+    } catch (error) {
+      log.warn(
+        "profile.deleted for {app} not published; the deletion stands, staged uploads are dropped at merge: {error}",
+        {
+          app,
+          error: String(error),
+        },
+      );
+    }
     return c.json({});
   });
 
@@ -182,7 +200,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   app.notFound(() => apiError(404, "Not Found"));
   app.onError((error, c) => {
     log.error("{method} {path} failed: {error}", { method: c.req.method, path: c.req.path, error: String(error) });
-    return apiError(500, (error as Error).message ?? String(error));
+    const status = failureStatus(error);
+    const headers: Record<string, string> = status === 503 ? { "retry-after": "5" } : {};
+    return apiError(status, publicMessage(error), headers);
   });
   return app;
 }

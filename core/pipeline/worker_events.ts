@@ -15,7 +15,7 @@
 import { getLogger } from "@logtape/logtape";
 import { appNameProblem } from "../app_name.ts";
 import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
-import { deleteApp, rejectUpload } from "./app_admin.ts";
+import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import { loadBase, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -108,7 +108,7 @@ async function onDeleted(deps: WorkerDeps, envelope: Envelope, signal?: AbortSig
   if (Number.isNaN(ms)) {
     throw new EventFormatError(`envelope timestamp ${JSON.stringify(envelope.timestamp)} is not RFC 3339`);
   }
-  const cutoff = BigInt(ms) * 1_000_000n + 999_999n;
+  const cutoff = deletionCutoff(new Date(ms));
   const result = await deleteApp(deps.store, app, cutoff, signal);
   return `deleted app "${app}" up to ${envelope.timestamp}: ${result.removed} staged/rejected objects removed`;
 }

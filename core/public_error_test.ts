@@ -1,0 +1,31 @@
+/**
+ * What clients may see of a failure: no paths, and a status that follows the cause.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { failureStatus, publicMessage, scrubPaths } from "./public_error.ts";
+
+Deno.test("scrubPaths: absolute paths become <path>, other text stays", () => {
+  assert.equal(
+    scrubPaths('file blob store /var/lib/autopgo: write "app/x": Permission denied (os error 13): /tmp/a b'),
+    'file blob store <path>: write "app/x": Permission denied (os error 13): <path> b',
+  );
+  assert.equal(scrubPaths("open C:\\data\\autopgo\\x failed"), "open <path> failed");
+  assert.equal(
+    scrubPaths('s3 bucket "profiles" at http://127.0.0.1:9000'),
+    's3 bucket "profiles" at http://127.0.0.1:9000',
+  );
+  assert.equal(scrubPaths("app/default.pgo and 3/4"), "app/default.pgo and 3/4");
+});
+
+Deno.test("failureStatus: 507 for a full disk anywhere in the cause chain, 503 for unavailable, else 500", () => {
+  const enospc = new Error("write failed", {
+    cause: Object.assign(new Error("No space left on device (os error 28)"), {}),
+  });
+  assert.equal(failureStatus(enospc), 507);
+  assert.equal(failureStatus(Object.assign(new Error("down"), { kind: "unavailable" })), 503);
+  assert.equal(failureStatus(new Error("boom")), 500);
+  assert.equal(publicMessage(new Error("bad\n  thing at /root/x")), "bad thing at <path>");
+});
