@@ -55,6 +55,7 @@ export function registerBuiltinDrivers(registries?: DriverRegistries): void {
   const reader = registries ? registries.eventReader.register.bind(registries.eventReader) : registerEventReaderDriver;
   blob("file", (url) => openFileBlobStore(url));
   blob("mem", (url) => openMemBlobStore(url));
+  blob("s3", async (url) => (await import("./blob/s3_blob.ts")).openS3Blob(url));
   blob("gs", async (url) => (await import("./blob/gcs_blob.ts")).openGcsBlob(url));
   blob("azblob", async (url) => (await import("./blob/azure_blob.ts")).openAzureBlob(url));
   writer("mem", (url) => openMemEventWriter(url));

@@ -20,7 +20,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { BlobStore } from "../../core/blob.ts";
+import { BlobError, type BlobStore } from "../../core/blob.ts";
 import { openBlobStore, openEventReader, openEventWriter } from "../../core/registry.ts";
 import { registerBuiltinDrivers } from "../../adapters/mod.ts";
 import { encodeEnvelope, makeEnvelope } from "../../core/events.ts";
@@ -102,6 +102,33 @@ function sampleTotals(profile: Profile): number[] {
   return totals;
 }
 
+/** `store`, counting in `failures` the errors of its operations by kind (`unavailable`: the server was down). */
+function countingFailures(store: BlobStore, failures: Map<string, number>): BlobStore {
+  const count = (error: unknown) => {
+    const kind = error instanceof BlobError ? error.kind : "other";
+    failures.set(kind, (failures.get(kind) ?? 0) + 1);
+    return error;
+  };
+  const counted = <T>(promise: Promise<T>) => promise.catch((error) => Promise.reject(count(error)));
+  async function* countedList<T>(items: AsyncIterable<T>) {
+    try {
+      yield* items;
+    } catch (error) {
+      throw count(error);
+    }
+  }
+  return {
+    read: (k, s) => counted(store.read(k, s)),
+    stat: (k, s) => counted(store.stat(k, s)),
+    write: (k, d, c, s) => counted(store.write(k, d, c, s)),
+    delete: (k, c, s) => counted(store.delete(k, c, s)),
+    list: (p, s) => countedList(store.list(p, s)),
+    listPrefixes: (p, s) => countedList(store.listPrefixes(p, s)),
+    check: (s) => counted(store.check(s)),
+    close: () => store.close(),
+  };
+}
+
 /** Polls `condition` every 100 ms until true; throws with `what` after `timeoutMs`. */
 async function waitFor(what: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -157,6 +184,8 @@ export function cloudBlobSuite(name: string, harness: CloudBlobHarness): void {
                 assert.equal(stored.version, winners[0].version);
               }
             }
+            const wins = outputs.map((o) => o.results.filter((x) => x.won).length);
+            console.log(`${name}: wins per process over ${2 * rounds} contested writes: ${wins.join(", ")}`);
           } finally {
             for (const child of children) await child.kill();
             await store.close();
@@ -238,7 +267,7 @@ export function cloudBlobSuite(name: string, harness: CloudBlobHarness): void {
  * Stages uploads, publishes their events one by one on a mem:// bus while an in-process worker
  * merges them, restarts the server in the middle, and checks the merged base: every upload's
  * samples counted once (compared with merging the inputs directly), no staged or rejected
- * object left.
+ * object left, and the worker did meet the outage (some store calls failed as `unavailable`).
  */
 async function workerSurvivesRestart(
   server: CloudBlobServer,
@@ -257,8 +286,9 @@ async function workerSurvivesRestart(
   const topic = `mem://cloud-blob-outage-${crypto.randomUUID()}`;
   const writer = await openEventWriter(topic);
   const reader = await openEventReader(topic);
+  const failures = new Map<string, number>();
   const deps: WorkerDeps = {
-    store,
+    store: countingFailures(store, failures),
     publisher: eventPublisher({ writer, clock: () => new Date(), newEventId: () => crypto.randomUUID() }),
     pruneConfig: [],
     compaction: "none",
@@ -308,5 +338,9 @@ async function workerSurvivesRestart(
   assert.deepEqual(sampleTotals(merged), inputTotals, "sample totals of the base = sum of the inputs");
   assertSameSamples(merged, mergeProfiles(decoded), "base after a server restart mid-run");
   assert.deepEqual(await collect(store.list(`${app}/rejected/`)), [], "no upload was rejected");
+  assert.ok((failures.get("unavailable") ?? 0) > 0, `the worker saw the outage: ${JSON.stringify([...failures])}`);
+  console.log(
+    `store failures the worker met during the outage, by kind: ${JSON.stringify(Object.fromEntries(failures))}`,
+  );
   await store.close();
 }
