@@ -180,3 +180,44 @@ Deno.test("hardening: a DELETE the store cannot record is not acknowledged, and 
     await server.close();
   }
 });
+
+/** Every `.autopgo-tmp.*` file below `dir`. */
+async function tempFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (path: string) => {
+    for await (const entry of Deno.readDir(path)) {
+      if (entry.isDirectory) await walk(`${path}/${entry.name}`);
+      else if (entry.name.startsWith(".autopgo-tmp.")) found.push(`${path}/${entry.name}`);
+    }
+  };
+  await walk(dir);
+  return found;
+}
+
+Deno.test("hardening: temp files left by a killed server are removed at the next start", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "autopgo-temp-sweep-" });
+  const args = ["server", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir];
+  let server = await startAutopgo(args);
+  try {
+    const profile = await Deno.readFile(new URL("./fixtures/profiles/cpu-000.pb.gz", import.meta.url));
+    // Uploads in flight when the server is killed: some writes die between temp file and rename.
+    const uploads = Array.from({ length: 40 }, () => upload(server.url, "crashy", profile).catch(() => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await server.stop("SIGKILL");
+    await Promise.all(uploads);
+    // Leftovers of a writer that is certainly gone, as a crash mid-write leaves them.
+    const dead = new Deno.Command("true").spawn();
+    const deadPid = dead.pid;
+    await dead.status;
+    await Deno.mkdir(`${dataDir}/crashy/staging`, { recursive: true });
+    for (const dir of [`${dataDir}/crashy`, `${dataDir}/crashy/staging`]) {
+      await Deno.writeFile(`${dir}/.autopgo-tmp.${deadPid}.deadbeef`, profile);
+    }
+    assert.ok((await tempFiles(dataDir)).length >= 2);
+    server = await startAutopgo(args);
+    assert.deepEqual(await tempFiles(dataDir), [], "no temp files after the restart");
+  } finally {
+    await server.stop("SIGKILL");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

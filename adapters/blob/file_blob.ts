@@ -56,6 +56,54 @@ export const RESERVED_PREFIX = ".autopgo-";
 const META_PREFIX = `${RESERVED_PREFIX}meta.`;
 const TEMP_PREFIX = `${RESERVED_PREFIX}tmp.`;
 const LOCK_DIR = `${RESERVED_PREFIX}locks`;
+/** Temp files of unknown owners are left this long before a start-up sweep removes them. */
+const STALE_TEMP_MS = 60 * 60_000;
+
+/** A temp file name that records its writer's process id, so a crashed writer's leftovers can be told apart. */
+function tempName(): string {
+  return `${TEMP_PREFIX}${Deno.pid}.${randomHex(8)}`;
+}
+
+function processAlive(pid: number): boolean | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes temp files that a crashed writer left behind (kill -9 between writing a temp file and
+ * renaming it): those whose writer process is gone (Linux, same host) or, when that cannot be
+ * told, that are older than an hour. Returns how many were removed.
+ */
+export async function removeStaleTempFiles(root: string, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory && entry.name !== LOCK_DIR) await walk(path);
+      if (!entry.isFile || !entry.name.startsWith(TEMP_PREFIX)) continue;
+      const pid = Number(/^(\d+)\./.exec(entry.name.slice(TEMP_PREFIX.length))?.[1]);
+      let stale = pid > 0 && pid !== Deno.pid ? processAlive(pid) === false : false;
+      if (!stale && pid !== Deno.pid) {
+        const info = await Deno.stat(path).catch(() => undefined);
+        stale = info?.mtime !== null && info?.mtime !== undefined && now - info.mtime.getTime() > STALE_TEMP_MS;
+      }
+      if (stale && await Deno.remove(path).then(() => true, () => false)) removed++;
+    }
+  };
+  await walk(root);
+  return removed;
+}
 const LOCK_STRIPES = 64;
 /** Longest key segment (file names are limited to 255 bytes and the metadata name adds a prefix). */
 const MAX_SEGMENT_BYTES = 200;
@@ -91,6 +139,7 @@ export async function openFileBlobStore(url: URL | string, options: FileBlobOpti
   } catch (e) {
     throw new Error(`${WHAT} ${root}: cannot create directory: ${(e as Error).message}`);
   }
+  await removeStaleTempFiles(root);
   return new FileBlobStore(root, options);
 }
 
@@ -171,7 +220,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     } catch (e) {
       throw this.#fail("write", key, e, "a parent path is an object, not a folder");
     }
-    const temp = join(dir, TEMP_PREFIX + randomHex(8));
+    const temp = join(dir, tempName());
     try {
       const identity = await writeDurableTemp(temp, data);
       signal?.throwIfAborted();
@@ -251,7 +300,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
   /** Resolves when the root is a directory this process can create and delete files in. */
   async check(signal?: AbortSignal): Promise<void> {
     this.#open(signal);
-    const probe = join(this.root, `${TEMP_PREFIX}check-${randomHex(8)}`);
+    const probe = join(this.root, tempName());
     try {
       const info = await Deno.stat(this.root);
       if (!info.isDirectory) throw new Error("not a directory");
@@ -328,7 +377,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
   async #writeMeta(path: string, meta: Meta): Promise<void> {
     // Not fsynced on purpose: after a crash a lost or torn metadata file no longer matches and
     // the version falls back to the file identity, which is still safe for compare-and-swap.
-    const temp = join(dirname(path), TEMP_PREFIX + randomHex(8));
+    const temp = join(dirname(path), tempName());
     try {
       await Deno.writeTextFile(temp, JSON.stringify(meta), { createNew: true });
       await Deno.rename(temp, metaPathOf(path));
