@@ -23,7 +23,8 @@ go_tool() { # go_tool NAME MODULE@VERSION
   go install "$mod" || fail "$name ($mod)"
 }
 
-install_minio() { go_tool minio github.com/minio/minio@latest; }
+# Pinned to the commit the s3:// tests were run against (conditional PUT with If-Match/If-None-Match).
+install_minio() { go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c; }
 install_fakegcs() { go_tool fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1; }
 install_nats() { go_tool nats-server github.com/nats-io/nats-server/v2@v2.15.2; }
 install_goaws() { go_tool goaws github.com/Admiral-Piett/goaws@v0.4.5; }
