@@ -221,3 +221,50 @@ Deno.test("hardening: temp files left by a killed server are removed at the next
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("hardening: an upload held by a killed consumer is merged by another worker within 10 s", async () => {
+  const root = await Deno.makeTempDir({ prefix: "autopgo-killed-consumer-" });
+  const { fileUrlFromPath } = await import("../adapters/mod.ts");
+  await Deno.mkdir(`${root}/store`);
+  await Deno.mkdir(`${root}/bus`);
+  const [store, bus] = [fileUrlFromPath(`${root}/store`), fileUrlFromPath(`${root}/bus`)];
+  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", store];
+  const processes: { stop(signal?: Deno.Signal): Promise<number> }[] = [];
+  try {
+    const server = await startAutopgo(["server", ...common, "--event-writer-url", bus]);
+    processes.push(server);
+    // A consumer that takes the event and dies before acking it (as a worker killed mid-merge).
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./support/bus_reader_child.ts", import.meta.url).pathname, bus],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const profile = await Deno.readFile(new URL("./fixtures/profiles/cpu-000.pb.gz", import.meta.url));
+    assert.equal((await upload(server.url, "held", profile)).status, 201);
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const { value } = await reader.read();
+    assert.match(value ?? "", /profile\.uploaded/, "the holder received the event");
+    holder.kill("SIGKILL");
+    await holder.status;
+    await reader.cancel();
+    const killedAt = Date.now();
+    processes.push(
+      await startAutopgo([
+        "worker",
+        ...common,
+        "--event-reader-url",
+        bus,
+        "--event-writer-url",
+        bus,
+        "--sweep-interval",
+        "0s",
+      ]),
+    );
+    await waitFor(async () => (await download(server.url, "held")) !== undefined, 30_000, "the merge");
+    const seconds = (Date.now() - killedAt) / 1000;
+    assert.ok(seconds < 10, `merged ${seconds.toFixed(1)} s after the holder was killed`);
+  } finally {
+    await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+    await Deno.remove(root, { recursive: true });
+  }
+});

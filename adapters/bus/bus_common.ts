@@ -23,8 +23,11 @@ export interface BusSettings {
   pollMs: number;
 }
 
-/** Default ack deadline (`?ackdeadline=`). */
-export const DEFAULT_ACK_DEADLINE_MS = 60_000;
+/**
+ * Default ack deadline (`?ackdeadline=`): short, so a killed consumer's messages come back
+ * within seconds; a live consumer's leases are renewed while its handler runs.
+ */
+export const DEFAULT_ACK_DEADLINE_MS = 6_000;
 /** Default idle poll interval of file:// readers (`?poll=`). */
 export const DEFAULT_POLL_MS = 100;
 

@@ -14,10 +14,12 @@
  * - Claims happen under an exclusive `flock` of the bus lock: a message is renamed from
  *   `pending/` to `inflight/` by exactly one reader, so two consumers (in any processes) never
  *   hold the same delivery at once. `ack` deletes the leased file; `nack(delay)` renames it back
- *   to `pending/` with attempt + 1; a lease whose deadline (`?ackdeadline=`, default 60s) passed
+ *   to `pending/` with attempt + 1; a lease whose deadline (`?ackdeadline=`, default 6s) passed
  *   is returned the same way by the next claim, so a crashed consumer's messages come back.
  *   Acking or nacking after one's lease expired does nothing (the message is delivered again).
- *   A consumer that takes longer than the deadline may see its message handled twice.
+ *   A held lease is renewed every third of the deadline (`inProgress`, called by the portable
+ *   Subscription while a handler runs), so a long merge keeps its message while a killed
+ *   consumer's messages come back within one deadline.
  * - Ordering (see `bus_common.ts`): per ordering key one message at a time, in the order the
  *   sends took the bus lock; keys hashing alike are merely serialized together.
  * - Closing a reader returns its unacked messages at once (attempt + 1).
@@ -104,6 +106,24 @@ class BusDir {
       if (parsed) entries.push(parsed);
     }
     return entries;
+  }
+
+  /**
+   * Pushes a lease's deadline to `deadline` by renaming its file under the bus lock (claims check
+   * expiry under the same lock, so a renewed lease is never reclaimed); undefined if it is gone.
+   */
+  renewLease(entry: QueueEntry, deadline: number, owner: string): Promise<QueueEntry | undefined> {
+    const renewed = { ...entry, at: Math.round(deadline) };
+    renewed.name = `${pad(renewed.seq)}.${renewed.key}.${renewed.attempt}.${renewed.at}.${owner}`;
+    return withFileLock(this.lock, async () => {
+      try {
+        await Deno.rename(join(this.inflight, entry.name), join(this.inflight, renewed.name));
+        return renewed;
+      } catch (e) {
+        if (isMissing(e)) return undefined;
+        throw e;
+      }
+    });
   }
 
   /** Atomically moves a leased message back to `pending/` with the next attempt; false if the lease is gone. */
@@ -225,6 +245,10 @@ export class FileEventWriter implements EventWriter {
 /** Claims messages from a bus directory, competing with every other reader of it. */
 export class FileEventReader implements EventReader {
   readonly #owner = randomHex(6);
+  /** Leases are renewed at a third of the ack deadline while a message is held (core/event_bus.ts). */
+  get renewIntervalMs(): number {
+    return Math.max(1, Math.floor(this.settings.ackDeadlineMs / 3));
+  }
   readonly #closing = new AbortController();
   readonly #held = new Map<string, QueueEntry>();
 
@@ -319,19 +343,26 @@ export class FileEventReader implements EventReader {
       // A damaged file is delivered whole so the consumer can log it and ack it as poison.
     }
     const intact = newline >= 0 && typeof header.id === "string";
-    this.#held.set(entry.name, entry);
+    let lease = entry;
+    this.#held.set(lease.name, lease);
     return {
       body: intact ? content.slice(newline + 1) : content,
       id: intact ? header.id as string : `damaged-${entry.seq}`,
       orderingKey: typeof header.orderingKey === "string" ? header.orderingKey : undefined,
       deliveryAttempt: entry.attempt,
       ack: async () => {
-        if (!this.#held.delete(entry.name)) return;
-        await removeIfExists(join(this.dir.inflight, entry.name));
+        if (!this.#held.delete(lease.name)) return;
+        await removeIfExists(join(this.dir.inflight, lease.name));
       },
       nack: async (delayMs?: number) => {
-        if (!this.#held.delete(entry.name)) return;
-        await this.dir.returnToPending(entry, this.clock.now() + (delayMs ?? nackBackoffMs(entry.attempt)));
+        if (!this.#held.delete(lease.name)) return;
+        await this.dir.returnToPending(lease, this.clock.now() + (delayMs ?? nackBackoffMs(lease.attempt)));
+      },
+      inProgress: async () => {
+        if (!this.#held.has(lease.name)) return;
+        const renewed = await this.dir.renewLease(lease, this.clock.now() + this.settings.ackDeadlineMs, this.#owner);
+        this.#held.delete(lease.name);
+        if (renewed) this.#held.set(renewed.name, lease = renewed);
       },
     };
   }

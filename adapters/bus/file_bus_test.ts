@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { busConformance, receiveWithin } from "../../tests/support/bus_conformance.ts";
+import { Subscription } from "../../core/event_bus.ts";
 import { ManualClock } from "../clock.ts";
 import { openFileEventReader, openFileEventWriter } from "./file_bus.ts";
 
@@ -131,4 +132,22 @@ Deno.test("file bus: bad URLs and unusable directories are one-line errors", asy
   await cleanup();
   await assert.rejects(reader.check(), new RegExp(`file event bus ${dir}: not usable`));
   await reader.close();
+});
+
+Deno.test("file bus: a held message's lease is renewed through the Subscription layer, never redelivered", async () => {
+  const { url, cleanup } = await tempBus("?ackdeadline=300ms&poll=10ms");
+  const writer = await openFileEventWriter(url);
+  const holder = new Subscription(await openFileEventReader(url));
+  const other = await openFileEventReader(url);
+  try {
+    await writer.send({ body: enc("long merge"), orderingKey: "app" });
+    const held = await receiveWithin(holder, 2_000);
+    assert.ok(held);
+    assert.equal(await receiveWithin(other, 1_500), undefined, "redelivered while its holder renews the lease");
+    await held.ack();
+    assert.equal(await receiveWithin(other, 600), undefined, "acked after renewals: gone for good");
+  } finally {
+    await Promise.all([holder.close(), other.close(), writer.close()]);
+    await cleanup();
+  }
 });

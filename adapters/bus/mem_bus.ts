@@ -5,7 +5,7 @@
  *
  * - A delivered message is leased to its reader until `ack()` (gone for good), `nack(delay)`
  *   (back after `delay`, default backoff 1s, 2s, 4s… ≤ 60s), the ack deadline passes
- *   (`?ackdeadline=30s`, default 60s) or the reader closes (back at once). Each redelivery
+ *   (`?ackdeadline=30s`, default 6s; renewed while a handler runs) or the reader closes (back at once). Each redelivery
  *   increments `deliveryAttempt`. Acking or nacking a lease that already expired does nothing.
  * - Ordering: see `bus_common.ts` — one message per ordering key at a time, in publication order.
  * - `?duplicate=N` on the writer enqueues every message N times with the same id: a testing
@@ -176,6 +176,11 @@ export class MemEventReader implements EventReader {
     this.#clock = options.clock ?? systemClock;
   }
 
+  /** Leases are renewed at a third of the ack deadline while a message is held (core/event_bus.ts). */
+  get renewIntervalMs(): number {
+    return Math.max(1, Math.floor(this.#ackDeadlineMs / 3));
+  }
+
   /** Waits for the next deliverable message; `undefined` once `signal` aborts or the reader closes. */
   async receive(signal?: AbortSignal): Promise<IncomingMessage | undefined> {
     const topic = this.#topic;
@@ -230,6 +235,10 @@ export class MemEventReader implements EventReader {
       // deno-lint-ignore require-await
       nack: async (delayMs?: number) => {
         topic.release(lease, this.#clock.now() + (delayMs ?? nackBackoffMs(message.attempt)));
+      },
+      // deno-lint-ignore require-await
+      inProgress: async () => {
+        if (topic.leases.has(lease)) lease.deadline = this.#clock.now() + this.#ackDeadlineMs;
       },
     };
   }
