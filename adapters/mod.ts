@@ -62,4 +62,8 @@ export function registerBuiltinDrivers(registries?: DriverRegistries): void {
   reader("mem", (url) => openMemEventReader(url));
   writer("file", (url) => openFileEventWriter(url));
   reader("file", (url) => openFileEventReader(url));
+  writer("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubWriter(url));
+  reader("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubReader(url));
+  writer("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbWriter(url));
+  reader("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbReader(url));
 }
