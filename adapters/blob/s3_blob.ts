@@ -49,6 +49,7 @@ import {
   type WriteConditions,
 } from "../../core/blob.ts";
 import { type BlobDriver, kindFromHttpStatus, kindFromNetworkError } from "../../core/blob_bucket.ts";
+import { redactUrl } from "../../core/registry.ts";
 import { parseS3Url, s3ClientConfig, type S3Settings } from "./s3_url.ts";
 
 /** Opens `s3://bucket?…`; no request is made until the first operation. */
@@ -96,6 +97,11 @@ function listRequestPrefix(prefix: string): string | undefined {
   return partial === "." || partial === ".." ? folders : prefix;
 }
 
+/** The endpoint as given, unless it carries a password (then redacted). */
+function shownEndpoint(endpoint: string): string {
+  return new URL(endpoint).password ? redactUrl(endpoint) : endpoint;
+}
+
 /** The version token of an ETag: always in its quoted form, whichever way a response spelled it. */
 function versionOf(etag: string | undefined): string {
   if (!etag) throw new Error("S3 response without an ETag");
@@ -114,7 +120,7 @@ export class S3BlobDriver implements BlobDriver {
     this.#settings = settings;
     this.description = `s3 bucket "${settings.bucket}"` +
       (settings.prefix ? ` prefix "${settings.prefix}"` : "") +
-      (settings.endpoint ? ` at ${settings.endpoint}` : settings.region ? ` in ${settings.region}` : "");
+      (settings.endpoint ? ` at ${shownEndpoint(settings.endpoint)}` : settings.region ? ` in ${settings.region}` : "");
   }
 
   get #s3(): S3Client {

@@ -17,7 +17,8 @@ import { blobConformance } from "../../tests/support/blob_conformance.ts";
 import { minioBinary, type MinioServer, startMinio } from "../../tests/support/services/minio.ts";
 import { serviceSkip } from "../../tests/support/services/service.ts";
 import { registerBuiltinDrivers } from "../mod.ts";
-import { S3BlobDriver } from "./s3_blob.ts";
+import { Bucket } from "../../core/blob_bucket.ts";
+import { openS3Blob, S3BlobDriver } from "./s3_blob.ts";
 import { parseS3Url, s3ClientConfig } from "./s3_url.ts";
 
 const skip = serviceSkip("minio", minioBinary() !== undefined, "needed for the s3:// driver tests");
@@ -152,6 +153,33 @@ Deno.test("s3 blob: the driver is registered lazily for s3:// and names the buck
     await store.close();
   }
   await assert.rejects(openBlobStore("s3://b?bogus=1"), /s3 blob store URL "s3:\/\/b\?bogus=1": unknown parameter/);
+});
+
+Deno.test("s3 blob: no region and an unreachable endpoint fail with the right kinds", async () => {
+  const saved = ["AWS_REGION", "AWS_CONFIG_FILE", "AWS_PROFILE"].map((name) => [name, Deno.env.get(name)] as const);
+  Deno.env.delete("AWS_REGION");
+  Deno.env.delete("AWS_PROFILE");
+  Deno.env.set("AWS_CONFIG_FILE", "/nonexistent/autopgo-test-aws-config");
+  const unreachable = "s3://bucket?endpoint=http://127.0.0.1:1&use_path_style=true";
+  const noRegion = new Bucket(await openS3Blob(new URL(unreachable)), { retryBaseMs: 1 });
+  const refused = new Bucket(await openS3Blob(new URL(`${unreachable}&region=us-east-1`)), { retryBaseMs: 1 });
+  try {
+    await withEnv({ AWS_ACCESS_KEY_ID: "id", AWS_SECRET_ACCESS_KEY: "secret" }, async () => {
+      await assert.rejects(noRegion.check(), (e) => {
+        assert.ok(e instanceof BlobError && e.kind === "invalid", String(e));
+        assert.equal(
+          e.message,
+          's3 bucket "bucket" at http://127.0.0.1:1: no AWS region: add ?region=… or set AWS_REGION',
+        );
+        return true;
+      });
+      await assert.rejects(refused.read("k"), (e) => e instanceof BlobError && e.kind === "unavailable");
+    });
+  } finally {
+    await noRegion.close();
+    await refused.close();
+    for (const [name, value] of saved) value === undefined ? Deno.env.delete(name) : Deno.env.set(name, value);
+  }
 });
 
 /** A fresh MinIO with one bucket; `url` opens it through the registry with `extra` parameters. */

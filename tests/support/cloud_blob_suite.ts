@@ -3,8 +3,9 @@
  * as one reusable test against a real server (MinIO, fake-gcs-server, Azurite…):
  * `cloudBlobSuite("s3 (MinIO)", harness)` registers one Deno test that starts the server once
  * and runs these steps, each in a fresh bucket:
- * - OS processes race compare-and-swap writes: per round exactly one ifVersion and one
- *   ifAbsent winner, the losers get a precondition error, the stored bytes are the winner's;
+ * - OS processes race compare-and-swap writes, every round started in all of them at once: per
+ *   round exactly one ifVersion and one ifAbsent winner, the losers get a precondition error,
+ *   the stored bytes are the winner's;
  * - listings past the service's page size (2,500 keys; 1,250 folders);
  * - a 50 MiB object round-trips byte-identically;
  * - wrong credentials give a one-line `permission` error on check() and on read;
@@ -32,7 +33,7 @@ import { decodeProfile } from "../../core/pprof/decode.ts";
 import { mergeProfiles } from "../../core/pprof/merge.ts";
 import type { Profile } from "../../core/pprof/profile.ts";
 import { committedProfiles } from "./fixtures.ts";
-import { type CasResult, race, RaceChild } from "./race_process.ts";
+import { type CasResult, nextRound, race, RaceChild } from "./race_process.ts";
 import { assertSameSamples } from "./samples.ts";
 
 /** Credentials the server must refuse, or why it cannot (an emulator that does not check them). */
@@ -158,7 +159,7 @@ export function cloudBlobSuite(name: string, harness: CloudBlobHarness): void {
     };
     try {
       await t.step(
-        "processes racing compare-and-swap writes: one ifVersion and one ifAbsent winner per round",
+        "processes racing compare-and-swap writes, rounds started together: one ifVersion and one ifAbsent winner each",
         async () => {
           const { url, store } = await freshBucket("race");
           const rounds = 15;
@@ -166,9 +167,10 @@ export function cloudBlobSuite(name: string, harness: CloudBlobHarness): void {
           try {
             for (let r = 0; r < rounds; r++) await store.write(`cas/${r}`, enc("initial"));
             children = await race(
-              Array.from({ length: 3 }, (_, i) => ["cas", url, `p${i}`, String(rounds)]),
+              Array.from({ length: 3 }, (_, i) => ["cas", url, `p${i}`, String(rounds), "lockstep"]),
               { permissions: CHILD_PERMISSIONS, env: server.env },
             );
+            for (let r = 1; r < rounds; r++) await nextRound(children);
             const outputs = await Promise.all(children.map((c) => c.finish<{ id: string; results: CasResult[] }>()));
             for (const kind of ["cas", "absent"] as const) {
               for (let r = 0; r < rounds; r++) {

@@ -7,8 +7,11 @@
  * tests/support/race_process.ts.
  *
  * Modes (`deno run -A race_child.ts MODE URL ID ARGS…`):
- * - `cas URL ID ROUNDS` — reads `cas/<r>` for every round, then writes each with ifVersion of
- *   what it read and `absent/<r>` with ifAbsent; reports which rounds it won.
+ * - `cas URL ID ROUNDS [lockstep]` — reads `cas/<r>` for every round, then writes each with
+ *   ifVersion of what it read and `absent/<r>` with ifAbsent; reports which rounds it won. With
+ *   `lockstep` it prints "ready" and waits for "go" before every round, so the parent can start
+ *   each round in all processes at once (over a network one process could otherwise finish
+ *   all its rounds before the others begin).
  * - `increment URL ID TIMES` — adds 1 to the counter in `counter` TIMES with read + ifVersion
  *   write, retrying on conflict; reports how many conflicts it retried.
  * - `probe URL ID KEY` — no race: calls `check()` and `read(KEY)` once each and reports the
@@ -26,7 +29,7 @@ import { openBlobStore } from "../../core/registry.ts";
 import { registerBuiltinDrivers } from "../../adapters/mod.ts";
 import { openFileEventReader } from "../../adapters/bus/file_bus.ts";
 
-const [mode, url, id, arg] = Deno.args;
+const [mode, url, id, arg, option] = Deno.args;
 const enc = (text: string) => new TextEncoder().encode(text);
 const dec = (data: Uint8Array) => new TextDecoder().decode(data);
 
@@ -62,6 +65,7 @@ async function cas(rounds: number) {
     }
   };
   for (let r = 0; r < rounds; r++) {
+    if (option === "lockstep" && r > 0) await waitForGo();
     await attempt("cas", r, () => store.write(`cas/${r}`, enc(`${id}:${r}`), { ifVersion: versions[r] }));
     await attempt("absent", r, () => store.write(`absent/${r}`, enc(`${id}:${r}`), { ifAbsent: true }));
   }

@@ -100,6 +100,12 @@ export async function race(argsList: string[][], options: ChildOptions = {}): Pr
   return children;
 }
 
+/** Releases the next round of `lockstep` children: waits until every child printed "ready", then sends "go" to all. */
+export async function nextRound(children: RaceChild[]): Promise<void> {
+  for (const child of children) assert.equal(await child.line(), "ready");
+  await Promise.all(children.map((child) => child.send("go\n")));
+}
+
 /** One contested write as a `cas` child reports it. */
 export interface CasResult {
   kind: "cas" | "absent";
