@@ -27,7 +27,40 @@ go_tool() { # go_tool NAME MODULE@VERSION
 install_minio() { go_tool minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c; }
 install_fakegcs() { go_tool fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1; }
 install_nats() { go_tool nats-server github.com/nats-io/nats-server/v2@v2.15.2; }
-install_goaws() { go_tool goaws github.com/Admiral-Piett/goaws@v0.4.5; }
+install_goaws() { # not in the default list: its SQS speaks only the query protocol (see tests/support/services/moto.ts)
+  if have goaws; then note "goaws cached"; return; fi
+  note "building goaws from github.com/Admiral-Piett/goaws/app/cmd@v0.4.5"
+  local tmp
+  tmp=$(mktemp -d)
+  # The module has no root package; its main package is app/cmd, which go install names "cmd".
+  GOBIN="$tmp" go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5 && mv "$tmp/cmd" "$bin/goaws" || fail "goaws"
+  rm -rf "$tmp"
+}
+install_elasticmq() { # SQS server (JSON protocol) for the awssqs:// tests; runs on java 17+
+  if [ -f "$cache/elasticmq/libs/.complete" ]; then note "elasticmq cached"; return; fi
+  note "fetching ElasticMQ ${ELASTICMQ_VERSION:-1.7.1} jars from Maven Central"
+  mkdir -p "$cache/elasticmq"
+  cat >"$cache/elasticmq/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>autopgo.test</groupId><artifactId>elasticmq</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.elasticmq</groupId><artifactId>elasticmq-server_2.13</artifactId><version>${ELASTICMQ_VERSION:-1.7.1}</version></dependency>
+  </dependencies>
+</project>
+POM
+  (cd "$cache/elasticmq" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=libs >/dev/null) &&
+    touch "$cache/elasticmq/libs/.complete" || fail "elasticmq"
+}
+install_moto() { # SNS + SQS emulator (moto_server) from PyPI for the awssns:// tests
+  if have moto_server; then note "moto_server cached"; return; fi
+  note "installing moto ${MOTO_VERSION:-5.2.1} (sns, sqs, server) from PyPI"
+  rm -rf "$cache/moto"
+  python3 -m venv "$cache/moto" &&
+    "$cache/moto/bin/pip" install -q --disable-pip-version-check "moto[sns,sqs]==${MOTO_VERSION:-5.2.1}" \
+      "flask<4" "flask-cors<7" >/dev/null &&
+    ln -sf "$cache/moto/bin/moto_server" "$bin/moto_server" || fail "moto"
+}
 install_pstest() {
   if have pstest-server; then note "pstest-server cached"; return; fi
   note "building pstest-server (tests/fixtures/pstest)"
@@ -66,6 +99,6 @@ POM
 }
 
 services=("$@")
-[ ${#services[@]} -eq 0 ] && services=(nats fakegcs goaws pstest gocloudbus azurite kafka minio)
+[ ${#services[@]} -eq 0 ] && services=(nats fakegcs elasticmq moto pstest gocloudbus azurite kafka minio)
 for s in "${services[@]}"; do "install_$s"; done
 exit $status

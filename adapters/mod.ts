@@ -62,6 +62,9 @@ export function registerBuiltinDrivers(registries?: DriverRegistries): void {
   reader("mem", (url) => openMemEventReader(url));
   writer("file", (url) => openFileEventWriter(url));
   reader("file", (url) => openFileEventReader(url));
+  writer("awssqs", async (url) => (await import("./bus/aws_sqs.ts")).openSqsWriter(url));
+  reader("awssqs", async (url) => (await import("./bus/aws_sqs.ts")).openSqsReader(url));
+  writer("awssns", async (url) => (await import("./bus/aws_sns.ts")).openSnsWriter(url));
   writer("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubWriter(url));
   reader("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubReader(url));
   writer("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbWriter(url));
