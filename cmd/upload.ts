@@ -32,7 +32,11 @@ export function uploadCommand(): Command {
       const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
       const handle = await openProfile(file);
       try {
-        const { key } = await client.upload(opts.app, handle.readable);
+        // Profiles up to 256 MiB are read first so that transient failures can be retried with
+        // the same Idempotency-Key (merged once); larger files are streamed in one attempt.
+        const size = (await handle.stat()).size;
+        const body = size <= RETRYABLE_UPLOAD_BYTES ? await readAll(handle, file) : handle.readable;
+        const { key } = await client.upload(opts.app, body);
         console.log(`Uploaded ${file} for '${opts.app}' as ${key}`);
       } finally {
         try {
@@ -40,6 +44,16 @@ export function uploadCommand(): Command {
         } catch { /* already closed by the stream */ }
       }
     });
+}
+
+const RETRYABLE_UPLOAD_BYTES = 256 * 1024 * 1024;
+
+async function readAll(handle: Deno.FsFile, file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await new Response(handle.readable).arrayBuffer());
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
 }
 
 async function openProfile(file: string): Promise<Deno.FsFile> {

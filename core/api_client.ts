@@ -25,12 +25,15 @@ export interface ProfileInfo {
 export class ApiError extends Error {
   /** HTTP status of the response, 0 for network errors and timeouts. */
   readonly status: number;
+  /** The server's `Retry-After` in milliseconds, when it sent one in seconds. */
+  readonly retryAfterMs?: number;
 
   /** Creates an error with a one-line message. */
-  constructor(message: string, status: number) {
+  constructor(message: string, status: number, retryAfterMs?: number) {
     super(message.replace(/\s*\n\s*/g, " ").trim());
     this.name = "ApiError";
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -41,6 +44,25 @@ export interface RequestOptions {
   /** Overrides the client's default timeout for this call; `0` disables the timeout. */
   timeoutMs?: number;
 }
+
+/** Options for {@link ApiClient.upload}. */
+export interface UploadOptions extends RequestOptions {
+  /**
+   * Sent as `Idempotency-Key`; a retry with the same key is answered with the first 201 and
+   * merged once. Default: a fresh UUID per `upload` call, reused by its own retries.
+   */
+  idempotencyKey?: string;
+  /**
+   * Attempts for transient failures (no answer, 408, 429, 502, 503, 504) when `body` is bytes;
+   * a stream is sent once. Default 4.
+   */
+  attempts?: number;
+  /** Waits between attempts (tests inject one); default an abortable timer. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Statuses worth retrying: the request may not have been processed, or the server is busy. */
+const TRANSIENT_STATUSES = new Set([0, 408, 429, 502, 503, 504]);
 
 /** Options for {@link ApiClient.download}. */
 export interface DownloadOptions extends RequestOptions {
@@ -114,19 +136,33 @@ export class ApiClient {
   async upload(
     app: string,
     body: ReadableStream<Uint8Array> | Uint8Array,
-    options: RequestOptions = {},
+    options: UploadOptions = {},
   ): Promise<{ key: string }> {
-    const init: RequestInit & { duplex?: "half" } = {
-      method: "POST",
-      body: body as BodyInit,
-      headers: { "content-type": "application/octet-stream" },
-    };
-    if (body instanceof ReadableStream) init.duplex = "half";
-    const res = await this.#send("upload", app, init, options, [201]);
-    const json = await readJson(res, `upload ${app}`);
-    const key = (json as { key?: unknown })?.key;
-    if (typeof key !== "string") throw new ApiError(`upload ${app}: server answered 201 without a "key"`, res.status);
-    return { key };
+    const idempotencyKey = options.idempotencyKey ?? crypto.randomUUID();
+    const attempts = body instanceof ReadableStream ? 1 : Math.max(1, options.attempts ?? 4);
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    for (let attempt = 1;; attempt++) {
+      const init: RequestInit & { duplex?: "half" } = {
+        method: "POST",
+        body: body as BodyInit,
+        headers: { "content-type": "application/octet-stream", "idempotency-key": idempotencyKey },
+      };
+      if (body instanceof ReadableStream) init.duplex = "half";
+      let res: Response;
+      try {
+        res = await this.#send("upload", app, init, options, [201]);
+      } catch (error) {
+        const status = error instanceof ApiError ? error.status : -1;
+        if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || options.signal?.aborted) throw error;
+        const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
+        await sleep(Math.min(10_000, retryAfter ?? 500 * 2 ** (attempt - 1) * (0.5 + Math.random())));
+        continue;
+      }
+      const json = await readJson(res, `upload ${app}`);
+      const key = (json as { key?: unknown })?.key;
+      if (typeof key !== "string") throw new ApiError(`upload ${app}: server answered 201 without a "key"`, res.status);
+      return { key };
+    }
   }
 
   /**
@@ -184,7 +220,9 @@ export class ApiClient {
       throw new ApiError(`${what}: ${describeFetchError(e, url, timeoutMs)}`, 0);
     }
     if (okStatuses.includes(res.status)) return res;
-    throw new ApiError(`${what}: ${await describeErrorResponse(res)}`, res.status);
+    const retryAfter = res.headers.get("retry-after");
+    const retryAfterMs = retryAfter && /^\d{1,4}$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+    throw new ApiError(`${what}: ${await describeErrorResponse(res)}`, res.status, retryAfterMs);
   }
 }
 

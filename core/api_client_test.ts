@@ -178,3 +178,44 @@ Deno.test("api client reports unreachable servers in one line", async () => {
       !e.message.includes("\n"),
   );
 });
+
+Deno.test("api client retries transient upload failures with one Idempotency-Key, and never a stream", async () => {
+  const keys: string[] = [];
+  const waits: number[] = [];
+  let calls = 0;
+  const fetchStub: typeof fetch = (_input, init) => {
+    keys.push(new Headers(init?.headers).get("idempotency-key") ?? "");
+    calls++;
+    if (calls === 1) return Promise.reject(new TypeError("connection refused"));
+    if (calls === 2) {
+      return Promise.resolve(
+        new Response(JSON.stringify({ message: "busy", code: 503 }), { status: 503, headers: { "retry-after": "2" } }),
+      );
+    }
+    return Promise.resolve(new Response(JSON.stringify({ key: "app/staging/1-abc" }), { status: 201 }));
+  };
+  const client = new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: fetchStub });
+  const result = await client.upload("app", new Uint8Array([1, 2, 3]), {
+    sleep: (ms) => Promise.resolve(void waits.push(ms)),
+  });
+  assert.deepEqual(result, { key: "app/staging/1-abc" });
+  assert.equal(keys.length, 3);
+  assert.ok(keys[0].length >= 16 && keys.every((k) => k === keys[0]), "one key for every attempt");
+  assert.equal(waits[1], 2_000, "Retry-After is honoured");
+  // A 400 is final, and a stream is never sent twice.
+  calls = 10;
+  const final: typeof fetch = () =>
+    Promise.resolve(new Response(JSON.stringify({ message: "bad", code: 400 }), { status: 400 }));
+  await assert.rejects(
+    new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: final }).upload("app", new Uint8Array([1])),
+  );
+  let streamed = 0;
+  const down: typeof fetch = () => Promise.reject(new TypeError(`refused ${++streamed}`));
+  await assert.rejects(
+    new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: down }).upload(
+      "app",
+      new Blob([new Uint8Array([1])]).stream(),
+    ),
+  );
+  assert.equal(streamed, 1);
+});

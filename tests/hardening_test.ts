@@ -11,6 +11,9 @@ import { MAIN_TS } from "./support/cli.ts";
 import { startAutopgoServer } from "./support/autopgo_processes.ts";
 import { download, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { underCi } from "./support/services/service.ts";
+import { assertSameSamples } from "./support/samples.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import { mergeProfiles } from "../core/pprof/merge.ts";
 
 const encoder = new TextEncoder();
 
@@ -268,3 +271,50 @@ Deno.test("hardening: an upload held by a killed consumer is merged by another w
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("hardening: retried uploads with the same Idempotency-Key merge once, across a kill -9", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "autopgo-idempotent-" });
+  const args = ["server", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--compaction", "none"];
+  let server = await startAutopgo(args);
+  try {
+    const profile = await Deno.readFile(new URL("./fixtures/profiles/cpu-000.pb.gz", import.meta.url));
+    const send = (key: string) =>
+      upload(server.url, "once", profile, { "idempotency-key": key }).catch(() => ({
+        status: 0,
+        body: {} as Record<string, unknown>,
+      }));
+    // Concurrent duplicates and a late retry of one logical upload.
+    const first = await Promise.all(Array.from({ length: 5 }, () => send("logical-upload-1")));
+    assert.ok(first.every((r) => r.status === 201));
+    assert.equal(new Set(first.map((r) => r.body.key)).size, 1, "every duplicate is answered with one key");
+    await waitFor(async () => (await download(server.url, "once")) !== undefined, 30_000, "the merge");
+    assert.equal((await send("logical-upload-1")).body.key, first[0].body.key, "a retry after the merge");
+    // Three more logical uploads, each sent, the server killed mid-way, restarted and the upload retried.
+    for (const n of [2, 3, 4]) {
+      const inFlight = send(`logical-upload-${n}`);
+      await new Promise((resolve) => setTimeout(resolve, n * 15));
+      await server.stop("SIGKILL");
+      await inFlight;
+      server = await startAutopgo(args);
+      assert.equal((await send(`logical-upload-${n}`)).status, 201);
+    }
+    const expected = mergeProfiles(Array.from({ length: 4 }, () => decodeProfile(profile)));
+    await waitFor(
+      async () => {
+        const actual = await download(server.url, "once");
+        return actual !== undefined && totalOf(actual) === totalOf(expected);
+      },
+      60_000,
+      "four uploads merged",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assertSameSamples((await download(server.url, "once"))!, expected, "four logical uploads, each once");
+  } finally {
+    await server.stop("SIGKILL");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+function totalOf(profile: { sample: { value: (number | bigint)[] }[] }): number {
+  return profile.sample.reduce((sum, s) => sum + Number(s.value[0]), 0);
+}

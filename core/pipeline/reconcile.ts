@@ -4,13 +4,15 @@
  * period and runs them through the same exactly-once merge as `profile.uploaded`: absorbed ones
  * are deleted, unmerged ones merged, poison moved aside. Running it concurrently with event
  * handling is safe (the merge is a compare-and-swap with an absorbed-keys record); the grace
- * period only avoids duplicate work on uploads whose event is still in flight.
+ * period only avoids duplicate work on uploads whose event is still in flight. It also expires
+ * idempotency records older than their window (idempotency.ts).
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
+import { expireIdempotencyRecords, IDEMPOTENCY_WINDOW_MS } from "./idempotency.ts";
 import { parseStagingKey, stagingPrefix } from "./keys.ts";
 
 /** Outcome of one sweep. */
@@ -37,6 +39,15 @@ export async function reconcileStaging(
   const olderThan = now.getTime() - graceMs;
   const due: { app: string; key: string }[] = [];
   for await (const folder of store.listPrefixes("", signal)) {
+    const expired = await expireIdempotencyRecords(
+      store,
+      folder.slice(0, -1),
+      new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS),
+      signal,
+    );
+    if (expired > 0) {
+      log.info("sweep: {expired} idempotency records of {app} expired", { expired, app: folder.slice(0, -1) });
+    }
     for await (const info of store.list(stagingPrefix(folder.slice(0, -1)), signal)) {
       const parts = parseStagingKey(info.key);
       if (parts && info.modified.getTime() <= olderThan) due.push({ app: parts.app, key: info.key });

@@ -28,6 +28,14 @@ import type { DecodeLimits } from "../pprof/limits.ts";
 import { checkPgo } from "../pprof/pgo.ts";
 import { deletionCutoff, tombstoneApp } from "./app_admin.ts";
 import { bearerProblem } from "./auth.ts";
+import {
+  claimIdempotencyKey,
+  findEarlierUpload,
+  IDEMPOTENCY_HEADER,
+  idempotencyHash,
+  idempotencyKeyProblem,
+  idempotentSuffix,
+} from "./idempotency.ts";
 import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -110,6 +118,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const app = c.req.param("app");
     const problem = appNameProblem(app);
     if (problem) return apiError(400, `invalid app name: ${problem}`);
+    const idempotencyKey = c.req.header(IDEMPOTENCY_HEADER);
+    const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
+    if (keyProblem) return apiError(400, keyProblem);
     let body: Uint8Array;
     try {
       body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"));
@@ -117,6 +128,24 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       if (error instanceof BodyTooLargeError) return apiError(413, error.message);
       if (error instanceof BodyTimeoutError) return apiError(408, error.message);
       return apiError(400, `reading upload: ${(error as Error).message}`);
+    }
+    const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
+    if (hash) {
+      const earlier = await findEarlierUpload(deps.store, app, hash, c.get("deadline"));
+      if (earlier) {
+        // A staged upload's event may have been lost with the first request: send it again
+        // (duplicates are harmless, the merge is exactly-once).
+        if (earlier.staged) {
+          await deps.publisher.publish("profile.uploaded", { app, profileKey: earlier.key }, c.get("deadline"))
+            .catch((error) =>
+              log.warn("re-publishing {key} failed; the sweep merges it: {error}", {
+                key: earlier.key,
+                error: String(error),
+              })
+            );
+        }
+        return c.json({ key: earlier.key }, 201, { "idempotent-replayed": "true" });
+      }
     }
     let verdictReasons: string[];
     try {
@@ -129,7 +158,12 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     if (verdictReasons.length > 0) {
       return apiError(422, `profile is not usable for PGO: ${verdictReasons.join("; ")}`);
     }
-    const key = await stage(deps, app, body, c.get("deadline"));
+    const staged = await stage(deps, app, body, c.get("deadline"), hash);
+    const key = hash ? await claimIdempotencyKey(deps.store, app, hash, staged, c.get("deadline")) : staged;
+    if (key !== staged) {
+      await deps.store.delete(staged, undefined, c.get("deadline"));
+      return c.json({ key }, 201, { "idempotent-replayed": "true" });
+    }
     try {
       await deps.publisher.publish("profile.uploaded", { app, profileKey: key }, c.get("deadline"));
     } catch (error) {
@@ -208,9 +242,17 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
 }
 
 /** Writes the staged upload only-if-absent, drawing a fresh random suffix on the (rare) collision. */
-async function stage(deps: ServerAppDeps, app: string, body: Uint8Array, signal: AbortSignal): Promise<string> {
+async function stage(
+  deps: ServerAppDeps,
+  app: string,
+  body: Uint8Array,
+  signal: AbortSignal,
+  idempotencyHash?: string,
+): Promise<string> {
   for (let attempt = 1;; attempt++) {
-    const key = stagingKey(app, dateToUnixNanos(deps.clock()), deps.randomSuffix());
+    const random = deps.randomSuffix();
+    const suffix = idempotencyHash ? idempotentSuffix(random, idempotencyHash) : random;
+    const key = stagingKey(app, dateToUnixNanos(deps.clock()), suffix);
     try {
       await deps.store.write(key, body, { ifAbsent: true }, signal);
       return key;

@@ -16,6 +16,7 @@ import { getLogger } from "@logtape/logtape";
 import { appNameProblem } from "../app_name.ts";
 import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
+import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import { loadBase, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -64,6 +65,7 @@ export async function processUpload(deps: WorkerDeps, app: string, key: string, 
   try {
     const outcome = await mergeUpload(deps, app, key, signal);
     if (outcome.kind === "merged" || outcome.kind === "already-absorbed") {
+      await rememberMergedUpload(deps.store, key, signal);
       await deps.store.delete(key, undefined, signal);
       await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
       if (outcome.kind === "merged") {
@@ -92,6 +94,7 @@ async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, sign
   const base = await loadBase(deps.store, app, signal);
   const nanos = parseStagingKey(key)?.unixNanos;
   if (base.state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
+    await rememberMergedUpload(deps.store, key, signal);
     await deps.store.delete(key, undefined, signal);
     return `deleted merged upload ${key}`;
   }

@@ -1,6 +1,8 @@
 /**
  * One sampling round: pick up to `sampleSize` random targets, profile them concurrently and
- * stream each target's response body straight into the upload. Every target runs under its own
+ * upload each target's profile. A profile is read whole (up to {@link MAX_SCRAPED_PROFILE_BYTES})
+ * before it is uploaded, so that a transient upload failure is retried with the same
+ * `Idempotency-Key` and the profile is merged once whatever happens. Every target runs under its own
  * deadline (profile duration + grace), so a hanging or dead target can never stall the round
  * beyond it; failures are reported per target and never thrown.
  *
@@ -11,13 +13,16 @@ import { profileUrl, type Target } from "./target.ts";
 
 /** What the round needs from the API client (see `core/api_client.ts`). */
 export interface ProfileUploader {
-  /** Uploads a streamed profile for `app`; resolves the staging key. */
+  /** Uploads a profile for `app` (retrying transient failures idempotently); resolves the staging key. */
   upload(
     app: string,
-    body: ReadableStream<Uint8Array>,
+    body: Uint8Array,
     options: { signal?: AbortSignal; timeoutMs?: number },
   ): Promise<{ key: string }>;
 }
+
+/** Largest profile a target may send (a 30 s CPU profile of a busy service is a few MiB). */
+export const MAX_SCRAPED_PROFILE_BYTES = 256 * 1024 * 1024;
 
 /** Settings of a round. */
 export interface RoundOptions {
@@ -76,16 +81,23 @@ export async function scrapeTarget(
       );
     }
     if (!res.body) throw new Error("target answered 200 with no body");
+    const chunks: Uint8Array[] = [];
     let bytes = 0;
-    const counted = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          bytes += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    const { key } = await options.uploader.upload(options.app, counted, { signal, timeoutMs: 0 });
+    for await (const chunk of res.body) {
+      bytes += chunk.byteLength;
+      if (bytes > MAX_SCRAPED_PROFILE_BYTES) {
+        await res.body.cancel().catch(() => {});
+        throw new Error(`target sent more than ${MAX_SCRAPED_PROFILE_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    const profile = new Uint8Array(bytes);
+    let offset = 0;
+    for (const chunk of chunks) {
+      profile.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    const { key } = await options.uploader.upload(options.app, profile, { signal, timeoutMs: 0 });
     return { target, url, ok: true, key, bytes, ms: now() - started };
   } catch (e) {
     return { target, url, ok: false, error: describeTargetError(e, deadline, options), ms: now() - started };

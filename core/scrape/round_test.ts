@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { pickSample, type ProfileUploader, type RoundOptions, runRound, scrapeTarget } from "./round.ts";
 import { makeTarget, parseScrapeTags, profileSeconds, profileUrl, type Target } from "./target.ts";
 
-/** An uploader that drains the stream and records what it got. */
+/** An uploader that records what it got. */
 function recordingUploader(): ProfileUploader & { uploads: { app: string; bytes: number }[] } {
   const uploads: { app: string; bytes: number }[] = [];
   return {
     uploads,
     async upload(app, body) {
-      const bytes = (await new Response(body).arrayBuffer()).byteLength;
-      uploads.push({ app, bytes });
+      await Promise.resolve();
+      uploads.push({ app, bytes: body.byteLength });
       return { key: `${app}/staging/${uploads.length}` };
     },
   };
@@ -137,7 +137,7 @@ Deno.test("an upload failure is reported for its target only", async () => {
   try {
     const uploader: ProfileUploader = {
       async upload(_app, body) {
-        await body.cancel();
+        await Promise.resolve(body);
         throw new Error("upload demo: server answered 400 Bad Request: not a CPU profile");
       },
     };
@@ -161,22 +161,17 @@ Deno.test("a target that dies while sending its profile fails without stalling o
     )
   );
   try {
-    let uploadError = "";
+    let uploads = 0;
     const uploader: ProfileUploader = {
-      async upload(_app, body) {
-        try {
-          await new Response(body).arrayBuffer();
-        } catch (e) {
-          uploadError = (e as Error).message;
-          throw e;
-        }
+      async upload(_app, _body) {
+        await Promise.resolve(uploads++);
         return { key: "never" };
       },
     };
     const started = performance.now();
     const [r] = await runRound([t.target], { app: "demo", seconds: 1, targetTimeoutMs: 10_000, uploader });
     assert.equal(r.ok, false);
-    assert.ok(uploadError.length > 0, "the upload saw the broken stream");
+    assert.equal(uploads, 0, "a broken profile is never uploaded");
     assert.ok(performance.now() - started < 5000);
   } finally {
     await t.close();
