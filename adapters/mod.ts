@@ -69,4 +69,6 @@ export function registerBuiltinDrivers(registries?: DriverRegistries): void {
   reader("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubReader(url));
   writer("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbWriter(url));
   reader("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbReader(url));
+  writer("kafka", async (url) => (await import("./bus/kafka_bus.ts")).openKafkaEventWriter(url));
+  reader("kafka", async (url) => (await import("./bus/kafka_bus.ts")).openKafkaEventReader(url));
 }
