@@ -69,6 +69,8 @@ export function registerBuiltinDrivers(registries?: DriverRegistries): void {
   reader("gcppubsub", async (url) => (await import("./bus/gcp_pubsub.ts")).openPubSubReader(url));
   writer("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbWriter(url));
   reader("azuresb", async (url) => (await import("./bus/azure_servicebus.ts")).openAzureSbReader(url));
+  writer("nats", async (url) => (await import("./bus/nats_bus.ts")).openNatsWriter(url));
+  reader("nats", async (url) => (await import("./bus/nats_bus.ts")).openNatsReader(url));
   writer("kafka", async (url) => (await import("./bus/kafka_bus.ts")).openKafkaEventWriter(url));
   reader("kafka", async (url) => (await import("./bus/kafka_bus.ts")).openKafkaEventReader(url));
 }
