@@ -87,7 +87,14 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
   ];
   const processes: AutopgoProcess[] = [];
   const workerLogs: string[] = [];
+  // The test process reads the store too (to see when nothing is staged): same environment.
+  const saved = Object.keys(env).map((name) => [name, Deno.env.get(name)] as const);
+  for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+  const restoreEnv = () => {
+    for (const [name, value] of saved) value === undefined ? Deno.env.delete(name) : Deno.env.set(name, value);
+  };
   const store = await openBlobStore(setup.blobUrl).catch((e) => {
+    restoreEnv();
     throw new Error(`the test cannot open ${setup.blobUrl}: ${e.message}`);
   });
   let scraper: ReturnType<typeof spawnAutopgo> | undefined;
@@ -165,6 +172,7 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
     await scraper?.stop("SIGKILL");
     await Promise.all(processes.map((p) => p.stop("SIGKILL")));
     await store.close();
+    restoreEnv();
     target.close();
     await Deno.remove(dir, { recursive: true });
   }
