@@ -97,7 +97,7 @@ async function receiveRaw(client: SQSClient, queueUrl: string): Promise<Message>
 Deno.test(
   { name: "awssqs bus: inProgress keeps a long handler's message from being redelivered", ignore: !!skip },
   async () => {
-    const queue = await freshQueue(false);
+    const queue = await freshQueue(false, { visibilitytimeout: "2s", waittime: "1s" });
     const writer = await openSqsWriter(queue.url, { credentials });
     const holder = new Subscription(await openSqsReader(queue.readerUrl, { credentials }));
     const other = await openSqsReader(queue.readerUrl, { credentials });
@@ -105,11 +105,11 @@ Deno.test(
       await writer.send({ body: enc("long merge"), orderingKey: "app" });
       const held = await receiveWithin(holder, 5_000);
       assert.ok(held, "the message");
-      assert.equal(holder.renewIntervalMs, 333, "a third of the 1s visibility timeout");
-      // 4 visibility timeouts pass while the handler works; the renewals keep the message hidden.
-      assert.equal(await receiveWithin(other, 4_000), undefined, "redelivered while its handler still ran");
+      assert.equal(holder.renewIntervalMs, 667, "a third of the 2s visibility timeout");
+      // 3 visibility timeouts pass while the handler works; the renewals keep the message hidden.
+      assert.equal(await receiveWithin(other, 6_000), undefined, "redelivered while its handler still ran");
       await held.ack();
-      assert.equal(await receiveWithin(other, 2_500), undefined, "came back after the ack");
+      assert.equal(await receiveWithin(other, 3_000), undefined, "came back after the ack");
     } finally {
       await Promise.all([holder.close(), other.close(), writer.close()]);
       await queue.remove();
@@ -218,6 +218,20 @@ Deno.test({
     await message?.ack();
   } finally {
     await Promise.all([reader.close(), writer.close()]);
+    await queue.remove();
+  }
+});
+
+Deno.test({ name: "awssqs bus: close cuts a 20s long poll short after its grace", ignore: !!skip }, async () => {
+  const queue = await freshQueue(false, { visibilitytimeout: "5s", waittime: "20s" });
+  const reader = await openSqsReader(queue.readerUrl, { credentials });
+  try {
+    assert.equal(await receiveWithin(reader, 300), undefined);
+    const started = Date.now();
+    await reader.close();
+    const took = Date.now() - started;
+    assert.ok(took >= 1_500 && took < 6_000, `close took ${took}ms`);
+  } finally {
     await queue.remove();
   }
 });
