@@ -8,7 +8,20 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+import { fileUrlFromPath } from "../adapters/mod.ts";
 import { runDistributedPipeline } from "./support/distributed_pipeline.ts";
+import { committedProfiles } from "./support/fixtures.ts";
+import {
+  type AutopgoProcess,
+  download,
+  listFiles,
+  pprofMergeOracle,
+  startAutopgo,
+  upload,
+  waitFor,
+} from "./support/pipeline_process.ts";
+import { assertSameSamples } from "./support/samples.ts";
 import { goAvailable } from "./support/go.ts";
 import { kafkaSkip, startKafka } from "./support/services/kafka.ts";
 import { minioBinary, type MinioServer, startMinio } from "./support/services/minio.ts";
@@ -74,5 +87,67 @@ Deno.test({
     });
   } finally {
     await kafka.stop();
+  }
+});
+
+Deno.test({
+  name: "distributed: plain NATS drops events while no worker listens; the reconcile sweep merges those uploads",
+  ignore: Boolean(noGo || natsSkip()),
+}, async () => {
+  const nats = await startNatsServer();
+  const root = await Deno.makeTempDir({ prefix: "autopgo-plain-nats-" });
+  const processes: AutopgoProcess[] = [];
+  try {
+    const env = { NATS_SERVER_URL: nats.url };
+    const bus = "nats://autopgo.profile?natsv2=true";
+    const common = [
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--blob-store-url",
+      fileUrlFromPath(root),
+      "--compaction",
+      "none",
+    ];
+    const server = await startAutopgo(["server", ...common, "--event-writer-url", bus], { env });
+    processes.push(server);
+    const files = committedProfiles().cpu.slice(0, 3);
+    for (const file of files) assert.equal((await upload(server.url, "lost", await Deno.readFile(file))).status, 201);
+    const worker = await startAutopgo(
+      [
+        "worker",
+        ...common,
+        "--event-reader-url",
+        `${bus}&queue=worker`,
+        "--event-writer-url",
+        bus,
+        "--sweep-grace",
+        "1s",
+        "--sweep-interval",
+        "2s",
+      ],
+      { env },
+    );
+    processes.push(worker);
+    assert.match(worker.logs(), /plain NATS/i, "the worker warns that plain NATS drops events");
+    await waitFor(
+      async () => {
+        const merged = await download(server.url, "lost");
+        return merged !== undefined && merged.sample.length > 0 &&
+          (await listFiles(root)).every((f) => !f.includes("/staging/"));
+      },
+      60_000,
+      "the sweep merged the uploads whose events were dropped",
+    );
+    assertSameSamples(
+      (await download(server.url, "lost"))!,
+      await pprofMergeOracle(files),
+      "swept uploads vs go tool pprof",
+    );
+  } finally {
+    await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+    await nats.stop();
+    await Deno.remove(root, { recursive: true });
   }
 });
