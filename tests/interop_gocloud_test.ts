@@ -11,8 +11,9 @@
  *   the Java client's murmur2 disagree);
  * - the `profile.uploaded` event our real `autopgo server` publishes for an HTTP upload is read
  *   by the Go program: the original's envelope shape and payload, decodable by the original's
- *   reader; on Kafka the app as the record key and no record headers (as the original). On NATS our messages carry native headers (`Nats-Msg-Id`,
- *   `Autopgo-Ordering-Key`), which gocloud surfaces as metadata and the original ignores.
+ *   reader; on Kafka the app as the record key and no record headers (as the original). On NATS
+ *   our messages carry native headers (`Nats-Msg-Id`, `Autopgo-Ordering-Key`), which gocloud
+ *   surfaces as metadata and the original ignores.
  *
  * The worker runs with `--sweep-interval 0 --sweep-grace 1h` so its reconcile sweep cannot merge
  * the staged upload: only the event can.
