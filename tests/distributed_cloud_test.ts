@@ -42,12 +42,12 @@ async function runOnStore(
 }
 
 Deno.test({
-  name: "distributed: file:// store and file:// bus, each worker killed with SIGKILL twice",
+  name: "distributed: file:// store and file:// bus, each worker and the server killed with SIGKILL twice (soak)",
   ignore: Boolean(noGo),
 }, async () => {
   const root = await Deno.makeTempDir({ prefix: "autopgo-dist-file-" });
   try {
-    await runOnStore("file/file", fileUrlFromPath(root), {}, { killsPerWorker: 2 });
+    await runOnStore("file/file", fileUrlFromPath(root), {}, { killsPerWorker: 2, serverKills: 2 });
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -12,10 +12,13 @@
 
 import assert from "node:assert/strict";
 import { registerBuiltinDrivers } from "../../adapters/mod.ts";
+import { decodeProfile } from "../../core/pprof/decode.ts";
+import type { Profile } from "../../core/pprof/profile.ts";
 import { openBlobStore } from "../../core/registry.ts";
 import { spawnAutopgo } from "./autopgo_processes.ts";
 import { startFakePprofTarget } from "./fake_targets.ts";
 import { generateProfiles } from "./fixtures.ts";
+import { freePort } from "./services/service.ts";
 import {
   type AutopgoProcess,
   delay,
@@ -41,6 +44,11 @@ export interface DistributedSetup {
   uploads?: number;
   /** SIGKILL each worker this many times mid-run, restarting it each time (default 0). */
   killsPerWorker?: number;
+  /**
+   * SIGKILL the server this many times mid-run, restarting it on the same port (default 0).
+   * Uploads carry an `Idempotency-Key` and are retried until accepted, as the CLI does.
+   */
+  serverKills?: number;
   /** Extra worker flags (e.g. a short `--sweep-interval` for at-most-once buses). */
   workerArgs?: string[];
 }
@@ -55,6 +63,19 @@ export interface DistributedReport {
   merges: number;
   /** Milliseconds from the first upload until nothing was staged. */
   drainMs: number;
+  /** Worker processes killed with SIGKILL (and restarted). */
+  workerKills: number;
+  /** Server processes killed with SIGKILL (and restarted). */
+  serverKills: number;
+}
+
+function totalSamples(profile: Profile): number {
+  return profile.sample.reduce((sum, sample) => sum + Number(sample.value[0]), 0);
+}
+
+/** `count` upload indexes spread evenly over `total`, shifted by `offset` so kill kinds do not coincide. */
+function spread(count: number, total: number, offset: number): Set<number> {
+  return new Set(Array.from({ length: count }, (_, k) => Math.floor((total * (k + 1)) / (count + 1)) + offset));
 }
 
 const APPS = ["alpha", "beta", "gamma"];
@@ -75,9 +96,12 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
   const target = startFakePprofTarget(scrapedProfile);
   const dir = await Deno.makeTempDir({ prefix: "autopgo-distributed-" });
   const env = setup.env ?? {};
-  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl, "--compaction", "none"];
+  const common = ["--host", "127.0.0.1", "--blob-store-url", setup.blobUrl, "--compaction", "none"];
+  const serverArgs = ["server", ...common, "--port", String(freePort()), "--event-writer-url", setup.writerUrl];
   const workerArgs = [
     "worker",
+    "--port",
+    "0",
     ...common,
     "--event-reader-url",
     setup.readerUrl,
@@ -99,7 +123,7 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
   });
   let scraper: ReturnType<typeof spawnAutopgo> | undefined;
   try {
-    const server = await startAutopgo(["server", ...common, "--event-writer-url", setup.writerUrl], { env });
+    let server = await startAutopgo(serverArgs, { env });
     processes.push(server);
     const workers = await Promise.all([startAutopgo(workerArgs, { env }), startAutopgo(workerArgs, { env })]);
     processes.push(...workers);
@@ -119,12 +143,21 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
 
     const started = Date.now();
     const kills = setup.killsPerWorker ?? 0;
-    const killPoints = new Set(
-      Array.from({ length: kills * 2 }, (_, k) => Math.floor((total * (k + 1)) / (kills * 2 + 1))),
-    );
+    const killPoints = spread(kills * 2, total, 0);
+    const serverKillPoints = spread(setup.serverKills ?? 0, total, 3);
     let killIndex = 0;
+    let serverKills = 0;
     const results: number[] = new Array(total);
     let next = 0;
+    // One logical upload: the same Idempotency-Key until the (possibly restarted) server accepts it.
+    const uploadOnce = async (app: string, body: Uint8Array): Promise<number> => {
+      const key = crypto.randomUUID();
+      for (let attempt = 0;; attempt++) {
+        const r = await upload(server.url, app, body, { "idempotency-key": key }).catch(() => ({ status: 0 }));
+        if (r.status === 201 || ![0, 502, 503, 504].includes(r.status) || attempt >= 300) return r.status;
+        await delay(100);
+      }
+    };
     const uploader = async () => {
       while (next < total) {
         const i = next++;
@@ -135,7 +168,13 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
           workers[w] = await startAutopgo(workerArgs, { env });
           processes.push(workers[w]);
         }
-        results[i] = (await upload(server.url, APPS[i % APPS.length], await Deno.readFile(inputs[i]))).status;
+        if (serverKillPoints.has(i)) {
+          serverKills++;
+          await server.stop("SIGKILL");
+          server = await startAutopgo(serverArgs, { env });
+          processes.push(server);
+        }
+        results[i] = await uploadOnce(APPS[i % APPS.length], await Deno.readFile(inputs[i]));
       }
     };
     await Promise.all(Array.from({ length: 8 }, uploader));
@@ -159,15 +198,25 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
     }
     const scrapedBase = await download(server.url, SCRAPED_APP);
     assert.ok(scrapedBase, "the scraped app has a merged profile");
+    // Every acknowledged scrape is merged once. A scrape whose upload the server took while its
+    // answer was lost to a server kill (all retries failing) is merged once too, unacknowledged:
+    // so the merged profile holds k copies, scraped <= k <= scraped + unacknowledged failures.
+    const failedScrapes = (scraper.lines.join("\n").match(/failed to profile target/g) ?? []).length;
+    const one = totalSamples(decodeProfile(scrapedProfile));
+    const copies = totalSamples(scrapedBase) / one;
+    assert.ok(
+      Number.isInteger(copies) && copies >= scraped && copies <= scraped + failedScrapes,
+      `the scraped app holds ${copies} copies; ${scraped} acknowledged, ${failedScrapes} failed`,
+    );
     assertSameSamples(
       scrapedBase,
-      await pprofMergeOracle(Array.from({ length: scraped }, () => files[0])),
+      await pprofMergeOracle(Array.from({ length: copies }, () => files[0])),
       "scraped app vs go tool pprof -proto",
     );
     await delay(500);
     for (const w of workers) workerLogs.push(w.logs());
     const merges = workerLogs.join("\n").match(/merged \S+\/staging\/\S+ into/g)?.length ?? 0;
-    return { accepted: total + scraped, scraped, merges, drainMs };
+    return { accepted: total + scraped, scraped, merges, drainMs, workerKills: killIndex, serverKills };
   } finally {
     await scraper?.stop("SIGKILL");
     await Promise.all(processes.map((p) => p.stop("SIGKILL")));
