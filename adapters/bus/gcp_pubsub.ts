@@ -130,8 +130,20 @@ function parseGoBool(text: string, name: string): boolean {
   throw new Error(`${WHAT} URL parameter ${name}=${JSON.stringify(text)}: expected true or false`);
 }
 
+/**
+ * Loads @google-cloud/pubsub. Its gRPC layer reads `__dirname` as it loads; a single-file bundle
+ * (`deno bundle`, the `autopgo.js` fallback) wraps CommonJS without defining it, so one is given
+ * (this module's directory; the proto definitions are bundled as JSON, never read from there).
+ * Under `deno run` and `deno compile` each CommonJS module has its own, which shadows this one.
+ */
+async function pubSubSdk(): Promise<typeof import("@google-cloud/pubsub")> {
+  const global = globalThis as { __dirname?: string };
+  global.__dirname ??= import.meta.dirname ?? "/";
+  return await import("@google-cloud/pubsub");
+}
+
 async function newClient(project: string, options: PubSubOptions): Promise<PubSub> {
-  const { PubSub } = await import("@google-cloud/pubsub");
+  const { PubSub } = await pubSubSdk();
   const apiEndpoint = options.emulatorHost ?? Deno.env.get("PUBSUB_EMULATOR_HOST") ?? undefined;
   if (!apiEndpoint) return new PubSub({ projectId: project });
   // Emulator: plain gRPC; the universe domain given up front keeps the client from looking for credentials.
@@ -222,7 +234,7 @@ export async function openPubSubReader(url: URL | string, options: PubSubOptions
   const lazy = params.has("nacklazy") ? parseGoBool(params.get("nacklazy")!, "nacklazy") : false;
   const { project, name } = pubSubResource(parsed, "subscriptions");
   const client = await newClient(project, options);
-  const { v1 } = await import("@google-cloud/pubsub");
+  const { v1 } = await pubSubSdk();
   // The library builds its own GAPIC clients from this config the same way (its types differ only nominally).
   const config = await client.getClientConfig() as ConstructorParameters<typeof v1.SubscriberClient>[0];
   const subscriber = new v1.SubscriberClient(config);
