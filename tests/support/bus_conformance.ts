@@ -18,6 +18,9 @@ import {
   makeEnvelope,
 } from "../../core/events.ts";
 
+import { openMemBlobStore } from "../../adapters/blob/mem_blob.ts";
+import { runWorker } from "../../core/pipeline/worker.ts";
+
 const CHILD = new URL("./bus_reader_child.ts", import.meta.url).pathname;
 
 /** Starts a reader in another process, waits until it holds one message, then kills it with SIGKILL. */
@@ -298,6 +301,42 @@ export function busConformance(
       assert.deepEqual(decodeEnvelope(message.body), envelope);
       await message.ack();
     });
+
+    await step(
+      "a poison event is set aside: the real worker acks it, keeps running and handles the next",
+      async (bus) => {
+        await bus.writer.send({ body: enc("{not an envelope"), orderingKey: "poisoned-app" });
+        const valid = makeEnvelope("profile.deleted", { app: "poisoned-app" }, crypto.randomUUID(), new Date());
+        await bus.writer.send({ body: encodeEnvelope(valid), orderingKey: "poisoned-app" });
+        const store = await openMemBlobStore("mem://");
+        const stop = new AbortController();
+        const reader = await bus.openReader();
+        const worker = runWorker(reader, {
+          store,
+          pruneConfig: [],
+          compaction: "none",
+          sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+          random: Math.random,
+          publisher: { publish: () => Promise.resolve() },
+        }, {
+          concurrency: 1,
+          sweepIntervalMs: 0,
+          clock: () => new Date(),
+        }, stop.signal);
+        try {
+          const deadline = Date.now() + 30_000;
+          while (!(await store.stat("poisoned-app/default.pgo")) && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          assert.ok(await store.stat("poisoned-app/default.pgo"), "the event after the poison was handled");
+        } finally {
+          stop.abort();
+          await worker;
+        }
+        const after = await bus.openReader();
+        assert.equal(await receiveWithin(after, bus.ackDeadlineMs * 3 + 500), undefined, "both were acked");
+      },
+    );
 
     await step("a consumer process killed with kill -9 before acking: the message comes back", async (bus) => {
       if (!bus.readerProcess) return void console.warn(`bus conformance: ${name}: no reader process: kill -9 not run`);
