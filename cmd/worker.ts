@@ -14,6 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
+import { kindFromNetworkError } from "../core/blob_bucket.ts";
 import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
@@ -24,6 +25,7 @@ import { eventPublisher } from "../core/pipeline/publisher.ts";
 import { uploadDecodeLimits } from "../core/pipeline/upload_limits.ts";
 import { runWorker, type WorkerDeps } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
+import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
 
 const log = getLogger(["autopgo", "worker"]);
@@ -168,10 +170,19 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
   open: (url: string) => Promise<T>,
 ): Promise<T> {
   let resource: T;
-  try {
-    resource = await open(url);
-  } catch (error) {
-    throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
+  for (let attempt = 1;; attempt++) {
+    try {
+      resource = await open(url);
+      break;
+    } catch (error) {
+      // A broker that is down (refused, reset, timed out) is waited for; anything else is final.
+      const transient = (error as { kind?: string }).kind === "unavailable" ||
+        kindFromNetworkError(error) !== undefined;
+      if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
+      const delayMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
+      log.warn(`${what} ${redactUrl(url)} is not reachable yet, retrying in ${delayMs / 1000}s: ${oneLine(error)}`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
   }
   const timeout = AbortSignal.timeout(STARTUP_CHECK_MS);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -226,7 +237,7 @@ export function dependencyChecks(store: BlobStore, writer: EventWriter, reader?:
   return checks;
 }
 
-interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags {
+interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, DecodePoolFlags {
   port: number;
   host: string;
   eventReaderUrl?: string;
@@ -258,6 +269,7 @@ export function workerCommand(): Command {
     .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
   addWorkerTuningOptions(command);
   addHttpTimeoutOptions(command);
+  addDecodePoolOptions(command);
   return command.action(async (opts: WorkerCommandOptions) => {
     const guard = connGuardOptions(opts, 60_000);
     if (opts.debug) log.warn("--debug is accepted for compatibility; pprof debug endpoints are not served");
@@ -279,7 +291,8 @@ export function workerCommand(): Command {
     const store = await openOrFail("blob store", opts.blobStoreUrl!, openBlobStore);
     const writer = await openOrFail("event writer", opts.eventWriterUrl!, openEventWriter);
     const reader = await openOrFail("event reader", opts.eventReaderUrl!, openEventReader);
-    const deps = workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize);
+    const pool = openDecodePool(opts);
+    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize), jobs: pool };
     const stop = new AbortController();
     const signals = shutdownSignal();
     let ready = false;
@@ -304,6 +317,7 @@ export function workerCommand(): Command {
     await running;
     await http.shutdown();
     signals.dispose();
+    pool.close();
     await Promise.allSettled([reader.close(), writer.close(), store.close()]);
     log.info("stopped");
   });

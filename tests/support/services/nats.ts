@@ -31,6 +31,8 @@ export function natsSkip(): string | false {
 
 /** Options of {@link startNatsServer}. */
 export interface NatsServerOptions {
+  /** The port to listen on (default: a free one). */
+  port?: number;
   /** Extra arguments (e.g. `["--user", "u", "--pass", "p"]`). */
   args?: string[];
 }
@@ -55,7 +57,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const binary = natsServerBinary();
   if (!binary) throw new Error("nats-server is not installed; run .ci/install-services.sh nats");
   const store = await serviceDataDir("nats");
-  const port = freePort();
+  const port = options.port ?? freePort();
   const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store.path, ...(options.args ?? [])];
   const start = () => launch({ name: "nats-server", command: binary, args, ready: () => portOpen(port) });
   let running: LaunchedProcess;

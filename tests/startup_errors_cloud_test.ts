@@ -1,0 +1,92 @@
+/**
+ * Start-up against real cloud stores and brokers: a missing bucket, wrong credentials or a
+ * missing subscription stop `autopgo server` / `worker` with one line naming the problem; a store
+ * or broker that is down only delays readiness (`/api/ready` 503 until it answers).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runAutopgo } from "./support/cli.ts";
+import { spawnAutopgo } from "./support/autopgo_processes.ts";
+import { waitFor } from "./support/pipeline_process.ts";
+import { minioBinary, startMinio } from "./support/services/minio.ts";
+import { natsSkip, startNatsServer } from "./support/services/nats.ts";
+import { freePort, serviceSkip } from "./support/services/service.ts";
+
+const SERVER = ["server", "--port", "0", "--host", "127.0.0.1", "--event-writer-url", "mem://events"];
+
+/** The last non-empty stderr line, and how many error lines there are. */
+function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.startsWith("autopgo:"));
+}
+
+Deno.test({
+  name: "startup: a missing bucket and a wrong secret are one-line errors; a store that is down delays readiness",
+  ignore: Boolean(serviceSkip("minio", minioBinary() !== undefined, "the s3 start-up errors")),
+}, async () => {
+  const minio = await startMinio();
+  try {
+    const missing = await runAutopgo([...SERVER, "--blob-store-url", minio.url("no-such-bucket")], { env: minio.env });
+    assert.notEqual(missing.code, 0);
+    assert.equal(errorLines(missing.stderr).length, 1, missing.stderr);
+    assert.match(errorLines(missing.stderr)[0], /no-such-bucket.*(does not exist|not found)/i);
+    await minio.createBucket("profiles");
+    const wrong = await runAutopgo([...SERVER, "--blob-store-url", minio.url("profiles")], {
+      env: { ...minio.env, AWS_SECRET_ACCESS_KEY: "not-the-secret" },
+    });
+    assert.notEqual(wrong.code, 0);
+    assert.equal(errorLines(wrong.stderr).length, 1, wrong.stderr);
+    assert.match(errorLines(wrong.stderr)[0], /profiles.*(denied|credentials|permission|signature|403)/i);
+    assert.doesNotMatch(wrong.stderr, /not-the-secret/, "the secret is never printed");
+    // A store that is down: the server starts, says so, and is not ready until the store answers.
+    await minio.halt();
+    const server = spawnAutopgo([...SERVER, "--blob-store-url", minio.url("profiles")], { env: minio.env });
+    try {
+      const url = (await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 90_000))[1];
+      assert.match(server.lines.join("\n"), /not reachable yet/);
+      const notReady = await fetch(`${url}/api/ready`);
+      assert.equal(notReady.status, 503);
+      assert.match((await notReady.json()).message, /not ready: .*profiles/);
+      await minio.start();
+      await waitFor(async () => (await fetch(`${url}/api/ready`)).status === 200, 30_000, "ready once MinIO is back");
+    } finally {
+      await server.stop("SIGKILL");
+    }
+  } finally {
+    await minio.stop();
+  }
+});
+
+Deno.test({
+  name: "startup: a worker whose NATS server is down waits for it, then serves and becomes ready",
+  ignore: Boolean(natsSkip()),
+}, async () => {
+  const port = freePort();
+  const bus = "nats://autopgo.profile?natsv2=true&jetstream=true";
+  const worker = spawnAutopgo([
+    "worker",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--blob-store-url",
+    "mem://store",
+    "--event-reader-url",
+    `${bus}&queue=w`,
+    "--event-writer-url",
+    bus,
+  ], { env: { NATS_SERVER_URL: `nats://127.0.0.1:${port}` } });
+  try {
+    await worker.waitFor(/is not reachable yet, retrying/, 60_000);
+    const nats = await startNatsServer({ port });
+    try {
+      const url = (await worker.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 90_000))[1];
+      await waitFor(async () => (await fetch(`${url}/api/ready`)).status === 200, 60_000, "ready once NATS is up");
+    } finally {
+      await nats.stop();
+    }
+  } finally {
+    await worker.stop("SIGKILL");
+  }
+});
