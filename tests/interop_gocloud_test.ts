@@ -13,7 +13,12 @@
  *   by the Go program: the original's envelope shape and payload, decodable by the original's
  *   reader; on Kafka the app as the record key and no record headers (as the original). On NATS
  *   our messages carry native headers (`Nats-Msg-Id`, `Autopgo-Ordering-Key`), which gocloud
- *   surfaces as metadata and the original ignores.
+ *   surfaces as metadata and the original ignores;
+ * - on Kafka, our worker and the Go program's receiver join ONE consumer group (a rolling
+ *   migration from the original's workers): both speak the `range` assignment protocol, split
+ *   the topic's partitions between them, and consume every event exactly once — with our reader
+ *   leading the group (it joined first) and then with sarama leading it (our worker restarted).
+ *   The worker's test also starts on a topic that does not exist yet (broker auto-creation).
  *
  * The worker runs with `--sweep-interval 0 --sweep-grace 1h` so its reconcile sweep cannot merge
  * the staged upload: only the event can.
@@ -26,12 +31,15 @@ import { fileUrlFromPath, openFileBlobStore } from "../adapters/mod.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { baseKey, dateToUnixNanos, stagingKey } from "../core/pipeline/keys.ts";
 import { committedProfiles } from "./support/fixtures.ts";
-import { type AutopgoProcess, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
+import { type AutopgoProcess, delay, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { assertSameSamples } from "./support/samples.ts";
 import { cachedBinary, freePort, serviceSkip } from "./support/services/service.ts";
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
 import { type KafkaBroker, kafkaSkip, startKafka } from "./support/services/kafka.ts";
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { AssignerProtocol, Kafka, logLevel, Partitioners } from "kafkajs";
+import { quietKafkajsRequestQueues } from "../adapters/bus/kafka_common.ts";
+
+quietKafkajsRequestQueues(); // this file's own kafkajs admin clients (see kafka_common.ts)
 
 const GOCLOUDBUS = cachedBinary("gocloudbus");
 const gocloudbusSkip = serviceSkip(
@@ -88,6 +96,8 @@ async function runGoPublish(
 interface GoReceiver {
   /** Resolves the received lines once it exited 0; rejects with its stderr otherwise. */
   lines(): Promise<ReceivedLine[]>;
+  /** The lines it printed so far. */
+  received(): ReceivedLine[];
   kill(): Promise<void>;
 }
 
@@ -105,7 +115,11 @@ async function startGoReceive(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdout = new Response(child.stdout).text();
+  let printed = "";
+  const stdout = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) printed += chunk;
+    return printed;
+  })();
   let stderr = "";
   const { promise: ready, resolve: announced } = Promise.withResolvers<void>();
   const drained = (async () => {
@@ -128,6 +142,7 @@ async function startGoReceive(
       assert.equal(s.code, 0, `gocloudbus receive exited ${s.code}: ${stderr}\nstdout: ${text}`);
       return parseLines(text);
     },
+    received: () => parseLines(printed.slice(0, printed.lastIndexOf("\n") + 1)),
     async kill() {
       try {
         child.kill("SIGKILL");
@@ -347,21 +362,30 @@ Deno.test.afterAll(async () => {
   if (broker) await (await broker).stop();
 });
 
+/** The broker the Kafka tests share (started on first use; it creates missing topics with 3 partitions). */
+function kafkaBroker(): Promise<KafkaBroker> {
+  return broker ??= startKafka();
+}
+
+function kafkaAdmin(b: KafkaBroker) {
+  return new Kafka({ clientId: "interop-test", brokers: [b.brokers], logLevel: logLevel.NOTHING }).admin();
+}
+
 /**
- * The broker the Kafka tests share (started on first use), each test on a topic of its own,
- * created up front with 3 partitions and elected leaders, as in a deployment. (Left to the
- * broker's auto-creation, our worker's start-up check of its writer can hit the new topic before
- * its leader exists — "This server does not host this topic-partition" — and exit.)
+ * A bus on the shared broker, each test on a topic of its own: created up front with
+ * `partitions` partitions and elected leaders, as in a deployment, or (`partitions` 0) left to
+ * the broker's auto-creation on first use, as on a fresh cluster.
  */
-async function kafkaBus(topic: string): Promise<Bus> {
-  broker ??= startKafka();
-  const b = await broker;
-  const admin = new Kafka({ clientId: "interop-test", brokers: [b.brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
+async function kafkaBus(topic: string, partitions = 3): Promise<Bus> {
+  const b = await kafkaBroker();
+  if (partitions > 0) {
+    const admin = kafkaAdmin(b);
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
   }
   return {
     env: { KAFKA_BROKERS: b.brokers },
@@ -403,7 +427,8 @@ Deno.test({
   name: "interop: Kafka — our worker merges a profile.uploaded sent by gocloud kafkapubsub",
   ignore: kafkaIgnore !== false,
   async fn() {
-    await workerMergesGoEvent(await kafkaBus("interop-worker"), appSplittingPartitioners("kafka-interop"));
+    // A topic that does not exist yet: the worker's start-up checks have the broker create it.
+    await workerMergesGoEvent(await kafkaBus("interop-worker", 0), appSplittingPartitioners("kafka-interop"));
   },
 });
 
@@ -412,9 +437,125 @@ Deno.test({
   ignore: kafkaIgnore !== false,
   async fn() {
     const bus = await kafkaBus("interop-server");
-    // The original worker's subscription form (a consumer group of its own: sarama's "range"
-    // assignor and kafkajs' cannot share one group).
+    // The original worker's subscription form.
     bus.goReaderUrl = "kafka://interop-server-worker?topic=interop-server&offset=oldest";
     await goReadsServerEvent(bus, "kafka-interop");
+  },
+});
+
+// ---- Kafka: one consumer group for our worker and the original's -------------------------------
+
+/** The partitions of our member (client id `autopgo`) and of sarama's once `group` is stable with `members`. */
+async function groupSplit(b: KafkaBroker, group: string, topic: string, members: number) {
+  const admin = kafkaAdmin(b);
+  await admin.connect();
+  try {
+    for (const deadline = Date.now() + 60_000;;) {
+      const [described] = (await admin.describeGroups([group])).groups;
+      if (described.state === "Stable" && described.members.length === members) {
+        assert.deepEqual([described.protocolType, described.protocol], ["consumer", "range"]);
+        const split = { ours: [] as number[], theirs: [] as number[] };
+        for (const m of described.members) {
+          const assigned = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic] ?? [];
+          (m.clientId === "autopgo" ? split.ours : split.theirs).push(...assigned);
+        }
+        return { ours: split.ours.sort(), theirs: split.theirs.sort() };
+      }
+      const seen = `${described.state}, members ${described.members.map((m) => m.clientId)}`;
+      assert.ok(Date.now() < deadline, `group ${group} not stable with ${members} members: ${seen}`);
+      await delay(200);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `perPartition` app names for each of `partitions` partitions (sarama's partitioner). */
+function appsPerPartition(prefix: string, partitions: number, perPartition: number): string[] {
+  const apps: string[] = [];
+  const counts = new Array(partitions).fill(0);
+  for (let i = 0; apps.length < partitions * perPartition; i++) {
+    const app = `${prefix}-${i}`;
+    const partition = saramaPartition(app, partitions);
+    if (counts[partition]++ < perPartition) apps.push(app);
+  }
+  return apps;
+}
+
+Deno.test({
+  name: "interop: Kafka — our worker and gocloud kafkapubsub share a consumer group; each event is consumed once",
+  ignore: kafkaIgnore !== false,
+  async fn() {
+    const topic = "interop-shared";
+    const bus = await kafkaBus(topic, 4);
+    const b = await kafkaBroker();
+    const group = `kafka://${topic}-workers?topic=${topic}&offset=oldest`; // both sides' subscription URL
+    const root = await Deno.makeTempDir({ prefix: "autopgo-interop-shared-" });
+    const storeUrl = fileUrlFromPath(root);
+    const store = await openFileBlobStore(storeUrl);
+    const profile = await Deno.readFile(committedProfiles().cpu[0]);
+    const worker = () =>
+      startAutopgo([
+        ...["worker", "--port", "0", "--host", "127.0.0.1", "--blob-store-url", storeUrl, "--event-reader-url", group],
+        ...["--event-writer-url", `kafka://${topic}-merged`, "--compaction", "none"],
+        ...["--sweep-interval", "0", "--sweep-grace", "1h"],
+      ], { env: bus.env });
+    let ours: AutopgoProcess | undefined;
+    let theirs: GoReceiver | undefined;
+    let logs = "";
+    const staged = new Map<string, string>(); // app → its upload's staging key
+    const goApps: string[] = []; // the apps whose events went to the Go member
+    try {
+      ours = await worker();
+      assert.deepEqual(await groupSplit(b, `${topic}-workers`, topic, 1), { ours: [0, 1, 2, 3], theirs: [] });
+      theirs = await startGoReceive(group, 1_000, "300s", bus.env);
+      // Round 1: our reader joined first, so it leads the group and computes the assignment.
+      // Round 2: our worker restarts while sarama's member stays, so sarama leads and assigns.
+      for (const round of [1, 2]) {
+        if (round === 2) {
+          assert.equal(await ours.stop(), 0, ours.logs().slice(-2000));
+          logs += ours.logs();
+          assert.deepEqual(await groupSplit(b, `${topic}-workers`, topic, 1), { ours: [], theirs: [0, 1, 2, 3] });
+          ours = await worker();
+        }
+        const split = await groupSplit(b, `${topic}-workers`, topic, 2);
+        assert.deepEqual([...split.ours, ...split.theirs].sort(), [0, 1, 2, 3], "each partition has one member");
+        assert.ok(split.ours.length > 0 && split.theirs.length > 0, `partitions split: ${JSON.stringify(split)}`);
+        const apps = appsPerPartition(`shared-${round}`, 4, 2);
+        for (const app of apps) {
+          const key = stagingKey(app, dateToUnixNanos(new Date()), "shared");
+          await store.write(key, profile, { ifAbsent: true });
+          staged.set(app, key);
+          await runGoPublish(bus.writerUrl, "profile.uploaded", { app, profileKey: key }, bus.env);
+        }
+        const mine = apps.filter((app) => split.ours.includes(saramaPartition(app, 4)));
+        goApps.push(...apps.filter((app) => !mine.includes(app)));
+        await waitFor(
+          async () => {
+            for (const app of mine) if ((await store.stat(staged.get(app)!)) !== undefined) return false;
+            return theirs!.received().length >= goApps.length;
+          },
+          60_000,
+          `round ${round}: our worker merges ${mine.length} uploads, the Go member gets ${goApps.length} events`,
+        );
+      }
+      await delay(2_000); // time for a duplicate to show up
+      const received = theirs.received();
+      const apps = received.map((line) => JSON.parse(new TextDecoder().decode(line.body)).payload.app as string);
+      assert.deepEqual(apps.toSorted(), goApps.toSorted(), "the Go member got its partitions' events, each once");
+      for (const line of received) assert.equal(line.partition, saramaPartition(line.key!, 4));
+      logs += ours.logs();
+      for (const [app, key] of staged) {
+        const merges = logs.split("\n").filter((l) => l.includes(`merged ${key} into ${baseKey(app)}`)).length;
+        const goConsumed = goApps.includes(app);
+        assert.equal(merges, goConsumed ? 0 : 1, `${app}: merged by our worker ${merges} times`);
+        assert.equal((await store.stat(key)) !== undefined, goConsumed, `${app}: upload staged iff ours skipped it`);
+      }
+      assert.equal(await ours.stop(), 0, ours.logs().slice(-2000));
+    } finally {
+      await theirs?.kill();
+      await ours?.stop("SIGKILL");
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
   },
 });

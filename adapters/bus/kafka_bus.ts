@@ -55,9 +55,27 @@
  * opening fails with a one-line `invalid` error when it is unset, and with `unavailable` when no
  * broker answers (after kafkajs' connection retries, a few seconds). A reader joins its group in
  * the background; closing one whose first join is still in flight waits for that join (kafkajs
- * cannot stop a consumer mid-join), which takes long only while the group rebalances. Plain TCP without authentication (what gocloud's default opener uses). Topics
- * are created by the broker on first use when `auto.create.topics.enable` is on; otherwise create
- * them first (`check()` reports a missing topic as `not-found`).
+ * cannot stop a consumer mid-join), which takes long only while the group rebalances. Plain TCP
+ * without authentication (what gocloud's default opener uses).
+ *
+ * # Topics
+ *
+ * A missing topic is created by the brokers on first use when their `auto.create.topics.enable`
+ * is on (as with gocloud); otherwise create it first. `check()` (the start-up and health check)
+ * asks for a missing topic with auto-creation allowed and waits up to 2s for it and its
+ * partition leaders, so the first start on a fresh cluster works; a topic still being created
+ * is `unavailable` (transient), one the brokers do not create a one-line `not-found` telling
+ * the operator to create it. Opening a reader does the same (waiting up to 10s), since kafkajs
+ * cannot subscribe to a topic before it exists. Details: `kafka_topic.ts`.
+ *
+ * # Consumer groups
+ *
+ * Readers join their group with the standard `range` assignment protocol (`kafka_assigner.ts`),
+ * the one sarama — the original autopgo's gocloud client — uses by default, and only that one:
+ * Kafka admits members to a group only if they share a protocol, so readers of this driver and
+ * the original's workers can share a group (a rolling migration). kafkajs' default,
+ * `RoundRobinAssigner`, is not offered: only kafkajs has it, no released autopgo reader used it
+ * (so no group depends on it), and on one topic it spreads partitions as evenly as range does.
  *
  * @module
  */
@@ -78,6 +96,7 @@ import {
   oneLine,
 } from "./kafka_common.ts";
 import { KafkaEventReader } from "./kafka_reader.ts";
+import { checkTopic, kafkaTopicProbe } from "./kafka_topic.ts";
 
 export { KafkaEventReader } from "./kafka_reader.ts";
 export { kafkaErrorKind, keyPartition } from "./kafka_common.ts";
@@ -169,8 +188,12 @@ export class KafkaEventWriter implements EventWriter {
     });
   }
 
-  /** Fetches the topic's metadata (without creating the topic). */
-  async check(): Promise<void> {
+  /**
+   * Passes once the topic exists with a leader for every partition; a missing topic is asked
+   * for with auto-creation allowed and waited for briefly (see `kafka_topic.ts`): `unavailable`
+   * while it is being created, `not-found` when the brokers do not create it.
+   */
+  async check(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new BusError("closed", "the writer is closed");
     this.#admin ??= (async () => {
       const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100 } });
@@ -181,7 +204,12 @@ export class KafkaEventWriter implements EventWriter {
       this.#admin = undefined;
       throw error;
     });
-    await admin.fetchTopicMetadata({ topics: [this.settings.topic] });
+    const probe = kafkaTopicProbe(this.kafka, admin, this.settings.topic);
+    try {
+      await checkTopic(this.settings.topic, probe, { signal });
+    } finally {
+      await probe.close().catch(() => {});
+    }
   }
 
   /** Portable kind of a kafkajs error. */

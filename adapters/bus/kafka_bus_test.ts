@@ -9,7 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import kafkajs, { Kafka, logLevel } from "kafkajs";
+import process from "node:process";
+import kafkajs, { AssignerProtocol, Kafka, logLevel } from "kafkajs";
+import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { BusError } from "../../core/event_bus.ts";
 import type { EventReader, IncomingMessage } from "../../core/events.ts";
 import { busConformance, receiveWithin } from "../../tests/support/bus_conformance.ts";
@@ -22,6 +24,7 @@ import {
   kafkaBrokers,
   kafkaReaderSettings,
   kafkaWriterSettings,
+  quietKafkajsRequestQueues,
 } from "./kafka_common.ts";
 
 // kafkajs spreads its error classes into its exports, which named ESM imports cannot see.
@@ -31,6 +34,12 @@ const enc = (text: string) => new TextEncoder().encode(text);
 const dec = (data: Uint8Array) => new TextDecoder().decode(data);
 /** Short enough for the kill -9 step, long enough for a loaded 2-core machine. */
 const SESSION = "3s";
+
+/** Negative-delay timer warnings in this process (kafkajs' idle request queues printed one). */
+const negativeTimeouts: string[] = [];
+process.on("warning", (warning) => {
+  if (warning.name === "TimeoutNegativeWarning") negativeTimeouts.push(warning.message);
+});
 
 let broker: KafkaBroker | undefined;
 Deno.test.beforeAll(async () => {
@@ -211,12 +220,64 @@ Deno.test(
   },
 );
 
-Deno.test({ name: "kafka bus: check reports a missing topic as not-found", ignore: !!skip }, async () => {
-  const writer = await openKafkaEventWriter("kafka://no-such-topic-here", { brokers: brokers() });
-  const failure = await writer.check().then(() => undefined, (e) => e);
-  assert.ok(failure, "check passed for a missing topic");
-  assert.equal(writer.errorKind(failure), "not-found");
-  await writer.close();
+Deno.test({
+  name: "kafka bus: a fresh topic is created on first use: check and open pass, and it carries messages",
+  ignore: !!skip,
+}, async () => {
+  const topic = `fresh-${crypto.randomUUID().slice(0, 8)}`;
+  const options = { brokers: brokers() };
+  const writer = await openKafkaEventWriter(`kafka://${topic}`, options);
+  await writer.check(); // the start-up check of `autopgo server` on a fresh cluster
+  const admin = adminClient();
+  await admin.connect();
+  const { topics: [created] } = await admin.fetchTopicMetadata({ topics: [topic] });
+  await admin.disconnect();
+  assert.deepEqual(created.partitions.map((p) => p.leader >= 0), [true, true, true], "3 partitions with leaders");
+  const other = `fresh-${crypto.randomUUID().slice(0, 8)}`;
+  const reader = await openKafkaEventReader(readerUrl(other), options); // `autopgo worker` on a fresh topic
+  await reader.check();
+  const otherWriter = await openKafkaEventWriter(`kafka://${other}`, options);
+  await otherWriter.send({ body: enc("first"), orderingKey: "app" });
+  const message = await mustReceive(reader, "the first message of an auto-created topic", 20_000);
+  assert.equal(dec(message.body), "first");
+  await message.ack();
+  await Promise.all([reader.close(), writer.close(), otherWriter.close()]);
+});
+
+Deno.test({
+  name: "kafka bus: readers of a group join with sarama's range protocol and take blocks of partitions",
+  ignore: !!skip,
+}, async () => {
+  const topic = await freshTopic(4);
+  const group = `${topic}-workers`;
+  const options = { brokers: brokers() };
+  const readers = [
+    await openKafkaEventReader(readerUrl(topic, group), options),
+    await openKafkaEventReader(readerUrl(topic, group), options),
+  ];
+  const admin = adminClient();
+  await admin.connect();
+  try {
+    let described: Awaited<ReturnType<typeof admin.describeGroups>>["groups"][number] | undefined;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      [described] = (await admin.describeGroups([group])).groups;
+      if (described.state === "Stable" && described.members.length === 2) break;
+      assert.ok(Date.now() < deadline, `the group did not settle: ${described.state}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.deepEqual([described.protocolType, described.protocol], ["consumer", "range"]);
+    const blocks = described.members
+      .map((m) =>
+        [m.memberId, AssignerProtocol.MemberAssignment.decode(m.memberAssignment)!.assignment[topic]] as const
+      )
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, partitions]) => partitions);
+    assert.deepEqual(blocks, [[0, 1], [2, 3]], "the first member id takes the first block");
+  } finally {
+    await admin.disconnect();
+    await Promise.all(readers.map((reader) => reader.close()));
+  }
 });
 
 Deno.test("kafka bus: opening with no broker answering is a one-line unavailable error", async () => {
@@ -295,4 +356,18 @@ Deno.test("kafka bus: errorKind maps kafkajs errors to portable kinds", () => {
   assert.equal(kafkaErrorKind(exhausted), "unavailable");
   assert.equal(kafkaErrorKind(new BusError("closed", "closed")), "closed");
   assert.equal(kafkaErrorKind(new Error("something else")), "unknown");
+});
+
+// Last: every kafkajs client of the tests above has run by now.
+Deno.test("kafka bus: kafkajs request queues schedule no timer while idle (no TimeoutNegativeWarning)", () => {
+  assert.equal(quietKafkajsRequestQueues(), true, "kafkajs' RequestQueue.scheduleCheckPendingRequests is gone");
+  const schedule = RequestQueue.prototype.scheduleCheckPendingRequests;
+  const idle = { pending: [], throttledUntil: -1, throttleCheckTimeoutId: null };
+  schedule.call(idle);
+  assert.equal(idle.throttleCheckTimeoutId, null, "an idle queue armed a timer");
+  const throttled = { pending: [{}], throttledUntil: Date.now() + 60_000, throttleCheckTimeoutId: null };
+  schedule.call(throttled);
+  assert.notEqual(throttled.throttleCheckTimeoutId, null, "a throttled request must still be checked later");
+  clearTimeout(throttled.throttleCheckTimeoutId!);
+  if (!skip) assert.deepEqual(negativeTimeouts, [], "kafkajs set a timer with a negative delay");
 });

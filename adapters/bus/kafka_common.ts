@@ -4,11 +4,16 @@
  * kept in committed offsets' metadata, and the mapping of kafkajs errors to portable
  * {@link BusErrorKind}s. The URL grammar and delivery semantics are documented in `kafka_bus.ts`.
  *
+ * Importing this module also stops kafkajs 2.2.4's idle request-queue timer loop (see
+ * {@link quietKafkajsRequestQueues}), which under Deno printed `TimeoutNegativeWarning`.
+ *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { Kafka, type LogEntry, logLevel, type PartitionerArgs } from "kafkajs";
+// kafkajs' per-connection request queue (no types; the version is pinned in deno.json).
+import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { BusError, type BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
 import { driverParams, durationParam } from "../driver_url.ts";
@@ -151,6 +156,38 @@ function logtapeLogCreator() {
     });
   };
 }
+
+const QUIETED = Symbol.for("autopgo.kafkajs.quietRequestQueue");
+
+/**
+ * Stops kafkajs 2.2.4's request queues from polling while nothing is queued (kafkajs issues
+ * #1704 and #1751, unfixed in its last release). After every response a queue schedules a check
+ * of its pending requests at `throttledUntil − Date.now()`; `throttledUntil` is -1 unless the
+ * broker throttles the client, so the delay is about minus the epoch in milliseconds. Node's
+ * timers (Deno's too) clamp it to 1ms and print `TimeoutNegativeWarning: -17… is a negative
+ * number` once per process, and the check re-schedules itself: every connection wakes ~1000
+ * times a second for nothing (measured: ~3% of a core for an idle producer, consumer and admin).
+ *
+ * No client option avoids that path, so this wraps the queue's `scheduleCheckPendingRequests`
+ * (once per process): with nothing pending it schedules nothing — the check it would schedule
+ * finds nothing to send — and with requests pending (client-side throttling, or the in-flight
+ * limit) it runs unchanged, so throttled requests are still sent when the throttle ends. A
+ * request pushed later schedules its own check. Returns whether the method was found.
+ */
+export function quietKafkajsRequestQueues(): boolean {
+  const prototype = (RequestQueue as { prototype?: Record<PropertyKey, unknown> } | undefined)?.prototype;
+  const schedule = prototype?.scheduleCheckPendingRequests;
+  if (!prototype || typeof schedule !== "function") return false;
+  if (prototype[QUIETED]) return true;
+  prototype.scheduleCheckPendingRequests = function (this: { pending?: unknown }, ...args: unknown[]) {
+    if (Array.isArray(this.pending) && this.pending.length === 0) return;
+    return schedule.apply(this, args);
+  };
+  prototype[QUIETED] = true;
+  return true;
+}
+
+quietKafkajsRequestQueues();
 
 /** A kafkajs client for `brokers` with this driver's logging and retry settings. */
 export function newKafkaClient(brokers: string[], clientId: string): Kafka {

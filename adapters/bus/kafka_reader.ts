@@ -15,11 +15,13 @@
  * every hand-out; a reader that takes the partition over (after a rebalance, a close or a crash)
  * reads it back, so `deliveryAttempt` keeps counting across readers.
  *
- * Group membership: while it holds windows the reader heartbeats every tenth of the session
- * timeout (kafkajs itself heartbeats only between batches). A heartbeat or commit that reports a
- * rebalance or a lost membership revokes the windows: messages not handed out are dropped at
- * once, handed-out ones may still be acked (commits stay valid until the group moves on), and
- * when none is held the batch handlers fail with that error, which makes kafkajs rejoin.
+ * Group membership: partitions are assigned with the `range` protocol (`kafka_assigner.ts`),
+ * which the original's sarama readers share. While it holds windows the reader heartbeats every
+ * tenth of the session timeout (kafkajs itself heartbeats only between batches). A heartbeat or
+ * commit that reports a rebalance or a lost membership revokes the windows: messages not handed
+ * out are dropped at once, handed-out ones may still be acked (commits stay valid until the
+ * group moves on), and when none is held the batch handlers fail with that error, which makes
+ * kafkajs rejoin.
  *
  * @module
  */
@@ -39,11 +41,15 @@ import {
   REBALANCE_TIMEOUT_MS,
 } from "./kafka_common.ts";
 import { type CommitFn, type Entry, Generation, PartitionWindow } from "./kafka_window.ts";
+import { rangeAssigner } from "./kafka_assigner.ts";
+import { checkTopic, kafkaTopicProbe } from "./kafka_topic.ts";
 
 const log = getLogger(["autopgo", "bus", "kafka"]);
 /** Partitions whose batches one reader works on at the same time. */
 const PARTITIONS_AT_ONCE = 64;
 const IDLE_WAIT_MS = 60_000;
+/** How long opening waits for a missing topic the brokers create (a `check()` waits less). */
+const OPEN_TOPIC_WAIT_MS = 10_000;
 
 /** Reads a Kafka topic as one member of a consumer group. Prefer `openKafkaEventReader`. */
 export class KafkaEventReader implements EventReader {
@@ -62,7 +68,11 @@ export class KafkaEventReader implements EventReader {
   private readonly admin: Admin;
 
   /** Creates the group consumer; {@link connect} starts it. Prefer `openKafkaEventReader`. */
-  constructor(kafka: Kafka, private readonly settings: KafkaReaderSettings, private readonly clock: Clock) {
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly settings: KafkaReaderSettings,
+    private readonly clock: Clock,
+  ) {
     this.description = `kafka group ${settings.group} on topic ${settings.topic}`;
     this.consumer = kafka.consumer({
       groupId: settings.group,
@@ -71,6 +81,7 @@ export class KafkaEventReader implements EventReader {
       rebalanceTimeout: Math.max(REBALANCE_TIMEOUT_MS, settings.sessionTimeoutMs),
       maxWaitTimeInMs: Math.min(5_000, settings.heartbeatIntervalMs * 3),
       allowAutoTopicCreation: true,
+      partitionAssigners: [rangeAssigner], // sarama's "range": groups shared with the original's workers
       // kafkajs restarts a consumer that failed on a retriable error, unless this reader is closing.
       retry: { retries: 5, restartOnFailure: () => Promise.resolve(!this.#closing.signal.aborted) },
     });
@@ -78,12 +89,13 @@ export class KafkaEventReader implements EventReader {
   }
 
   /**
-   * Connects and subscribes (failing when no broker answers), then joins the group in the
-   * background: `receive` waits until the group has assigned partitions to this reader.
+   * Connects and subscribes (failing when no broker answers, or when the topic is missing and
+   * the brokers do not create it), then joins the group in the background: `receive` waits
+   * until the group has assigned partitions to this reader.
    */
   async connect(): Promise<void> {
     await Promise.all([this.consumer.connect(), this.admin.connect()]);
-    await this.consumer.subscribe({ topics: [this.settings.topic], fromBeginning: this.settings.fromBeginning });
+    await this.#subscribe();
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, () => {
       this.#generation = new Generation();
@@ -145,11 +157,19 @@ export class KafkaEventReader implements EventReader {
     return undefined;
   }
 
-  /** Fails if the consumer stopped for good or the topic's metadata cannot be fetched. */
-  async check(): Promise<void> {
+  /**
+   * Fails if the consumer stopped for good, or as the writer's check does when the topic is
+   * missing or leaderless (asking the brokers to create a missing one; see `kafka_topic.ts`).
+   */
+  async check(signal?: AbortSignal): Promise<void> {
     if (this.#closing.signal.aborted) throw new BusError("closed", "the reader is closed");
     if (this.#failure) throw this.#failure;
-    await this.admin.fetchTopicMetadata({ topics: [this.settings.topic] });
+    const probe = kafkaTopicProbe(this.kafka, this.admin, this.settings.topic);
+    try {
+      await checkTopic(this.settings.topic, probe, { signal });
+    } finally {
+      await probe.close().catch(() => {});
+    }
   }
 
   /** Leaves the group; messages handed out and not acked go to the other members, attempt + 1. */
@@ -173,6 +193,29 @@ export class KafkaEventReader implements EventReader {
   /** Portable kind of a kafkajs error. */
   errorKind(error: unknown): BusErrorKind {
     return kafkaErrorKind(error);
+  }
+
+  /**
+   * Subscribes once the topic exists: kafkajs' subscribe fails at once on a missing topic (even
+   * while the broker creates it), so the topic is asked for and waited for first, longer than a
+   * `check()` waits. A topic that exists without leaders yet is left to subscribe's own retries.
+   */
+  async #subscribe(): Promise<void> {
+    let trouble: unknown;
+    const probe = kafkaTopicProbe(this.kafka, this.admin, this.settings.topic);
+    try {
+      await checkTopic(this.settings.topic, probe, { waitMs: OPEN_TOPIC_WAIT_MS });
+    } catch (error) {
+      if (kafkaErrorKind(error) !== "unavailable") throw error;
+      trouble = error;
+    } finally {
+      await probe.close().catch(() => {});
+    }
+    try {
+      await this.consumer.subscribe({ topics: [this.settings.topic], fromBeginning: this.settings.fromBeginning });
+    } catch (error) {
+      throw trouble ?? error;
+    }
   }
 
   async #onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {

@@ -11,7 +11,8 @@
  *
  * The broker allows short consumer-group session timeouts (`group.min.session.timeout.ms=1000`)
  * so tests of crashed consumers do not wait the production default, creates missing topics with
- * three partitions, and keeps its internal topics at replication factor 1.
+ * three partitions (unless started with `autoCreateTopics: false`), and keeps its internal
+ * topics at replication factor 1.
  *
  * @module
  */
@@ -48,13 +49,19 @@ export interface KafkaBroker {
   stop(): Promise<void>;
 }
 
-/** A random cluster id as Kafka writes it: 16 bytes in URL-safe base64 without padding. */
+/**
+ * A random cluster id as Kafka writes it: 16 bytes in URL-safe base64 without padding, not
+ * starting with "-" (the storage tool would read it as an option; Kafka's own ids avoid that too).
+ */
 function newClusterId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
-function serverProperties(dataDir: string, port: number, controllerPort: number): string {
+function serverProperties(dataDir: string, port: number, controllerPort: number, autoCreate: boolean): string {
   return [
     "process.roles=broker,controller",
     "node.id=1",
@@ -66,7 +73,7 @@ function serverProperties(dataDir: string, port: number, controllerPort: number)
     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
     `log.dirs=${join(dataDir, "logs")}`,
     "num.partitions=3",
-    "auto.create.topics.enable=true",
+    `auto.create.topics.enable=${autoCreate}`,
     "offsets.topic.replication.factor=1",
     "offsets.topic.num.partitions=1",
     "transaction.state.log.replication.factor=1",
@@ -122,8 +129,14 @@ async function answersMetadata(brokers: string): Promise<boolean> {
   }
 }
 
+/** Options of {@link startKafka}. */
+export interface KafkaOptions {
+  /** `auto.create.topics.enable` (default true). */
+  autoCreateTopics?: boolean;
+}
+
 /** Formats a fresh log directory and starts a broker on free ports; resolves once it serves metadata. */
-export async function startKafka(): Promise<KafkaBroker> {
+export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroker> {
   const java = cachedBinary("java");
   if (!java || !kafkaInstalled()) throw new Error("kafka is not installed; run .ci/install-services.sh kafka");
   const data = await serviceDataDir("kafka");
@@ -133,7 +146,10 @@ export async function startKafka(): Promise<KafkaBroker> {
   const properties = join(data.path, "server.properties");
   const log4j = join(data.path, "log4j.properties");
   const log4j2 = join(data.path, "log4j2.properties");
-  await Deno.writeTextFile(properties, serverProperties(data.path, port, controllerPort));
+  await Deno.writeTextFile(
+    properties,
+    serverProperties(data.path, port, controllerPort, options.autoCreateTopics ?? true),
+  );
   await Deno.writeTextFile(log4j, LOG4J_PROPERTIES);
   await Deno.writeTextFile(log4j2, LOG4J2_PROPERTIES);
   const jvm = [
