@@ -64,116 +64,97 @@ function wrapError(driver: BusDriverErrors, what: string, error: unknown): BusEr
   return new BusError(kind, `${what}${where}: ${detail}`, { cause: error });
 }
 
-/** A portable topic around a writer driver. */
-export class Topic implements EventWriter {
-  readonly #driver: EventWriter & BusDriverErrors;
-  readonly #options: BusWrapperOptions;
-  #closed = false;
+/** What a topic and a subscription share: the driver, the closed state, checks and closing. */
+abstract class BusEndpoint<D extends (EventWriter | EventReader) & BusDriverErrors> {
+  protected readonly driverImpl: D;
+  protected readonly options: BusWrapperOptions;
+  protected closed = false;
 
-  /** Wraps `driver`. */
-  constructor(driver: EventWriter & BusDriverErrors, options: BusWrapperOptions = {}) {
-    this.#driver = driver;
-    this.#options = options;
+  /** Wraps `driver`; `noun` names it in errors ("topic", "subscription"). */
+  constructor(driver: D, options: BusWrapperOptions, private readonly noun: string) {
+    this.driverImpl = driver;
+    this.options = options;
   }
 
   /** The wrapped driver (escape hatch). */
-  get driver(): EventWriter {
-    return this.#driver;
+  get driver(): D {
+    return this.driverImpl;
+  }
+
+  /** Health check. */
+  async check(signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new BusError("closed", `check: the ${this.noun} is closed`);
+    try {
+      await this.driverImpl.check(signal);
+    } catch (error) {
+      throw wrapError(this.driverImpl, "check", error);
+    }
+  }
+
+  /** Closes the driver once; a subscription's unsettled messages return to the bus per its rules. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.driverImpl.close();
+  }
+}
+
+/** A portable topic around a writer driver. */
+export class Topic extends BusEndpoint<EventWriter & BusDriverErrors> implements EventWriter {
+  /** Wraps `driver`. */
+  constructor(driver: EventWriter & BusDriverErrors, options: BusWrapperOptions = {}) {
+    super(driver, options, "topic");
   }
 
   /** Publishes; retries transient failures. */
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<void> {
-    const attempts = this.#options.attempts ?? 4;
+    const attempts = this.options.attempts ?? 4;
     for (let attempt = 1;; attempt++) {
-      if (this.#closed) throw new BusError("closed", "send: the topic is closed");
+      if (this.closed) throw new BusError("closed", "send: the topic is closed");
       signal?.throwIfAborted();
       try {
-        return await this.#driver.send(message, signal);
+        return await this.driverImpl.send(message, signal);
       } catch (raw) {
         if (signal?.aborted) throw raw;
-        const error = wrapError(this.#driver, "send", raw);
+        const error = wrapError(this.driverImpl, "send", raw);
         if (!error.retryable || attempt >= attempts) throw error;
-        const base = Math.min(5_000, (this.#options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
+        const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
         await abortableSleep(
-          Math.round(base * (0.5 + (this.#options.random ?? Math.random)())),
+          Math.round(base * (0.5 + (this.options.random ?? Math.random)())),
           signal ?? new AbortController().signal,
         );
       }
     }
   }
-
-  /** Health check. */
-  async check(signal?: AbortSignal): Promise<void> {
-    if (this.#closed) throw new BusError("closed", "check: the topic is closed");
-    try {
-      await this.#driver.check(signal);
-    } catch (error) {
-      throw wrapError(this.#driver, "check", error);
-    }
-  }
-
-  /** Closes the driver once. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#driver.close();
-  }
 }
 
 /** A portable subscription around a reader driver. */
-export class Subscription implements EventReader {
-  readonly #driver: EventReader & BusDriverErrors;
-  readonly #options: BusWrapperOptions;
-  #closed = false;
-
+export class Subscription extends BusEndpoint<EventReader & BusDriverErrors> implements EventReader {
   /** Wraps `driver`. */
   constructor(driver: EventReader & BusDriverErrors, options: BusWrapperOptions = {}) {
-    this.#driver = driver;
-    this.#options = options;
-  }
-
-  /** The wrapped driver (escape hatch). */
-  get driver(): EventReader {
-    return this.#driver;
+    super(driver, options, "subscription");
   }
 
   /** The driver's renew interval. */
   get renewIntervalMs(): number | undefined {
-    return this.#options.renewIntervalMs ?? this.#driver.renewIntervalMs;
+    return this.options.renewIntervalMs ?? this.driverImpl.renewIntervalMs;
   }
 
   /** Waits for the next message; `undefined` on abort or close. */
   async receive(signal?: AbortSignal): Promise<IncomingMessage | undefined> {
-    if (this.#closed || signal?.aborted) return undefined;
+    if (this.closed || signal?.aborted) return undefined;
     let message: IncomingMessage | undefined;
     try {
-      message = await this.#driver.receive(signal);
+      message = await this.driverImpl.receive(signal);
     } catch (error) {
-      if (this.#closed || signal?.aborted) return undefined;
-      throw wrapError(this.#driver, "receive", error);
+      if (this.closed || signal?.aborted) return undefined;
+      throw wrapError(this.driverImpl, "receive", error);
     }
     return message && this.#hold(message);
   }
 
-  /** Health check. */
-  async check(signal?: AbortSignal): Promise<void> {
-    if (this.#closed) throw new BusError("closed", "check: the subscription is closed");
-    try {
-      await this.#driver.check(signal);
-    } catch (error) {
-      throw wrapError(this.#driver, "check", error);
-    }
-  }
-
-  /** Closes the driver once; unsettled messages return to the bus per its rules. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#driver.close();
-  }
-
   #hold(message: IncomingMessage): IncomingMessage {
-    const driver = this.#driver;
+    const driver = this.driverImpl;
     let settled = false;
     const interval = this.renewIntervalMs;
     const timer = interval && message.inProgress

@@ -14,28 +14,9 @@ import { underCi } from "./support/services/service.ts";
 import { assertSameSamples } from "./support/samples.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
+import { readUntilClosed } from "./support/raw_connection.ts";
 
 const encoder = new TextEncoder();
-
-/** Reads until the peer closes (or `limitMs` passes); returns what arrived and how long it took. */
-async function readUntilClosed(conn: Deno.Conn, limitMs: number): Promise<{ text: string; ms: number }> {
-  const started = Date.now();
-  const timer = setTimeout(() => conn.close(), limitMs);
-  const chunks: string[] = [];
-  const buffer = new Uint8Array(4096);
-  try {
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      chunks.push(new TextDecoder().decode(buffer.subarray(0, n)));
-    }
-  } catch { /* closed */ }
-  clearTimeout(timer);
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-  return { text: chunks.join(""), ms: Date.now() - started };
-}
 
 async function readyStatus(url: string): Promise<number> {
   try {

@@ -12,6 +12,7 @@ import { encodeProfile } from "../core/pprof/encode.ts";
 import { cpuProfile } from "./support/build_profiles.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { listFiles, startAutopgo } from "./support/pipeline_process.ts";
+import { readUntilClosed } from "./support/raw_connection.ts";
 
 const TOKEN = "s3cret-token";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -144,26 +145,6 @@ Deno.test("bad uploads get the right 4xx and nothing is stored", async () => {
     await Deno.remove(dataDir, { recursive: true });
   }
 });
-
-/** Reads from `conn` until the server closes it; returns what arrived and how long it took. */
-async function readUntilClosed(conn: Deno.Conn, limitMs: number): Promise<{ text: string; ms: number }> {
-  const started = Date.now();
-  const timer = setTimeout(() => conn.close(), limitMs);
-  const chunks: string[] = [];
-  const buffer = new Uint8Array(4096);
-  try {
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      chunks.push(new TextDecoder().decode(buffer.subarray(0, n)));
-    }
-  } catch { /* closed */ }
-  clearTimeout(timer);
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-  return { text: chunks.join(""), ms: Date.now() - started };
-}
 
 Deno.test("slow clients cannot hold connections: unfinished heads time out, huge heads get 431", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "autopgo-slowloris-" });

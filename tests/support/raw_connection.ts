@@ -1,0 +1,25 @@
+/**
+ * Raw TCP helpers for tests that play a misbehaving HTTP client (slow heads, floods, upgrades).
+ *
+ * @module
+ */
+
+/** Reads from `conn` until the peer closes it (or `limitMs` passes); returns what arrived and how long it took. */
+export async function readUntilClosed(conn: Deno.Conn, limitMs: number): Promise<{ text: string; ms: number }> {
+  const started = Date.now();
+  const timer = setTimeout(() => conn.close(), limitMs);
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(4096);
+  try {
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(new TextDecoder().decode(buffer.subarray(0, n)));
+    }
+  } catch { /* closed */ }
+  clearTimeout(timer);
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+  return { text: chunks.join(""), ms: Date.now() - started };
+}
