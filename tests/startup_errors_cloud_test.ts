@@ -79,10 +79,19 @@ Deno.test({
   ], { env: { NATS_SERVER_URL: `nats://127.0.0.1:${port}` } });
   try {
     await worker.waitFor(/is not reachable yet, retrying/, 60_000);
-    const nats = await startNatsServer({ port });
+    let nats = await startNatsServer({ port });
     try {
       const url = (await worker.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 90_000))[1];
       await waitFor(async () => (await fetch(`${url}/api/ready`)).status === 200, 60_000, "ready once NATS is up");
+      // The bus goes away: health and readiness say so, naming the reader; it comes back: healthy again.
+      await nats.stop();
+      await waitFor(async () => (await fetch(`${url}/api/health`)).status === 503, 30_000, "unhealthy without NATS");
+      const health = await (await fetch(`${url}/api/health`)).json();
+      const reader = health.dependencies.find((d: { name: string }) => d.name === "event-reader");
+      assert.equal(reader?.status, "unhealthy", JSON.stringify(health));
+      assert.equal((await fetch(`${url}/api/ready`)).status, 503);
+      nats = await startNatsServer({ port });
+      await waitFor(async () => (await fetch(`${url}/api/health`)).status === 200, 60_000, "healthy once NATS is back");
     } finally {
       await nats.stop();
     }
