@@ -6,10 +6,14 @@
  * Unlike the original client it keeps any path prefix of the base URL
  * (`http://host/autopgo` → `http://host/autopgo/api/profile/x`), turns any error body (JSON or
  * not) into one clear line carrying the HTTP status, sends an optional bearer token, streams
- * upload bodies, and lets callers choose per-request timeouts. `fetch` is injectable for tests.
+ * upload bodies, and lets callers choose per-request timeouts. Requests go through
+ * core/http_fetch.ts, which reaches every port (the global `fetch` refuses ports browsers block,
+ * such as 6666); `fetch` is injectable for tests.
  *
  * @module
  */
+
+import { nodeFetch } from "./http_fetch.ts";
 
 /** A merged profile as listed by `GET /api/profile`. */
 export interface ProfileInfo {
@@ -83,7 +87,7 @@ export interface ApiClientOptions {
   token?: string;
   /** Default timeout of every call in milliseconds (default 60 s, the original's); `0` disables it. */
   timeoutMs?: number;
-  /** The fetch implementation (tests inject one). */
+  /** The fetch implementation (default: core/http_fetch.ts; tests inject one). */
   fetch?: typeof fetch;
 }
 
@@ -118,7 +122,7 @@ export class ApiClient {
     this.#base = parseBaseUrl(options.baseUrl);
     this.#token = options.token || undefined;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
-    this.#fetch = options.fetch ?? fetch;
+    this.#fetch = options.fetch ?? nodeFetch;
   }
 
   /** The URL of `/api/profile[/<app>]` below the base URL's path. */

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { nodeFetch } from "../http_fetch.ts";
 import { profileUrl, type Target } from "./target.ts";
 
 /** What the round needs from the API client (see `core/api_client.ts`). */
@@ -36,7 +37,7 @@ export interface RoundOptions {
   targetHeaders?: HeadersInit;
   /** Where profiles go. */
   uploader: ProfileUploader;
-  /** fetch used for targets (tests inject one). */
+  /** fetch used for targets (default: core/http_fetch.ts, which reaches every port; tests inject one). */
   fetch?: typeof fetch;
   /** Aborts every in-flight target (shutdown). */
   signal?: AbortSignal;
@@ -73,7 +74,7 @@ export async function scrapeTarget(
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   try {
     url = profileUrl(target, options.seconds).href;
-    const res = await (options.fetch ?? fetch)(url, { headers: options.targetHeaders, signal });
+    const res = await (options.fetch ?? nodeFetch)(url, { headers: options.targetHeaders, signal });
     if (res.status !== 200) {
       const text = await res.text().catch(() => "");
       throw new Error(

@@ -1,0 +1,225 @@
+/**
+ * Tests of core/http_fetch.ts against real listeners on 127.0.0.1: ports the global `fetch`
+ * blocks, streaming in both directions, abort signals and timeouts, redirects and errors.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { nodeFetch } from "./http_fetch.ts";
+
+/** Serves `handler` on 127.0.0.1:`port` (0: any) for the duration of `fn`. */
+async function withServer(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (base: string) => Promise<void>,
+  port = 0,
+): Promise<void> {
+  const ac = new AbortController();
+  const server = Deno.serve({ hostname: "127.0.0.1", port, signal: ac.signal, onListen: () => {} }, handler);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
+/** A deferred promise. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => resolve = r);
+  return { promise, resolve };
+}
+
+for (const port of [6666, 6000]) {
+  Deno.test(`nodeFetch reaches port ${port}, which the global fetch blocks`, async () => {
+    await withServer(async (req) => Response.json({ method: req.method, body: await req.text() }), async (base) => {
+      const blocked = await fetch(`${base}/`).then((r) => r.body?.cancel(), (e: Error) => e);
+      if (blocked instanceof Error) assert.match(blocked.message, /blocked/);
+      const res = await nodeFetch(`${base}/x`, { method: "POST", body: "hello" });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { method: "POST", body: "hello" });
+    }, port);
+  });
+}
+
+Deno.test("nodeFetch streams a request body: the server sees chunk 1 before chunk 2 is produced", async () => {
+  const firstArrived = deferred();
+  await withServer(async (req) => {
+    const chunks: string[] = [];
+    for await (const chunk of req.body!.pipeThrough(new TextDecoderStream())) {
+      chunks.push(chunk);
+      if (chunks.join("").includes("one;")) firstArrived.resolve();
+    }
+    return new Response(chunks.join(""), { status: 201 });
+  }, async (base) => {
+    let step = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        step++;
+        if (step === 1) controller.enqueue(new TextEncoder().encode("one;"));
+        else if (step === 2) {
+          await firstArrived.promise;
+          controller.enqueue(new TextEncoder().encode("two;"));
+        } else controller.close();
+      },
+    });
+    const res = await nodeFetch(`${base}/up`, { method: "POST", body });
+    assert.equal(res.status, 201);
+    assert.equal(await res.text(), "one;two;");
+  });
+});
+
+Deno.test("nodeFetch streams a response body: chunk 1 is readable before the server sends chunk 2", async () => {
+  const clientGotFirst = deferred();
+  await withServer(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode("first"));
+          await clientGotFirst.promise;
+          controller.enqueue(new TextEncoder().encode("second"));
+          controller.close();
+        },
+      }),
+    ), async (base) => {
+    const res = await nodeFetch(`${base}/down`);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value), "first");
+    clientGotFirst.resolve();
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    assert.equal(rest, "second");
+  });
+});
+
+Deno.test("nodeFetch rejects with the signal's reason: abort before the head, timeout, and mid-body", async () => {
+  const never = deferred();
+  const release = deferred();
+  await withServer((req) => {
+    if (new URL(req.url).pathname === "/hang") return never.promise.then(() => new Response("late"));
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new Uint8Array([1]));
+          await release.promise;
+          controller.close();
+        },
+      }),
+    );
+  }, async (base) => {
+    const ac = new AbortController();
+    const pending = nodeFetch(`${base}/hang`, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(pending, (e: Error) => e.name === "AbortError");
+
+    await assert.rejects(
+      nodeFetch(`${base}/hang`, { signal: AbortSignal.timeout(100) }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+
+    const mid = new AbortController();
+    const res = await nodeFetch(`${base}/slow`, { signal: mid.signal });
+    const reader = res.body!.getReader();
+    assert.deepEqual((await reader.read()).value, new Uint8Array([1]));
+    mid.abort(new Error("stop reading"));
+    await assert.rejects(reader.read(), /stop reading/);
+
+    const aborted = AbortSignal.abort();
+    await assert.rejects(nodeFetch(`${base}/slow`, { signal: aborted }), (e: Error) => e.name === "AbortError");
+    release.resolve();
+    never.resolve();
+  });
+});
+
+Deno.test("nodeFetch follows redirects like fetch and drops authorization across origins", async () => {
+  const seen: string[] = [];
+  await withServer((other) => {
+    seen.push(`other ${other.method} auth=${other.headers.get("authorization")}`);
+    return new Response("elsewhere");
+  }, async (otherBase) => {
+    await withServer(async (req) => {
+      const url = new URL(req.url);
+      seen.push(`${req.method} ${url.pathname} auth=${req.headers.get("authorization")} body=${await req.text()}`);
+      if (url.pathname === "/moved") return Response.redirect(`${url.origin}/here`, 302);
+      if (url.pathname === "/post") return Response.redirect(`${url.origin}/here`, 303);
+      if (url.pathname === "/away") return Response.redirect(`${otherBase}/there`, 307);
+      return new Response("here");
+    }, async (base) => {
+      const auth = { authorization: "Bearer t" };
+      assert.equal(await (await nodeFetch(`${base}/moved`, { headers: auth })).text(), "here");
+      assert.equal(await (await nodeFetch(`${base}/post`, { method: "POST", body: "x" })).text(), "here");
+      assert.equal(await (await nodeFetch(`${base}/away`, { headers: auth })).text(), "elsewhere");
+      const manual = await nodeFetch(`${base}/moved`, { redirect: "manual" });
+      assert.equal(manual.status, 302);
+      await manual.body?.cancel();
+      const streamed = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array([1]));
+          c.close();
+        },
+      });
+      await assert.rejects(nodeFetch(`${base}/away`, { method: "PUT", body: streamed }), /stream/);
+    });
+  });
+  assert.deepEqual(seen.slice(0, 7), [
+    "GET /moved auth=Bearer t body=",
+    "GET /here auth=Bearer t body=",
+    "POST /post auth=null body=x",
+    "GET /here auth=null body=",
+    "GET /away auth=Bearer t body=",
+    "other GET auth=null",
+    "GET /moved auth=null body=",
+  ]);
+});
+
+Deno.test("nodeFetch gives null bodies to HEAD, 204 and 304, and decodes a gzip body", async () => {
+  await withServer(async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/empty") return new Response(null, { status: 204 });
+    if (path === "/same") return new Response(null, { status: 304, headers: { etag: '"1"' } });
+    const gz = await new Response(
+      new Blob(["compressed text"]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer();
+    return new Response(gz, { headers: { "content-encoding": "gzip" } });
+  }, async (base) => {
+    const head = await nodeFetch(`${base}/gz`, { method: "HEAD" });
+    assert.equal(head.body, null);
+    assert.equal((await nodeFetch(`${base}/empty`)).status, 204);
+    const same = await nodeFetch(`${base}/same`);
+    assert.equal(same.status, 304);
+    assert.equal(same.headers.get("etag"), '"1"');
+    assert.equal(await (await nodeFetch(`${base}/gz`)).text(), "compressed text");
+  });
+});
+
+Deno.test("nodeFetch turns a refused connection into a one-line TypeError", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await assert.rejects(nodeFetch(`http://127.0.0.1:${port}/`), (e: Error) => {
+    assert.ok(e instanceof TypeError);
+    assert.match(e.message, /ECONNREFUSED/);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+  await assert.rejects(nodeFetch("ftp://127.0.0.1/"), /unsupported URL scheme ftp:/);
+});
+
+Deno.test("nodeFetch reports a body cut short by the server as an error, not as a complete body", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096));
+    await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b"));
+    conn.close();
+  })();
+  try {
+    const res = await nodeFetch(`http://127.0.0.1:${listener.addr.port}/`);
+    await assert.rejects(res.arrayBuffer());
+  } finally {
+    await serving;
+    listener.close();
+  }
+});
