@@ -6,10 +6,13 @@
  * On-disk layout for key `a/b/name` under root `R`:
  * - `R/a/b/name` — the object's bytes, replaced only by `rename` of a fully written, fsynced
  *   temp file `R/a/b/.autopgo-tmp.<random>` (readers see the old or the new file, never a mix);
- * - `R/a/b/.autopgo-meta.name` — `{"version", "ino", "size", "mtimeMs"}`: the version token and
- *   the identity of the data file it belongs to. Metadata that does not match the data file
+ * - `R/a/b/.autopgo-version.name.json` — `{"version", "ino", "size", "mtimeMs"}`: the version token
+ *   and the identity of the data file it belongs to. Metadata that does not match the data file
  *   (a crash between the two renames, a file copied in by hand) is ignored and the version is
- *   derived from the file's identity instead, so a stale token can never win a CAS;
+ *   derived from the file's identity instead, so a stale token can never win a CAS. The name ends
+ *   in `.json` so that no file but `<app>/default.pgo` ends in `default.pgo`: the original's server
+ *   lists every key with that suffix as an app, and may share this directory. Stores written by
+ *   earlier versions (`R/a/b/.autopgo-meta.name`) are still read, and renamed when opened;
  * - `R/.autopgo-locks/NN` — 64 lock files (key hash stripes). Conditional writes and deletes
  *   hold the stripe's `flock` around check-version + rename, so exactly one racing writer wins,
  *   whichever process it runs in. Reads take no lock.
@@ -53,7 +56,10 @@ import {
 
 /** Prefix of every internal file or folder name; key segments may not start with it. */
 export const RESERVED_PREFIX = ".autopgo-";
-const META_PREFIX = `${RESERVED_PREFIX}meta.`;
+const META_PREFIX = `${RESERVED_PREFIX}version.`;
+const META_SUFFIX = ".json";
+/** Metadata name of earlier versions, which ended in the key's last segment (`.autopgo-meta.default.pgo`). */
+const LEGACY_META_PREFIX = `${RESERVED_PREFIX}meta.`;
 const TEMP_PREFIX = `${RESERVED_PREFIX}tmp.`;
 const LOCK_DIR = `${RESERVED_PREFIX}locks`;
 /** Temp files of unknown owners are left this long before a start-up sweep removes them. */
@@ -77,7 +83,8 @@ function processAlive(pid: number): boolean | undefined {
 /**
  * Removes temp files that a crashed writer left behind (kill -9 between writing a temp file and
  * renaming it): those whose writer process is gone (Linux, same host) or, when that cannot be
- * told, that are older than an hour. Returns how many were removed.
+ * told, that are older than an hour. Returns how many were removed. The same walk renames the
+ * metadata files of earlier versions to the current name.
  */
 export async function removeStaleTempFiles(root: string, now = Date.now()): Promise<number> {
   let removed = 0;
@@ -91,6 +98,7 @@ export async function removeStaleTempFiles(root: string, now = Date.now()): Prom
     for (const entry of entries) {
       const path = join(dir, entry.name);
       if (entry.isDirectory && entry.name !== LOCK_DIR) await walk(path);
+      if (entry.isFile && entry.name.startsWith(LEGACY_META_PREFIX)) await migrateLegacyMeta(dir, entry.name);
       if (!entry.isFile || !entry.name.startsWith(TEMP_PREFIX)) continue;
       const pid = Number(/^(\d+)\./.exec(entry.name.slice(TEMP_PREFIX.length))?.[1]);
       let stale = pid > 0 && pid !== Deno.pid ? processAlive(pid) === false : false;
@@ -105,7 +113,7 @@ export async function removeStaleTempFiles(root: string, now = Date.now()): Prom
   return removed;
 }
 const LOCK_STRIPES = 64;
-/** Longest key segment (file names are limited to 255 bytes and the metadata name adds a prefix). */
+/** Longest key segment (file names are limited to 255 bytes and the metadata name adds 22). */
 const MAX_SEGMENT_BYTES = 200;
 const WHAT = "file blob store";
 
@@ -261,6 +269,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
         assertPrecondition(key, current, conditions);
         await removeIfExists(path);
         await removeIfExists(metaPathOf(path));
+        await removeIfExists(legacyMetaPathOf(path));
         return true;
       });
       if (deleted) await syncDir(dirname(path));
@@ -366,7 +375,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
 
   async #versionOf(path: string, info: Deno.FileInfo): Promise<{ version: string; generation: number }> {
     const identity = identityOf(info);
-    const meta = await readMeta(metaPathOf(path));
+    const meta = await readMeta(metaPathOf(path)) ?? await readMeta(legacyMetaPathOf(path));
     if (meta && sameIdentity(meta, identity)) {
       return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0 };
     }
@@ -381,6 +390,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     try {
       await Deno.writeTextFile(temp, JSON.stringify(meta), { createNew: true });
       await Deno.rename(temp, metaPathOf(path));
+      await removeIfExists(legacyMetaPathOf(path));
     } finally {
       await removeIfExists(temp).catch(() => {});
     }
@@ -437,7 +447,25 @@ function isListableKey(key: string): boolean {
 }
 
 function metaPathOf(path: string): string {
-  return join(dirname(path), META_PREFIX + path.slice(dirname(path).length + 1));
+  return join(dirname(path), META_PREFIX + path.slice(dirname(path).length + 1) + META_SUFFIX);
+}
+
+function legacyMetaPathOf(path: string): string {
+  return join(dirname(path), LEGACY_META_PREFIX + path.slice(dirname(path).length + 1));
+}
+
+/**
+ * Renames an earlier version's metadata file (`.autopgo-meta.<name>`) to the current name, or
+ * removes it when current metadata exists. Either way the version it recorded stays valid: both
+ * names are read, and metadata is trusted only while it matches the data file.
+ */
+async function migrateLegacyMeta(dir: string, legacyName: string): Promise<void> {
+  const legacy = join(dir, legacyName);
+  const current = join(dir, META_PREFIX + legacyName.slice(LEGACY_META_PREFIX.length) + META_SUFFIX);
+  try {
+    if (await Deno.lstat(current).then(() => true, () => false)) await removeIfExists(legacy);
+    else await Deno.rename(legacy, current);
+  } catch { /* left as it is: still read under its old name */ }
 }
 
 async function readMeta(path: string): Promise<Meta | undefined> {

@@ -65,7 +65,9 @@ Deno.test("file blob: objects are plain files; internal files are reserved and n
     assert.equal(await Deno.readTextFile(join(dir, "app", "default.pgo")), "profile");
     const names: string[] = [];
     for await (const e of Deno.readDir(join(dir, "app"))) names.push(e.name);
-    assert.ok(names.includes(".autopgo-meta.default.pgo"), names.join(","));
+    assert.ok(names.includes(".autopgo-version.default.pgo.json"), names.join(","));
+    // The original's server lists every key ending in default.pgo as an app: only the profile may.
+    assert.deepEqual(names.filter((n) => n.endsWith("default.pgo")), ["default.pgo"]);
     await Deno.writeTextFile(join(dir, "app", ".autopgo-tmp.crashed"), "half");
     assert.deepEqual(await keys(store), ["app/default.pgo", "app/staging/1"]);
     await assert.rejects(store.write("app/.autopgo-meta.x", enc("x")), /reserved/);
@@ -106,9 +108,36 @@ Deno.test("file blob: metadata that does not describe the data file is never tru
     assert.notEqual(after.version, v1);
     await assert.rejects(store.write("k", enc("based on one"), { ifVersion: v1 }), PreconditionFailedError);
     // A torn metadata file is ignored the same way.
-    await Deno.writeTextFile(join(dir, ".autopgo-meta.k"), "{tor");
+    await Deno.writeTextFile(join(dir, ".autopgo-version.k.json"), "{tor");
     assert.equal((await store.stat("k"))?.version, after.version);
     await store.write("k", enc("three"), { ifVersion: after.version });
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file blob: metadata of earlier versions (.autopgo-meta.<name>) is read, then renamed on open", async () => {
+  const { dir, store, cleanup } = await tempStore();
+  try {
+    const version = await store.write("app/default.pgo", enc("merged"));
+    // What an earlier version left on disk: the same metadata under the old name only.
+    const current = join(dir, "app", ".autopgo-version.default.pgo.json");
+    const legacy = join(dir, "app", ".autopgo-meta.default.pgo");
+    await Deno.rename(current, legacy);
+    assert.equal((await store.stat("app/default.pgo"))?.version, version);
+    const reopened = await openFileBlobStore(fileUrlFromPath(dir));
+    const names: string[] = [];
+    for await (const e of Deno.readDir(join(dir, "app"))) names.push(e.name);
+    assert.deepEqual(names.sort(), [".autopgo-version.default.pgo.json", "default.pgo"]);
+    assert.equal((await reopened.stat("app/default.pgo"))?.version, version);
+    const next = await reopened.write("app/default.pgo", enc("again"), { ifVersion: version });
+    assert.notEqual(next, version);
+    // A legacy file next to current metadata is removed, and never trusted over it.
+    await Deno.writeTextFile(legacy, JSON.stringify({ version: "9-stale", size: 1, mtimeMs: 0 }));
+    await openFileBlobStore(fileUrlFromPath(dir));
+    await assert.rejects(Deno.stat(legacy), Deno.errors.NotFound);
+    assert.equal((await reopened.stat("app/default.pgo"))?.version, next);
+    await reopened.close();
   } finally {
     await cleanup();
   }
