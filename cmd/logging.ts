@@ -11,6 +11,25 @@ import { configure, getJsonLinesFormatter, getStreamSink, getTextFormatter, type
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** A `--log-level` value. */
 export type CliLogLevel = typeof LOG_LEVELS[number];
+
+/** A `--log-level` value as resolved: the level used and, when the input was not a level, that input. */
+export interface ResolvedLogLevel {
+  level: CliLogLevel;
+  /** The value that was not understood (the level then falls back to `info`, as the original does). */
+  unknown?: string;
+}
+
+/**
+ * Resolves a `--log-level`/`AUTOPGO_LOG_LEVEL` value case-insensitively: `debug`, `info`, `warn`
+ * (also `warning`) and `error`. Anything else falls back to `info`, as in the original, and is
+ * reported in `unknown` so the caller can warn about it; it never stops the program.
+ */
+export function resolveLogLevel(value: string | undefined): ResolvedLogLevel {
+  const normalised = (value ?? "info").trim().toLowerCase();
+  if (normalised === "warning") return { level: "warn" };
+  if ((LOG_LEVELS as readonly string[]).includes(normalised)) return { level: normalised as CliLogLevel };
+  return { level: "info", unknown: value };
+}
 /** Output formats accepted by `--log-format`. */
 export const LOG_FORMATS = ["text", "json"] as const;
 /** A `--log-format` value. */

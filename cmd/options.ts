@@ -5,13 +5,74 @@
  * @module
  */
 
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, Help, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../core/duration.ts";
 import { appNameProblem } from "../core/app_name.ts";
+import { CliError } from "./cli_error.ts";
 
 /** An option with an `AUTOPGO_<NAME>` env fallback, e.g. `envOption("-u, --api-url <url>", "…", "API_URL")`. */
 export function envOption(flags: string, description: string, envSuffix: string): Option {
   return new Option(flags, description).env(`AUTOPGO_${envSuffix}`);
+}
+
+/** The component-specific name of a shared variable: `("server", "AUTOPGO_PORT")` → `AUTOPGO_SERVER_PORT`. */
+export function componentEnvName(component: string, shared: string): string {
+  return `AUTOPGO_${component.toUpperCase()}_${shared.slice("AUTOPGO_".length)}`;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: flags only
+  }
+}
+
+/**
+ * Lets each option of a component command (`server`, `worker`, `scrape`) also be set through
+ * `AUTOPGO_<COMPONENT>_<NAME>` (e.g. `AUTOPGO_SCRAPE_PORT`), which wins over the original's shared
+ * `AUTOPGO_<NAME>`, so one host (or one environment file) can configure all three components. An
+ * explicit flag still wins over both. The help shows both names. Call after the command's help
+ * configuration is final.
+ */
+export function preferComponentEnv(command: Command, env: (name: string) => string | undefined = readEnv): void {
+  const names = new Map<Option, [specific: string, shared: string]>();
+  for (const option of command.options) {
+    const shared = option.envVar;
+    if (!shared?.startsWith("AUTOPGO_")) continue;
+    const specific = componentEnvName(command.name(), shared);
+    names.set(option, [specific, shared]);
+    if (env(specific) !== undefined) option.envVar = specific;
+    if (!option.required && !option.optional) {
+      // A boolean flag: commander sets it for any value; take the value as Go's strconv.ParseBool does.
+      command.on(`optionEnv:${option.name()}`, () => {
+        const value = env(option.envVar!) ?? "";
+        command.setOptionValueWithSource(option.attributeName(), envBool(option.envVar!, value), "env");
+      });
+    }
+  }
+  command.configureHelp({
+    ...command.configureHelp(),
+    optionDescription(this: Help, option: Option): string {
+      const text = Help.prototype.optionDescription.call(this, option);
+      const both = names.get(option);
+      return both ? text.replace(`env: ${option.envVar}`, `env: ${both[0]} or ${both[1]}`) : text;
+    },
+  });
+}
+
+/** A boolean environment value as Go's `strconv.ParseBool` reads it (`1`, `t`, `true`, `0`, `f`, `FALSE`…). */
+export function envBool(name: string, value: string): boolean {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False", ""].includes(value)) return false;
+  throw new CliError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    /^::ffff:127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** commander argParser for Go-style durations; returns milliseconds. */

@@ -8,8 +8,9 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { dispose, getLogger } from "@logtape/logtape";
-import { type CliLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./logging.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, resolveLogLevel, setupLogging } from "./logging.ts";
 import { CliError, oneLine } from "./cli_error.ts";
+import { preferComponentEnv } from "./options.ts";
 import { versionString } from "./version.ts";
 
 /** How a command module is loaded: a literal dynamic import, so only the command being run is loaded (fast start-up). */
@@ -51,7 +52,8 @@ export function commandNameIn(args: readonly string[]): string | undefined {
 
 /** Global options every command accepts (root options are recognised before and after the subcommand). */
 export interface GlobalOptions {
-  logLevel: CliLogLevel;
+  /** As given; resolved by {@link resolveLogLevel} (unknown values fall back to `info` with a warning). */
+  logLevel: string;
   logFormat: LogFormat;
 }
 
@@ -65,9 +67,8 @@ export async function buildProgram(only?: string): Promise<Command> {
     .description("Continuous profile-guided optimization for Go services")
     .version(versionString(Deno.env.get("AUTOPGO_COMMIT") ?? "HEAD"), "-v, --version", "print the version")
     .addOption(
-      new Option("-l, --log-level <level>", "log verbosity").choices(LOG_LEVELS).default("info").env(
-        "AUTOPGO_LOG_LEVEL",
-      ),
+      new Option("-l, --log-level <level>", `log verbosity: ${LOG_LEVELS.join(", ")} (any case; others mean info)`)
+        .default("info").env("AUTOPGO_LOG_LEVEL"),
     )
     .addOption(
       new Option("--log-format <format>", "log output format").choices(LOG_FORMATS).default("text").env(
@@ -80,7 +81,13 @@ export async function buildProgram(only?: string): Promise<Command> {
 
   program.hook("preAction", async (root) => {
     const opts = root.opts<GlobalOptions>();
-    await setupLogging(opts.logLevel, opts.logFormat);
+    const { level, unknown } = resolveLogLevel(opts.logLevel);
+    await setupLogging(level, opts.logFormat);
+    if (unknown !== undefined) {
+      getLogger(["autopgo"]).warn(
+        `unknown log level ${JSON.stringify(unknown)}; using info (expected one of ${LOG_LEVELS.join(", ")})`,
+      );
+    }
   });
 
   const load = (loaders: Record<string, CommandLoader>) =>
@@ -91,6 +98,7 @@ export async function buildProgram(only?: string): Promise<Command> {
   if (utilities.length) program.commandsGroup("Utilities:");
   for (const c of utilities) program.addCommand(c);
   for (const c of [...components, ...utilities]) c.exitOverride().configureHelp({ showGlobalOptions: true });
+  for (const c of components) preferComponentEnv(c);
   return program;
 }
 

@@ -8,10 +8,11 @@
  * @module
  */
 
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { ApiClient } from "../core/api_client.ts";
 import { healthRoutes } from "../core/health.ts";
+import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
 import type { TargetSource } from "../core/scrape/target.ts";
 import { CliError, oneLine } from "./cli_error.ts";
@@ -43,6 +44,7 @@ interface ScrapeOptions {
   port: number;
   host: string;
   targetHeader?: [string, string][];
+  debug?: boolean;
 }
 
 /** commander argParser for `--sample-size` (an integer ≥ 1). */
@@ -144,7 +146,7 @@ export function scrapeCommand(): Command {
         .default(8082),
     )
     .addOption(envOption("--host <address>", "address the health/ready server listens on", "HOST").default("0.0.0.0"))
-    .addOption(new Option("--debug", "accepted for compatibility with the original; no effect").hideHelp())
+    .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"))
     .action(async (arg: string | undefined, opts: ScrapeOptions) => {
       await runScrape(arg, opts);
     });
@@ -194,6 +196,15 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  // `systemctl reload` sends SIGHUP: file mode re-reads its targets; the discovery modes have nothing to
+  // reload, and SIGHUP must not end them.
+  const hangup = opts.mode !== "file" && Deno.build.os !== "windows";
+  const onHangup = () => log.info(`SIGHUP: ${opts.mode} mode discovers targets continuously; nothing to reload`);
+  if (hangup) Deno.addSignalListener("SIGHUP", onHangup);
+  const removeListeners = () => {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    if (hangup) Deno.removeSignalListener("SIGHUP", onHangup);
+  };
 
   const app = healthRoutes([scraper.healthCheck()]);
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -207,9 +218,9 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
           port: addr.port,
         });
       },
-    }, app.fetch);
+    }, opts.debug ? withDebugRoutes(app.fetch) : app.fetch);
   } catch (e) {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    removeListeners();
     await source.close?.();
     throw new CliError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(e)}`);
   }
@@ -223,7 +234,7 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   try {
     await scraper.run(stop.signal);
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    removeListeners();
     await server.shutdown();
     await source.close?.();
   }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, type Option } from "commander";
 import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventReader, EventWriter } from "../core/events.ts";
@@ -19,6 +19,7 @@ import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../c
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
 import { createOpsApp, startHttpServer } from "../core/pipeline/http_serve.ts";
+import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
 import { eventPublisher } from "../core/pipeline/publisher.ts";
@@ -266,13 +267,12 @@ export function workerCommand(): Command {
       envOption("--max-upload-size <bytes>", "largest staged upload decoded", "MAX_UPLOAD_SIZE").argParser(byteSizeArg)
         .default(64 * 1024 * 1024, "64MiB"),
     )
-    .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
+    .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
   addWorkerTuningOptions(command);
   addHttpTimeoutOptions(command);
   addDecodePoolOptions(command);
   return command.action(async (opts: WorkerCommandOptions) => {
     const guard = connGuardOptions(opts, 60_000);
-    if (opts.debug) log.warn("--debug is accepted for compatibility; pprof debug endpoints are not served");
     for (
       const [flag, value] of [["event-reader-url", opts.eventReaderUrl], ["event-writer-url", opts.eventWriterUrl], [
         "blob-store-url",
@@ -296,13 +296,10 @@ export function workerCommand(): Command {
     const stop = new AbortController();
     const signals = shutdownSignal();
     let ready = false;
-    const http = startHttpServer(
-      opts.host,
-      opts.port,
-      createOpsApp(dependencyChecks(store, writer, reader), () => ready).fetch,
-      guard,
-    );
+    const ops = createOpsApp(dependencyChecks(store, writer, reader), () => ready).fetch;
+    const http = startHttpServer(opts.host, opts.port, opts.debug ? withDebugRoutes(ops) : ops, guard);
     log.info(`listening on ${http.url}`);
+    if (opts.debug) log.info(`serving autopgo's CPU profile on ${http.url}/debug/pprof/profile (--debug)`);
     const running = runWorker(reader, deps, {
       concurrency: opts.concurrency,
       sweepIntervalMs: opts.sweepInterval,

@@ -37,11 +37,23 @@ Deno.test("unknown command is a one-line error with a non-zero exit", async () =
   assert.match(r.stderr, /unknown command/);
 });
 
-Deno.test("invalid AUTOPGO_LOG_LEVEL is rejected in one line", async () => {
-  const r = await runAutopgo(["list"], { env: { AUTOPGO_LOG_LEVEL: "loud" } });
-  assert.notEqual(r.code, 0);
-  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, /loud/);
+Deno.test("AUTOPGO_LOG_LEVEL takes the original's names in any case and falls back to info with a warning", async () => {
+  const profile = new URL("./fixtures/profiles/cpu-000.pb.gz", import.meta.url).pathname;
+  for (
+    const [value, warned] of [["WARN", false], ["warning", false], ["Debug", false], ["trace", true], ["loud", true]]
+  ) {
+    const r = await runAutopgo(["inspect", profile], { env: { AUTOPGO_LOG_LEVEL: String(value) } });
+    assert.equal(r.code, 0, `${value}: ${r.stderr}`);
+    assert.match(r.stdout, /samples/i);
+    if (warned) {
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`unknown log level "${value}"; using info`));
+    } else {
+      assert.doesNotMatch(r.stderr, /unknown log level/);
+    }
+  }
+  const flag = await runAutopgo(["--log-level", "ERROR", "inspect", profile]);
+  assert.equal(flag.code, 0, flag.stderr);
 });
 
 Deno.test("merge -o - output pipes into inspect - and explain - (stdin)", async () => {

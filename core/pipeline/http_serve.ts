@@ -18,7 +18,7 @@ export interface HttpServerHandle {
   /** The bound port (the real one when 0 was requested). */
   port: number;
   hostname: string;
-  /** A loopback URL clients on this machine can use. */
+  /** The real listening address as a URL: `http://0.0.0.0:8080` when listening on all interfaces. */
   url: string;
   /**
    * Graceful stop: new requests are answered 503 at once, requests already being handled
@@ -65,8 +65,7 @@ export function startHttpServer(
   const served = server.addr as Deno.NetAddr;
   const front = guard ? startConnGuard(hostname, port, served.port, guard) : undefined;
   const addr = front ?? served;
-  const local = addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "127.0.0.1" : addr.hostname;
-  const host = local.includes(":") ? `[${local}]` : local;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
     port: addr.port,
     hostname: addr.hostname,
