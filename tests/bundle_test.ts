@@ -1,6 +1,7 @@
 /**
  * Self-containment check: `deno bundle` (offline) turns main.ts into one JavaScript file;
- * run from an empty directory it must work without any file of the repository beside it.
+ * run from an empty directory it must work without any file of the repository beside it,
+ * including the decode pool's Web Workers (which then run the bundle itself).
  * (`deno compile` needs Deno's download host for its runtime; compile.sh covers that.)
  *
  * @module
@@ -8,6 +9,8 @@
 
 import assert from "node:assert/strict";
 import { MAIN_TS } from "./support/cli.ts";
+import { eventually, startAutopgoServer } from "./support/autopgo_processes.ts";
+import { wideLocationProfile } from "./support/crafted_profiles.ts";
 
 async function run(cmd: string, args: string[], cwd?: string) {
   const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped", env: { NO_COLOR: "1" } })
@@ -26,7 +29,7 @@ Deno.test("bundled autopgo runs from an empty directory", async () => {
     await Deno.mkdir(work);
     const version = await run(Deno.execPath(), ["run", "-A", "--no-config", bundle, "--version"], work);
     assert.equal(version.code, 0, version.stderr);
-    assert.match(version.stdout, /^\d+\.\d+\.\d+ \(/);
+    assert.match(version.stdout, /^autopgo \d+\.\d+\.\d+ \(commit HEAD, deno \d+\.\d+\.\d+\)\n$/);
     const help = await run(Deno.execPath(), ["run", "-A", "--no-config", bundle, "--help"], work);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /server/);
@@ -56,6 +59,30 @@ Deno.test("bundled autopgo runs from an empty directory", async () => {
     ], work);
     assert.equal(inspect.code, 0, inspect.stderr);
     assert.ok(JSON.parse(inspect.stdout), "inspect --json prints JSON");
+    // The decode pool works from the bundle: its Web Workers run the bundle itself (there is no
+    // decode_worker.ts beside it), check uploads and merge them.
+    const server = await startAutopgoServer([], {
+      command: [Deno.execPath(), "run", "-A", "--no-config", bundle],
+      cwd: work,
+    });
+    try {
+      const pool = await server.waitFor(/decode pool: .*module.*autopgo\.js/);
+      assert.ok(pool, "the workers run the bundle");
+      const profile = await Deno.readFile(`${work}/cpu-000.pb.gz`);
+      const accepted = await fetch(`${server.url}/api/profile/bundled`, { method: "POST", body: profile });
+      assert.equal(accepted.status, 201, await accepted.text());
+      const crafted = wideLocationProfile({ lines: 4_096, samples: 1_000 });
+      const refused = await fetch(`${server.url}/api/profile/bundled`, { method: "POST", body: crafted as BodyInit });
+      assert.equal(refused.status, 400);
+      assert.match((await refused.json()).message, /more than 512 lines/);
+      await eventually("the bundled worker merges the upload", async () => {
+        const response = await fetch(`${server.url}/api/profile/bundled`);
+        await response.body?.cancel();
+        return response.status === 200;
+      });
+    } finally {
+      assert.equal(await server.close(), 0, "the bundled server exits cleanly");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

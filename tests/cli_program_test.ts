@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { runAutopgo } from "./support/cli.ts";
 import { VERSION } from "../cmd/version.ts";
 
-Deno.test("--version prints version and commit", async () => {
+Deno.test("--version prints version, commit and Deno version (HEAD, or AUTOPGO_COMMIT, when run from source)", async () => {
   const r = await runAutopgo(["--version"]);
   assert.equal(r.code, 0);
-  assert.equal(r.stdout.trim(), `${VERSION} (HEAD)`);
+  assert.equal(r.stdout, `autopgo ${VERSION} (commit HEAD, deno ${Deno.version.deno})\n`);
+  const named = await runAutopgo(["--version"], { env: { AUTOPGO_COMMIT: "abc1234" } });
+  assert.equal(named.stdout, `autopgo ${VERSION} (commit abc1234, deno ${Deno.version.deno})\n`);
 });
 
 Deno.test("--help lists components and utilities with the global log options", async () => {
