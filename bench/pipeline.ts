@@ -161,11 +161,12 @@ async function main(): Promise<void> {
     if (!setup) continue;
     try {
       if (only && !only.includes(setup.name)) continue;
+      // This process reads the store and opens the buses too: give it the set-up's environment.
+      for (const [name, value] of Object.entries(setup.env)) Deno.env.set(name, value);
       console.log(`${setup.name}: pipeline, ${uploads} uploads`);
       pipeline.push(await measurePipeline(setup, files, uploads));
       console.log(`  ${JSON.stringify(pipeline.at(-1))}`);
       if (setup.busBench) {
-        for (const [name, value] of Object.entries(setup.env)) Deno.env.set(name, value);
         const busSetup = await setup.busBench();
         console.log(`${busSetup.name}: bus, ${events} events`);
         buses.push(await measureBus(busSetup, events));
