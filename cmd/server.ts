@@ -26,6 +26,7 @@ import { reconcileStaging } from "../core/pipeline/reconcile.ts";
 import { createServerApp, DEFAULT_MAX_UPLOAD_BYTES } from "../core/pipeline/server_app.ts";
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
+import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, portArg, tokenOption } from "./options.ts";
 import {
   addHttpTimeoutOptions,
@@ -47,7 +48,7 @@ const log = getLogger(["autopgo", "server"]);
 /** Topic of the in-process bus used by the embedded default. */
 export const EMBEDDED_BUS_URL = "mem://autopgo-embedded";
 
-interface ServerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags {
+interface ServerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, DecodePoolFlags {
   port: number;
   host: string;
   eventWriterUrl?: string;
@@ -92,6 +93,7 @@ export function serverCommand(): Command {
     .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
   addWorkerTuningOptions(command);
   addHttpTimeoutOptions(command);
+  addDecodePoolOptions(command);
   return command.action(async (opts: ServerCommandOptions) => {
     if (opts.token !== undefined && opts.token.trim() === "") throw new CliError("server: --token must not be empty");
     if (opts.requestTimeout <= 0) throw new CliError("server: --request-timeout must be positive");
@@ -117,7 +119,9 @@ export function serverCommand(): Command {
     const reader = embedded ? await openOrFail("event reader", busUrl, openEventReader) : undefined;
     const clock = () => new Date();
     let ready = false;
+    const pool = openDecodePool(opts);
     const app = createServerApp({
+      jobs: pool,
       store,
       publisher: eventPublisher({ writer, clock, newEventId: () => crypto.randomUUID() }),
       clock,
@@ -130,7 +134,7 @@ export function serverCommand(): Command {
     });
     const signals = shutdownSignal();
     const stopWorker = new AbortController();
-    const deps = workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize);
+    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize), jobs: pool };
     const worker = reader
       ? runWorker(reader, deps, {
         concurrency: opts.concurrency,
@@ -161,6 +165,7 @@ export function serverCommand(): Command {
       }
     }
     signals.dispose();
+    pool.close();
     await Promise.allSettled([reader?.close(), writer.close(), store.close()]);
     log.info("stopped");
   });

@@ -219,7 +219,7 @@ Deno.test("profile.deleted events use the envelope time as cut-off", async () =>
   const body = encodeEnvelope(makeEnvelope("profile.deleted", { app: "e" }, "id", t));
   assert.equal((await handleEvent(deps, body, 1)).action, "ack");
   assert.equal(await store.stat(pending), undefined, "staged in the same millisecond as the DELETE: dropped");
-  assert.equal((await loadBase(store, "e")).profile, undefined);
+  assert.equal((await loadBase(store, "e")).data, undefined);
 });
 
 Deno.test("compaction pgo stores a compacted base with the same samples for the compiler", async () => {

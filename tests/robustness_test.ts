@@ -17,6 +17,7 @@ import { checkValid } from "../core/pprof/validate.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { oracleBinary, runOracle } from "./support/oracle.ts";
 import { randomMutation, seededRandom } from "./support/mutations.ts";
+import { zeroGzipBomb } from "./support/crafted_profiles.ts";
 
 /** Decodes one mutant; returns "ok" or the error kind, failing on anything but a one-line ProfileError. */
 function survive(data: Uint8Array, context: string): string {
@@ -168,29 +169,10 @@ Deno.test("google/pprof agrees on 400 model-level mutants (ids, references, valu
   }
 });
 
-/** A valid single-member gzip stream inflating to `mib` MiB of zeros, built without allocating it. */
-function zeroBomb(mib: number): Uint8Array {
-  const zeros = new Uint8Array(1 << 20);
-  // a sync-flushed raw deflate chunk has no final block, so copies concatenate into one stream
-  const chunk = zlib.deflateRawSync(zeros, { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
-  const crc32 = (zlib as unknown as { crc32?: (d: Uint8Array, v: number) => number }).crc32;
-  let crc = 0;
-  for (let i = 0; i < mib && crc32; i++) crc = crc32(zeros, crc);
-  const trailer = new Uint8Array(8);
-  new DataView(trailer.buffer).setUint32(0, crc >>> 0, true);
-  new DataView(trailer.buffer).setUint32(4, (mib * (1 << 20)) >>> 0, true);
-  const header = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-  const parts = [header, ...Array(mib).fill(chunk), new Uint8Array([3, 0]), trailer];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) out.set(p, pos), pos += p.length;
-  return out;
-}
-
 Deno.test("gzip bombs (1 GiB expanding, single and multi-member) fail with bounded memory", () => {
-  const bomb = zeroBomb(1024);
+  const bomb = zeroGzipBomb(1024);
   assert.ok(bomb.length < 2 << 20, "the bomb is about 1 MiB");
-  assert.equal(zlib.gunzipSync(zeroBomb(2)).length, 2 << 20, "the bomb construction is valid gzip");
+  assert.equal(zlib.gunzipSync(zeroGzipBomb(2)).length, 2 << 20, "the bomb construction is valid gzip");
   const members = new Uint8Array(zlib.gzipSync(new Uint8Array(1 << 20), { level: 9 }));
   const multi = new Uint8Array(members.length * 1024);
   for (let i = 0; i < 1024; i++) multi.set(members, i * members.length);

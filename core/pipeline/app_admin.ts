@@ -19,6 +19,7 @@ import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../b
 import { encodeTombstone } from "./base_state.ts";
 import { appPrefix, baseKey, parseStagingKey, rejectedKey, rejectedPrefix } from "./keys.ts";
 import { loadBase } from "./merge_upload.ts";
+import type { ProfileJobs } from "./profile_jobs.ts";
 
 /** Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object. */
 export async function rejectUpload(
@@ -55,17 +56,19 @@ export interface DeleteAppResult {
 /**
  * Replaces `<app>/default.pgo` with a tombstone for `cutoffNanos` by a version-checked write, so
  * the deletion is durable once this resolves (the server calls it before answering a DELETE).
- * Returns false when a deletion with a later cut-off already reset the base.
+ * Returns false when a deletion with a later cut-off already reset the base. The base's
+ * bookkeeping is read by `jobs` (default: on this thread).
  */
 export async function tombstoneApp(
   store: BlobStore,
   app: string,
   cutoffNanos: bigint,
   signal?: AbortSignal,
+  jobs?: ProfileJobs,
 ): Promise<boolean> {
   for (let attempt = 0;; attempt++) {
     signal?.throwIfAborted();
-    const base = await loadBase(store, app, signal);
+    const base = await loadBase(store, app, signal, jobs);
     if (base.state.deletedBefore >= cutoffNanos) return false; // a later deletion already reset this base
     try {
       await store.write(
@@ -92,8 +95,9 @@ export async function deleteApp(
   app: string,
   cutoffNanos: bigint,
   signal?: AbortSignal,
+  jobs?: ProfileJobs,
 ): Promise<DeleteAppResult> {
-  const tombstoned = await tombstoneApp(store, app, cutoffNanos, signal);
+  const tombstoned = await tombstoneApp(store, app, cutoffNanos, signal, jobs);
   const doomed: string[] = [];
   for await (const info of store.list(appPrefix(app), signal)) {
     const staged = parseStagingKey(info.key);

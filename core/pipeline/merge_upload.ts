@@ -12,25 +12,22 @@
  * a base without key K and then finds K's blob either races a writer (its CAS fails) or K was
  * really never merged.
  *
+ * The CPU work (decoding the base's bookkeeping, and decode → prune → compact → merge → encode)
+ * runs as profile jobs (profile_jobs.ts): in the worker pool when `deps.jobs` is one, so a long
+ * merge never blocks the thread that serves HTTP. The blob I/O and the compare-and-swap stay here.
+ *
  * @module
  */
 
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
-import { compactForPgo } from "../pprof/compact_pgo.ts";
-import { decodeProfile } from "../pprof/decode.ts";
-import { encodeProfile } from "../pprof/encode.ts";
-import { ProfileError } from "../pprof/errors.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
-import { compactProfile, mergeProfiles } from "../pprof/merge.ts";
-import { checkPgo } from "../pprof/pgo.ts";
 import type { Profile } from "../pprof/profile.ts";
-import { pruneProfile } from "../pprof/prune.ts";
-import { type BaseState, parseTombstone, readBaseState, writeBaseState } from "./base_state.ts";
+import { type BaseState, parseTombstone } from "./base_state.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
+import { type CompactionMode, IN_THREAD_JOBS, prepareProfile, type ProfileJobs } from "./profile_jobs.ts";
 import { type PruneConfig, rulesFor } from "./prune_config.ts";
 
-/** How stored bases are kept: `pgo` = compacted to what the Go compiler reads, `none` = full profiles. */
-export type CompactionMode = "pgo" | "none";
+export type { CompactionMode } from "./profile_jobs.ts";
 
 /** Dependencies of {@link mergeUpload}. */
 export interface MergeDeps {
@@ -39,6 +36,8 @@ export interface MergeDeps {
   compaction: CompactionMode;
   /** Limits for decoding staged uploads (bases are decoded with the engine defaults). */
   uploadLimits?: Partial<DecodeLimits>;
+  /** Where the CPU work runs (default: on this thread, {@link IN_THREAD_JOBS}). */
+  jobs?: ProfileJobs;
   sleep: (ms: number) => Promise<void>;
   /** Uniform [0, 1) for retry jitter. */
   random: () => number;
@@ -66,13 +65,21 @@ export class PoisonUploadError extends Error {
 export interface LoadedBase {
   /** Version to condition the write on; undefined when no object exists. */
   version?: string;
-  /** The decoded base; undefined when absent or a tombstone. */
-  profile?: Profile;
+  /** The encoded base; undefined when absent or a tombstone. */
+  data?: Uint8Array;
   state: BaseState;
 }
 
-/** Reads and decodes `<app>/default.pgo` (a tombstone yields its cut-off and no profile). */
-export async function loadBase(store: BlobStore, app: string, signal?: AbortSignal): Promise<LoadedBase> {
+/**
+ * Reads `<app>/default.pgo` and its bookkeeping (a tombstone yields its cut-off and no data). Only
+ * the base's comments are decoded, by `jobs` (default: on this thread).
+ */
+export async function loadBase(
+  store: BlobStore,
+  app: string,
+  signal?: AbortSignal,
+  jobs: ProfileJobs = IN_THREAD_JOBS,
+): Promise<LoadedBase> {
   let object;
   try {
     object = await store.read(baseKey(app), signal);
@@ -82,35 +89,28 @@ export async function loadBase(store: BlobStore, app: string, signal?: AbortSign
   }
   const cutoff = parseTombstone(object.data);
   if (cutoff !== undefined) return { version: object.version, state: { absorbed: [], deletedBefore: cutoff } };
-  let profile: Profile;
-  try {
-    profile = decodeProfile(object.data);
-  } catch (error) {
-    // Not the upload's fault: report as a (retried, loudly logged) failure, never as poison.
-    throw new Error(`base profile ${baseKey(app)} is unreadable: ${(error as Error).message}`);
-  }
-  return { version: object.version, profile, state: readBaseState(profile.comments) };
+  const { result, data } = await jobs.baseState(object.data, { signal });
+  // Not the upload's fault: report as a (retried, loudly logged) failure, never as poison.
+  if (result.status === "unreadable") throw unreadableBase(app, result.message);
+  return { version: object.version, data, state: result.state };
 }
 
-/** Decodes, checks, prunes and (optionally) compacts a staged upload; throws {@link PoisonUploadError}. */
+function unreadableBase(app: string, message: string): Error {
+  return new Error(`base profile ${baseKey(app)} is unreadable: ${message}`);
+}
+
+/**
+ * Decodes, checks, prunes and (optionally) compacts a staged upload on this thread; throws
+ * {@link PoisonUploadError}. (mergeUpload runs the same steps as a job.)
+ */
 export function prepareUpload(
   deps: Pick<MergeDeps, "pruneConfig" | "compaction" | "uploadLimits">,
   app: string,
   data: Uint8Array,
 ): Profile {
-  try {
-    let profile = decodeProfile(data, deps.uploadLimits);
-    const verdict = checkPgo(profile);
-    if (!verdict.usable) throw new PoisonUploadError(`not usable for PGO: ${verdict.reasons.join("; ")}`);
-    const rules = rulesFor(deps.pruneConfig, app);
-    for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
-    if (rules.length > 0) profile = compactProfile(profile);
-    if (deps.compaction === "pgo") profile = compactForPgo(profile);
-    return profile;
-  } catch (error) {
-    if (error instanceof ProfileError) throw new PoisonUploadError(`invalid profile: ${error.message}`);
-    throw error;
-  }
+  const prepared = prepareProfile(data, rulesFor(deps.pruneConfig, app), deps.compaction, deps.uploadLimits);
+  if ("poison" in prepared) throw new PoisonUploadError(prepared.poison);
+  return prepared.profile;
 }
 
 /** Keeps the absorbed keys whose staging blob still exists (others can never be redelivered usefully). */
@@ -134,9 +134,10 @@ export async function mergeUpload(
     throw new PoisonUploadError(`profile key "${key}" is not a staging key of app "${app}"`);
   }
   const maxConflicts = deps.maxConflicts ?? 100;
+  const jobs = deps.jobs ?? IN_THREAD_JOBS;
   for (let conflicts = 0;; conflicts++) {
     signal?.throwIfAborted();
-    const base = await loadBase(deps.store, app, signal);
+    const base = await loadBase(deps.store, app, signal, jobs);
     if (base.state.absorbed.includes(key)) return { kind: "already-absorbed" };
     if (parts.unixNanos !== undefined && parts.unixNanos <= base.state.deletedBefore) {
       await deps.store.delete(key, undefined, signal);
@@ -149,19 +150,21 @@ export async function mergeUpload(
       if (error instanceof BlobNotFoundError) return { kind: "staging-missing" };
       throw error;
     }
-    const upload = prepareUpload(deps, app, staged.data);
-    let merged: Profile;
-    try {
-      merged = base.profile ? mergeProfiles([upload, base.profile]) : compactProfile(upload);
-    } catch (error) {
-      if (error instanceof ProfileError) {
-        throw new PoisonUploadError(`cannot merge into ${baseKey(app)}: ${error.message}`);
-      }
-      throw error;
-    }
     const absorbed = [...await trimAbsorbed(deps.store, base.state.absorbed, signal), key];
-    merged.comments = writeBaseState(merged.comments, { absorbed, deletedBefore: base.state.deletedBefore });
-    const data = encodeProfile(merged);
+    const result = await jobs.merge({
+      base: base.data,
+      staged: staged.data,
+      rules: rulesFor(deps.pruneConfig, app),
+      compaction: deps.compaction,
+      uploadLimits: deps.uploadLimits,
+      state: { absorbed, deletedBefore: base.state.deletedBefore },
+    }, { signal });
+    if (result.status === "poison") throw new PoisonUploadError(result.message);
+    if (result.status === "unmergeable") {
+      throw new PoisonUploadError(`cannot merge into ${baseKey(app)}: ${result.message}`);
+    }
+    if (result.status === "base-unreadable") throw unreadableBase(app, result.message);
+    const data = result.data;
     try {
       await deps.store.write(
         baseKey(app),

@@ -9,6 +9,11 @@
  * token (401), and no orphaned staging blob when publishing fails (the blob is deleted; if even
  * that fails the worker's reconcile sweep merges it later).
  *
+ * Decoding and checking an upload is the one CPU-heavy step: it runs as a job (`deps.jobs`, a
+ * decode pool in the `server` command) under a decode budget proportional to the upload
+ * (upload_limits.ts), off the thread that answers `/api/health`; a full queue answers 503 with
+ * `Retry-After`, and the request deadline stops a running check (503 too).
+ *
  * What is staged: the validated ORIGINAL upload bytes. They are already proven decodable within
  * the limits, re-encoding would cost CPU on the request path, and the worker decodes them again
  * anyway (it must not trust the store).
@@ -22,10 +27,7 @@ import { appNameProblem } from "../app_name.ts";
 import { type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { type HealthCheck, healthRoutes } from "../health.ts";
 import { failureStatus, publicMessage } from "../public_error.ts";
-import { decodeProfile } from "../pprof/decode.ts";
-import { ProfileError } from "../pprof/errors.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
-import { checkPgo } from "../pprof/pgo.ts";
 import { deletionCutoff, tombstoneApp } from "./app_admin.ts";
 import { bearerProblem } from "./auth.ts";
 import {
@@ -41,6 +43,7 @@ import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, readBase, statBase } from "./profiles_view.ts";
+import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
 
 /** Default upload limit: 64 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -57,6 +60,12 @@ export interface ServerAppDeps {
   maxUploadBytes?: number;
   /** Overrides of the limits derived from `maxUploadBytes` (upload_limits.ts). */
   decodeLimits?: Partial<DecodeLimits>;
+  /**
+   * Where uploads are decoded and checked: a decode pool (decode_pool.ts), so the work runs off
+   * this thread, is bounded (503 + Retry-After when its queue is full) and stops at the request
+   * deadline. Default: on this thread (library use and tests only).
+   */
+  jobs?: ProfileJobs;
   /** When set, every `/api/profile` route requires `Authorization: Bearer <token>`. */
   token?: string;
   requestTimeoutMs?: number;
@@ -89,6 +98,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const maxUploadBytes = deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const decodeLimits = { ...uploadDecodeLimits(maxUploadBytes), ...deps.decodeLimits };
   const timeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const jobs = deps.jobs ?? IN_THREAD_JOBS;
   const app = new Hono<Env>();
 
   app.use("*", async (c, next) => {
@@ -147,16 +157,22 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
         return c.json({ key: earlier.key }, 201, { "idempotent-replayed": "true" });
       }
     }
-    let verdictReasons: string[];
+    let checked;
     try {
-      const verdict = checkPgo(decodeProfile(body, decodeLimits));
-      verdictReasons = verdict.usable ? [] : verdict.reasons;
+      // The body is lent to the job (its buffer moves to a worker): use the one handed back.
+      checked = await jobs.checkUpload(body, decodeLimits, { signal: c.get("deadline"), shed: true });
     } catch (error) {
-      if (error instanceof ProfileError) return apiError(400, `invalid profile: ${error.message}`);
+      if (error instanceof QueueFullError) {
+        return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });
+      }
+      if (error instanceof JobDeadlineError) return apiError(503, error.message, { "retry-after": "5" });
       throw error;
     }
-    if (verdictReasons.length > 0) {
-      return apiError(422, `profile is not usable for PGO: ${verdictReasons.join("; ")}`);
+    body = checked.data;
+    const verdict = checked.verdict;
+    if (verdict.status === "invalid") return apiError(400, `invalid profile: ${verdict.message}`);
+    if (verdict.status === "unusable") {
+      return apiError(422, `profile is not usable for PGO: ${verdict.reasons.join("; ")}`);
     }
     const staged = await stage(deps, app, body, c.get("deadline"), hash);
     const key = hash ? await claimIdempotencyKey(deps.store, app, hash, staged, c.get("deadline")) : staged;
@@ -210,7 +226,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     // Durable before the 200: the tombstone is written now; the event only asks the worker to
     // clean staged and rejected uploads up to the same cut-off (merges skip them meanwhile).
     const acceptedAt = deps.clock();
-    await tombstoneApp(deps.store, app, deletionCutoff(acceptedAt), signal);
+    await tombstoneApp(deps.store, app, deletionCutoff(acceptedAt), signal, jobs);
     try {
       await deps.publisher.publish("profile.deleted", { app }, signal);
     } catch (error) {

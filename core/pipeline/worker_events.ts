@@ -91,7 +91,7 @@ async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, sign
   const key = stagingKeyOf(payload, app);
   field(payload, "mergedKey");
   if (!(await deps.store.stat(key, signal))) return `${key} already cleaned up`;
-  const base = await loadBase(deps.store, app, signal);
+  const base = await loadBase(deps.store, app, signal, deps.jobs);
   const nanos = parseStagingKey(key)?.unixNanos;
   if (base.state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
     await rememberMergedUpload(deps.store, key, signal);
@@ -112,7 +112,7 @@ async function onDeleted(deps: WorkerDeps, envelope: Envelope, signal?: AbortSig
     throw new EventFormatError(`envelope timestamp ${JSON.stringify(envelope.timestamp)} is not RFC 3339`);
   }
   const cutoff = deletionCutoff(new Date(ms));
-  const result = await deleteApp(deps.store, app, cutoff, signal);
+  const result = await deleteApp(deps.store, app, cutoff, signal, deps.jobs);
   return `deleted app "${app}" up to ${envelope.timestamp}: ${result.removed} staged/rejected objects removed`;
 }
 

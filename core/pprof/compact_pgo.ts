@@ -105,10 +105,11 @@ export function compactForPgo(p: Profile, opts: CompactForPgoOptions = {}): Prof
   };
 
   const samples: Sample[] = [];
+  const nameIds = nameInterner();
   for (const s of p.sample) {
     if (s.value[sampleIndex] === 0 || s.location.length === 0) continue;
     const stack = s.location.slice(0, frames);
-    const addresses = canonical ? canonicalAddresses(stack) : stack.map((l) => l.address);
+    const addresses = canonical ? canonicalAddresses(stack, nameIds) : stack.map((l) => l.address);
     samples.push({ location: stack.map((l, i) => cloneLocation(l, addresses[i])), value: [...s.value] });
   }
 
@@ -130,12 +131,31 @@ export function compactForPgo(p: Profile, opts: CompactForPgoOptions = {}): Prof
   });
 }
 
-/** Node identity of a line without its address (what Go's NodeInfo holds besides the address). */
-function lineTuples(loc: Location): string[] {
-  if (loc.line.length === 0) return ["0\u00000\u0000"];
-  return loc.line.map((l) =>
-    l.function ? `${l.function.startLine}\u0000${l.line}\u0000${l.function.name}` : "0\u00000\u0000"
-  );
+/** Interns function names as small numbers (equal names, equal ids), so per-frame keys stay short. */
+export type NameIds = (fn: Function) => number;
+
+/** A fresh {@link NameIds}: one lookup per function object, one per distinct name; "" is 0. */
+export function nameInterner(): NameIds {
+  const byName = new Map<string, number>([["", 0]]);
+  const byFunction = new Map<Function, number>();
+  return (fn) => {
+    let id = byFunction.get(fn);
+    if (id === undefined) {
+      id = byName.get(fn.name);
+      if (id === undefined) byName.set(fn.name, id = byName.size);
+      byFunction.set(fn, id);
+    }
+    return id;
+  };
+}
+
+/**
+ * Node identity of a line without its address (what Go's NodeInfo holds besides the address); a
+ * line without a function is the zero tuple, like a function named "" at start line 0, line 0.
+ */
+function lineTuples(loc: Location, nameIds: NameIds): string[] {
+  if (loc.line.length === 0) return ["0|0|0"];
+  return loc.line.map((l) => l.function ? `${l.function.startLine}|${l.line}|${nameIds(l.function)}` : "0|0|0");
 }
 
 /**
@@ -143,12 +163,12 @@ function lineTuples(loc: Location): string[] {
  * unchanged: all 0 when no line tuple is shared by locations with different addresses, else the
  * exact address equality pattern (1 + index of the first location with the same address).
  */
-export function canonicalAddresses(stack: Location[]): bigint[] {
+export function canonicalAddresses(stack: Location[], nameIds: NameIds = nameInterner()): bigint[] {
   if (stack.length < 2) return stack.map(() => 0n);
   const owner = new Map<string, bigint>();
   let collision = false;
   for (const loc of stack) {
-    for (const t of lineTuples(loc)) {
+    for (const t of lineTuples(loc, nameIds)) {
       const seen = owner.get(t);
       if (seen === undefined) owner.set(t, loc.address);
       else if (seen !== loc.address) collision = true;

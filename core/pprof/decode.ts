@@ -10,14 +10,17 @@
  * are skipped, packed and unpacked repeated scalars are both accepted, a repeated
  * `time_nanos` after a non-zero one means concatenated profiles, a location's dangling
  * `mapping_id` resolves to no mapping, and label decoding follows pprof's str/num/unit rule.
- * Limits from {@link DecodeLimits} are checked while counting, before entities are built.
+ * Limits from {@link DecodeLimits} are checked while counting, before entities are built; the
+ * decode budget's totals (frames, inline frames and labels over all samples, characters of every
+ * resolved string reference) as samples and strings are resolved, so a crafted input stops after
+ * work proportional to its size (limits.ts).
  *
  * @module
  */
 
 import { ProfileError } from "./errors.ts";
 import { rawProfileBytes } from "./inflate.ts";
-import { type DecodeLimits, resolveDecodeLimits } from "./limits.ts";
+import { type DecodeLimits, resolveDecodeLimits, workBudget } from "./limits.ts";
 import type { Function, Location, Mapping, Profile } from "./profile.ts";
 import {
   countCheck,
@@ -25,6 +28,7 @@ import {
   decodeLocation,
   decodeMapping,
   decodeSample,
+  type DecodeTotals,
   fieldOf,
   IdTable,
   newScratch,
@@ -47,7 +51,7 @@ export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>):
   const raw = rawProfileBytes(data, lim);
   let profile: Profile;
   try {
-    profile = decodeUncompressed(raw, lim);
+    profile = decodeUncompressed(raw, lim, data.length);
   } catch (error) {
     throw parseFailure(error, raw);
   }
@@ -239,8 +243,15 @@ export function scanProfile(r: WireReader, lim: DecodeLimits): TopLevel {
   return top;
 }
 
-/** Decodes raw (uncompressed) profile.proto bytes without running {@link checkValid}. */
-export function decodeUncompressed(raw: Uint8Array, limits?: Partial<DecodeLimits>): Profile {
+/**
+ * Decodes raw (uncompressed) profile.proto bytes without running {@link checkValid}; the per-byte
+ * budgets of `limits` are measured against `inputBytes` (the size the profile arrived with).
+ */
+export function decodeUncompressed(
+  raw: Uint8Array,
+  limits?: Partial<DecodeLimits>,
+  inputBytes: number = raw.length,
+): Profile {
   if (raw.length === 0) throw new ProfileError("empty", "empty input file");
   const lim = resolveDecodeLimits(limits);
   const r = new WireReader(raw);
@@ -249,8 +260,15 @@ export function decodeUncompressed(raw: Uint8Array, limits?: Partial<DecodeLimit
   if (strings.length === 0) {
     throw new ProfileError("malformed", `profile has no string table (string_table[0] must be "")`);
   }
+  const budget = workBudget(lim, inputBytes);
+  let chars = 0;
   const str = (index: number, what: string): string => {
-    if (index >= 0 && index < strings.length) return strings[index];
+    if (index >= 0 && index < strings.length) {
+      const s = strings[index];
+      chars += s.length;
+      if (chars > budget.chars) tooManyChars(budget.chars);
+      return s;
+    }
     throw new ProfileError(
       "malformed",
       `${what} refers to string ${index}, outside the string table of ${strings.length}`,
@@ -277,7 +295,8 @@ export function decodeUncompressed(raw: Uint8Array, limits?: Partial<DecodeLimit
     "sample type",
     () => resolveValueType(readValueType(r), str, "sample type"),
   );
-  const ctx: SampleContext = { r, str, locationById, lim, scratch };
+  const totals: DecodeTotals = { frames: 0, inlineFrames: 0, labels: 0, maxInlineFrames: budget.inlineFrames };
+  const ctx: SampleContext = { r, str, locationById, lim, scratch, totals };
   const sample = decodeAll(r, top.samples, "sample", () => decodeSample(ctx));
   // pprof keeps the last period_type; earlier ones must still be well-formed protobuf.
   const periodTypes = decodeAll(r, top.periodType, "period type", () => readValueType(r));
@@ -298,6 +317,13 @@ export function decodeUncompressed(raw: Uint8Array, limits?: Partial<DecodeLimit
     comments: top.comments.map((index) => str(index, "comment")),
     docUrl: str(top.docUrl, "doc_url"),
   };
+}
+
+function tooManyChars(max: number): never {
+  throw new ProfileError(
+    "too-large",
+    `profile refers to more than ${Math.floor(max)} characters of strings (names, labels; limit for its size)`,
+  );
 }
 
 /** Decodes every span with `decodeOne`, adding `what i:` context to errors. */

@@ -240,6 +240,18 @@ export function decodeLocation(
   return { id, mapping, address, line, isFolded };
 }
 
+/** Running totals of the sample-level work a decode admits, with their limits (see limits.ts). */
+export interface DecodeTotals {
+  /** Location ids over all samples so far. */
+  frames: number;
+  /** Lines (at least 1) of every location of every sample so far. */
+  inlineFrames: number;
+  /** Labels over all samples so far. */
+  labels: number;
+  /** Limit of `inlineFrames` (the smaller of the absolute and the per-byte budget). */
+  maxInlineFrames: number;
+}
+
 /** What sample decoding needs besides the reader. */
 export interface SampleContext {
   /** Reader positioned on the sample's span. */
@@ -252,6 +264,8 @@ export interface SampleContext {
   lim: DecodeLimits;
   /** Reused buffers. */
   scratch: Scratch;
+  /** Budget accounting across samples. */
+  totals: DecodeTotals;
 }
 
 /** Decodes a Sample message: locations resolved (unknown ids are kind "invalid"), values, labels by pprof's rules. */
@@ -296,10 +310,33 @@ export function decodeSample(ctx: SampleContext): Sample {
         skipField(r, tag, 3, "Sample");
     }
   }
+  countTotals(ctx, locations, locationCount, labelFields / 4);
   const value = valueCount === 2 ? [values[0], values[1]] : values.slice(0, valueCount);
   const sample: Sample = { location: locations.slice(0, locationCount), value };
   if (labelFields !== 0) resolveLabels(sample, labels, labelFields, ctx.str);
   return sample;
+}
+
+/** Adds one sample's frames, inline frames and labels to the totals; kind "too-large" past a limit. */
+function countTotals(ctx: SampleContext, locations: Location[], locationCount: number, labelCount: number): void {
+  const totals = ctx.totals, lim = ctx.lim;
+  let inline = 0;
+  for (let i = 0; i < locationCount; i++) inline += locations[i].line.length || 1;
+  totals.frames += locationCount;
+  totals.inlineFrames += inline;
+  totals.labels += labelCount;
+  if (totals.frames > lim.maxTotalFrames) {
+    throw new ProfileError("too-large", `profile has more than ${lim.maxTotalFrames} frames in all samples (limit)`);
+  }
+  if (totals.inlineFrames > totals.maxInlineFrames) {
+    throw new ProfileError(
+      "too-large",
+      `profile has more than ${Math.floor(totals.maxInlineFrames)} inlined frames in all samples (limit for its size)`,
+    );
+  }
+  if (totals.labels > lim.maxTotalLabels) {
+    throw new ProfileError("too-large", `profile has more than ${lim.maxTotalLabels} labels in all samples (limit)`);
+  }
 }
 
 function resolveLocation(id: number, locationById: IdTable<Location>): Location {

@@ -99,12 +99,13 @@ function inflateError(error: unknown, maxOutputBytes: number): ProfileError {
 
 /**
  * The raw profile.proto bytes of an input that may be gzip-compressed, with the size limits
- * applied: empty input, compressed size and decompressed size (enforced while inflating).
- * Throws ProfileError kinds "empty", "too-large" or "decompress".
+ * applied: empty input, compressed size, decompressed size and inflation ratio (both enforced
+ * while inflating, so a bomb stops at the smaller bound). Throws ProfileError kinds "empty",
+ * "too-large" or "decompress".
  */
 export function rawProfileBytes(
   data: Uint8Array,
-  limits: { maxCompressedBytes: number; maxDecompressedBytes: number },
+  limits: { maxCompressedBytes: number; maxDecompressedBytes: number; maxInflationRatio?: number },
 ): Uint8Array {
   if (data.length === 0) throw new ProfileError("empty", "empty input file");
   if (data.length > limits.maxCompressedBytes) {
@@ -114,9 +115,20 @@ export function rawProfileBytes(
     );
   }
   if (isGzip(data)) {
-    const raw = inflateGzip(data, limits.maxDecompressedBytes);
-    if (raw.length === 0) throw new ProfileError("empty", "empty input file (gzip stream holds no data)");
-    return raw;
+    const ratio = limits.maxInflationRatio ?? Infinity;
+    const byRatio = Math.floor(ratio * data.length);
+    if (byRatio < limits.maxDecompressedBytes) {
+      try {
+        return nonEmpty(inflateGzip(data, byRatio));
+      } catch (error) {
+        if (!(error instanceof ProfileError) || error.kind !== "too-large") throw error;
+        throw new ProfileError(
+          "too-large",
+          `decompressing profile: it inflates more than ${ratio}x its ${data.length} bytes (limit; gzip bomb?)`,
+        );
+      }
+    }
+    return nonEmpty(inflateGzip(data, limits.maxDecompressedBytes));
   }
   if (data.length > limits.maxDecompressedBytes) {
     throw new ProfileError(
@@ -125,4 +137,9 @@ export function rawProfileBytes(
     );
   }
   return data;
+}
+
+function nonEmpty(raw: Uint8Array): Uint8Array {
+  if (raw.length === 0) throw new ProfileError("empty", "empty input file (gzip stream holds no data)");
+  return raw;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Profile } from "./profile.ts";
+import type { Function, Profile } from "./profile.ts";
 
 /** Result of {@link checkPgo}. */
 export interface PgoVerdict {
@@ -50,6 +50,19 @@ export function checkPgo(p: Profile): PgoVerdict {
 
   // Graph nodes as the compiler builds them: (name, address, start line, line) per frame of
   // the two innermost locations; weights may cancel out, so sum them like NewGraph does.
+  // Function names are interned to small ids once per function, so a frame's key is short
+  // whatever the name's length (a crafted 100 KB name would otherwise be hashed per frame).
+  const nameIds = new Map<string, number>();
+  const fnIds = new Map<Function, number>();
+  const nameId = (fn: Function): number => {
+    let id = fnIds.get(fn);
+    if (id === undefined) {
+      id = nameIds.get(fn.name);
+      if (id === undefined) nameIds.set(fn.name, id = nameIds.size);
+      fnIds.set(fn, id);
+    }
+    return id;
+  };
   const cum = new Map<string, number>();
   const flat = new Map<string, number>();
   let weighted = 0;
@@ -63,7 +76,9 @@ export function checkPgo(p: Profile): PgoVerdict {
       const loc = s.location[i];
       for (let j = loc.line.length - 1; j >= 0; j--) {
         const fn = loc.line[j].function;
-        leaf = fn && fn.startLine !== 0 ? `${fn.name}|${loc.address}|${fn.startLine}|${loc.line[j].line}` : undefined;
+        leaf = fn && fn.startLine !== 0
+          ? `${nameId(fn)}|${loc.address}|${fn.startLine}|${loc.line[j].line}`
+          : undefined;
         if (leaf !== undefined && !seen.has(leaf)) {
           seen.add(leaf);
           cum.set(leaf, (cum.get(leaf) ?? 0) + w);

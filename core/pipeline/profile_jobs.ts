@@ -1,0 +1,280 @@
+/**
+ * The CPU-heavy profile work of the pipeline as self-contained jobs: bytes in, a verdict or
+ * bytes out. The server's upload check (decode, validate, PGO check), reading a base profile's
+ * bookkeeping, and the worker's merge (decode, prune, compact, merge, encode) each run as one job,
+ * so they can run in a Web Worker (decode_pool.ts) instead of on the thread that serves HTTP.
+ *
+ * Contract: no object model crosses threads. A request carries byte arrays and plain
+ * configuration (limits, prune rules with their RegExps, bookkeeping state); a reply carries a
+ * verdict (usable, or the reasons, or a ProfileError kind and message) or encoded bytes. Byte
+ * arrays given to a job are BORROWED: a pool transfers their buffers to the worker (no copy) and
+ * the reply hands them back, so the caller must use the arrays in the reply, not the ones it
+ * passed. {@link runJob} is the single implementation; {@link IN_THREAD_JOBS} runs it on the
+ * calling thread, for library use and unit tests of the pipeline (the `server` and `worker`
+ * commands always use a pool).
+ *
+ * @module
+ */
+
+import { compactForPgo } from "../pprof/compact_pgo.ts";
+import { decodeComments } from "../pprof/comments.ts";
+import { decodeProfile } from "../pprof/decode.ts";
+import { encodeProfile } from "../pprof/encode.ts";
+import { ProfileError, type ProfileErrorKind } from "../pprof/errors.ts";
+import type { DecodeLimits } from "../pprof/limits.ts";
+import { compactProfile, mergeProfiles } from "../pprof/merge.ts";
+import { checkPgo } from "../pprof/pgo.ts";
+import type { Profile } from "../pprof/profile.ts";
+import { pruneProfile } from "../pprof/prune.ts";
+import { type BaseState, readBaseState, writeBaseState } from "./base_state.ts";
+import type { PruneRule } from "./prune_config.ts";
+
+/** How stored bases are kept: `pgo` = compacted to what the Go compiler reads, `none` = full profiles. */
+export type CompactionMode = "pgo" | "none";
+
+/** What the upload check found. */
+export type UploadVerdict =
+  | { status: "usable" }
+  | { status: "unusable"; reasons: string[] }
+  | { status: "invalid"; kind: ProfileErrorKind; message: string };
+
+/** A base profile's bookkeeping, or why it cannot be read. */
+export type BaseStateResult = { status: "ok"; state: BaseState } | { status: "unreadable"; message: string };
+
+/** Everything a merge needs: the base (absent for the first upload), the upload and how to treat it. */
+export interface MergeJob {
+  /** The encoded base profile; undefined when the app has none (or only a tombstone). */
+  base?: Uint8Array;
+  /** The staged upload as uploaded. */
+  staged: Uint8Array;
+  /** The app's prune rules, applied to the upload in order. */
+  rules: PruneRule[];
+  compaction: CompactionMode;
+  /** Limits for decoding the upload (the base is decoded with the engine defaults). */
+  uploadLimits?: Partial<DecodeLimits>;
+  /** Bookkeeping the merged base records (absorbed keys including this upload's). */
+  state: BaseState;
+}
+
+/**
+ * The merged base; or why the upload can never be merged (`poison`: the upload itself,
+ * `unmergeable`: it cannot be merged with this base); or why the base cannot be read (transient).
+ */
+export type MergeJobResult =
+  | { status: "merged"; data: Uint8Array }
+  | { status: "poison"; message: string }
+  | { status: "unmergeable"; message: string }
+  | { status: "base-unreadable"; message: string };
+
+/** A job as sent to a worker. */
+export type JobRequest =
+  | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits> }
+  | { op: "base-state"; data: Uint8Array }
+  | { op: "merge"; job: MergeJob };
+
+/** A job's reply; borrowed arrays come back in `data` (and `job` for merges). */
+export type JobReply =
+  | { op: "check-upload"; verdict: UploadVerdict; data: Uint8Array }
+  | { op: "base-state"; result: BaseStateResult; data: Uint8Array }
+  | { op: "merge"; result: MergeJobResult; job: MergeJob };
+
+/** Options of one job. */
+export interface JobOptions {
+  /** Abandons the job when aborted (a running job's worker is terminated). */
+  signal?: AbortSignal;
+  /** Refuse the job with {@link QueueFullError} when the queue is full (client requests); otherwise wait. */
+  shed?: boolean;
+}
+
+/** Runs profile jobs somewhere: on this thread ({@link IN_THREAD_JOBS}) or in a worker pool. */
+export interface ProfileJobs {
+  /** Decodes, validates and PGO-checks an upload under `limits`. */
+  checkUpload(
+    data: Uint8Array,
+    limits: Partial<DecodeLimits>,
+    opts?: JobOptions,
+  ): Promise<{ verdict: UploadVerdict; data: Uint8Array }>;
+  /** Reads the bookkeeping of an encoded base profile. */
+  baseState(data: Uint8Array, opts?: JobOptions): Promise<{ result: BaseStateResult; data: Uint8Array }>;
+  /** Merges a staged upload into a base and encodes the result. */
+  merge(job: MergeJob, opts?: JobOptions): Promise<MergeJobResult>;
+}
+
+/** Too many jobs are waiting: the client should retry after `retryAfterSeconds`. */
+export class QueueFullError extends Error {
+  /** Seconds to send as `Retry-After`. */
+  readonly retryAfterSeconds: number;
+  /** Creates the error with a one-line message. */
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.name = "QueueFullError";
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A job was abandoned at its deadline (`running`: its worker was terminated mid-job). */
+export class JobDeadlineError extends Error {
+  /** True when the job had started (and its worker was terminated), false when it was still queued. */
+  readonly running: boolean;
+  /** Creates the error with a one-line message. */
+  constructor(message: string, running: boolean) {
+    super(message);
+    this.name = "JobDeadlineError";
+    this.running = running;
+  }
+}
+
+/** The upload check: decode under `limits`, validate, and ask whether Go's PGO would use it. */
+export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>): UploadVerdict {
+  try {
+    const verdict = checkPgo(decodeProfile(data, limits));
+    return verdict.usable ? { status: "usable" } : { status: "unusable", reasons: verdict.reasons };
+  } catch (error) {
+    if (error instanceof ProfileError) return { status: "invalid", kind: error.kind, message: error.message };
+    throw error;
+  }
+}
+
+/** The bookkeeping of an encoded base profile (its comments only are decoded). */
+export function baseStateOfBytes(data: Uint8Array): BaseStateResult {
+  try {
+    return { status: "ok", state: readBaseState(decodeComments(data)) };
+  } catch (error) {
+    if (error instanceof ProfileError) return { status: "unreadable", message: error.message };
+    throw error;
+  }
+}
+
+/**
+ * Decodes, checks, prunes and (optionally) compacts an upload; returns the profile, or the
+ * one-line reason it can never be merged.
+ */
+export function prepareProfile(
+  data: Uint8Array,
+  rules: readonly PruneRule[],
+  compaction: CompactionMode,
+  limits?: Partial<DecodeLimits>,
+): { profile: Profile } | { poison: string } {
+  try {
+    let profile = decodeProfile(data, limits);
+    const verdict = checkPgo(profile);
+    if (!verdict.usable) return { poison: `not usable for PGO: ${verdict.reasons.join("; ")}` };
+    for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
+    if (rules.length > 0) profile = compactProfile(profile);
+    if (compaction === "pgo") profile = compactForPgo(profile);
+    return { profile };
+  } catch (error) {
+    if (error instanceof ProfileError) return { poison: `invalid profile: ${error.message}` };
+    throw error;
+  }
+}
+
+/** The merge: prepare the upload, decode the base, merge, record `job.state`, encode. */
+export function mergeBytes(job: MergeJob): MergeJobResult {
+  const prepared = prepareProfile(job.staged, job.rules, job.compaction, job.uploadLimits);
+  if ("poison" in prepared) return { status: "poison", message: prepared.poison };
+  let base: Profile | undefined;
+  if (job.base) {
+    try {
+      base = decodeProfile(job.base);
+    } catch (error) {
+      if (error instanceof ProfileError) return { status: "base-unreadable", message: error.message };
+      throw error;
+    }
+  }
+  let merged: Profile;
+  try {
+    merged = base ? mergeProfiles([prepared.profile, base]) : compactProfile(prepared.profile);
+  } catch (error) {
+    if (error instanceof ProfileError) return { status: "unmergeable", message: error.message };
+    throw error;
+  }
+  merged.comments = writeBaseState(merged.comments, job.state);
+  return { status: "merged", data: encodeProfile(merged) };
+}
+
+/**
+ * `a` itself when it views a whole, transferable ArrayBuffer, else a copy that does: transferring
+ * the buffer under a view of a larger one (a pooled Node Buffer, a slice) would detach memory
+ * that other arrays still use.
+ */
+export function owned(a: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+  return whole ? a as Uint8Array<ArrayBuffer> : a.slice();
+}
+
+/** `request` with every byte array {@link owned}, ready to have its buffers transferred. */
+export function ownRequest(request: JobRequest): JobRequest {
+  switch (request.op) {
+    case "check-upload":
+    case "base-state":
+      return { ...request, data: owned(request.data) };
+    case "merge":
+      return { op: "merge", job: ownJob(request.job) };
+  }
+}
+
+/** `reply` with every byte array {@link owned}, ready to have its buffers transferred. */
+export function ownReply(reply: JobReply): JobReply {
+  switch (reply.op) {
+    case "check-upload":
+    case "base-state":
+      return { ...reply, data: owned(reply.data) };
+    case "merge": {
+      const result = reply.result.status === "merged"
+        ? { status: "merged" as const, data: owned(reply.result.data) }
+        : reply.result;
+      return { op: "merge", result, job: ownJob(reply.job) };
+    }
+  }
+}
+
+function ownJob(job: MergeJob): MergeJob {
+  return { ...job, base: job.base && owned(job.base), staged: owned(job.staged) };
+}
+
+/** The distinct buffers of the byte arrays in a request or reply (after {@link ownRequest}/{@link ownReply}). */
+export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
+  const arrays: (Uint8Array | undefined)[] = [];
+  if (message.op === "merge") {
+    const job = message.job;
+    arrays.push(job.base, job.staged);
+    if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
+  } else {
+    arrays.push(message.data);
+  }
+  const buffers = new Set<ArrayBuffer>();
+  for (const a of arrays) if (a && a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
+  return [...buffers];
+}
+
+/** Runs one job on the calling thread. Throws only on bugs (ProfileErrors become verdicts). */
+export function runJob(request: JobRequest): JobReply {
+  switch (request.op) {
+    case "check-upload":
+      return { op: request.op, verdict: checkUploadBytes(request.data, request.limits), data: request.data };
+    case "base-state":
+      return { op: request.op, result: baseStateOfBytes(request.data), data: request.data };
+    case "merge":
+      return { op: request.op, result: mergeBytes(request.job), job: request.job };
+  }
+}
+
+/** Jobs run synchronously on the calling thread (library use, unit tests): no deadline can interrupt them. */
+export const IN_THREAD_JOBS: ProfileJobs = {
+  // deno-lint-ignore require-await
+  async checkUpload(data, limits, opts) {
+    opts?.signal?.throwIfAborted();
+    return { verdict: checkUploadBytes(data, limits), data };
+  },
+  // deno-lint-ignore require-await
+  async baseState(data, opts) {
+    opts?.signal?.throwIfAborted();
+    return { result: baseStateOfBytes(data), data };
+  },
+  // deno-lint-ignore require-await
+  async merge(job, opts) {
+    opts?.signal?.throwIfAborted();
+    return mergeBytes(job);
+  },
+};
