@@ -15,19 +15,20 @@
  * @module
  */
 
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { resolve } from "node:path";
 import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
 import { fileUrlFromPath, registerBuiltinDrivers } from "../adapters/mod.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { eventPublisher } from "../core/pipeline/publisher.ts";
 import { reconcileStaging } from "../core/pipeline/reconcile.ts";
 import { createServerApp, DEFAULT_MAX_UPLOAD_BYTES } from "../core/pipeline/server_app.ts";
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
-import { durationArg, envOption, portArg, tokenOption } from "./options.ts";
+import { durationArg, envOption, isLoopbackHost, portArg, tokenOption } from "./options.ts";
 import {
   addHttpTimeoutOptions,
   addWorkerTuningOptions,
@@ -90,7 +91,7 @@ export function serverCommand(): Command {
       envOption("--request-timeout <duration>", "deadline for one request, body included", "REQUEST_TIMEOUT")
         .argParser(durationArg).default(120_000, "2m"),
     )
-    .addOption(new Option("--debug", "accepted for compatibility (pprof debug endpoints are not served)").hideHelp());
+    .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
   addWorkerTuningOptions(command);
   addHttpTimeoutOptions(command);
   addDecodePoolOptions(command);
@@ -101,7 +102,6 @@ export function serverCommand(): Command {
     // An in-process bus (none given, or an explicit mem:// topic) only works with the worker in this process.
     const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
     const embedded = busUrl.startsWith("mem:");
-    if (opts.debug) log.warn("--debug is accepted for compatibility; pprof debug endpoints are not served");
     const pruneConfig = embedded ? await loadPruneFlag(opts.prune) : [];
     let blobUrl = opts.blobStoreUrl;
     if (!blobUrl) {
@@ -143,7 +143,8 @@ export function serverCommand(): Command {
         clock,
       }, stopWorker.signal)
       : undefined;
-    const http = startHttpServer(opts.host, opts.port, app.fetch, guard);
+    const handler = opts.debug ? withDebugRoutes(app.fetch, { token: opts.token }) : app.fetch;
+    const http = startHttpServer(opts.host, opts.port, handler, guard);
     ready = true;
     log.info(`listening on ${http.url}`, {
       host: http.hostname,
@@ -151,6 +152,13 @@ export function serverCommand(): Command {
       mode: embedded ? "embedded worker" : "api only",
       blobStore: embedded && !opts.blobStoreUrl ? blobUrl : undefined,
     });
+    if (!isLoopbackHost(http.hostname) && opts.token === undefined) {
+      log.warn(
+        `listening beyond loopback (${http.hostname}) without --token: anyone who can reach port ${http.port} ` +
+          "can upload, download and delete profiles; set --token (AUTOPGO_TOKEN) or --host 127.0.0.1",
+      );
+    }
+    if (opts.debug) log.info(`serving autopgo's CPU profile on ${http.url}/debug/pprof/profile (--debug)`);
     const signal = await signals.received;
     log.info(`stopping (${signal}): finishing in-flight uploads`);
     ready = false;
