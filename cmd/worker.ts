@@ -281,7 +281,8 @@ export function workerCommand(): Command {
     ) {
       if (!value) {
         throw new CliError(
-          `worker: --${flag} (or AUTOPGO_${flag.toUpperCase().replaceAll("-", "_")}) is required; ` +
+          `worker: --${flag} (or AUTOPGO_WORKER_${flag.toUpperCase().replaceAll("-", "_")} or ` +
+            `AUTOPGO_${flag.toUpperCase().replaceAll("-", "_")}) is required; ` +
             "to run everything in one process use `autopgo server` without URLs",
         );
       }
