@@ -129,7 +129,7 @@ Deno.test("systemd units pass systemd-analyze verify and carry the promised sett
   }
 });
 
-Deno.test("systemd units: the exposure scores of systemd-analyze security --offline are the README's", async () => {
+Deno.test("systemd units: exposure of systemd-analyze security --offline is at most 2 and the README's", async () => {
   const tool = skipWithoutSystemd("systemd exposure scores");
   if (!tool) return;
   const help = await run(tool, ["security", "--help"]);
@@ -139,6 +139,10 @@ Deno.test("systemd units: the exposure scores of systemd-analyze security --offl
   }
   const dir = await unitsWithStub();
   const readme = await Deno.readTextFile(README);
+  // Scores are weighted per systemd release: compare with the README only on the release it names.
+  const recorded = /security --offline=true` \(systemd (\d+)/.exec(readme)?.[1];
+  const installed = /^systemd (\d+)/.exec((await run(tool, ["--version"])).stdout)?.[1];
+  assert.ok(recorded && installed, "the README names the systemd release of its scores");
   try {
     for (const unit of Object.values(UNITS)) {
       const r = await run(tool, ["security", "--offline=true", "--no-pager", join(dir, unit)]);
@@ -147,7 +151,8 @@ Deno.test("systemd units: the exposure scores of systemd-analyze security --offl
       assert.ok(Number(m[1]) <= 2, `${unit}: exposure ${m[1]} ${m[2]}`);
       const name = unit.replace("@my-service", "@");
       const row = new RegExp(`\\|\\s*\`${name.replaceAll(".", "\\.")}\`\\s*\\|\\s*${m[1]} ${m[2]}\\s*\\|`);
-      assert.match(readme, row, `README records ${unit}: ${m[1]} ${m[2]}`);
+      if (installed === recorded) assert.match(readme, row, `README records ${unit}: ${m[1]} ${m[2]}`);
+      else console.log(`${unit}: exposure ${m[1]} ${m[2]} on systemd ${installed} (README: systemd ${recorded})`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
