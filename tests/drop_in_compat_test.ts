@@ -241,3 +241,42 @@ Deno.test({
     await off.close();
   }
 });
+
+Deno.test({
+  name: "--debug on the worker and the scraper serves their CPU profiles on their health ports",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "autopgo-debug-components-" });
+  const targets = join(dir, "targets.json");
+  await Deno.writeTextFile(targets, "[]");
+  const worker = spawnAutopgo([
+    "worker",
+    "--debug",
+    "--port=0",
+    "--host=127.0.0.1",
+    `--blob-store-url=file://${dir}/blobs`,
+    `--event-reader-url=file://${dir}/bus`,
+    `--event-writer-url=file://${dir}/bus`,
+  ]);
+  const scraper = spawnAutopgo(
+    ["scrape", targets, "--app=x", "--sample-size=1", "--port=0", "--host=127.0.0.1", "--api-url=http://127.0.0.1:9"],
+    { env: { AUTOPGO_SCRAPE_DEBUG: "1" } },
+  );
+  try {
+    const urls = [
+      (await worker.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1],
+      (await scraper.waitFor(/health server listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1],
+    ];
+    for (const url of urls) {
+      const res = await nodeFetch(`${url}/debug/pprof/profile?seconds=1`);
+      assert.equal(res.status, 200, url);
+      const profile = decodeProfile(new Uint8Array(await res.arrayBuffer()));
+      assert.deepEqual(profile.periodType, { type: "cpu", unit: "nanoseconds" });
+    }
+  } finally {
+    assert.equal(await worker.stop(), 0);
+    assert.equal(await scraper.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
