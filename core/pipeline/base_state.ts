@@ -8,6 +8,8 @@
  *   keys are unique and written only-if-absent, so a deleted key can never come back).
  * - `autopgo.deleted-before=<unixnanos>`: the app was deleted; uploads staged at or before that
  *   time must never be merged again (no resurrection by late events).
+ * - `autopgo.merged=<n>`: how many uploads the base holds (counted from its first upload; bases
+ *   written before this counter existed have none, and keep none).
  *
  * A deletion replaces `<app>/default.pgo` with a tiny plain-text tombstone carrying the same
  * cut-off (a real base is always gzip, so the two cannot be confused). The tombstone, not a
@@ -20,6 +22,8 @@
 export const ABSORBED_COMMENT = "autopgo.absorbed=";
 /** Comment prefix recording the last deletion cut-off. */
 export const DELETED_BEFORE_COMMENT = "autopgo.deleted-before=";
+/** Comment prefix recording how many uploads were merged into the base. */
+export const MERGED_COMMENT = "autopgo.merged=";
 /** Tombstones are never larger than this many bytes; larger objects need not be inspected. */
 export const TOMBSTONE_MAX_BYTES = 128;
 
@@ -31,26 +35,35 @@ export interface BaseState {
   absorbed: string[];
   /** Uploads staged at or before this Unix time in nanoseconds are dropped (0n: never deleted). */
   deletedBefore: bigint;
+  /** Uploads merged into the base since its first one; undefined when the base predates the counter. */
+  merged?: number;
 }
 
 /** Extracts the {@link BaseState} from a profile's comments. */
 export function readBaseState(comments: readonly string[]): BaseState {
   const absorbed: string[] = [];
   let deletedBefore = 0n;
+  let merged: number | undefined;
   for (const comment of comments) {
     if (comment.startsWith(ABSORBED_COMMENT)) absorbed.push(comment.slice(ABSORBED_COMMENT.length));
     else if (comment.startsWith(DELETED_BEFORE_COMMENT)) {
       const value = parseNanos(comment.slice(DELETED_BEFORE_COMMENT.length));
       if (value !== undefined && value > deletedBefore) deletedBefore = value;
+    } else if (comment.startsWith(MERGED_COMMENT)) {
+      const text = comment.slice(MERGED_COMMENT.length);
+      if (/^\d{1,15}$/.test(text)) merged = Math.max(merged ?? 0, Number(text));
     }
   }
-  return { absorbed, deletedBefore };
+  return merged === undefined ? { absorbed, deletedBefore } : { absorbed, deletedBefore, merged };
 }
 
 /** Returns `comments` with every autopgo bookkeeping comment replaced by `state`. */
 export function writeBaseState(comments: readonly string[], state: BaseState): string[] {
-  const kept = comments.filter((c) => !c.startsWith(ABSORBED_COMMENT) && !c.startsWith(DELETED_BEFORE_COMMENT));
+  const kept = comments.filter((c) =>
+    !c.startsWith(ABSORBED_COMMENT) && !c.startsWith(DELETED_BEFORE_COMMENT) && !c.startsWith(MERGED_COMMENT)
+  );
   if (state.deletedBefore > 0n) kept.push(`${DELETED_BEFORE_COMMENT}${state.deletedBefore}`);
+  if (state.merged !== undefined) kept.push(`${MERGED_COMMENT}${state.merged}`);
   for (const key of state.absorbed) kept.push(`${ABSORBED_COMMENT}${key}`);
   return kept;
 }

@@ -119,6 +119,12 @@ async function trimAbsorbed(store: BlobStore, absorbed: string[], signal?: Abort
   return absorbed.filter((_, i) => present[i]);
 }
 
+/** The upload count after one more merge: 1 for a new base, undefined while a base has no count. */
+function mergedCount(base: LoadedBase): number | undefined {
+  if (base.data === undefined) return 1;
+  return base.state.merged === undefined ? undefined : base.state.merged + 1;
+}
+
 /**
  * Merges the staged upload `key` into `app`'s base exactly once. Throws
  * {@link PoisonUploadError} for unusable uploads; any other error is transient (retry later).
@@ -157,7 +163,7 @@ export async function mergeUpload(
       rules: rulesFor(deps.pruneConfig, app),
       compaction: deps.compaction,
       uploadLimits: deps.uploadLimits,
-      state: { absorbed, deletedBefore: base.state.deletedBefore },
+      state: { absorbed, deletedBefore: base.state.deletedBefore, merged: mergedCount(base) },
     }, { signal });
     if (result.status === "poison") throw new PoisonUploadError(result.message);
     if (result.status === "unmergeable") {
