@@ -1,0 +1,165 @@
+/**
+ * What the web page shows about the merged profiles, computed from the blob store: the list of
+ * apps with their upload counts, and per app the `inspect` summary, the `explain` report and the
+ * flame graph.
+ *
+ * An app's views are computed from one version of its base (decode, summarize, edge map, flame
+ * graph) and cached by that version, so reloading a page or opening it from several browsers
+ * decodes the base once; a new merge changes the version and the next request recomputes. The
+ * list reads only each base's comments (`autopgo.merged=<n>`, base_state.ts), through `jobs`
+ * (the server's decode pool), and caches the count by version too.
+ *
+ * Cost: the per-app computation runs on the calling thread. Stored bases are compacted to what
+ * PGO reads by default (a few hundred KB), which takes milliseconds; a large `--compaction none`
+ * base is decoded once per version.
+ *
+ * @module
+ */
+
+import type { BlobObject, BlobStore } from "../blob.ts";
+import { readBaseState } from "../pipeline/base_state.ts";
+import { baseKey } from "../pipeline/keys.ts";
+import { IN_THREAD_JOBS, type ProfileJobs } from "../pipeline/profile_jobs.ts";
+import { listBases, readBase } from "../pipeline/profiles_view.ts";
+import { decodeProfile } from "../pprof/decode.ts";
+import { edgeMap } from "../pprof/edges.ts";
+import { ProfileError } from "../pprof/errors.ts";
+import { explainEdgeMap, type ExplainReport } from "../pprof/explain.ts";
+import { type ProfileSummary, summarizeProfile } from "../pprof/summary.ts";
+import { type FlameGraph, flameGraph } from "./flame_graph.ts";
+
+/** One entry of `GET /api/apps`. */
+export interface AppListEntry {
+  app: string;
+  /** Size of the merged profile in bytes. */
+  bytes: number;
+  /** When the merged profile was last written (ISO-8601). */
+  lastModified: string;
+  /** Uploads merged into it; null when the base predates the count. */
+  uploadsMerged: number | null;
+}
+
+/** Body of `GET /api/profile/:app/report`. */
+export interface AppReport extends AppListEntry {
+  /** What `autopgo inspect --json` prints about the merged profile (top 20). */
+  summary: ProfileSummary;
+  /** What `autopgo explain --json` prints (99% CDF); `ignoredReason` says why when the compiler would not use it. */
+  explain: ExplainReport;
+}
+
+/** Everything computed from one version of an app's base. */
+export interface AppViews {
+  version: string;
+  report: AppReport;
+  flame: FlameGraph;
+}
+
+/** Rows per top list in the report (as `inspect --top 20`). */
+export const REPORT_TOP = 20;
+
+/** Computes the views of one base object (pure; throws ProfileError when the base does not decode). */
+export function computeViews(app: string, object: BlobObject): AppViews {
+  const profile = decodeProfile(object.data);
+  const summary = summarizeProfile(profile, { top: REPORT_TOP });
+  const rankedIndex = profile.sampleType.findIndex((t) => `${t.type}/${t.unit}` === summary.rankedBy);
+  const file = `${app}/default.pgo`;
+  let explain: ExplainReport;
+  try {
+    const map = edgeMap(profile);
+    const t = profile.sampleType[map.sampleIndex];
+    explain = explainEdgeMap(map, { file, format: "pprof", sampleType: t ? `${t.type}/${t.unit}` : "" });
+  } catch (error) {
+    if (!(error instanceof ProfileError)) throw error;
+    explain = {
+      ...explainEdgeMap({ sampleIndex: -1, totalWeight: 0, byWeight: [] }, { file, format: "pprof", sampleType: "" }),
+      ignoredReason: error.message,
+    };
+  }
+  const merged = readBaseState(profile.comments).merged;
+  return {
+    version: object.version,
+    report: {
+      app,
+      bytes: object.data.byteLength,
+      lastModified: object.modified.toISOString(),
+      uploadsMerged: merged ?? null,
+      summary,
+      explain,
+    },
+    flame: flameGraph(profile, rankedIndex),
+  };
+}
+
+/** Options of {@link ProfileViews}. */
+export interface ProfileViewsOptions {
+  /** Where the list's comment reads run (default: this thread). */
+  jobs?: ProfileJobs;
+  /** Apps whose views are kept (default 8, least recently used dropped first). */
+  cachedApps?: number;
+}
+
+/** The views of every app's merged profile, cached by base version. */
+export class ProfileViews {
+  readonly #store: BlobStore;
+  readonly #jobs: ProfileJobs;
+  readonly #cachedApps: number;
+  readonly #views = new Map<string, { version: string; views: Promise<AppViews> }>();
+  readonly #counts = new Map<string, { version: string; merged: number | null }>();
+
+  /** Reads bases from `store`. */
+  constructor(store: BlobStore, opts: ProfileViewsOptions = {}) {
+    this.#store = store;
+    this.#jobs = opts.jobs ?? IN_THREAD_JOBS;
+    this.#cachedApps = Math.max(1, opts.cachedApps ?? 8);
+  }
+
+  /** The views of `app`'s current base; undefined when it has none (or was deleted). */
+  async get(app: string, signal?: AbortSignal): Promise<AppViews | undefined> {
+    const info = await this.#store.stat(baseKey(app), signal);
+    const cached = this.#views.get(app);
+    if (info && cached && cached.version === info.version) {
+      this.#views.delete(app);
+      this.#views.set(app, cached); // most recently used last
+      return await cached.views;
+    }
+    const object = await readBase(this.#store, app, signal);
+    if (!object) {
+      this.#views.delete(app);
+      return undefined;
+    }
+    const views = Promise.resolve().then(() => computeViews(app, object));
+    this.#views.delete(app);
+    this.#views.set(app, { version: object.version, views });
+    views.catch(() => this.#views.get(app)?.views === views && this.#views.delete(app));
+    while (this.#views.size > this.#cachedApps) this.#views.delete(this.#views.keys().next().value!);
+    return await views;
+  }
+
+  /** Every app with a merged profile, sorted by name, with its upload count. */
+  async list(signal?: AbortSignal): Promise<AppListEntry[]> {
+    const bases = await listBases(this.#store, signal);
+    const out: AppListEntry[] = [];
+    for (const base of bases) {
+      out.push({
+        app: base.key,
+        bytes: base.size,
+        lastModified: base.lastModified,
+        uploadsMerged: await this.#mergedCount(base.key, signal),
+      });
+    }
+    for (const app of this.#counts.keys()) if (!bases.some((b) => b.key === app)) this.#counts.delete(app);
+    return out;
+  }
+
+  async #mergedCount(app: string, signal?: AbortSignal): Promise<number | null> {
+    const info = await this.#store.stat(baseKey(app), signal);
+    const cached = this.#counts.get(app);
+    if (info && cached?.version === info.version) return cached.merged;
+    const object = await readBase(this.#store, app, signal);
+    if (!object) return null;
+    const { result } = await this.#jobs.baseState(object.data, { signal });
+    const merged = result.status === "ok" ? result.state.merged ?? null : null;
+    this.#counts.set(app, { version: object.version, merged });
+    return merged;
+  }
+}
