@@ -25,6 +25,27 @@ export interface ProfileInfo {
   lastModified: Date;
 }
 
+/** An app's uploads (and bases) the worker set aside, from the `rejected` array of `GET /api/profile`. */
+export interface RejectedInfo {
+  /** Application name. */
+  key: string;
+  /** Uploads set aside in `<app>/rejected/`. */
+  count: number;
+  /** Base profiles set aside because they could not be normalised. */
+  bases: number;
+  /** The reason recorded for the most recent one. */
+  lastReason: string;
+  /** When the most recent one was set aside. */
+  lastRejectedAt: Date;
+}
+
+/** Everything `GET /api/profile` lists. */
+export interface Listing {
+  profiles: ProfileInfo[];
+  /** Empty when nothing was set aside, or when the server predates the field. */
+  rejected: RejectedInfo[];
+}
+
 /** A failed API call: `status` is the HTTP status (0 when no response arrived). */
 export class ApiError extends Error {
   /** HTTP status of the response, 0 for network errors and timeouts. */
@@ -189,11 +210,19 @@ export class ApiClient {
 
   /** Lists the merged profiles the server holds. */
   async list(options: RequestOptions = {}): Promise<ProfileInfo[]> {
+    return (await this.listing(options)).profiles;
+  }
+
+  /** Lists the merged profiles and, per app, the uploads the worker set aside. */
+  async listing(options: RequestOptions = {}): Promise<Listing> {
     const res = await this.#send("list profiles", undefined, { method: "GET" }, options, [200]);
     const json = await readJson(res, "list profiles");
-    const profiles = (json as { profiles?: unknown })?.profiles;
+    const { profiles, rejected } = (json ?? {}) as { profiles?: unknown; rejected?: unknown };
     if (!Array.isArray(profiles)) throw new ApiError(`list profiles: response has no "profiles" array`, res.status);
-    return profiles.map((p, i) => toProfileInfo(p, i));
+    return {
+      profiles: profiles.map((p, i) => toProfileInfo(p, i)),
+      rejected: Array.isArray(rejected) ? rejected.map((r, i) => toRejectedInfo(r, i)) : [],
+    };
   }
 
   /** Asks the server to delete the merged profile (and staged uploads) of `app`. */
@@ -237,6 +266,19 @@ function toProfileInfo(raw: unknown, index: number): ProfileInfo {
     throw new ApiError(`list profiles: entry ${index} is malformed: ${JSON.stringify(raw)}`, 200);
   }
   return { key: p.key, size: p.size, lastModified };
+}
+
+function toRejectedInfo(raw: unknown, index: number): RejectedInfo {
+  const r = raw as { key?: unknown; count?: unknown; bases?: unknown; lastReason?: unknown; lastRejectedAt?: unknown };
+  const at = typeof r?.lastRejectedAt === "string" ? new Date(r.lastRejectedAt) : new Date(NaN);
+  if (
+    typeof r?.key !== "string" || typeof r.count !== "number" || typeof r.lastReason !== "string" ||
+    Number.isNaN(at.getTime())
+  ) {
+    throw new ApiError(`list profiles: rejected entry ${index} is malformed: ${JSON.stringify(raw)}`, 200);
+  }
+  const bases = typeof r.bases === "number" ? r.bases : 0;
+  return { key: r.key, count: r.count, bases, lastReason: r.lastReason, lastRejectedAt: at };
 }
 
 async function readJson(res: Response, what: string): Promise<unknown> {

@@ -47,6 +47,24 @@ Deno.test("api client keeps the --api-url path prefix on every route", async () 
   ]);
 });
 
+Deno.test("api client listing: the rejected array is read when present and empty from older servers", async () => {
+  let body: unknown = { profiles: [{ key: "a", size: 1, lastModified: "2026-01-01T00:00:00Z" }] };
+  await withServer(() => Response.json(body), async (base) => {
+    const client = new ApiClient({ baseUrl: base });
+    assert.deepEqual((await client.listing()).rejected, []);
+    body = {
+      profiles: [],
+      rejected: [{ key: "v", count: 2, bases: 1, lastReason: "why", lastRejectedAt: "2026-01-02T00:00:00Z" }],
+    };
+    assert.deepEqual(await client.listing(), {
+      profiles: [],
+      rejected: [{ key: "v", count: 2, bases: 1, lastReason: "why", lastRejectedAt: new Date("2026-01-02T00:00:00Z") }],
+    });
+    body = { profiles: [], rejected: [{ key: "v" }] };
+    await assert.rejects(client.listing(), /rejected entry 0 is malformed/);
+  });
+});
+
 Deno.test("api client turns JSON and non-JSON error bodies into one line with the status", async () => {
   await withServer((req) => {
     if (req.method === "DELETE") return new Response("404 page not found\n", { status: 404 });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { formatAge, formatProfileTable } from "../cmd/list.ts";
+import { formatAge, formatProfileTable, formatRejectedTable } from "../cmd/list.ts";
 import { shouldClean } from "../cmd/clean.ts";
 import { writeAtomically } from "../cmd/download.ts";
 import { sampleSizeArg, targetHeaderArg } from "../cmd/scrape.ts";
@@ -29,6 +29,22 @@ Deno.test("list: ages are Go durations truncated to seconds; columns align like 
       "NAME           SIZE    LAST MODIFIED",
       "a              123456  1m1s",
       "long-app-name  7       5s",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("list: the set-aside table counts uploads and bases per app with the last reason", () => {
+  const table = formatRejectedTable([
+    { key: "victim", count: 2, bases: 0, lastReason: "not usable for PGO: x", lastRejectedAt: new Date(NOW - 3000) },
+    { key: "old", count: 0, bases: 1, lastReason: "cannot derive y", lastRejectedAt: new Date(NOW - 61_000) },
+  ], NOW);
+  assert.equal(
+    table,
+    [
+      "APP     SET ASIDE  LAST  LAST REASON",
+      "victim  2          3s    not usable for PGO: x",
+      "old     0+1 base   1m1s  cannot derive y",
       "",
     ].join("\n"),
   );

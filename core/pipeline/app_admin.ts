@@ -1,5 +1,6 @@
 /**
- * Destructive operations of the worker: moving a poison upload aside and deleting an app.
+ * Destructive operations of the worker: moving a poison upload or an unusable base aside, and
+ * deleting an app.
  *
  * Deletion semantics (fixes the original's resurrection race, spec §8.3): a `profile.deleted`
  * event carries the time the server accepted the DELETE (the envelope timestamp). Everything
@@ -42,6 +43,30 @@ export async function rejectUpload(
   await store.write(target, data, undefined, signal);
   await store.write(`${target}.reason`, new TextEncoder().encode(`${reason}\n`), undefined, signal);
   await store.delete(key, undefined, signal);
+  return target;
+}
+
+/** File name prefix, inside `<app>/rejected/`, of a base profile set aside ({@link setAsideBase}). */
+export const SET_ASIDE_BASE_PREFIX = "base-";
+
+/**
+ * Copies the base `data` of `app` (at store version `version`) to `<app>/rejected/base-<hash>`
+ * plus a `.reason` text object, before the caller replaces the base. The name is derived from the
+ * version, so repeating the copy for the same version (a retried merge) writes the same objects.
+ */
+export async function setAsideBase(
+  store: BlobStore,
+  app: string,
+  data: Uint8Array,
+  version: string,
+  reason: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(version)));
+  const hex = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  const target = rejectedKey(app, `${SET_ASIDE_BASE_PREFIX}${hex}`);
+  await store.write(target, data, undefined, signal);
+  await store.write(`${target}.reason`, new TextEncoder().encode(`${reason}\n`), undefined, signal);
   return target;
 }
 

@@ -12,9 +12,16 @@
  * a base without key K and then finds K's blob either races a writer (its CAS fails) or K was
  * really never merged.
  *
- * The CPU work (decoding the base's bookkeeping, and decode → prune → compact → merge → encode)
- * runs as profile jobs (profile_jobs.ts): in the worker pool when `deps.jobs` is one, so a long
- * merge never blocks the thread that serves HTTP. The blob I/O and the compare-and-swap stay here.
+ * The CPU work (decoding the base's bookkeeping, and decode → normalise → prune → compact → merge
+ * → encode) runs as profile jobs (profile_jobs.ts): in the worker pool when `deps.jobs` is one, so
+ * a long merge never blocks the thread that serves HTTP. The blob I/O and the compare-and-swap
+ * stay here.
+ *
+ * A base that is not canonical (core/pprof/canonical.ts; written before uploads were normalised)
+ * is normalised by the merge. A base that cannot be normalised would refuse every later upload, so
+ * it is never kept: it is copied to `<app>/rejected/base-<hash>` with its reason (app_admin.ts)
+ * and the upload starts a new base in the same version-checked write; the outcome says so, for the
+ * worker's log line and metric.
  *
  * @module
  */
@@ -22,9 +29,17 @@
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import type { Profile } from "../pprof/profile.ts";
+import { setAsideBase } from "./app_admin.ts";
 import { type BaseState, parseTombstone } from "./base_state.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
-import { type CompactionMode, IN_THREAD_JOBS, prepareProfile, type ProfileJobs } from "./profile_jobs.ts";
+import {
+  type CompactionMode,
+  IN_THREAD_JOBS,
+  type MergeJob,
+  type MergeJobResult,
+  prepareProfile,
+  type ProfileJobs,
+} from "./profile_jobs.ts";
 import { type PruneConfig, rulesFor } from "./prune_config.ts";
 
 export type { CompactionMode } from "./profile_jobs.ts";
@@ -45,9 +60,20 @@ export interface MergeDeps {
   maxConflicts?: number;
 }
 
-/** What happened to a staged upload. */
+/** A base that could not be normalised and was set aside (the upload started a new base). */
+export interface SetAsideBase {
+  /** Where the old base was copied (`<app>/rejected/base-<hash>`). */
+  movedTo: string;
+  /** Why it could not be normalised (one line). */
+  reason: string;
+}
+
+/**
+ * What happened to a staged upload; a merge says whether it normalised a non-canonical base
+ * (`baseNormalized`) or set an unusable one aside (`baseSetAside`).
+ */
 export type MergeOutcome =
-  | { kind: "merged"; conflicts: number }
+  | { kind: "merged"; conflicts: number; baseNormalized?: boolean; baseSetAside?: SetAsideBase }
   | { kind: "already-absorbed" }
   | { kind: "staging-missing" }
   | { kind: "dropped-deleted" };
@@ -157,19 +183,29 @@ export async function mergeUpload(
       throw error;
     }
     const absorbed = [...await trimAbsorbed(deps.store, base.state.absorbed, signal), key];
-    const result = await jobs.merge({
+    const job: MergeJob = {
       base: base.data,
       staged: staged.data,
       rules: rulesFor(deps.pruneConfig, app),
       compaction: deps.compaction,
       uploadLimits: deps.uploadLimits,
       state: { absorbed, deletedBefore: base.state.deletedBefore, merged: mergedCount(base) },
-    }, { signal });
+    };
+    let result: MergeJobResult = await jobs.merge(job, { signal });
+    let setAside: SetAsideBase | undefined;
+    if (result.status === "base-unmappable") {
+      const fresh = await replaceUnmappableBase(deps, app, key, base, job, result.message, signal);
+      if (fresh === "base-changed") continue; // someone replaced the base meanwhile: start over
+      if (fresh === "staging-missing") return { kind: "staging-missing" };
+      [result, setAside] = [fresh.result, fresh.setAside];
+    }
     if (result.status === "poison") throw new PoisonUploadError(result.message);
     if (result.status === "unmergeable") {
       throw new PoisonUploadError(`cannot merge into ${baseKey(app)}: ${result.message}`);
     }
-    if (result.status === "base-unreadable") throw unreadableBase(app, result.message);
+    if (result.status === "base-unreadable" || result.status === "base-unmappable") {
+      throw unreadableBase(app, result.message);
+    }
     const data = result.data;
     try {
       await deps.store.write(
@@ -178,7 +214,10 @@ export async function mergeUpload(
         base.version ? { ifVersion: base.version } : { ifAbsent: true },
         signal,
       );
-      return { kind: "merged", conflicts };
+      const outcome: MergeOutcome = { kind: "merged", conflicts };
+      if (result.baseNormalized) outcome.baseNormalized = true;
+      if (setAside) outcome.baseSetAside = setAside;
+      return outcome;
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       if (conflicts + 1 >= maxConflicts) {
@@ -187,4 +226,44 @@ export async function mergeUpload(
       await deps.sleep(Math.min(1000, 5 * 2 ** Math.min(conflicts, 8)) * (0.5 + deps.random()));
     }
   }
+}
+
+/**
+ * The base of `app` cannot be normalised: copy it aside (the exact version read, re-read now since
+ * the merge job consumed its bytes) and merge the upload as the first of a new base, keeping the
+ * bookkeeping (absorbed keys, deletion cut-off). The caller writes the result conditioned on the
+ * same version, so a base changed meanwhile is never overwritten.
+ */
+async function replaceUnmappableBase(
+  deps: MergeDeps,
+  app: string,
+  key: string,
+  base: LoadedBase,
+  job: MergeJob,
+  reason: string,
+  signal?: AbortSignal,
+): Promise<{ result: MergeJobResult; setAside: SetAsideBase } | "base-changed" | "staging-missing"> {
+  let current;
+  try {
+    current = await deps.store.read(baseKey(app), signal);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) return "base-changed";
+    throw error;
+  }
+  if (current.version !== base.version) return "base-changed";
+  let staged;
+  try {
+    staged = await deps.store.read(key, signal);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) return "staging-missing";
+    throw error;
+  }
+  const movedTo = await setAsideBase(deps.store, app, current.data, current.version, reason, signal);
+  const result = await (deps.jobs ?? IN_THREAD_JOBS).merge({
+    ...job,
+    base: undefined,
+    staged: staged.data,
+    state: { ...job.state, merged: 1 },
+  }, { signal });
+  return { result, setAside: { movedTo, reason } };
 }

@@ -1,8 +1,16 @@
 /**
  * The CPU-heavy profile work of the pipeline as self-contained jobs: bytes in, a verdict or
- * bytes out. The server's upload check (decode, validate, PGO check), reading a base profile's
- * bookkeeping, and the worker's merge (decode, prune, compact, merge, encode) each run as one job,
- * so they can run in a Web Worker (decode_pool.ts) instead of on the thread that serves HTTP.
+ * bytes out. The server's upload check (decode, validate, normalise, PGO check), reading a base
+ * profile's bookkeeping, and the worker's merge (decode, normalise, prune, compact, merge, encode)
+ * each run as one job, so they can run in a Web Worker (decode_pool.ts) instead of on the thread
+ * that serves HTTP.
+ *
+ * The upload check and the merge's preparation of the upload are one function
+ * ({@link normalizeUpload}): an upload the server accepts is one the worker can prepare, and a
+ * prepared (canonical, core/pprof/canonical.ts) upload always merges with a canonical base. A base
+ * that is not canonical (written before normalisation existed) is normalised by the merge; one that
+ * cannot be is reported (`base-unmappable`) so the worker can set it aside instead of refusing
+ * every later upload.
  *
  * Contract: no object model crosses threads. A request carries byte arrays and plain
  * configuration (limits, prune rules with their RegExps, bookkeeping state); a reply carries a
@@ -16,6 +24,7 @@
  * @module
  */
 
+import { canonicalizeProfile, checkUploadValues, isCanonical } from "../pprof/canonical.ts";
 import { compactForPgo } from "../pprof/compact_pgo.ts";
 import { decodeComments } from "../pprof/comments.ts";
 import { decodeProfile } from "../pprof/decode.ts";
@@ -57,14 +66,17 @@ export interface MergeJob {
 }
 
 /**
- * The merged base; or why the upload can never be merged (`poison`: the upload itself,
- * `unmergeable`: it cannot be merged with this base); or why the base cannot be read (transient).
+ * The merged base (`baseNormalized`: the base was not canonical and has been normalised); or why
+ * the upload can never be merged (`poison`: the upload itself, `unmergeable`: it cannot be merged
+ * with this base); or why the base cannot be read (transient); or why the base, although readable,
+ * cannot be normalised (`base-unmappable`: no later upload could ever merge with it).
  */
 export type MergeJobResult =
-  | { status: "merged"; data: Uint8Array }
+  | { status: "merged"; data: Uint8Array; baseNormalized?: boolean }
   | { status: "poison"; message: string }
   | { status: "unmergeable"; message: string }
-  | { status: "base-unreadable"; message: string };
+  | { status: "base-unreadable"; message: string }
+  | { status: "base-unmappable"; message: string };
 
 /** A job as sent to a worker. */
 export type JobRequest =
@@ -124,15 +136,34 @@ export class JobDeadlineError extends Error {
   }
 }
 
-/** The upload check: decode under `limits`, validate, and ask whether Go's PGO would use it. */
-export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>): UploadVerdict {
+/**
+ * Normalises a decoded upload to the canonical form IN PLACE (core/pprof/canonical.ts), checks its
+ * values and asks whether Go's PGO would use it: the profile, or the one-line reasons it is not
+ * usable. The server's check and the worker's preparation both call this, so they agree.
+ */
+export function normalizeUpload(p: Profile): { profile: Profile } | { reasons: string[] } {
   try {
-    const verdict = checkPgo(decodeProfile(data, limits));
-    return verdict.usable ? { status: "usable" } : { status: "unusable", reasons: verdict.reasons };
+    canonicalizeProfile(p);
+    checkUploadValues(p);
+  } catch (error) {
+    if (error instanceof ProfileError) return { reasons: [error.message] };
+    throw error;
+  }
+  const verdict = checkPgo(p);
+  return verdict.usable ? { profile: p } : { reasons: verdict.reasons };
+}
+
+/** The upload check: decode under `limits`, validate, normalise, and ask whether Go's PGO would use it. */
+export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>): UploadVerdict {
+  let profile: Profile;
+  try {
+    profile = decodeProfile(data, limits);
   } catch (error) {
     if (error instanceof ProfileError) return { status: "invalid", kind: error.kind, message: error.message };
     throw error;
   }
+  const normalized = normalizeUpload(profile);
+  return "profile" in normalized ? { status: "usable" } : { status: "unusable", reasons: normalized.reasons };
 }
 
 /** The bookkeeping of an encoded base profile (its comments only are decoded). */
@@ -146,8 +177,8 @@ export function baseStateOfBytes(data: Uint8Array): BaseStateResult {
 }
 
 /**
- * Decodes, checks, prunes and (optionally) compacts an upload; returns the profile, or the
- * one-line reason it can never be merged.
+ * Decodes, normalises and checks ({@link normalizeUpload}), prunes and (optionally) compacts an
+ * upload; returns the profile, or the one-line reason it can never be merged.
  */
 export function prepareProfile(
   data: Uint8Array,
@@ -156,9 +187,9 @@ export function prepareProfile(
   limits?: Partial<DecodeLimits>,
 ): { profile: Profile } | { poison: string } {
   try {
-    let profile = decodeProfile(data, limits);
-    const verdict = checkPgo(profile);
-    if (!verdict.usable) return { poison: `not usable for PGO: ${verdict.reasons.join("; ")}` };
+    const normalized = normalizeUpload(decodeProfile(data, limits));
+    if ("reasons" in normalized) return { poison: `not usable for PGO: ${normalized.reasons.join("; ")}` };
+    let profile = normalized.profile;
     for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
     if (rules.length > 0) profile = compactProfile(profile);
     if (compaction === "pgo") profile = compactForPgo(profile);
@@ -169,17 +200,30 @@ export function prepareProfile(
   }
 }
 
-/** The merge: prepare the upload, decode the base, merge, record `job.state`, encode. */
+/**
+ * The merge: prepare the upload, decode the base (normalising it when it is not canonical), merge,
+ * record `job.state`, encode.
+ */
 export function mergeBytes(job: MergeJob): MergeJobResult {
   const prepared = prepareProfile(job.staged, job.rules, job.compaction, job.uploadLimits);
   if ("poison" in prepared) return { status: "poison", message: prepared.poison };
   let base: Profile | undefined;
+  let baseNormalized = false;
   if (job.base) {
     try {
       base = decodeProfile(job.base);
     } catch (error) {
       if (error instanceof ProfileError) return { status: "base-unreadable", message: error.message };
       throw error;
+    }
+    if (!isCanonical(base)) {
+      try {
+        canonicalizeProfile(base);
+        baseNormalized = true;
+      } catch (error) {
+        if (error instanceof ProfileError) return { status: "base-unmappable", message: error.message };
+        throw error;
+      }
     }
   }
   let merged: Profile;
@@ -190,7 +234,8 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
     throw error;
   }
   merged.comments = writeBaseState(merged.comments, job.state);
-  return { status: "merged", data: encodeProfile(merged) };
+  const data = encodeProfile(merged);
+  return baseNormalized ? { status: "merged", data, baseNormalized } : { status: "merged", data };
 }
 
 /**
@@ -222,7 +267,7 @@ export function ownReply(reply: JobReply): JobReply {
       return { ...reply, data: owned(reply.data) };
     case "merge": {
       const result = reply.result.status === "merged"
-        ? { status: "merged" as const, data: owned(reply.result.data) }
+        ? { ...reply.result, data: owned(reply.result.data) }
         : reply.result;
       return { op: "merge", result, job: ownJob(reply.job) };
     }

@@ -1,6 +1,7 @@
 /**
  * Read-side queries over the blob layout used by the HTTP API: the merged base of one app
- * (hiding deletion tombstones) and the list of all merged bases.
+ * (hiding deletion tombstones), the list of all merged bases, and per app the uploads (and bases)
+ * the worker set aside in `<app>/rejected/`, with the last reason.
  *
  * Listing enumerates apps with the store's delimiter listing (`listPrefixes`) and stats each
  * `<app>/default.pgo`, so staged uploads are never scanned (the original listed the whole
@@ -9,9 +10,11 @@
  * @module
  */
 
+import { isValidAppName } from "../app_name.ts";
 import { type BlobInfo, BlobNotFoundError, type BlobObject, type BlobStore } from "../blob.ts";
 import { parseTombstone, TOMBSTONE_MAX_BYTES } from "./base_state.ts";
-import { appOfBaseKey, baseKey, stagingPrefix } from "./keys.ts";
+import { SET_ASIDE_BASE_PREFIX } from "./app_admin.ts";
+import { appOfBaseKey, baseKey, rejectedPrefix, stagingPrefix } from "./keys.ts";
 
 /** One entry of `GET /api/profile` (the original's JSON field names). */
 export interface ProfileListEntry {
@@ -58,6 +61,62 @@ export async function listBases(store: BlobStore, signal?: AbortSignal): Promise
     if (app === undefined) continue;
     if (info.size <= TOMBSTONE_MAX_BYTES && !(await readBase(store, app, signal))) continue;
     entries.push({ key: app, size: info.size, lastModified: info.modified.toISOString() });
+  }
+  return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
+
+/** One app's set-aside objects, as listed in the `rejected` array of `GET /api/profile`. */
+export interface RejectedEntry {
+  /** The app name (named like the `profiles` entries' key). */
+  key: string;
+  /** Uploads the worker set aside (in `<app>/rejected/`). */
+  count: number;
+  /** Base profiles set aside because they could not be normalised (also in `<app>/rejected/`). */
+  bases: number;
+  /** The reason recorded for the most recent of them (one line; "" when its `.reason` is missing). */
+  lastReason: string;
+  /** When the most recent of them was set aside (ISO 8601). */
+  lastRejectedAt: string;
+}
+
+const REASON_SUFFIX = ".reason";
+
+/** Summarises `<app>/rejected/` of `app`; undefined when nothing was set aside. */
+export async function rejectedOf(
+  store: BlobStore,
+  app: string,
+  signal?: AbortSignal,
+): Promise<RejectedEntry | undefined> {
+  const prefix = rejectedPrefix(app);
+  let count = 0, bases = 0;
+  let last: BlobInfo | undefined;
+  for await (const info of store.list(prefix, signal)) {
+    if (info.key.endsWith(REASON_SUFFIX)) continue;
+    if (info.key.slice(prefix.length).startsWith(SET_ASIDE_BASE_PREFIX)) bases++;
+    else count++;
+    const newer = !last || info.modified.getTime() > last.modified.getTime() ||
+      (info.modified.getTime() === last.modified.getTime() && info.key > last.key);
+    if (newer) last = info;
+  }
+  if (!last) return undefined;
+  let lastReason = "";
+  try {
+    const text = new TextDecoder().decode((await store.read(`${last.key}${REASON_SUFFIX}`, signal)).data);
+    lastReason = text.trim().split("\n")[0];
+  } catch (error) {
+    if (!(error instanceof BlobNotFoundError)) throw error;
+  }
+  return { key: app, count, bases, lastReason, lastRejectedAt: last.modified.toISOString() };
+}
+
+/** Every app with set-aside uploads or bases, sorted by app name (whether or not it has a base). */
+export async function listRejected(store: BlobStore, signal?: AbortSignal): Promise<RejectedEntry[]> {
+  const entries: RejectedEntry[] = [];
+  for await (const folder of store.listPrefixes("", signal)) {
+    const app = folder.slice(0, -1);
+    if (!isValidAppName(app)) continue;
+    const entry = await rejectedOf(store, app, signal);
+    if (entry) entries.push(entry);
   }
   return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
