@@ -38,6 +38,11 @@ export interface FlameGraph {
   frames: number[];
   /** The deepest frame's depth (0 when there is only the root). */
   maxDepth: number;
+  /**
+   * The most locations in one sample's stack. At most 2 means the stacks were cut to what Go PGO
+   * reads (the worker's default `--compaction pgo`); a Go runtime stack is always deeper.
+   */
+  maxLocations: number;
   /** Frames left out for being too narrow (see the module doc). */
   omitted: number;
 }
@@ -76,9 +81,11 @@ export function flameGraph(p: Profile, sampleIndex: number, opts: FlameGraphOpti
   };
   const root = newNode(0);
   const stack: number[] = [];
+  let maxLocations = 0;
   for (const sample of type ? p.sample : []) {
     const v = sample.value[sampleIndex] ?? 0;
     if (!(v > 0)) continue;
+    if (sample.location.length > maxLocations) maxLocations = sample.location.length;
     stack.length = 0;
     for (let i = sample.location.length - 1; i >= 0; i--) {
       const loc = sample.location[i];
@@ -118,6 +125,7 @@ export function flameGraph(p: Profile, sampleIndex: number, opts: FlameGraphOpti
     names: compactNames(names, frames),
     frames,
     maxDepth,
+    maxLocations,
     omitted,
   };
 }

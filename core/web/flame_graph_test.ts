@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { committedProfiles } from "../../tests/support/fixtures.ts";
 import { cpuProfile, fn, loc, sample, smallProfile } from "../../tests/support/build_profiles.ts";
+import { compactForPgo } from "../pprof/compact_pgo.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { summarizeProfile } from "../pprof/summary.ts";
 import { type FlameGraph, flameGraph, FRAME_STRIDE } from "./flame_graph.ts";
@@ -28,6 +29,7 @@ Deno.test("flameGraph: stacks run root to leaf, inlined lines become frames, chi
   assert.equal(g.unit, "nanoseconds");
   assert.equal(g.total, 60);
   assert.equal(g.maxDepth, 3);
+  assert.equal(g.maxLocations, 2);
   assert.equal(g.omitted, 0);
   assert.deepEqual(framesOf(g), [
     { name: "root", depth: 0, total: 60, self: 0 },
@@ -69,6 +71,7 @@ Deno.test("flameGraph: heaviest sibling first, addresses name unsymbolized frame
     names: ["root"],
     frames: [0, 0, 0, 0],
     maxDepth: 0,
+    maxLocations: 0,
     omitted: 0,
   });
 });
@@ -79,6 +82,8 @@ Deno.test("flameGraph: widths agree with inspect's totals and flat values on a r
   const index = p.sampleType.findIndex((t) => `${t.type}/${t.unit}` === summary.rankedBy);
   const g = flameGraph(p, index);
   assert.equal(g.omitted, 0);
+  assert.ok(g.maxLocations > 2);
+  assert.equal(flameGraph(compactForPgo(p), index).maxLocations, 2, "what --compaction pgo stores");
   assert.equal(g.total, summary.totals[index].total);
   const flat = new Map<string, number>();
   for (const f of framesOf(g)) if (f.self > 0) flat.set(f.name, (flat.get(f.name) ?? 0) + f.self);

@@ -24,9 +24,12 @@ export const FLAME_SCRIPT = String.raw`
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ROW = 18;
 
+// "github.com/x/y/pkg.(*T).M" is labelled "pkg.(*T).M": the package path goes when it is one.
 function shortName(name) {
-  const slash = name.lastIndexOf("/", name.indexOf("(") >= 0 ? name.indexOf("(") : name.length);
-  return slash >= 0 ? name.slice(slash + 1) : name;
+  const paren = name.indexOf("(");
+  const slash = name.lastIndexOf("/", paren >= 0 ? paren : name.length);
+  if (slash < 0 || !/^[\w.~-]+(\/[\w.~-]+)*$/.test(name.slice(0, slash))) return name;
+  return name.slice(slash + 1);
 }
 
 function frameColor(name, depth) {

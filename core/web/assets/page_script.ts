@@ -304,7 +304,7 @@ function showFlame(flame) {
       $("reset").disabled = !zoomed;
     },
   });
-  if (flame.maxDepth <= 2) {
+  if (flame.maxLocations <= 2) {
     box.append(el("div", { class: "note", text: "Only the leaf and its caller are stored: the worker keeps what Go PGO reads (--compaction pgo). Run it with --compaction none to keep whole stacks." }));
   }
   $("reset").addEventListener("click", () => graph.reset());

@@ -94,6 +94,9 @@ td.off { font: 12.5px/1.45 var(--mono); color: var(--muted); white-space: nowrap
 td.more { text-align: center; }
 td.more button { height: 28px; font-size: 13px; color: var(--muted); }
 .table-wrap { overflow-x: auto; margin: 0 -10px; }
+.apps { table-layout: fixed; }
+.apps th:first-child { width: 40%; }
+.apps td { overflow: hidden; text-overflow: ellipsis; }
 .apps td:first-child { font-weight: 600; }
 .apps tbody tr { height: 45px; }
 .apps .muted-cell { color: var(--faint); }
@@ -149,6 +152,7 @@ dialog {
 }
 dialog::backdrop { background: rgba(15, 20, 30, 0.45); }
 dialog p { color: var(--muted); font-size: 14px; margin: 8px 0 14px; }
+dialog code { white-space: nowrap; }
 dialog label { display: block; font-size: 13px; font-weight: 600; margin-bottom: 4px; }
 dialog input { width: 100%; height: 36px; padding: 0 10px; border: 1px solid var(--line); border-radius: 7px; background: var(--bg); }
 dialog .error { color: var(--bad); min-height: 21px; margin: 6px 0 8px; }
