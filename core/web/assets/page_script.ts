@@ -89,24 +89,15 @@ function setStatus(text, isError) {
   status.classList.toggle("error", !!isError);
 }
 
+// Everyone waiting for a token (a load, the Token button) is resolved by the next submit.
+const tokenWaiters = [];
+
 function askToken(message) {
   const dialog = $("token-dialog");
   $("token-error").textContent = message || "";
   $("token-input").value = "";
-  return new Promise((resolve) => {
-    const form = $("token-form");
-    const submit = (event) => {
-      event.preventDefault();
-      const token = $("token-input").value.trim();
-      if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      form.removeEventListener("submit", submit);
-      dialog.close();
-      resolve();
-    };
-    form.addEventListener("submit", submit);
-    if (!dialog.open) dialog.showModal();
-  });
+  if (!dialog.open) dialog.showModal();
+  return new Promise((resolve) => tokenWaiters.push(resolve));
 }
 
 async function api(path) {
@@ -145,7 +136,15 @@ async function withToken(load) {
   }
 }
 
-function setupTokenButton() {
+function setupToken() {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token-input").value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("token-dialog").close();
+    for (const resolve of tokenWaiters.splice(0)) resolve();
+  });
   $("token-button").addEventListener("click", () => askToken("").then(() => location.reload()));
   $("token-forget").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
@@ -352,7 +351,7 @@ async function showApp() {
 }
 
 async function main() {
-  setupTokenButton();
+  setupToken();
   try {
     if (page === "index") await showIndex();
     else if (page === "app") await showApp();
