@@ -127,7 +127,7 @@ Deno.test("bad uploads get the right 4xx and nothing is stored", async () => {
     assert.equal((await fetch(`${server.url}/api/profile`)).status, 401);
     assert.equal((await fetch(`${server.url}/api/profile/app`, { method: "DELETE" })).status, 401);
     const list = await fetch(`${server.url}/api/profile`, { headers: AUTH });
-    assert.deepEqual(await list.json(), { profiles: [] });
+    assert.deepEqual(await list.json(), { profiles: [], rejected: [] }, "refused at the door: nothing set aside");
     assert.equal((await fetch(`${server.url}/api/profile/app`, { headers: AUTH })).status, 404);
     assert.equal((await fetch(`${server.url}/api/profile/app`, { method: "DELETE", headers: AUTH })).status, 404);
     for (const path of ["/api/health", "/api/ready"]) assert.equal((await fetch(server.url + path)).status, 200, path);

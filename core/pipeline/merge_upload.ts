@@ -26,6 +26,7 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import type { Profile } from "../pprof/profile.ts";
@@ -43,6 +44,8 @@ import {
 import { type PruneConfig, rulesFor } from "./prune_config.ts";
 
 export type { CompactionMode } from "./profile_jobs.ts";
+
+const log = getLogger(["autopgo", "worker"]);
 
 /** Dependencies of {@link mergeUpload}. */
 export interface MergeDeps {
@@ -215,8 +218,21 @@ export async function mergeUpload(
         signal,
       );
       const outcome: MergeOutcome = { kind: "merged", conflicts };
-      if (result.baseNormalized) outcome.baseNormalized = true;
-      if (setAside) outcome.baseSetAside = setAside;
+      if (result.baseNormalized) {
+        outcome.baseNormalized = true;
+        log.info("normalised base {base} of app {app} to samples/count, cpu/nanoseconds while merging {key}", {
+          base: baseKey(app),
+          app,
+          key,
+        });
+      }
+      if (setAside) {
+        outcome.baseSetAside = setAside;
+        log.error(
+          "base {base} of app {app} cannot be normalised ({reason}): moved to {movedTo}, upload {key} starts a new base",
+          { base: baseKey(app), app, key, reason: setAside.reason, movedTo: setAside.movedTo },
+        );
+      }
       return outcome;
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
