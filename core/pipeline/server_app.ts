@@ -27,6 +27,7 @@ import { appNameProblem } from "../app_name.ts";
 import { type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { type HealthCheck, healthRoutes } from "../health.ts";
 import { failureStatus, publicMessage } from "../public_error.ts";
+import { webRoutes } from "../web/routes.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import { deletionCutoff, tombstoneApp } from "./app_admin.ts";
 import { bearerProblem } from "./auth.ts";
@@ -116,6 +117,8 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   app.use("/api/profile/*", guard);
 
   app.route("/", healthRoutes(deps.healthChecks, deps.isReady));
+  // The web page at `/` and its JSON routes (core/web/routes.ts), behind the same token.
+  app.route("/", webRoutes({ store: deps.store, token: deps.token, jobs, requestTimeoutMs: timeoutMs }));
 
   app.get("/api/profile", async (c) => {
     const profiles = await listBases(deps.store, c.get("deadline"));
