@@ -2,7 +2,7 @@
  * The web page's stylesheet: system fonts (nothing to download), light and dark colours from the
  * user's preference, tabular figures for numbers, one column below 720 px. Every box that is on
  * screen before the data arrives has its final size (stat cards, the flame graph box, status
- * lines of one line), so loading moves nothing.
+ * lines of one line), and scrollbars have their room reserved, so loading moves nothing.
  *
  * @module
  */
@@ -25,7 +25,7 @@ export const STYLE = String.raw`
   }
 }
 * { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
+html { -webkit-text-size-adjust: 100%; scrollbar-gutter: stable; }
 body { margin: 0; background: var(--bg); color: var(--text); font: 15px/1.5 var(--sans); }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
@@ -112,7 +112,7 @@ td.more button { height: 28px; font-size: 13px; color: var(--muted); }
 .matches { flex: 1; color: var(--muted); font-size: 13px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .flame {
   position: relative; height: clamp(240px, 44vh, 500px); overflow: auto; border: 1px solid var(--line);
-  border-radius: 8px; background: var(--bg); overscroll-behavior: contain;
+  border-radius: 8px; background: var(--bg); overscroll-behavior: contain; scrollbar-gutter: stable;
 }
 .flame svg { display: block; font: 11.5px var(--mono); }
 .flame .fr { cursor: pointer; }
