@@ -43,7 +43,7 @@ import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_bod
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
-import { hasStagedUploads, listBases, readBase, statBase } from "./profiles_view.ts";
+import { hasStagedUploads, listBases, listRejected, readBase, statBase } from "./profiles_view.ts";
 import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
 
 /** Default upload limit: 64 MiB. */
@@ -122,7 +122,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
 
   app.get("/api/profile", async (c) => {
     const profiles = await listBases(deps.store, c.get("deadline"));
-    return c.json({ profiles });
+    // Added to the original's shape: per app, the uploads the worker set aside and the last reason.
+    const rejected = await listRejected(deps.store, c.get("deadline"));
+    return c.json({ profiles, rejected });
   });
 
   app.post("/api/profile/", () => apiError(400, `invalid app name: ${appNameProblem("")}`));
