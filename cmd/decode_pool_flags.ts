@@ -8,7 +8,7 @@
 
 import { type Command, InvalidArgumentError } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { DecodePool, defaultPoolSize } from "../core/pipeline/decode_pool.ts";
+import { DEFAULT_QUEUE_LIMIT, DecodePool, defaultPoolSize } from "../core/pipeline/decode_pool.ts";
 import { envOption, nonNegativeIntArg } from "./options.ts";
 
 /** Resolved decode-pool flags. */
@@ -37,7 +37,7 @@ export function addDecodePoolOptions(command: Command): Command {
         "--decode-queue <n>",
         "uploads that may wait for a decode worker before more are answered 503",
         "DECODE_QUEUE",
-      ).argParser(nonNegativeIntArg).default(16),
+      ).argParser(nonNegativeIntArg).default(DEFAULT_QUEUE_LIMIT),
     );
 }
 

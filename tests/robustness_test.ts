@@ -2,7 +2,8 @@
  * Hostile-input robustness of the decoder: thousands of seeded random mutations of real
  * profiles (raw protobuf and gzip streams) must each decode to a valid profile or throw a
  * one-line ProfileError — never another exception, never a hang — and gzip bombs must
- * fail with bounded memory.
+ * fail with bounded memory. A small seeded run of the `deno task fuzz` harness adds the upload
+ * budget and the upload route (tests/support/fuzz.ts).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { committedProfiles } from "./support/fixtures.ts";
 import { oracleBinary, runOracle } from "./support/oracle.ts";
 import { randomMutation, seededRandom } from "./support/mutations.ts";
 import { zeroGzipBomb } from "./support/crafted_profiles.ts";
+import { runFuzz } from "./support/fuzz.ts";
 
 /** Decodes one mutant; returns "ok" or the error kind, failing on anything but a one-line ProfileError. */
 function survive(data: Uint8Array, context: string): string {
@@ -187,4 +189,15 @@ Deno.test("gzip bombs (1 GiB expanding, single and multi-member) fail with bound
     console.log(`${name}: RSS grew ${(grown / 2 ** 20).toFixed(1)} MiB at a 32 MiB limit`);
     assert.ok(grown < 160 << 20, `${name}: RSS grew ${grown >> 20} MiB`);
   }
+});
+
+Deno.test("fuzz harness (seeded, 3000 stacked mutants): within the upload budget, 300 through the upload route", async () => {
+  const report = await runFuzz({ seed: 20261201, inputs: 3_000, routeEvery: 10, slowMs: 5_000 });
+  console.log(`fuzz: ${report.inputs} inputs in ${report.seconds.toFixed(1)} s`, report.outcomes, report.routeStatuses);
+  assert.deepEqual(report.failures, []);
+  assert.equal(report.routed, 300);
+  for (const kind of ["usable", "malformed", "decompress", "too-large"]) {
+    assert.ok((report.outcomes[kind] ?? 0) > 0, `some inputs end ${kind}: ${JSON.stringify(report.outcomes)}`);
+  }
+  assert.ok((report.routeStatuses[201] ?? 0) > 0 && (report.routeStatuses[400] ?? 0) > 0);
 });

@@ -40,7 +40,7 @@ import type { DecodeLimits } from "../pprof/limits.ts";
 export interface DecodePoolOptions {
   /** Workers, i.e. jobs running at once (default {@link defaultPoolSize}). */
   size?: number;
-  /** Jobs that may wait for a worker before shed jobs are refused (default 16). */
+  /** Jobs that may wait for a worker before shed jobs are refused (default {@link DEFAULT_QUEUE_LIMIT}). */
   queueLimit?: number;
   /** Longest a job may run (default 5 minutes); its signal may end it sooner. */
   maxJobMs?: number;
@@ -62,6 +62,13 @@ export interface DecodePoolStats {
   /** Shed jobs refused because the queue was full. */
   refused: number;
 }
+
+/**
+ * Default queue bound: a fleet uploading at the same minute waits (real profiles check in 10–100 ms)
+ * rather than being refused; the bodies waiting are bounded by the connection cap anyway, so the
+ * bound is about latency: past it a client is better told to come back.
+ */
+export const DEFAULT_QUEUE_LIMIT = 64;
 
 /** One worker per CPU beyond the first (the HTTP thread keeps one), between 1 and 4. */
 export function defaultPoolSize(): number {
@@ -110,7 +117,7 @@ export class DecodePool implements ProfileJobs {
       throw new RangeError(`pool size must be a positive integer, got ${size}`);
     }
     this.#slots = Array.from({ length: size }, (_, index) => ({ index }));
-    this.#queueLimit = opts.queueLimit ?? 16;
+    this.#queueLimit = opts.queueLimit ?? DEFAULT_QUEUE_LIMIT;
     this.#maxJobMs = opts.maxJobMs ?? 5 * 60_000;
     this.#retryAfter = opts.retryAfterSeconds ?? 2;
     this.#url = opts.workerUrl ?? defaultWorkerUrl();
@@ -203,15 +210,22 @@ export class DecodePool implements ProfileJobs {
   #deadline(running: boolean): JobDeadlineError {
     return new JobDeadlineError(
       running
-        ? "profile check ran past its deadline and was stopped"
-        : "profile check did not start before its deadline (server busy)",
+        ? "profile job ran past its deadline and was stopped"
+        : "profile job did not start before its deadline (server busy)",
       running,
     );
   }
 
   #start(slot: Slot, pending: Pending): void {
     if (pending.onAbort) pending.signal!.removeEventListener("abort", pending.onAbort);
-    const worker = slot.worker ?? this.#spawn(slot);
+    let worker: Worker;
+    try {
+      worker = slot.worker ?? this.#spawn(slot);
+    } catch (error) {
+      // e.g. no permission to load the module: fail this job loudly, try the next
+      this.#settle(pending, new Error(`cannot start a profile worker: ${(error as Error)?.message ?? error}`));
+      return this.#next(slot);
+    }
     const id = this.#nextId++;
     const timer = setTimeout(() => this.#abandon(slot, id), this.#maxJobMs);
     const job = { ...pending, id, timer, onAbort: undefined as (() => void) | undefined };
@@ -274,8 +288,13 @@ export class DecodePool implements ProfileJobs {
     clearTimeout(job.timer);
     slot.job = undefined;
     this.#settle(job, outcome);
-    const next = this.#queue.shift();
-    if (next && !this.#closed) this.#start(slot, next);
+    this.#next(slot);
+  }
+
+  /** Starts the next queued job on the idle `slot`, if any. */
+  #next(slot: Slot): void {
+    const next = this.#closed ? undefined : this.#queue.shift();
+    if (next) this.#start(slot, next);
   }
 
   #settle(pending: Pending, outcome: JobReply | Error): void {

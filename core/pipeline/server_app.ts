@@ -170,7 +170,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       if (error instanceof QueueFullError) {
         return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });
       }
-      if (error instanceof JobDeadlineError) return apiError(503, error.message, { "retry-after": "5" });
+      if (error instanceof JobDeadlineError) {
+        return apiError(503, `checking the upload: ${error.message}`, { "retry-after": "5" });
+      }
       throw error;
     }
     body = checked.data;

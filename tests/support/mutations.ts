@@ -18,6 +18,17 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** The concatenation of `parts` in a fresh buffer (typed-array copies: no per-byte spreading). */
+function concat(...parts: ArrayLike<number>[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
 /** A mutation: returns a fresh, altered copy of `data`. */
 export type Mutation = (data: Uint8Array, rand: () => number) => Uint8Array;
 const at = (data: Uint8Array, rand: () => number) => Math.floor(rand() * data.length);
@@ -33,11 +44,11 @@ export const MUTATIONS: Record<string, Mutation> = {
   insertBytes(data, rand) {
     const pos = at(data, rand), count = 1 + Math.floor(rand() * 8);
     const extra = Array.from({ length: count }, () => Math.floor(rand() * 256));
-    return new Uint8Array([...data.subarray(0, pos), ...extra, ...data.subarray(pos)]);
+    return concat(data.subarray(0, pos), extra, data.subarray(pos));
   },
   deleteBytes(data, rand) {
     const pos = at(data, rand), count = 1 + Math.floor(rand() * 8);
-    return new Uint8Array([...data.subarray(0, pos), ...data.subarray(pos + count)]);
+    return concat(data.subarray(0, pos), data.subarray(pos + count));
   },
   truncate(data, rand) {
     return data.slice(0, at(data, rand));
@@ -51,7 +62,7 @@ export const MUTATIONS: Record<string, Mutation> = {
       return out;
     }
     const huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, rand() < 0.5 ? 0x01 : 0x7f];
-    return new Uint8Array([...out.subarray(0, pos), ...huge, ...out.subarray(pos + 1)]);
+    return concat(out.subarray(0, pos), huge, out.subarray(pos + 1));
   },
   randomOverwrite(data, rand) {
     const out = data.slice();
@@ -62,7 +73,7 @@ export const MUTATIONS: Record<string, Mutation> = {
   duplicateChunk(data, rand) {
     const from = at(data, rand), length = 1 + Math.floor(rand() * 64), to = at(data, rand);
     const chunk = data.subarray(from, from + length);
-    return new Uint8Array([...data.subarray(0, to), ...chunk, ...data.subarray(to)]);
+    return concat(data.subarray(0, to), chunk, data.subarray(to));
   },
 };
 
