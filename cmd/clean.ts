@@ -9,6 +9,7 @@
 import { Command, Option } from "commander";
 import { ApiClient, ApiError, type ProfileInfo } from "../core/api_client.ts";
 import { CliError, oneLine } from "./cli_error.ts";
+import { formatSpan } from "./human.ts";
 import { apiUrlOption, durationArg, envOption, nonNegativeIntArg, tokenOption } from "./options.ts";
 
 /** Options of `clean`. */
@@ -35,6 +36,14 @@ export function shouldClean(p: ProfileInfo, rules: CleanRules, nowMs: number): b
   return false;
 }
 
+/** The rules in words, as in "no profile is larger than 1000 bytes or older than 1h". */
+export function describeRules(opts: { olderThan?: number; largerThan?: number }): string {
+  const parts: string[] = [];
+  if (opts.largerThan) parts.push(`is larger than ${opts.largerThan} bytes`);
+  if (opts.olderThan) parts.push(`was last updated more than ${formatSpan(opts.olderThan)} ago`);
+  return parts.join(" or ");
+}
+
 /** Builds the `clean` command. */
 export function cleanCommand(): Command {
   return new Command("clean")
@@ -53,11 +62,15 @@ export function cleanCommand(): Command {
     .action(async (opts: CleanOptions) => {
       const rules: CleanRules = { olderThanMs: opts.olderThan, largerThanBytes: opts.largerThan };
       if (!rules.olderThanMs && !rules.largerThanBytes) {
-        throw new CliError("one of --older-than or --larger-than must be set");
+        throw new CliError("one of --older-than or --larger-than must be set (see `autopgo clean --help`)");
       }
       const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
       const now = Date.now();
       const doomed = (await client.list()).filter((p) => shouldClean(p, rules, now));
+      if (doomed.length === 0) {
+        console.log(`Nothing to delete: no profile ${describeRules(opts)}`);
+        return;
+      }
       const failures: string[] = [];
       for (const p of doomed) {
         if (opts.dryRun) {

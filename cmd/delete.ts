@@ -5,7 +5,8 @@
  */
 
 import { Command } from "commander";
-import { ApiClient } from "../core/api_client.ts";
+import { ApiClient, ApiError } from "../core/api_client.ts";
+import { CliError } from "./cli_error.ts";
 import { apiUrlOption, appNameArg, tokenOption } from "./options.ts";
 
 /** Options of `delete`. */
@@ -22,7 +23,12 @@ export function deleteCommand(): Command {
     .addOption(apiUrlOption())
     .addOption(tokenOption())
     .action(async (app: string, opts: DeleteOptions) => {
-      await new ApiClient({ baseUrl: opts.apiUrl, token: opts.token }).delete(app);
+      await new ApiClient({ baseUrl: opts.apiUrl, token: opts.token }).delete(app).catch((e) => {
+        if (e instanceof ApiError && e.status === 404) {
+          throw new CliError(`no profile for app ${JSON.stringify(app)} to delete (see \`autopgo list\`)`);
+        }
+        throw e;
+      });
       console.log(`Deleted profile '${app}'`);
     });
 }

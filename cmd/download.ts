@@ -9,8 +9,8 @@
 
 import { Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { ApiClient } from "../core/api_client.ts";
-import { CliError, oneLine } from "./cli_error.ts";
+import { ApiClient, ApiError } from "../core/api_client.ts";
+import { CliError, printProblem, withNextStep } from "./cli_error.ts";
 import { apiUrlOption, appNameArg, envOption, tokenOption } from "./options.ts";
 
 /** Options of `download`. */
@@ -38,8 +38,14 @@ export function downloadCommand(): Command {
     )
     .action(async (app: string, opts: DownloadOptions) => {
       try {
+        if (opts.output !== "-") await checkOutputFolder(opts.output);
         const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
-        const result = await client.download(app);
+        const result = await client.download(app).catch((e) => {
+          if (e instanceof ApiError && e.status === 404) {
+            throw new CliError(`no merged profile for app ${JSON.stringify(app)} yet (see \`autopgo list\`)`);
+          }
+          throw e;
+        });
         if (result.notModified) throw new CliError(`download ${app}: unexpected 304 Not Modified`);
         if (opts.output === "-") {
           await result.body.pipeTo(Deno.stdout.writable, { preventClose: true });
@@ -49,9 +55,26 @@ export function downloadCommand(): Command {
         }
       } catch (e) {
         if (!opts.ignoreErrors) throw e;
-        console.error(`autopgo: warning: ${oneLine(e)} (ignored because of --ignore-errors)`);
+        printProblem(`${withNextStep(e)} (ignored because of --ignore-errors)`, "warning");
       }
     });
+}
+
+/** The folder `path` would be written into, without touching the file system. */
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
+/** Throws a one-line CliError when the folder of `path` does not exist or is no folder. */
+export async function checkOutputFolder(path: string): Promise<void> {
+  const dir = folderOf(path);
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new CliError(`output folder ${dir} is not a folder`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new CliError(`output folder ${dir} does not exist`);
+    if (e instanceof CliError) throw e;
+  }
 }
 
 /**
@@ -59,10 +82,15 @@ export function downloadCommand(): Command {
  * On any failure the temporary file is removed and `path` is untouched. Resolves the byte count.
  */
 export async function writeAtomically(path: string, body: ReadableStream<Uint8Array>): Promise<number> {
-  const slash = path.lastIndexOf("/");
-  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-  const base = path.slice(slash + 1);
+  const dir = folderOf(path);
+  const base = path.slice(path.lastIndexOf("/") + 1);
   if (!base) throw new CliError(`output ${path} names a directory, not a file`);
+  try {
+    await checkOutputFolder(path);
+  } catch (e) {
+    await body.cancel().catch(() => {});
+    throw e;
+  }
   let mode = 0o644;
   try {
     const existing = await Deno.stat(path);

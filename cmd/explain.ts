@@ -1,8 +1,10 @@
 /**
  * `autopgo explain [--json] [--threshold 99] [--top N] PROFILE`: what the Go compiler will do with a
  * PGO profile — its weighted call edges, the hot call sites and callees PGO inlining favours
- * (99% CDF cut), and the heaviest callee per call site (the concrete type or function PGO
- * devirtualization would test for at an indirect call), each with its share of the total weight.
+ * (99% CDF cut), and, for the indirect call sites (interface and function-value calls, as far as
+ * the profile proves them: core/pprof/explain.ts), the heaviest callee (the concrete method or
+ * function PGO devirtualization would test for), each with its share of the total weight. The
+ * columns are explained in `--help` ({@link EXPLAIN_COLUMNS}) and in the README.
  *
  * Accepts a pprof profile (gzip or raw) or `go tool preprofile` output, like the compiler does.
  * Bad input is one line `explain "file": …` with exit code 1.
@@ -11,7 +13,7 @@
  */
 
 import { Command, InvalidArgumentError, Option } from "commander";
-import { CliError, oneLine } from "./cli_error.ts";
+import { CliError, describeProfileProblem } from "./cli_error.ts";
 import { nonNegativeIntArg } from "./options.ts";
 import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
@@ -88,22 +90,25 @@ export function formatExplainReport(r: ExplainReport, top: number): string {
   );
   more(hot.length, r.hotEdges.length);
 
-  out.push("", "Heaviest callee per call site (PGO devirtualization picks it at indirect calls):");
+  out.push("", "Indirect call sites, heaviest callee first (what PGO devirtualization tests for):");
   const dev = limit(r.devirtualization);
-  out.push(
-    ...table(
-      ["weight", "share", "site share", "caller", "offset", "callee"],
-      dev.map((c) => [
-        String(c.weight),
-        pct(c.share),
-        `${pct(c.siteShare)} of ${c.calleeCount} callee${c.calleeCount === 1 ? "" : "s"}`,
-        c.caller,
-        `+${c.callSiteOffset}`,
-        c.callee + (c.tiedWith.length > 0 ? ` (tied with ${c.tiedWith.join(", ")})` : ""),
-      ]),
-      3,
-    ).map((l) => `  ${l}`),
-  );
+  if (dev.length === 0) {
+    out.push("  (none: no call site reaches several methods of one name, or a closure)");
+  } else {out.push(
+      ...table(
+        ["weight", "share", "site share", "kind", "caller", "offset", "callee"],
+        dev.map((c) => [
+          String(c.weight),
+          pct(c.share),
+          `${pct(c.siteShare)} of ${c.calleeCount} callee${c.calleeCount === 1 ? "" : "s"}`,
+          c.kind,
+          c.caller,
+          `+${c.callSiteOffset}`,
+          c.callee + (c.tiedWith.length > 0 ? ` (tied with ${c.tiedWith.join(", ")})` : ""),
+        ]),
+        3,
+      ).map((l) => `  ${l}`),
+    );}
   more(dev.length, r.devirtualization.length);
   return out.join("\n");
 }
@@ -124,16 +129,37 @@ export function runExplain(path: string, opts: { threshold: number }): Promise<E
       const sampleType = t ? `${t.type}/${t.unit}` : "";
       return explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
     } catch (e) {
-      const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
-      throw new CliError(`explain ${JSON.stringify(path)}: ${reason}`);
+      throw new CliError(`explain ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }
   });
 }
 
+/** What each column of the two tables means, for `--help` (the README says the same). */
+export const EXPLAIN_COLUMNS = `
+Hot call sites (PGO inlining): the heaviest call edges up to the --threshold CDF;
+the compiler may inline the callee at these sites with a larger budget.
+  weight      samples on this edge (caller at offset calling callee)
+  share       weight as a percentage of all edges
+  cum         running total of share, heaviest first (the list stops at --threshold)
+  caller      the calling function
+  offset      the call's line, relative to the caller's first line
+  callee      the called function
+
+Indirect call sites (PGO devirtualization): call sites the profile proves indirect,
+with the callee the compiler would test for before the dynamic call.
+  weight      samples on the edge to the heaviest callee
+  share       that weight as a percentage of all edges
+  site share  that weight as a percentage of the site's weight, of how many callees
+  kind        interface: several methods of one name on different types were called
+              func value: a closure was called, so the call goes through a function value
+  caller, offset, callee: as above (ties with other callees are named)
+An interface call that reached only one type looks like a direct call in a profile and is
+not listed.`;
+
 /** Builds the `explain` command. */
 export function explainCommand(): Command {
   return new Command("explain")
-    .description("show what Go PGO reads from a profile: hot call sites and devirtualization candidates")
+    .description("show what Go PGO reads from a profile: hot call sites and indirect-call devirtualization candidates")
     .argument("<profile>", "pprof profile (gzip or raw) or go tool preprofile output; - for stdin")
     .option("--json", "print JSON (all rows) instead of tables")
     .addOption(
@@ -141,6 +167,7 @@ export function explainCommand(): Command {
         .argParser(thresholdArg).default(99),
     )
     .addOption(new Option("--top <n>", "rows per table, 0 for all").argParser(nonNegativeIntArg).default(20))
+    .addHelpText("after", EXPLAIN_COLUMNS)
     .action(async (path: string, opts: ExplainCommandOptions) => {
       const report = await runExplain(path, opts);
       console.log(opts.json ? JSON.stringify(report, null, 2) : formatExplainReport(report, opts.top));

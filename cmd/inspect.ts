@@ -1,6 +1,10 @@
 /**
- * `autopgo inspect [--json] [--top N] PROFILE`: what a profile holds (types, period,
- * duration, sizes, totals, top functions flat/cum) and whether Go's PGO would use it.
+ * `autopgo inspect [--json] [--top N] [--cum] PROFILE`: what a profile holds (types, period,
+ * duration, sizes, totals) and whether Go's PGO would use it, then its top functions the way
+ * `go tool pprof -top` shows them: flat, flat%, sum%, cum, cum% in human units (`10ms`, `1.5s`,
+ * `2.3MiB`), by flat (or by cum with `--cum`). A compacted profile (what the worker stores by
+ * default) keeps only the frames the compiler reads, so its cum values cover only those frames:
+ * the output says so. `--json` prints the raw numbers.
  *
  * Never crashes on bad input: every failure is one line `inspect "file": …` (printed as
  * `autopgo: …`) with exit code 1; decoding is bounded by the engine's limits.
@@ -9,7 +13,8 @@
  */
 
 import { Command, Option } from "commander";
-import { CliError, oneLine } from "./cli_error.ts";
+import { CliError, describeProfileProblem } from "./cli_error.ts";
+import { formatBytes, formatNanos, formatPercent, formatValue } from "./human.ts";
 import { nonNegativeIntArg } from "./options.ts";
 import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
@@ -19,6 +24,8 @@ import { type ProfileSummary, summarizeProfile } from "../core/pprof/summary.ts"
 export interface InspectCommandOptions {
   json?: boolean;
   top: number;
+  /** Sort the table by cum instead of flat (`go tool pprof -top -cum`). */
+  cum?: boolean;
 }
 
 /** The summary plus file facts, as printed by `inspect --json`. */
@@ -27,44 +34,64 @@ export interface InspectReport extends ProfileSummary {
   bytes: number;
 }
 
-function pct(v: number, total: number): string {
-  return total === 0 ? "-" : `${(v / total * 100).toFixed(1)}%`;
+/** The note printed for a compacted profile. */
+export const COMPACTED_NOTE = "yes: stacks keep only the leaf and its caller, the frames the Go compiler reads, " +
+  "so cum values cover only those frames";
+
+/** The `go tool pprof -top` table: header and one row per function, values in `unit`. */
+export function formatTopTable(rows: ProfileSummary["topFlat"], total: number, unit: string): string[] {
+  const cells = [["flat", "flat%", "sum%", "cum", "cum%"]];
+  let sum = 0;
+  for (const f of rows) {
+    sum += f.flat;
+    cells.push([
+      formatValue(f.flat, unit),
+      formatPercent(f.flat, total),
+      formatPercent(sum, total),
+      formatValue(f.cum, unit),
+      formatPercent(f.cum, total),
+    ]);
+  }
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r, i) =>
+    `${r.map((c, j) => c.padStart(widths[j] + (j === 0 ? 2 : 1))).join("")}  ${i === 0 ? "" : rows[i - 1].name}`
+      .trimEnd()
+  );
 }
 
-/** Renders the human-readable `inspect` output. */
-export function formatInspectReport(r: InspectReport): string {
+/** Renders the human-readable `inspect` output (sorted by flat, or by cum with `byCum`). */
+export function formatInspectReport(r: InspectReport, byCum = false): string {
   const out: string[] = [];
   const row = (k: string, v: string) => out.push(`${(k + ":").padEnd(14)}${v}`);
-  row("File", `${r.file} (${r.bytes} bytes)`);
+  row("File", `${r.file} (${formatBytes(r.bytes)})`);
   row("Sample types", r.sampleTypes.join(", ") + (r.defaultSampleType ? ` (default ${r.defaultSampleType})` : ""));
-  row("Period", r.periodType ? `${r.period} ${r.periodType}` : String(r.period));
-  row("Duration", r.durationNanos > 0 ? `${(r.durationNanos / 1e9).toFixed(2)}s` : "-");
+  const periodUnit = r.periodType.split("/")[1] ?? "";
+  row("Period", r.periodType ? `${formatValue(r.period, periodUnit)} (${r.periodType})` : String(r.period));
+  row("Duration", r.durationNanos > 0 ? formatNanos(r.durationNanos) : "-");
   row("Time", r.time || "-");
   const c = r.counts;
   row(
     "Sizes",
     `${c.samples} samples, ${c.locations} locations, ${c.functions} functions, ${c.mappings} mappings, ${c.strings} strings`,
   );
-  row("Totals", r.totals.map((t) => `${t.total} ${t.type}/${t.unit}`).join(", ") || "-");
+  row("Totals", r.totals.map((t) => `${formatValue(t.total, t.unit)} ${t.type}/${t.unit}`).join(", ") || "-");
   const pgo = r.pgo.usable
     ? `usable (weights from ${r.sampleTypes[r.pgo.sampleIndex]})`
     : `NOT usable: ${r.pgo.reasons.join("; ")}`;
   row("PGO", pgo);
-  const total = r.totals.find((t) => `${t.type}/${t.unit}` === r.rankedBy)?.total ?? 0;
-  const table = (title: string, rows: ProfileSummary["topFlat"]) => {
-    out.push("", `${title} (${r.rankedBy || "no sample types"}):`);
-    out.push(`${"flat".padStart(16)} ${"flat%".padStart(6)} ${"cum".padStart(16)} ${"cum%".padStart(6)}  function`);
-    for (const f of rows) {
-      out.push(
-        `${String(f.flat).padStart(16)} ${pct(f.flat, total).padStart(6)} ${String(f.cum).padStart(16)} ${
-          pct(f.cum, total).padStart(6)
-        }  ${f.name}`,
-      );
-    }
-    if (rows.length === 0) out.push("  (none)");
-  };
-  table(`Top ${r.topFlat.length} by flat`, r.topFlat);
-  table(`Top ${r.topCum.length} by cum`, r.topCum);
+  if (r.compacted) row("Compacted", COMPACTED_NOTE);
+  const ranked = r.totals.find((t) => `${t.type}/${t.unit}` === r.rankedBy);
+  const total = ranked?.total ?? 0;
+  const unit = ranked?.unit ?? "";
+  const rows = byCum ? r.topCum : r.topFlat;
+  const shown = rows.reduce((sum, f) => sum + f.flat, 0);
+  out.push(
+    "",
+    `Showing top ${rows.length} functions by ${byCum ? "cum" : "flat"} (${r.rankedBy || "no sample types"}), ` +
+      `flat ${formatValue(shown, unit)} of ${formatValue(total, unit)} total (${formatPercent(shown, total)})`,
+  );
+  out.push(...formatTopTable(rows, total, unit));
+  if (rows.length === 0) out.push("  (no samples)");
   return out.join("\n");
 }
 
@@ -77,20 +104,20 @@ export function runInspect(path: string, opts: InspectCommandOptions): Promise<s
       const data = readProfileBytes(path);
       report = { file: path, bytes: data.length, ...summarizeProfile(decodeProfile(data), { top: opts.top }) };
     } catch (e) {
-      const reason = e instanceof Deno.errors.NotFound ? "no such file" : oneLine(e);
-      throw new CliError(`inspect ${JSON.stringify(path)}: ${reason}`);
+      throw new CliError(`inspect ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }
-    return opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report);
+    return opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, opts.cum);
   });
 }
 
 /** Builds the `inspect` command. */
 export function inspectCommand(): Command {
   return new Command("inspect")
-    .description("describe a profile: types, period, duration, sizes, top functions and PGO usability")
+    .description("describe a profile: types, sizes, PGO usability and its top functions like go tool pprof -top")
     .argument("<profile>", "profile file (gzip or raw profile.proto; - for stdin)")
     .option("--json", "print JSON instead of a table")
     .addOption(new Option("--top <n>", "number of functions to list").argParser(nonNegativeIntArg).default(10))
+    .option("--cum", "sort the table by cum instead of flat (go tool pprof -top -cum)")
     .action(async (path: string, opts: InspectCommandOptions) => {
       console.log(await runInspect(path, opts));
     });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { type InspectReport, runInspect } from "./inspect.ts";
+import { formatTopTable, type InspectReport, runInspect } from "./inspect.ts";
 import { CliError } from "./cli_error.ts";
 import { committedProfiles } from "../tests/support/fixtures.ts";
 
@@ -20,12 +20,42 @@ Deno.test("inspect: JSON report of a real CPU profile", async () => {
 
 Deno.test("inspect: human table, and a heap profile is reported as not usable for PGO", async () => {
   const text = await runInspect(committedProfiles().cpu[0], { top: 5 });
-  assert.match(text, /^File: +.*cpu-000\.pb\.gz \(\d+ bytes\)$/m);
+  assert.match(text, /^File: +.*cpu-000\.pb\.gz \([\d.]+ KiB\)$/m);
   assert.match(text, /^Sample types: +samples\/count, cpu\/nanoseconds$/m);
   assert.match(text, /^PGO: +usable \(weights from samples\/count\)$/m);
-  assert.match(text, /^Top 5 by flat \(cpu\/nanoseconds\):$/m);
+  assert.match(text, /^Showing top 5 functions by flat \(cpu\/nanoseconds\), flat [\d.]+m?s of [\d.]+m?s total/m);
+  assert.doesNotMatch(text, /^Compacted:/m);
   const heap = await runInspect(committedProfiles().heap, { top: 5 });
   assert.match(heap, /^PGO: +NOT usable: not a CPU profile: sample types are \[alloc_objects\/count, /m);
+});
+
+Deno.test("formatTopTable: pprof -top columns in human units with a running sum", () => {
+  const rows = [{ name: "a", flat: 500e6, cum: 600e6 }, { name: "b", flat: 250e6, cum: 1.2e9 }];
+  assert.deepEqual(formatTopTable(rows, 1.2e9, "nanoseconds"), [
+    "   flat  flat%   sum%   cum    cum%",
+    "  500ms 41.67% 41.67% 600ms  50.00%  a",
+    "  250ms 20.83% 62.50%  1.2s 100.00%  b",
+  ]);
+});
+
+Deno.test("inspect: a compacted profile says that cum covers only the frames the compiler reads", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "autopgo-inspect-test-" });
+  try {
+    const { compactForPgo } = await import("../core/pprof/compact_pgo.ts");
+    const { encodeProfile } = await import("../core/pprof/encode.ts");
+    const { decodeProfile } = await import("../core/pprof/decode.ts");
+    const full = decodeProfile(Deno.readFileSync(committedProfiles().cpu[0]));
+    Deno.writeFileSync(`${dir}/c.pgo`, encodeProfile(compactForPgo(full)));
+    const text = await runInspect(`${dir}/c.pgo`, { top: 3, cum: true });
+    assert.match(text, /^Compacted: +yes: stacks keep only the leaf and its caller, .*cum values cover only/m);
+    assert.match(text, /^Showing top 3 functions by cum /m);
+    const json = JSON.parse(await runInspect(`${dir}/c.pgo`, { top: 3, json: true })) as InspectReport;
+    assert.equal(json.compacted, true);
+    assert.ok(json.maxStackDepth <= 2);
+    assert.equal(typeof json.totals[0].total, "number", "--json keeps raw numbers");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** Asserts that `runInspect` either succeeds or fails with a one-line CliError naming the file. */

@@ -1,7 +1,8 @@
 /**
- * `autopgo list`: the merged profiles on the server as the original's table
- * (`NAME  SIZE  LAST MODIFIED`, the last column being the time since the last write), or as
- * JSON with `--json`. Apps whose uploads the worker set aside follow, when there are any, as a
+ * `autopgo list`: the merged profiles on the server as a table (`NAME  SIZE  UPDATED  UPLOADS
+ * MERGED`: human sizes, the time since the last write, and how many uploads each profile holds,
+ * read from the server's `/api/apps`; `-` where unknown), or as JSON with `--json`, which keeps
+ * the raw numbers (bytes, ISO-8601 times, `uploadsMerged`). Apps whose uploads the worker set aside follow, when there are any, as a
  * second table (`APP  SET ASIDE  LAST  LAST REASON`) or the JSON's `rejected` array.
  *
  * @module
@@ -9,8 +10,10 @@
 
 import { Command, Option } from "commander";
 import { ApiClient, type ProfileInfo, type RejectedInfo } from "../core/api_client.ts";
-import { formatDuration } from "../core/duration.ts";
+import { formatAge, formatBytes } from "./human.ts";
 import { apiUrlOption, tokenOption } from "./options.ts";
+
+export { formatAge } from "./human.ts";
 
 /** Options of `list`. */
 interface ListOptions {
@@ -27,23 +30,27 @@ export function listCommand(): Command {
     .addOption(tokenOption())
     .addOption(new Option("--json", "print JSON instead of a table"))
     .action(async (opts: ListOptions) => {
-      const { profiles, rejected } = await new ApiClient({ baseUrl: opts.apiUrl, token: opts.token }).listing();
+      const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
+      const { profiles, rejected } = await client.listing();
       profiles.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+      // The counts are an extra: a server without /api/apps (or a failure) leaves them unknown.
+      const merged = profiles.length > 0 ? await client.uploadsMerged().catch(() => undefined) : undefined;
       if (opts.json) {
-        const json = profiles.map((p) => ({ key: p.key, size: p.size, lastModified: p.lastModified.toISOString() }));
+        const json = profiles.map((p) => ({
+          key: p.key,
+          size: p.size,
+          lastModified: p.lastModified.toISOString(),
+          uploadsMerged: merged?.get(p.key) ?? null,
+        }));
         const aside = rejected.map((r) => ({ ...r, lastRejectedAt: r.lastRejectedAt.toISOString() }));
         console.log(JSON.stringify({ profiles: json, rejected: aside }, null, 2));
       } else {
-        console.log(formatProfileTable(profiles, Date.now()).trimEnd());
+        if (profiles.length === 0) {
+          console.log("no merged profiles yet (upload one with `autopgo upload` or `autopgo scrape`)");
+        } else console.log(formatProfileTable(profiles, Date.now(), merged).trimEnd());
         if (rejected.length > 0) console.log("\n" + formatRejectedTable(rejected, Date.now()).trimEnd());
       }
     });
-}
-
-/** Go-style "time since" truncated to whole seconds (`3h2m1s`, `0s`). */
-export function formatAge(lastModified: Date, nowMs: number): string {
-  const seconds = Math.max(0, Math.floor((nowMs - lastModified.getTime()) / 1000));
-  return seconds === 0 ? "0s" : formatDuration(seconds * 1000);
 }
 
 /** Aligns rows like Go's tabwriter (min width 0, padding 2, spaces). */
@@ -54,11 +61,23 @@ export function tabulate(rows: readonly string[][]): string {
     .join("\n") + "\n";
 }
 
-/** The list table: header `NAME  SIZE  LAST MODIFIED`, one row per profile. */
-export function formatProfileTable(profiles: readonly ProfileInfo[], nowMs: number): string {
+/**
+ * The list table: header `NAME  SIZE  UPDATED  UPLOADS MERGED`, one row per profile; `merged`
+ * maps app names to upload counts (`-` when absent or unknown).
+ */
+export function formatProfileTable(
+  profiles: readonly ProfileInfo[],
+  nowMs: number,
+  merged?: ReadonlyMap<string, number | null>,
+): string {
   return tabulate([
-    ["NAME", "SIZE", "LAST MODIFIED"],
-    ...profiles.map((p) => [p.key, String(p.size), formatAge(p.lastModified, nowMs)]),
+    ["NAME", "SIZE", "UPDATED", "UPLOADS MERGED"],
+    ...profiles.map((p) => [
+      p.key,
+      formatBytes(p.size),
+      `${formatAge(p.lastModified, nowMs)} ago`,
+      String(merged?.get(p.key) ?? "-"),
+    ]),
   ]);
 }
 

@@ -2,10 +2,22 @@
  * Logging set-up for every command: logtape to stderr, human-readable text by default,
  * JSON lines with `--log-format json`. Logs never go to stdout so `-o -` stays clean.
  *
+ * Both formats name loggers the same way (`autopgo.worker`) and render messages the same way
+ * (string values bare, errors by their message). A JSON line holds `@timestamp`, `level`,
+ * `message`, `logger` and the structured `properties` of the record (errors as `{name, message}`);
+ * the CLI's own error line is a JSON line too in JSON mode ({@link jsonLogLine}).
+ *
  * @module
  */
 
-import { configure, getJsonLinesFormatter, getStreamSink, getTextFormatter, type LogLevel } from "@logtape/logtape";
+import {
+  configure,
+  getStreamSink,
+  getTextFormatter,
+  type LogLevel,
+  type LogRecord,
+  type TextFormatter,
+} from "@logtape/logtape";
 
 /** Log levels accepted by `--log-level` (the original's names; `warn` maps to logtape's `warning`). */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -48,7 +60,9 @@ export async function setupLogging(
   format: LogFormat,
   sink: WritableStream<Uint8Array> = Deno.stderr.writable,
 ): Promise<void> {
-  const formatter = format === "json" ? getJsonLinesFormatter() : getTextFormatter({ timestamp: "date-time-tz" });
+  const formatter = format === "json"
+    ? jsonLinesFormatter
+    : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: renderValue });
   await configure({
     reset: true,
     sinks: { main: getStreamSink(sink, { formatter }) },
@@ -58,3 +72,62 @@ export async function setupLogging(
     ],
   });
 }
+
+const LEVEL_NAMES: Record<LogLevel, string> = {
+  trace: "TRACE",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+  fatal: "FATAL",
+};
+
+/** A value inside a message: strings bare, errors by their message, the rest as JSON (or inspected). */
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  if (typeof value === "bigint") return value.toString();
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Deno.inspect(value);
+  }
+}
+
+/** A property value as JSON: errors become `{name, message}`, bigints strings. */
+function jsonValue(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}
+
+/**
+ * One JSON log line in the shape every autopgo JSON line has:
+ * `{"@timestamp","level","message","logger","properties"}`, ending in a newline.
+ */
+export function jsonLogLine(
+  level: LogLevel,
+  logger: string,
+  message: string,
+  properties: Record<string, unknown> = {},
+  timestamp = Date.now(),
+): string {
+  const line = {
+    "@timestamp": new Date(timestamp).toISOString(),
+    level: LEVEL_NAMES[level],
+    message,
+    logger,
+    properties,
+  };
+  try {
+    return JSON.stringify(line, jsonValue) + "\n";
+  } catch {
+    return JSON.stringify({ ...line, properties: { unserializable: String(Object.keys(properties)) } }) + "\n";
+  }
+}
+
+/** The logtape formatter of `--log-format json`. */
+const jsonLinesFormatter: TextFormatter = (record: LogRecord) => {
+  const message = record.message.map((part, i) => i % 2 === 0 ? String(part) : renderValue(part)).join("");
+  return jsonLogLine(record.level, record.category.join("."), message, { ...record.properties }, record.timestamp);
+};

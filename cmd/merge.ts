@@ -15,7 +15,7 @@
 
 import { Command, Option } from "commander";
 import { dirname, join } from "node:path";
-import { CliError, oneLine } from "./cli_error.ts";
+import { CliError, describeProfileProblem, oneLine } from "./cli_error.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { encodeProfile } from "../core/pprof/encode.ts";
 import { DEFAULT_DECODE_LIMITS } from "../core/pprof/limits.ts";
@@ -91,7 +91,7 @@ export function mergeProfileFiles(paths: readonly string[]): Profile {
     try {
       merger.add(readProfileFile(path));
     } catch (e) {
-      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${oneLine(e)}`);
+      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }
   }
   try {
@@ -112,7 +112,7 @@ export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
     try {
       merger.add(readProfileBytes(path));
     } catch (e) {
-      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${oneLine(e)}`);
+      throw new CliError(`merge: profile ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }
   }
   try {
@@ -162,6 +162,11 @@ export async function runMerge(paths: readonly string[], opts: MergeCommandOptio
   // Refuse a terminal before doing the work.
   if (opts.output === "-" && Deno.stdout.isTerminal()) {
     throw new CliError("merge: refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
+  }
+  if (opts.output !== "-") {
+    const folder = dirname(opts.output);
+    const info = await Deno.stat(folder).catch(() => undefined);
+    if (!info?.isDirectory) throw new CliError(`merge: output folder ${folder} does not exist`);
   }
   if (!opts.compact) {
     await writeProfileOutput(opts.output, mergeProfileFilesEncoded(paths));

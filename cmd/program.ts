@@ -1,7 +1,9 @@
 /**
  * Builds the `autopgo` commander program: global options (log level and format), the
  * component commands (server, worker, scrape) and the utilities, and runs it with one-line
- * errors and proper exit codes.
+ * errors and proper exit codes. Argument errors (a missing option, an unknown command or flag, a
+ * bad value) come out in the same `autopgo: …` style as every other error, naming the command,
+ * the environment variable where there is one, and the help to read.
  *
  * @module
  */
@@ -9,7 +11,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { dispose, getLogger } from "@logtape/logtape";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, resolveLogLevel, setupLogging } from "./logging.ts";
-import { CliError, oneLine } from "./cli_error.ts";
+import { CliError, printProblem, setProblemFormat, withNextStep } from "./cli_error.ts";
 import { preferComponentEnv } from "./options.ts";
 import { versionString } from "./version.ts";
 
@@ -98,6 +100,10 @@ export async function buildProgram(only?: string): Promise<Command> {
   if (utilities.length) program.commandsGroup("Utilities:");
   for (const c of utilities) program.addCommand(c);
   for (const c of [...components, ...utilities]) c.exitOverride().configureHelp({ showGlobalOptions: true });
+  // Argument errors are printed by runCli, in autopgo's style; commander only prints help.
+  for (const c of [program, ...components, ...utilities]) {
+    c.configureOutput({ ...c.configureOutput(), outputError: () => {} });
+  }
   for (const c of components) preferComponentEnv(c);
   return program;
 }
@@ -107,23 +113,98 @@ export async function buildProgram(only?: string): Promise<Command> {
  * printed as one line on stderr: `autopgo: <message>`.
  */
 export async function runCli(args: string[]): Promise<number> {
-  const program = await buildProgram(commandNameIn(args));
+  const name = commandNameIn(args);
+  setProblemFormat(logFormatIn(args));
+  const program = await buildProgram(name);
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version exit through here with code 0; commander already printed its message.
+      // --help and --version exit through here with code 0 (commander printed them), as does
+      // help shown for a missing command (code 1); argument errors are ours to print.
+      if (error.exitCode === 0 || SILENT_CODES.has(error.code)) return error.exitCode;
+      printProblem(describeCommanderError(error, program, name), "error", { command: name, code: error.code });
       return error.exitCode;
     }
     const code = error instanceof CliError ? error.exitCode : 1;
     try {
       getLogger(["autopgo"]).debug("command failed: {error}", { error });
     } catch { /* logging not configured */ }
-    console.error(`autopgo: ${oneLine(error)}`);
+    printProblem(withNextStep(error), "error", { command: name, exitCode: code });
     return code;
   } finally {
     // Flush buffered log records before the caller exits the process.
     await dispose();
+  }
+}
+
+/** Commander exits that print nothing of ours (help and version output). */
+const SILENT_CODES = new Set(["commander.help", "commander.helpDisplayed", "commander.version"]);
+
+/**
+ * The `--log-format` the arguments (or `AUTOPGO_LOG_FORMAT`) ask for, read before parsing so that
+ * argument errors too come out as JSON in JSON mode.
+ */
+export function logFormatIn(args: readonly string[], env: (name: string) => string | undefined = readEnv): LogFormat {
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") break;
+    if (args[i] === "--log-format") value = args[i + 1];
+    else if (args[i].startsWith("--log-format=")) value = args[i].slice("--log-format=".length);
+  }
+  return (value ?? env("AUTOPGO_LOG_FORMAT")) === "json" ? "json" : "text";
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rewrites a commander parse error in autopgo's style: one line naming the command, what is
+ * wrong, and what to do (pass the option or set its variable, see the command's help).
+ */
+export function describeCommanderError(error: CommanderError, program: Command, name?: string): string {
+  const text = error.message.replace(/^error:\s*/, "").replace(/\s*\n\s*/g, " ").replace(
+    "(Did you mean",
+    "(did you mean",
+  );
+  const command = name === undefined ? undefined : program.commands.find((c) => c.name() === name);
+  const scope = name === undefined ? "" : `${name}: `;
+  const help = `see \`autopgo${name === undefined ? "" : ` ${name}`} --help\``;
+  const optionOf = (flags: string | undefined) => command?.options.find((o) => o.flags === flags);
+  switch (error.code) {
+    case "commander.missingMandatoryOptionValue": {
+      const flags = /'([^']+)'/.exec(text)?.[1];
+      const option = optionOf(flags);
+      const long = option?.long ?? flags;
+      const env = option?.envVar ? ` or set ${option.envVar}` : "";
+      return `${scope}${long} is required: pass ${flags?.replace(/^-\w, /, "") ?? long}${env} (${help})`;
+    }
+    case "commander.missingArgument": {
+      const argument = /'([^']+)'/.exec(text)?.[1] ?? "argument";
+      return `${scope}missing <${argument}> (${help})`;
+    }
+    case "commander.optionMissingArgument": {
+      const flags = /'([^']+)'/.exec(text)?.[1];
+      return `${scope}${optionOf(flags)?.long ?? flags} needs a value (${help})`;
+    }
+    case "commander.invalidArgument": {
+      const option = /^option '([^']+)' argument '(.*)' is invalid\. ?(.*)$/.exec(text);
+      if (option) return `${scope}${optionOf(option[1])?.long ?? option[1]} ${JSON.stringify(option[2])}: ${option[3]}`;
+      const argument = /^command-argument value '(.*)' is invalid for argument '([^']+)'\. ?(.*)$/.exec(text);
+      if (argument) return `${scope}<${argument[2]}> ${JSON.stringify(argument[1])}: ${argument[3]}`;
+      return `${scope}${text}`;
+    }
+    case "commander.unknownCommand": {
+      const m = /^unknown command '([^']*)'(.*)$/.exec(text);
+      return m ? `unknown command ${JSON.stringify(m[1])}${m[2]} (${help})` : `${text} (${help})`;
+    }
+    default:
+      return `${scope}${text} (${help})`;
   }
 }

@@ -1,8 +1,9 @@
 /**
  * `autopgo scrape [--mode file|kube|nomad|consul] [ARG]`: samples the `net/http/pprof` CPU profile
  * endpoints of an application's instances and streams the profiles to the server, with
- * `/api/health` and `/api/ready` on `--port` (default 8082, as the original's code; its README
- * said 8080). ARG is the targets file in file mode and an optional kubeconfig in kube mode.
+ * `/api/health`, `/api/ready` and `/metrics` on `--port` (default 8082, as the original's code;
+ * its README said 8080). ARG is the targets file in file mode and an optional kubeconfig in kube
+ * mode. Health turns unhealthy after `--unhealthy-after` rounds in which every target failed.
  * SIGINT/SIGTERM abort the round in flight and exit 0.
  *
  * @module
@@ -11,7 +12,12 @@
 import { Command, InvalidArgumentError } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { ApiClient } from "../core/api_client.ts";
-import { healthRoutes } from "../core/health.ts";
+import type { HealthCheck } from "../core/health.ts";
+import { createOpsApp } from "../core/pipeline/http_serve.ts";
+import { accessLog } from "../core/http/access_log.ts";
+import { requestMetrics } from "../core/http/request_metrics.ts";
+import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
+import { listenEarly } from "./listen.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
 import type { TargetSource } from "../core/scrape/target.ts";
@@ -45,6 +51,7 @@ interface ScrapeOptions {
   host: string;
   targetHeader?: [string, string][];
   debug?: boolean;
+  unhealthyAfter: number;
 }
 
 /** commander argParser for `--sample-size` (an integer ≥ 1). */
@@ -146,6 +153,13 @@ export function scrapeCommand(): Command {
         .default(8082),
     )
     .addOption(envOption("--host <address>", "address the health/ready server listens on", "HOST").default("0.0.0.0"))
+    .addOption(
+      envOption(
+        "--unhealthy-after <rounds>",
+        "rounds in a row in which every target fails before /api/health answers 503 (0: never)",
+        "UNHEALTHY_AFTER",
+      ).argParser(nonNegativeIntArg).default(3),
+    )
     .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"))
     .action(async (arg: string | undefined, opts: ScrapeOptions) => {
       await runScrape(arg, opts);
@@ -166,12 +180,33 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   } catch (e) {
     throw new CliError(oneLine(e));
   }
+  if (opts.mode === "file" && !arg) {
+    throw new CliError("file mode needs the path of a targets file: autopgo scrape <targets.json>");
+  }
   let source: TargetSource;
   try {
     source = await openTargetSource(opts.mode, opts.app, arg);
   } catch (e) {
     throw e instanceof CliError ? e : new CliError(oneLine(e));
   }
+  // Then the port, before the first round; health says "starting" until the scraper exists.
+  const metrics = new PrometheusMetrics();
+  let ready = false;
+  const checks: HealthCheck[] = [{
+    name: "startup",
+    check: () => Promise.reject(new Error("starting")),
+  }];
+  const ops = createOpsApp(checks, () => ready, [accessLog(), requestMetrics(metrics)]).fetch;
+  let early;
+  try {
+    early = listenEarly("scrape", opts.host, opts.port);
+  } catch (e) {
+    await source.close?.();
+    throw e;
+  }
+  early.serve(withMetricsRoute(opts.debug ? withDebugRoutes(ops) : ops, metrics));
+  const http = early.http;
+  log.info("health server listening on {url}", { url: http.url, host: http.hostname, port: http.port });
   let scraper: Scraper;
   try {
     scraper = new Scraper({
@@ -183,11 +218,19 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
       durationMs: opts.duration,
       targetTimeoutMs: opts.targetTimeout,
       targetHeaders: opts.targetHeader,
+      unhealthyAfterRounds: opts.unhealthyAfter,
+      onRound: (report) => {
+        metrics.scrapeRound();
+        for (const r of report.results) metrics.scrapeTarget(r.ok ? (r.idle ? "idle" : "success") : "failure");
+      },
     });
   } catch (e) {
     await source.close?.();
+    await http.shutdown(0);
     throw new CliError(oneLine(e));
   }
+  checks.splice(0, checks.length, scraper.healthCheck());
+  ready = true;
 
   const stop = new AbortController();
   const onSignal = () => {
@@ -199,31 +242,14 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   // `systemctl reload` sends SIGHUP: file mode re-reads its targets; the discovery modes have nothing to
   // reload, and SIGHUP must not end them.
   const hangup = opts.mode !== "file" && Deno.build.os !== "windows";
-  const onHangup = () => log.info(`SIGHUP: ${opts.mode} mode discovers targets continuously; nothing to reload`);
+  const onHangup = () =>
+    log.info("SIGHUP: {mode} mode discovers targets continuously; nothing to reload", { mode: opts.mode });
   if (hangup) Deno.addSignalListener("SIGHUP", onHangup);
   const removeListeners = () => {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     if (hangup) Deno.removeSignalListener("SIGHUP", onHangup);
   };
 
-  const app = healthRoutes([scraper.healthCheck()]);
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({
-      hostname: opts.host,
-      port: opts.port,
-      onListen: (addr) => {
-        log.info(`health server listening on http://${addr.hostname}:${addr.port}`, {
-          host: addr.hostname,
-          port: addr.port,
-        });
-      },
-    }, opts.debug ? withDebugRoutes(app.fetch) : app.fetch);
-  } catch (e) {
-    removeListeners();
-    await source.close?.();
-    throw new CliError(`cannot listen on ${opts.host}:${opts.port}: ${oneLine(e)}`);
-  }
   log.info("scraping {app} from {source} every {frequency}ms: {sample} targets per round, {duration}ms profiles", {
     app: opts.app,
     source: source.name,
@@ -235,7 +261,7 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
     await scraper.run(stop.signal);
   } finally {
     removeListeners();
-    await server.shutdown();
+    await http.shutdown(5_000);
     await source.close?.();
   }
   log.info("stopped");

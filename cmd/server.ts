@@ -20,7 +20,11 @@ import { getLogger } from "@logtape/logtape";
 import { resolve } from "node:path";
 import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
 import { fileUrlFromPath, registerBuiltinDrivers } from "../adapters/mod.ts";
-import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { listBases } from "../core/pipeline/profiles_view.ts";
+import { accessLog } from "../core/http/access_log.ts";
+import { requestMetrics } from "../core/http/request_metrics.ts";
+import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
+import type { BlobStore } from "../core/blob.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { eventPublisher } from "../core/pipeline/publisher.ts";
 import { reconcileStaging } from "../core/pipeline/reconcile.ts";
@@ -29,6 +33,7 @@ import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, isLoopbackHost, portArg, tokenOption } from "./options.ts";
+import { listenEarly } from "./listen.ts";
 import {
   addHttpTimeoutOptions,
   addWorkerTuningOptions,
@@ -80,7 +85,7 @@ export function serverCommand(): Command {
     .addOption(
       envOption("--data-dir <dir>", "directory of the embedded file store", "DATA_DIR").default("./autopgo-data"),
     )
-    .addOption(tokenOption("require this bearer token on every /api/profile route"))
+    .addOption(tokenOption("require this bearer token on /api/profile, the web page, /metrics and /debug/pprof"))
     .addOption(
       envOption("--max-upload-size <bytes>", "largest accepted upload (413 above)", "MAX_UPLOAD_SIZE").argParser(
         byteSizeArg,
@@ -102,21 +107,23 @@ export function serverCommand(): Command {
     // An in-process bus (none given, or an explicit mem:// topic) only works with the worker in this process.
     const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
     const embedded = busUrl.startsWith("mem:");
-    const pruneConfig = embedded ? await loadPruneFlag(opts.prune) : [];
-    let blobUrl = opts.blobStoreUrl;
-    if (!blobUrl) {
-      const dir = resolve(opts.dataDir);
-      try {
-        await Deno.mkdir(dir, { recursive: true });
-      } catch (error) {
-        throw new CliError(`server: cannot create data directory ${dir}: ${(error as Error).message}`);
-      }
-      blobUrl = fileUrlFromPath(dir);
+    // The base-size gauge reads the store once it is open (scrapes before that see no apps).
+    const opening: { store?: BlobStore } = {};
+    const metrics = new PrometheusMetrics({
+      baseSizes: (signal) => opening.store ? listBases(opening.store, signal) : Promise.resolve([]),
+    });
+    // The port first: a taken port is named before anything starts; it answers 503 until the API is up.
+    const early = listenEarly("server", opts.host, opts.port, guard);
+    const http = early.http;
+    let opened;
+    try {
+      opened = await openServerResources(opts, busUrl, embedded, metrics);
+    } catch (error) {
+      await http.shutdown(0);
+      throw error;
     }
-    registerBuiltinDrivers();
-    const store = await openOrFail("blob store", blobUrl!, openBlobStore);
-    const writer = await openOrFail("event writer", busUrl, openEventWriter);
-    const reader = embedded ? await openOrFail("event reader", busUrl, openEventReader) : undefined;
+    const { pruneConfig, writer, reader, blobUrl, store } = opened;
+    opening.store = store;
     const clock = () => new Date();
     let ready = false;
     const pool = openDecodePool(opts);
@@ -131,10 +138,11 @@ export function serverCommand(): Command {
       requestTimeoutMs: opts.requestTimeout,
       healthChecks: dependencyChecks(store, writer, reader),
       isReady: () => ready,
+      middleware: [accessLog(), requestMetrics(metrics)],
     });
     const signals = shutdownSignal();
     const stopWorker = new AbortController();
-    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize), jobs: pool };
+    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics), jobs: pool };
     const worker = reader
       ? runWorker(reader, deps, {
         concurrency: opts.concurrency,
@@ -144,9 +152,10 @@ export function serverCommand(): Command {
       }, stopWorker.signal)
       : undefined;
     const handler = opts.debug ? withDebugRoutes(app.fetch, { token: opts.token }) : app.fetch;
-    const http = startHttpServer(opts.host, opts.port, handler, guard);
+    early.serve(withMetricsRoute(handler, metrics, { token: opts.token }));
     ready = true;
-    log.info(`listening on ${http.url}`, {
+    log.info("listening on {url}", {
+      url: http.url,
       host: http.hostname,
       port: http.port,
       mode: embedded ? "embedded worker" : "api only",
@@ -154,13 +163,16 @@ export function serverCommand(): Command {
     });
     if (!isLoopbackHost(http.hostname) && opts.token === undefined) {
       log.warn(
-        `listening beyond loopback (${http.hostname}) without --token: anyone who can reach port ${http.port} ` +
+        "listening beyond loopback ({host}) without --token: anyone who can reach port {port} " +
           "can upload, download and delete profiles; set --token (AUTOPGO_TOKEN) or --host 127.0.0.1",
+        { host: http.hostname, port: http.port },
       );
     }
-    if (opts.debug) log.info(`serving autopgo's CPU profile on ${http.url}/debug/pprof/profile (--debug)`);
+    if (opts.debug) {
+      log.info("serving autopgo's CPU profile on {url} (--debug)", { url: `${http.url}/debug/pprof/profile` });
+    }
     const signal = await signals.received;
-    log.info(`stopping (${signal}): finishing in-flight uploads`);
+    log.info("stopping ({signal}): finishing in-flight uploads", { signal });
     ready = false;
     await http.shutdown(opts.requestTimeout);
     if (worker) {
@@ -177,4 +189,33 @@ export function serverCommand(): Command {
     await Promise.allSettled([reader?.close(), writer.close(), store.close()]);
     log.info("stopped");
   });
+}
+
+/** Loads the prune rules, creates the data directory and opens the store and the bus (metrics hooks attached). */
+async function openServerResources(
+  opts: ServerCommandOptions,
+  busUrl: string,
+  embedded: boolean,
+  metrics: PrometheusMetrics,
+) {
+  const pruneConfig = embedded ? await loadPruneFlag(opts.prune) : [];
+  let blobUrl = opts.blobStoreUrl;
+  if (!blobUrl) {
+    const dir = resolve(opts.dataDir);
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new CliError(
+        `cannot create data directory ${dir}: ${(error as Error).message} (--data-dir / AUTOPGO_DATA_DIR)`,
+      );
+    }
+    blobUrl = fileUrlFromPath(dir);
+  }
+  registerBuiltinDrivers();
+  const store = await openOrFail("blob store", blobUrl, (url) => openBlobStore(url, { observe: metrics.blob }));
+  const writer = await openOrFail("event writer", busUrl, (url) => openEventWriter(url, { observe: metrics.bus }));
+  const reader = embedded
+    ? await openOrFail("event reader", busUrl, (url) => openEventReader(url, { observe: metrics.bus }))
+    : undefined;
+  return { pruneConfig, blobUrl, store, writer, reader };
 }

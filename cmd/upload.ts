@@ -6,7 +6,7 @@
  */
 
 import { Command } from "commander";
-import { ApiClient } from "../core/api_client.ts";
+import { ApiClient, ApiError } from "../core/api_client.ts";
 import { CliError } from "./cli_error.ts";
 import { apiUrlOption, appNameArg, envOption, tokenOption } from "./options.ts";
 
@@ -36,7 +36,9 @@ export function uploadCommand(): Command {
         // the same Idempotency-Key (merged once); larger files are streamed in one attempt.
         const size = (await handle.stat()).size;
         const body = size <= RETRYABLE_UPLOAD_BYTES ? await readAll(handle, file) : handle.readable;
-        const { key } = await client.upload(opts.app, body);
+        const { key } = await client.upload(opts.app, body).catch((e) => {
+          throw describeRefusal(e, file);
+        });
         console.log(`Uploaded ${file} for '${opts.app}' as ${key}`);
       } finally {
         try {
@@ -47,6 +49,17 @@ export function uploadCommand(): Command {
 }
 
 const RETRYABLE_UPLOAD_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The server's refusal of a file that is no profile at all, said as such (what the file should
+ * have been), with the server's reason; other failures pass through.
+ */
+export function describeRefusal(error: unknown, file: string): unknown {
+  if (!(error instanceof ApiError) || error.status !== 400) return error;
+  const detail = /invalid profile: (.*)$/.exec(error.message)?.[1];
+  if (detail === undefined || !/^(parsing profile|decompressing profile|empty input)/.test(detail)) return error;
+  return new CliError(`${file} is not a pprof profile (expected gzip or protobuf): ${detail}`);
+}
 
 async function readAll(handle: Deno.FsFile, file: string): Promise<Uint8Array> {
   try {
@@ -62,6 +75,7 @@ async function openProfile(file: string): Promise<Deno.FsFile> {
     info = await Deno.stat(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new CliError(`file ${file} does not exist`);
+    if (e instanceof Deno.errors.PermissionDenied) throw new CliError(`cannot read ${file}: permission denied`);
     throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
   }
   if (!info.isFile) throw new CliError(`${file} is not a regular file`);

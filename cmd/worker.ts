@@ -18,7 +18,11 @@ import { kindFromNetworkError } from "../core/blob_bucket.ts";
 import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
-import { createOpsApp, startHttpServer } from "../core/pipeline/http_serve.ts";
+import { createOpsApp } from "../core/pipeline/http_serve.ts";
+import { accessLog } from "../core/http/access_log.ts";
+import { requestMetrics } from "../core/http/request_metrics.ts";
+import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
+import type { Metrics } from "../core/metrics.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
@@ -28,6 +32,7 @@ import { runWorker, type WorkerDeps } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
+import { listenEarly } from "./listen.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -144,8 +149,10 @@ export function workerDeps(
   pruneConfig: PruneConfig,
   flags: WorkerTuningFlags,
   maxUploadBytes?: number,
+  metrics?: Metrics,
 ): WorkerDeps {
   return {
+    metrics,
     store,
     pruneConfig,
     compaction: flags.compaction,
@@ -181,7 +188,12 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
         kindFromNetworkError(error) !== undefined;
       if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
       const delayMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
-      log.warn(`${what} ${redactUrl(url)} is not reachable yet, retrying in ${delayMs / 1000}s: ${oneLine(error)}`);
+      log.warn("{what} {url} is not reachable yet, retrying in {seconds}s: {error}", {
+        what,
+        url: redactUrl(url),
+        seconds: delayMs / 1000,
+        error: oneLine(error),
+      });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
@@ -200,7 +212,7 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
     ]);
   } catch (error) {
     if ((error as { kind?: string }).kind === "unavailable" || timeout.aborted) {
-      log.warn(`${what} ${redactUrl(url)} is not reachable yet: ${oneLine(error)}`);
+      log.warn("{what} {url} is not reachable yet: {error}", { what, url: redactUrl(url), error: oneLine(error) });
     } else {
       await resource.close?.().catch(() => {});
       throw new CliError(`${what} ${redactUrl(url)}: ${oneLine(error)}`);
@@ -287,20 +299,49 @@ export function workerCommand(): Command {
         );
       }
     }
-    const pruneConfig = await loadPruneFlag(opts.prune);
-    registerBuiltinDrivers();
-    const store = await openOrFail("blob store", opts.blobStoreUrl!, openBlobStore);
-    const writer = await openOrFail("event writer", opts.eventWriterUrl!, openEventWriter);
-    const reader = await openOrFail("event reader", opts.eventReaderUrl!, openEventReader);
+    // The port first: a taken port is named before anything starts; health says "starting" meanwhile.
+    const metrics = new PrometheusMetrics();
+    let ready = false;
+    const checks: HealthCheck[] = [{
+      name: "startup",
+      check: () => Promise.reject(new Error("opening the blob store and the event bus")),
+    }];
+    const ops = createOpsApp(checks, () => ready, [accessLog(), requestMetrics(metrics)]).fetch;
+    const early = listenEarly("worker", opts.host, opts.port, guard);
+    early.serve(withMetricsRoute(opts.debug ? withDebugRoutes(ops) : ops, metrics));
+    const http = early.http;
+    log.info("listening on {url}", { url: http.url, host: http.hostname, port: http.port });
+    if (opts.debug) {
+      log.info("serving autopgo's CPU profile on {url} (--debug)", { url: `${http.url}/debug/pprof/profile` });
+    }
+    let store: BlobStore, writer: EventWriter, reader: EventReader, pruneConfig: PruneConfig;
+    try {
+      pruneConfig = await loadPruneFlag(opts.prune);
+      registerBuiltinDrivers();
+      store = await openOrFail(
+        "blob store",
+        opts.blobStoreUrl!,
+        (url) => openBlobStore(url, { observe: metrics.blob }),
+      );
+      writer = await openOrFail(
+        "event writer",
+        opts.eventWriterUrl!,
+        (url) => openEventWriter(url, { observe: metrics.bus }),
+      );
+      reader = await openOrFail(
+        "event reader",
+        opts.eventReaderUrl!,
+        (url) => openEventReader(url, { observe: metrics.bus }),
+      );
+    } catch (error) {
+      await http.shutdown(0);
+      throw error;
+    }
+    checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
     const pool = openDecodePool(opts);
-    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize), jobs: pool };
+    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics), jobs: pool };
     const stop = new AbortController();
     const signals = shutdownSignal();
-    let ready = false;
-    const ops = createOpsApp(dependencyChecks(store, writer, reader), () => ready).fetch;
-    const http = startHttpServer(opts.host, opts.port, opts.debug ? withDebugRoutes(ops) : ops, guard);
-    log.info(`listening on ${http.url}`);
-    if (opts.debug) log.info(`serving autopgo's CPU profile on ${http.url}/debug/pprof/profile (--debug)`);
     const running = runWorker(reader, deps, {
       concurrency: opts.concurrency,
       sweepIntervalMs: opts.sweepInterval,
@@ -309,7 +350,7 @@ export function workerCommand(): Command {
       onReady: () => ready = true,
     }, stop.signal);
     const signal = await Promise.race([signals.received, running.then(() => "reader closed")]);
-    log.info(`stopping (${signal}): finishing in-flight merges`);
+    log.info("stopping ({signal}): finishing in-flight merges", { signal });
     ready = false;
     stop.abort();
     await running;

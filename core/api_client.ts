@@ -154,6 +154,13 @@ export class ApiClient {
     return url;
   }
 
+  /** The URL of `path` (`/api/apps`) below the base URL's path. */
+  #apiUrl(path: string): URL {
+    const url = new URL(this.#base);
+    url.pathname = `${url.pathname.replace(/\/+$/, "")}${path}`;
+    return url;
+  }
+
   /**
    * Uploads a profile for `app`. `body` may be a stream (sent chunked, never buffered here) or
    * bytes. Resolves the server's staging key.
@@ -225,6 +232,28 @@ export class ApiClient {
     };
   }
 
+  /**
+   * The uploads merged into each app's profile, from the web page's `GET /api/apps` (`null` for a
+   * base that predates the count). Resolves `undefined` when the server has no such route (an
+   * original autopgo server).
+   */
+  async uploadsMerged(options: RequestOptions = {}): Promise<Map<string, number | null> | undefined> {
+    let res: Response;
+    try {
+      res = await this.#send("list apps", undefined, { method: "GET" }, options, [200], "/api/apps");
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return undefined;
+      throw error;
+    }
+    const apps = ((await readJson(res, "list apps")) as { apps?: unknown })?.apps;
+    if (!Array.isArray(apps)) return undefined;
+    const counts = new Map<string, number | null>();
+    for (const a of apps as { app?: unknown; uploadsMerged?: unknown }[]) {
+      if (typeof a?.app === "string") counts.set(a.app, typeof a.uploadsMerged === "number" ? a.uploadsMerged : null);
+    }
+    return counts;
+  }
+
   /** Asks the server to delete the merged profile (and staged uploads) of `app`. */
   async delete(app: string, options: RequestOptions = {}): Promise<void> {
     const res = await this.#send("delete", app, { method: "DELETE" }, options, [200, 202, 204]);
@@ -237,9 +266,10 @@ export class ApiClient {
     init: RequestInit,
     options: RequestOptions,
     okStatuses: number[],
+    path?: string,
   ): Promise<Response> {
     const what = app === undefined ? action : `${action} ${app}`;
-    const url = this.profileUrl(app);
+    const url = path === undefined ? this.profileUrl(app) : this.#apiUrl(path);
     const headers = new Headers(init.headers);
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
@@ -304,11 +334,24 @@ async function describeErrorResponse(res: Response): Promise<string> {
   return text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
 }
 
+/** Network error codes in words (the rest keep their own message). */
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "host name lookup failed",
+  ECONNRESET: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ETIMEDOUT: "connection timed out",
+};
+
 function describeFetchError(e: unknown, url: URL, timeoutMs: number): string {
   const err = e as Error;
   if (err?.name === "TimeoutError") return `no answer from ${url.origin} within ${timeoutMs}ms`;
   if (err?.name === "AbortError") return `request to ${url.origin} aborted`;
-  return `cannot reach ${url.origin}: ${err?.message ?? String(e)}`;
+  const code = (err as { code?: unknown })?.code ?? (err?.cause as { code?: unknown })?.code;
+  const known = typeof code === "string" ? NETWORK_ERRORS[code] : undefined;
+  return `cannot reach ${url.origin}: ${known ?? err?.message ?? String(e)}`;
 }
 
 function snippet(text: string, max = 200): string {

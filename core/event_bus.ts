@@ -8,7 +8,9 @@
  *   {@link EventReader.renewIntervalMs}, so a long merge is not redelivered to another worker;
  * - errors become {@link BusError}s with a portable kind and the driver's error as `cause`;
  * - `send` retries transient (`unavailable`) failures with jittered backoff: a repeated send
- *   can duplicate an event, which at-least-once delivery allows and the worker tolerates.
+ *   can duplicate an event, which at-least-once delivery allows and the worker tolerates;
+ * - one observer hook for metrics: each finished send, receive, ack, nack and check with its
+ *   outcome (`ok` or the error kind).
  *
  * @module
  */
@@ -54,7 +56,15 @@ export interface BusWrapperOptions {
   random?: () => number;
   /** Overrides the reader's renew interval (tests). */
   renewIntervalMs?: number;
+  /** Metrics hook: one report per finished operation (a send's retries count once). */
+  observe?: BusObserver;
 }
+
+/** A bus operation, as reported to a {@link BusObserver}. */
+export type BusOperation = "send" | "receive" | "ack" | "nack" | "check";
+
+/** Receives one report per finished bus operation; `outcome` is `ok` or the error kind. */
+export type BusObserver = (report: { operation: BusOperation; outcome: "ok" | BusErrorKind }) => void;
 
 function wrapError(driver: BusDriverErrors, what: string, error: unknown): BusError {
   if (error instanceof BusError) return error;
@@ -86,9 +96,19 @@ abstract class BusEndpoint<D extends (EventWriter | EventReader) & BusDriverErro
     if (this.closed) throw new BusError("closed", `check: the ${this.noun} is closed`);
     try {
       await this.driverImpl.check(signal);
+      this.report("check", "ok");
     } catch (error) {
-      throw wrapError(this.driverImpl, "check", error);
+      const wrapped = wrapError(this.driverImpl, "check", error);
+      this.report("check", wrapped.kind);
+      throw wrapped;
     }
+  }
+
+  /** Tells the observer, if any, about one finished operation; an observer's failure is ignored. */
+  protected report(operation: BusOperation, outcome: "ok" | BusErrorKind): void {
+    try {
+      this.options.observe?.({ operation, outcome });
+    } catch { /* metrics never break the bus */ }
   }
 
   /** Closes the driver once; a subscription's unsettled messages return to the bus per its rules. */
@@ -113,11 +133,15 @@ export class Topic extends BusEndpoint<EventWriter & BusDriverErrors> implements
       if (this.closed) throw new BusError("closed", "send: the topic is closed");
       signal?.throwIfAborted();
       try {
-        return await this.driverImpl.send(message, signal);
+        await this.driverImpl.send(message, signal);
+        return this.report("send", "ok");
       } catch (raw) {
         if (signal?.aborted) throw raw;
         const error = wrapError(this.driverImpl, "send", raw);
-        if (!error.retryable || attempt >= attempts) throw error;
+        if (!error.retryable || attempt >= attempts) {
+          this.report("send", error.kind);
+          throw error;
+        }
         const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
         await abortableSleep(
           Math.round(base * (0.5 + (this.options.random ?? Math.random)())),
@@ -148,8 +172,11 @@ export class Subscription extends BusEndpoint<EventReader & BusDriverErrors> imp
       message = await this.driverImpl.receive(signal);
     } catch (error) {
       if (this.closed || signal?.aborted) return undefined;
-      throw wrapError(this.driverImpl, "receive", error);
+      const wrapped = wrapError(this.driverImpl, "receive", error);
+      this.report("receive", wrapped.kind);
+      throw wrapped;
     }
+    if (message) this.report("receive", "ok");
     return message && this.#hold(message);
   }
 
@@ -162,14 +189,17 @@ export class Subscription extends BusEndpoint<EventReader & BusDriverErrors> imp
         message.inProgress?.().catch(() => {/* the next settle reports real failures */});
       }, interval)
       : undefined;
-    const settle = async (what: string, action: () => Promise<void>) => {
+    const settle = async (what: "ack" | "nack", action: () => Promise<void>) => {
       if (settled) return;
       settled = true;
       if (timer !== undefined) clearInterval(timer);
       try {
         await action();
+        this.report(what, "ok");
       } catch (error) {
-        throw wrapError(driver, what, error);
+        const wrapped = wrapError(driver, what, error);
+        this.report(what, wrapped.kind);
+        throw wrapped;
       }
     };
     return {

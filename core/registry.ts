@@ -10,8 +10,8 @@
  * @module
  */
 
-import { type BlobDriver, Bucket } from "./blob_bucket.ts";
-import { type BusDriverErrors, Subscription, Topic } from "./event_bus.ts";
+import { type BlobDriver, Bucket, type BucketOptions } from "./blob_bucket.ts";
+import { type BusDriverErrors, type BusWrapperOptions, Subscription, Topic } from "./event_bus.ts";
 import type { EventReader, EventWriter } from "./events.ts";
 
 /** Opens a resource for a parsed URL whose scheme the opener was registered for. */
@@ -130,17 +130,20 @@ export function registerEventReaderDriver(scheme: string, opener: EventReaderOpe
   eventReaderDrivers.register(scheme, opener);
 }
 
-/** Opens the blob store named by `url` (e.g. `file:///var/lib/autopgo`, `mem://test`) as a portable {@link Bucket}. */
-export async function openBlobStore(url: string): Promise<Bucket> {
-  return new Bucket(await blobDrivers.open(url));
+/**
+ * Opens the blob store named by `url` (e.g. `file:///var/lib/autopgo`, `mem://test`) as a portable
+ * {@link Bucket}; `options` reach the wrapper (retries, the metrics `observe` hook).
+ */
+export async function openBlobStore(url: string, options?: BucketOptions): Promise<Bucket> {
+  return new Bucket(await blobDrivers.open(url), options);
 }
 
 /** Opens a writer for the topic named by `url` (e.g. `mem://profiles`, `file:///var/lib/autopgo-bus`). */
-export async function openEventWriter(url: string): Promise<Topic> {
-  return new Topic(await eventWriterDrivers.open(url));
+export async function openEventWriter(url: string, options?: BusWrapperOptions): Promise<Topic> {
+  return new Topic(await eventWriterDrivers.open(url), options);
 }
 
 /** Opens a reader of the subscription named by `url`. */
-export async function openEventReader(url: string): Promise<Subscription> {
-  return new Subscription(await eventReaderDrivers.open(url));
+export async function openEventReader(url: string, options?: BusWrapperOptions): Promise<Subscription> {
+  return new Subscription(await eventReaderDrivers.open(url), options);
 }

@@ -31,18 +31,19 @@ Deno.test("utilities: upload, list, download (file and stdout), delete, clean ag
     const alpha = await uploadAndWait(server.url, "alpha", profiles.cpu[0]);
     const beta = await uploadAndWait(server.url, "beta", profiles.cpu[1], { AUTOPGO_APP: "ignored-by-flag" });
 
-    // list: the original's table and --json
+    // list: human sizes, ages and uploads merged; --json keeps raw numbers
     const table = await runAutopgo(["list"], { env });
     assert.equal(table.code, 0, table.stderr);
     const rows = table.stdout.trimEnd().split("\n");
-    assert.match(rows[0], /^NAME {2,}SIZE {2,}LAST MODIFIED$/);
-    assert.match(rows[1], new RegExp(`^alpha {2,}${alpha.size} {2,}\\d+s$`));
-    assert.match(rows[2], /^beta {2,}\d+ {2,}\d+s$/);
-    assert.equal(rows[0].indexOf("SIZE"), rows[1].indexOf(String(alpha.size)), "columns aligned");
+    assert.match(rows[0], /^NAME {2,}SIZE {2,}UPDATED {2,}UPLOADS MERGED$/);
+    assert.match(rows[1], /^alpha {2,}[\d.]+ KiB {2,}\d+s ago {2,}1$/);
+    assert.match(rows[2], /^beta {2,}[\d.]+ KiB {2,}\d+s ago {2,}1$/);
+    assert.equal(rows[0].indexOf("SIZE"), rows[1].search(/[\d.]+ KiB/), "columns aligned");
     const json = await runAutopgo(["list", "--json"], { env });
     const listed = JSON.parse(json.stdout).profiles;
     assert.deepEqual(listed.map((p: { key: string }) => p.key), ["alpha", "beta"]);
     assert.equal(listed[0].size, alpha.size);
+    assert.equal(listed[0].uploadsMerged, 1);
 
     // download to a file (AUTOPGO_OUTPUT) and to stdout: same bytes, a valid profile
     const out = `${dir}/alpha.pgo`;
@@ -69,12 +70,12 @@ Deno.test("utilities: upload, list, download (file and stdout), delete, clean ag
     await Deno.writeTextFile(keep, "previous profile");
     const missing = await runAutopgo(["download", "nope", "-o", keep], { env });
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^autopgo: download nope: server answered 404 Not Found: .+\n$/);
+    assert.equal(missing.stderr, 'autopgo: no merged profile for app "nope" yet (see `autopgo list`)\n');
     assert.equal(await Deno.readTextFile(keep), "previous profile");
     const absent = `${dir}/absent.pgo`;
     const ignored = await runAutopgo(["download", "nope", "-o", absent, "--ignore-errors"], { env });
     assert.equal(ignored.code, 0);
-    assert.match(ignored.stderr, /warning: download nope: server answered 404.*--ignore-errors/);
+    assert.match(ignored.stderr, /^autopgo: warning: no merged profile for app "nope" yet .*--ignore-errors\)\n$/);
     await assert.rejects(Deno.stat(absent), Deno.errors.NotFound);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["alpha.pgo", "keep.pgo"]);
 
@@ -82,7 +83,11 @@ Deno.test("utilities: upload, list, download (file and stdout), delete, clean ag
     const largest = Math.max(alpha.size, beta.size);
     const none = await runAutopgo(["clean", "--larger-than", String(largest), "--older-than", "1h"], { env });
     assert.equal(none.code, 0, none.stderr);
-    assert.equal(none.stdout, "", "a size equal to the threshold is kept (strict >), fresh profiles are kept");
+    assert.equal(
+      none.stdout,
+      `Nothing to delete: no profile is larger than ${largest} bytes or was last updated more than 1h ago\n`,
+      "a size equal to the threshold is kept (strict >), fresh profiles are kept",
+    );
     const dry = await runAutopgo(["clean", "-s", "1", "--dry-run"], { env });
     assert.match(dry.stdout, /Would delete profile 'alpha'/);
     assert.equal((await new ApiClient({ baseUrl: server.url }).list()).length, 2);
@@ -112,14 +117,17 @@ Deno.test("utilities: user errors are one line with a non-zero exit", async () =
     const junk = `${dir}/junk.pb.gz`;
     await Deno.writeTextFile(junk, "this is not a profile");
     const cases: [string[], RegExp][] = [
-      [["upload", profiles.cpu[0]], /required option '-a, --app <name>' not specified/],
+      [["upload", profiles.cpu[0]], /^autopgo: upload: --app is required: pass --app <name> or set AUTOPGO_APP/],
       [["upload", profiles.cpu[0], "-a", "Bad_Name"], /app name "Bad_Name" may only contain/],
       [["upload", `${dir}/missing.pb.gz`, "-a", "x"], /^autopgo: file .*missing\.pb\.gz does not exist$/],
-      [["upload", junk, "-a", "x"], /^autopgo: upload x: server answered 400 Bad Request: .+$/],
+      [
+        ["upload", junk, "-a", "x"],
+        /^autopgo: .*junk\.pb\.gz is not a pprof profile \(expected gzip or protobuf\): .+$/,
+      ],
       [["upload", profiles.heap, "-a", "x"], /^autopgo: upload x: server answered 4\d\d .+$/],
       [["download", "UPPER"], /app name "UPPER" may only contain/],
-      [["delete", "never-uploaded"], /^autopgo: delete never-uploaded: server answered 404 Not Found/],
-      [["clean"], /^autopgo: one of --older-than or --larger-than must be set$/],
+      [["delete", "never-uploaded"], /^autopgo: no profile for app "never-uploaded" to delete \(see `autopgo list`\)$/],
+      [["clean"], /^autopgo: one of --older-than or --larger-than must be set \(see `autopgo clean --help`\)$/],
       [["clean", "-d", "soon"], /invalid duration "soon"/],
       [["list", "-u", "localhost:8080"], /^autopgo: invalid API URL "localhost:8080"/],
     ];
@@ -135,7 +143,10 @@ Deno.test("utilities: user errors are one line with a non-zero exit", async () =
     await down.close();
     const unreachable = await runAutopgo(["list", "-u", downUrl]);
     assert.equal(unreachable.code, 1);
-    assert.match(unreachable.stderr, /^autopgo: list profiles: cannot reach http:\/\/127\.0\.0\.1:\d+: .+\n$/);
+    assert.match(
+      unreachable.stderr,
+      /^autopgo: list profiles: cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused — is the server running\? \(--api-url \/ AUTOPGO_API_URL\)\n$/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
     await server.close();
@@ -156,7 +167,10 @@ Deno.test("utilities: bearer token and an --api-url path prefix behind a proxy",
   try {
     const noToken = await runAutopgo(["upload", profiles.cpu[0], "-a", "secure", "-u", prefixed]);
     assert.equal(noToken.code, 1);
-    assert.match(noToken.stderr, /^autopgo: upload secure: server answered 401 Unauthorized.*\n$/);
+    assert.match(
+      noToken.stderr,
+      /^autopgo: upload secure: server answered 401 Unauthorized.* \(--token \/ AUTOPGO_TOKEN\)\n$/,
+    );
     await uploadAndWait(prefixed, "secure", profiles.cpu[0], { AUTOPGO_TOKEN: "s3cret" });
     const list = await runAutopgo(["list", "--json", "--token", "s3cret", "-u", prefixed]);
     assert.equal(list.code, 0, list.stderr);

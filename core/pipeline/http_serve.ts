@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { type HealthCheck, healthRoutes } from "../health.ts";
 import { type ConnGuardOptions, startConnGuard } from "./conn_guard.ts";
 
@@ -63,7 +63,14 @@ export function startHttpServer(
     },
   );
   const served = server.addr as Deno.NetAddr;
-  const front = guard ? startConnGuard(hostname, port, served.port, guard) : undefined;
+  let front;
+  try {
+    front = guard ? startConnGuard(hostname, port, served.port, guard) : undefined;
+  } catch (error) {
+    // The public port could not be bound (taken, not permitted): release the inner listener.
+    server.shutdown().catch(() => {});
+    throw error;
+  }
   const addr = front ?? served;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
@@ -87,9 +94,17 @@ export function startHttpServer(
   };
 }
 
-/** Health, readiness and JSON errors for unknown routes: the whole HTTP surface of the worker. */
-export function createOpsApp(checks: HealthCheck[], isReady: () => boolean): Hono {
+/**
+ * Health, readiness and JSON errors for unknown routes: the whole HTTP surface of the worker and
+ * the scraper. `middleware` runs first on every request (the access log and the request metrics).
+ */
+export function createOpsApp(
+  checks: HealthCheck[],
+  isReady: () => boolean,
+  middleware: MiddlewareHandler[] = [],
+): Hono {
   const app = new Hono();
+  for (const m of middleware) app.use("*", m);
   app.route("/", healthRoutes(checks, isReady));
   const error = jsonError;
   app.all(

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { getLogger } from "@logtape/logtape";
 import { appNameProblem } from "../app_name.ts";
 import { type BlobStore, PreconditionFailedError } from "../blob.ts";
@@ -72,6 +72,8 @@ export interface ServerAppDeps {
   requestTimeoutMs?: number;
   healthChecks: HealthCheck[];
   isReady?: () => boolean;
+  /** Middleware run first on every request, in order (the access log and the request metrics). */
+  middleware?: MiddlewareHandler[];
 }
 
 type Env = { Variables: { deadline: AbortSignal } };
@@ -102,6 +104,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
   const app = new Hono<Env>();
 
+  for (const middleware of deps.middleware ?? []) app.use("*", middleware);
   app.use("*", async (c, next) => {
     // Not tied to request.signal: Deno aborts that when a response completes (legacy behaviour).
     c.set("deadline", AbortSignal.timeout(timeoutMs));

@@ -9,12 +9,16 @@
  * `maxDeliveryAttempts` the message is acked with an error log — a staged upload is then still
  * merged by the reconcile sweep, nothing is lost.
  *
+ * Metrics (`deps.metrics`): every staged upload handled counts once by outcome with its duration,
+ * merged uploads report their queue lag (staging-key time to merge), and poison counts by reason.
+ *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { appNameProblem } from "../app_name.ts";
 import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
+import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts";
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
@@ -29,6 +33,8 @@ export interface WorkerDeps extends MergeDeps {
   /** First retry delay in ms (default 500), doubled per attempt up to `retryMaxMs` (default 60 s). */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Where merges, queue lag and poison are counted (default: nowhere). */
+  metrics?: Metrics;
 }
 
 /** What to do with a message. */
@@ -62,28 +68,49 @@ function stagingKeyOf(payload: Record<string, unknown>, app: string): string {
  * announces `profile.merged`. Poison uploads are moved aside. Returns a one-line note.
  */
 export async function processUpload(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<string> {
+  const metrics = deps.metrics ?? NO_METRICS;
+  const started = performance.now();
+  let label: MergeOutcomeLabel = "failed";
   try {
     const outcome = await mergeUpload(deps, app, key, signal);
     if (outcome.kind === "merged" || outcome.kind === "already-absorbed") {
       await rememberMergedUpload(deps.store, key, signal);
       await deps.store.delete(key, undefined, signal);
       await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
+      label = outcome.kind === "merged" ? "merged" : "duplicate";
       if (outcome.kind === "merged") {
-        log.info(`merged ${key} into ${baseKey(app)} after ${outcome.conflicts} write conflicts`);
+        log.info("merged {key} into {base} after {conflicts} write conflicts", {
+          key,
+          base: baseKey(app),
+          app,
+          conflicts: outcome.conflicts,
+          ms: Math.round(performance.now() - started),
+        });
       }
       return outcome.kind === "merged"
         ? `merged ${key} into ${baseKey(app)} (${outcome.conflicts} write conflicts)`
         : `${key} was already merged`;
     }
+    label = outcome.kind === "staging-missing" ? "gone" : "dropped";
     return outcome.kind === "staging-missing"
       ? `${key} is gone (merged, rejected or deleted before)`
       : `${key} was staged before app "${app}" was deleted: dropped`;
   } catch (error) {
     if (!(error instanceof PoisonUploadError)) throw error;
     const target = await rejectUpload(deps.store, app, key, error.message, signal);
-    log.warn("rejected upload {key}: {reason}", { key, reason: error.message, movedTo: target });
+    label = "rejected";
+    metrics.poison("rejected_upload");
+    log.warn("rejected upload {key}: {reason}", { key, app, reason: error.message, movedTo: target });
     return `rejected ${key}: ${error.message}`;
+  } finally {
+    metrics.merge(label, performance.now() - started, label === "merged" ? queueLagMs(key) : undefined);
   }
+}
+
+/** Time from the upload (the staging key's timestamp) to now, in ms; undefined for foreign keys. */
+function queueLagMs(key: string): number | undefined {
+  const nanos = parseStagingKey(key)?.unixNanos;
+  return nanos === undefined ? undefined : Math.max(0, Date.now() - Number(nanos / 1_000_000n));
 }
 
 async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, signal?: AbortSignal): Promise<string> {
@@ -143,11 +170,13 @@ export async function handleEvent(
     const message = error instanceof Error ? error.message : String(error);
     const what = envelope ? `${envelope.type} event ${envelope.id}` : "event";
     if (error instanceof EventFormatError) {
+      deps.metrics?.poison("malformed_event");
       log.warn("dropping malformed {what}: {reason}", { what, reason: message });
       return { action: "ack", note: `poison: ${message}` };
     }
     const max = deps.maxDeliveryAttempts ?? 20;
     if (deliveryAttempt >= max) {
+      deps.metrics?.poison("gave_up");
       log.error("giving up on {what} after {attempts} attempts: {reason}", {
         what,
         attempts: deliveryAttempt,

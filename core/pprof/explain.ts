@@ -1,7 +1,16 @@
 /**
  * The report `autopgo explain` prints and the web page shows: an edge map's hot call sites (the
- * CDF cut PGO inlining uses, with each edge's share and cumulative share) and the heaviest callee
- * per call site (what PGO devirtualization tests for at an indirect call). Pure and JSON-safe.
+ * CDF cut PGO inlining uses, with each edge's share and cumulative share) and, for the indirect
+ * call sites, the heaviest callee (what PGO devirtualization tests for). Pure and JSON-safe.
+ *
+ * Indirect call sites. Devirtualization only ever applies to interface method calls and calls of
+ * function values, but a profile does not record how a call was made, only which function was
+ * called from which line. A site is listed when its callees prove it indirect:
+ * - `interface`: two or more methods of the same name on different receivers
+ *   (`(*Circle).Area`, `(*Square).Area`): only dynamic dispatch reaches both from one line;
+ * - `func value`: a closure (`pkg.f.func1`), which is only ever called through a function value.
+ * An interface call that reached a single receiver looks exactly like a direct call in a profile
+ * and is not listed. `runtime.asyncPreempt` and other frames the runtime injects are no callees.
  *
  * @module
  */
@@ -32,6 +41,59 @@ export interface ExplainedCandidate {
   siteShare: number;
   calleeCount: number;
   tiedWith: string[];
+  /** How the site is known to be indirect. */
+  kind: IndirectCallKind;
+}
+
+/** How a call site is known to be indirect (see the module doc). */
+export type IndirectCallKind = "interface" | "func value";
+
+/** Frames the runtime puts on a stack without a call at that line. */
+const INJECTED = new Set(["runtime.asyncPreempt", "runtime.morestack", "runtime.sigpanic", "runtime.sigtramp"]);
+
+/** A Go symbol without its package path and package name: `(*T).M`, `T.M`, `F`, `F.func1`. */
+function localName(symbol: string): string {
+  const noGenerics = symbol.replace(/\[[^\]]*\]/g, "");
+  const afterPath = noGenerics.slice(noGenerics.lastIndexOf("/") + 1);
+  const dot = afterPath.indexOf(".");
+  return dot < 0 ? afterPath : afterPath.slice(dot + 1);
+}
+
+/** True for closures: `F.func1`, `(*T).M.func2.3`, `F.gowrap1`, `F.deferwrap1`. */
+export function isClosure(symbol: string): boolean {
+  return /\.(func|gowrap|deferwrap)\d+(\.\d+)*$/.test(symbol);
+}
+
+/** The method name of a method symbol (`Area` for `main.(*Circle).Area`), else undefined. */
+export function methodName(symbol: string): string | undefined {
+  if (isClosure(symbol)) return undefined;
+  const local = localName(symbol);
+  const dot = local.lastIndexOf(".");
+  return dot > 0 ? local.slice(dot + 1) : undefined;
+}
+
+/** How the callees seen at one call site prove it indirect; undefined when they do not. */
+export function indirectCallKind(callees: readonly string[]): IndirectCallKind | undefined {
+  const real = [...new Set(callees)].filter((c) => !INJECTED.has(c));
+  if (real.some(isClosure)) return "func value";
+  const methods = new Set(real.map(methodName));
+  if (real.length >= 2 && methods.size === 1 && !methods.has(undefined)) return "interface";
+  return undefined;
+}
+
+/** Every call site the edge map proves indirect, keyed `<offset>\u0000<caller>`, with its kind. */
+export function indirectCallSites(map: PgoEdgeMap): Map<string, IndirectCallKind> {
+  const callees = new Map<string, string[]>();
+  for (const e of map.byWeight) {
+    const key = `${e.callSiteOffset}\u0000${e.caller}`;
+    callees.set(key, [...(callees.get(key) ?? []), e.callee]);
+  }
+  const out = new Map<string, IndirectCallKind>();
+  for (const [key, list] of callees) {
+    const kind = indirectCallKind(list);
+    if (kind) out.set(key, kind);
+  }
+  return out;
 }
 
 /** Everything `explain --json` prints. */
@@ -65,16 +127,11 @@ export function explainEdgeMap(
     cum += e.weight;
     return { ...e, share: weightPercent(e.weight, total), cumulativeShare: weightPercent(cum, total) };
   });
-  const devirtualization = devirtualizationCandidates(map).map((c) => ({
-    caller: c.caller,
-    callSiteOffset: c.callSiteOffset,
-    callee: c.callee,
-    weight: c.weight,
-    share: weightPercent(c.weight, total),
-    siteShare: weightPercent(c.weight, c.siteWeight),
-    calleeCount: c.calleeCount,
-    tiedWith: c.tiedWith,
-  }));
+  const indirect = indirectCallSites(map);
+  const devirtualization = devirtualizationCandidates(map).flatMap((c) => {
+    const kind = indirect.get(`${c.callSiteOffset}\u0000${c.caller}`);
+    return kind ? [{ ...describe(c, total), kind }] : [];
+  });
   return {
     ...info,
     totalWeight: total,
@@ -85,5 +142,18 @@ export function explainEdgeMap(
     hotCallSiteCount: hot.callSites.length,
     hotCallees: hot.callees,
     devirtualization,
+  };
+}
+
+function describe(c: ReturnType<typeof devirtualizationCandidates>[number], total: number) {
+  return {
+    caller: c.caller,
+    callSiteOffset: c.callSiteOffset,
+    callee: c.callee,
+    weight: c.weight,
+    share: weightPercent(c.weight, total),
+    siteShare: weightPercent(c.weight, c.siteWeight),
+    calleeCount: c.calleeCount,
+    tiedWith: c.tiedWith,
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_PGO_FRAMES } from "./edges.ts";
 import { checkPgo, type PgoVerdict } from "./pgo.ts";
 import type { Profile } from "./profile.ts";
 
@@ -49,6 +50,14 @@ export interface ProfileSummary {
   topFlat: FunctionStat[];
   topCum: FunctionStat[];
   pgo: PgoVerdict;
+  /** Most locations in one sample's stack. */
+  maxStackDepth: number;
+  /**
+   * True when the profile has the shape PGO compaction leaves (compact_pgo.ts): samples, no
+   * mappings, and stacks of at most the leaf and its caller. Cumulative values then cover only
+   * those frames, not the whole call stack.
+   */
+  compacted: boolean;
 }
 
 /** Number of distinct strings the encoded profile's string table holds (including ""). */
@@ -90,7 +99,9 @@ export function summarizeProfile(p: Profile, opts: SummaryOptions = {}): Profile
     if (!s) stats.set(name, s = { name, flat: 0, cum: 0 });
     return s;
   };
+  let maxStackDepth = 0;
   for (const s of p.sample) {
+    maxStackDepth = Math.max(maxStackDepth, s.location.length);
     for (let i = 0; i < totals.length; i++) totals[i].total += s.value[i] ?? 0;
     const v = index >= 0 ? s.value[index] ?? 0 : 0;
     if (v === 0) continue;
@@ -140,6 +151,8 @@ export function summarizeProfile(p: Profile, opts: SummaryOptions = {}): Profile
     topFlat: byFlat.slice(0, top),
     topCum: byCum.slice(0, top),
     pgo: checkPgo(p),
+    maxStackDepth,
+    compacted: p.sample.length > 0 && p.mapping.length === 0 && maxStackDepth <= DEFAULT_PGO_FRAMES,
   };
 }
 

@@ -6,10 +6,15 @@
  * deadline (profile duration + grace), so a hanging or dead target can never stall the round
  * beyond it; failures are reported per target and never thrown.
  *
+ * A profile without samples (an idle service: Go's CPU profiler records nothing while no goroutine
+ * runs) is not uploaded: it would add nothing to the merged profile but a request and a merge.
+ * The target's result says `idle` instead.
+ *
  * @module
  */
 
 import { nodeFetch } from "../http_fetch.ts";
+import { countSamples } from "../pprof/sample_count.ts";
 import { profileUrl, type Target } from "./target.ts";
 
 /** What the round needs from the API client (see `core/api_client.ts`). */
@@ -43,9 +48,13 @@ export interface RoundOptions {
   signal?: AbortSignal;
 }
 
-/** Outcome of one target in a round. */
+/**
+ * Outcome of one target in a round: uploaded (`key`), idle (a profile with no samples, not
+ * uploaded), or failed.
+ */
 export type TargetResult =
-  | { target: Target; url: string; ok: true; key: string; bytes: number; ms: number }
+  | { target: Target; url: string; ok: true; idle: false; key: string; bytes: number; ms: number }
+  | { target: Target; url: string; ok: true; idle: true; bytes: number; ms: number }
   | { target: Target; url: string; ok: false; error: string; ms: number };
 
 /**
@@ -98,8 +107,10 @@ export async function scrapeTarget(
       profile.set(chunk, offset);
       offset += chunk.byteLength;
     }
+    // Bytes that are no profile still go to the server, whose answer says what is wrong with them.
+    if (countSamples(profile) === 0) return { target, url, ok: true, idle: true, bytes, ms: now() - started };
     const { key } = await options.uploader.upload(options.app, profile, { signal, timeoutMs: 0 });
-    return { target, url, ok: true, key, bytes, ms: now() - started };
+    return { target, url, ok: true, idle: false, key, bytes, ms: now() - started };
   } catch (e) {
     return { target, url, ok: false, error: describeTargetError(e, deadline, options), ms: now() - started };
   }

@@ -4,6 +4,11 @@
  * list and turns health unhealthy instead of stopping), samples targets at random and streams
  * their profiles to the server. Clock, randomness and fetch are injected.
  *
+ * Each round logs one line when it starts and one when it ends (uploaded, idle and failed
+ * targets). Health turns unhealthy when every profiled target failed in
+ * `unhealthyAfterRounds` rounds in a row (idle targets and rounds without targets do not count),
+ * and healthy again at the first round where one succeeds.
+ *
  * @module
  */
 
@@ -67,6 +72,8 @@ export interface ScraperOptions {
   clock?: ScrapeClock;
   /** Called after every round (tests and metrics). */
   onRound?: (report: RoundReport) => void;
+  /** Rounds in a row in which every target failed before health turns unhealthy (default 3; 0: never). */
+  unhealthyAfterRounds?: number;
   /** Logger (default category `autopgo.scrape`). */
   logger?: Logger;
 }
@@ -101,6 +108,9 @@ export class Scraper {
   #discoveryError: string | undefined;
   #staleSince: number | undefined;
   #round = 0;
+  /** Rounds in a row in which every profiled target failed, and the last error seen. */
+  #failedRounds = 0;
+  #lastFailure = "";
 
   /** Validates the settings (throws one-line errors) and creates an idle scraper. */
   constructor(options: ScraperOptions) {
@@ -124,6 +134,10 @@ export class Scraper {
         if (this.#discoveryError !== undefined) {
           const since = new Date(this.#staleSince ?? this.#clock.now()).toISOString();
           throw new Error(`discovery failing since ${since}, scraping the last good list: ${this.#discoveryError}`);
+        }
+        const limit = this.#o.unhealthyAfterRounds ?? 3;
+        if (limit > 0 && this.#failedRounds >= limit) {
+          throw new Error(`every target failed in the last ${this.#failedRounds} rounds: ${this.#lastFailure}`);
         }
       },
     };
@@ -159,16 +173,15 @@ export class Scraper {
   /** Runs exactly one round: discovery, sampling, profiling. Never throws. */
   async runOnce(signal: AbortSignal): Promise<RoundReport> {
     const round = ++this.#round;
+    const started = this.#clock.now();
     const discoveryError = await this.#discover(signal);
     const sample = pickSample(this.#targets, this.#o.sampleSize, this.#o.random ?? Math.random);
-    if (sample.length === 0) this.#log.info("round {round}: no targets to profile", { round });
-    else {
-      this.#log.debug("round {round}: profiling {count} of {known} targets", {
-        round,
-        count: sample.length,
-        known: this.#targets.length,
-      });
-    }
+    this.#log.info("round {round} started: profiling {count} of {known} targets for {seconds}s", {
+      round,
+      count: sample.length,
+      known: this.#targets.length,
+      seconds: this.#seconds,
+    });
     const results = await runRound(sample, {
       app: this.#o.app,
       seconds: this.#seconds,
@@ -179,11 +192,33 @@ export class Scraper {
       signal,
     });
     for (const r of results) {
-      if (r.ok) {
-        this.#log.info("profiled {url}: {bytes} bytes uploaded as {key} in {ms}ms", { ...r, target: undefined });
+      if (r.ok && r.idle) {
+        this.#log.info("target idle: {url} sent a profile with no samples; not uploaded", { url: r.url, ms: r.ms });
+      } else if (r.ok) {
+        this.#log.info("profiled {url}: {bytes} bytes uploaded as {key} in {ms}ms", {
+          url: r.url,
+          bytes: r.bytes,
+          key: r.key,
+          ms: r.ms,
+        });
       } else if (!signal.aborted) {
         this.#log.warn("failed to profile target {url}: {error}", { url: r.url, error: r.error, ms: r.ms });
       }
+    }
+    const failed = results.filter((r) => !r.ok);
+    const idle = results.filter((r) => r.ok && r.idle).length;
+    if (results.length > 0 && failed.length === results.length) {
+      this.#failedRounds++;
+      this.#lastFailure = `${failed[0].url}: ${(failed[0] as { error: string }).error}`;
+    } else if (results.length > 0) this.#failedRounds = 0;
+    if (!signal.aborted) {
+      this.#log.info("round {round} finished in {ms}ms: {uploaded} uploaded, {idle} idle, {failed} failed", {
+        round,
+        ms: this.#clock.now() - started,
+        uploaded: results.length - failed.length - idle,
+        idle,
+        failed: failed.length,
+      });
     }
     const report: RoundReport = { round, known: this.#targets.length, results, discoveryError };
     this.#o.onRound?.(report);

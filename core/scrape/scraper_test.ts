@@ -178,3 +178,50 @@ Deno.test("scraper settings are validated with clear errors", () => {
   assert.equal(defaultTargetTimeout(30_000), 40_000);
   assert.equal(defaultTargetTimeout(300_000), 375_000, "minutes-long profiles get proportional grace");
 });
+
+Deno.test("Scraper: an idle target's profile (no samples) is not uploaded", async () => {
+  const { encodeProfile } = await import("../pprof/encode.ts");
+  const { decodeProfile } = await import("../pprof/decode.ts");
+  const { committedProfiles } = await import("../../tests/support/fixtures.ts");
+  const idle = encodeProfile({ ...decodeProfile(Deno.readFileSync(committedProfiles().cpu[0])), sample: [] });
+  const uploads: number[] = [];
+  const scraper = new Scraper({
+    app: "demo",
+    source: fakeSource([{ address: "http://a:1" }]),
+    uploader: { upload: (app, body) => (uploads.push(body.byteLength), Promise.resolve({ key: `${app}/staging/x` })) },
+    sampleSize: 1,
+    frequencyMs: 1000,
+    durationMs: 1000,
+    fetch: () => Promise.resolve(new Response(idle as BodyInit)),
+    clock: fakeClock(),
+  });
+  const report = await scraper.runOnce(new AbortController().signal);
+  assert.deepEqual(report.results.map((r) => [r.ok, r.ok && r.idle]), [[true, true]]);
+  assert.deepEqual(uploads, []);
+  assert.equal((await runHealthChecks([scraper.healthCheck()])).status, "healthy", "idle is not a failure");
+});
+
+Deno.test("Scraper: health turns 503 after N rounds in which every target failed, and back", async () => {
+  let failing = true;
+  const scraper = new Scraper({
+    app: "demo",
+    source: fakeSource([{ address: "http://a:1" }, { address: "http://b:1" }]),
+    uploader,
+    sampleSize: 2,
+    frequencyMs: 1000,
+    durationMs: 1000,
+    fetch: () => Promise.resolve(failing ? new Response("busy", { status: 500 }) : new Response(new Uint8Array([1]))),
+    clock: fakeClock(),
+    unhealthyAfterRounds: 2,
+  });
+  const signal = new AbortController().signal;
+  await scraper.runOnce(signal);
+  assert.equal((await runHealthChecks([scraper.healthCheck()])).status, "healthy", "one failed round is not enough");
+  await scraper.runOnce(signal);
+  const report = await runHealthChecks([scraper.healthCheck()]);
+  assert.equal(report.status, "unhealthy");
+  assert.match(report.message ?? "", /every target failed in the last 2 rounds: http:\/\/[ab]:1.*answered 500: busy/);
+  failing = false;
+  await scraper.runOnce(signal);
+  assert.equal((await runHealthChecks([scraper.healthCheck()])).status, "healthy");
+});

@@ -1,0 +1,118 @@
+/**
+ * One access-log line per request (category `autopgo.access`): method, route pattern, app, status,
+ * bytes in and out, and duration, as the message and as structured properties (so JSON logs carry
+ * them as fields). Bytes are counted as they flow: the request body as the handler reads it, the
+ * response body as it is sent, so the line is written when the answer has been sent (or the client
+ * went away) and its duration covers the whole exchange. An answer that declares its length
+ * (`Content-Length`) or has no body is logged at once.
+ *
+ * Probes are quiet: successful answers on `/api/health` and `/api/ready` are logged at debug
+ * level (a load balancer asks every few seconds); every other request at info, and 5xx answers at
+ * warning.
+ *
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+import { getLogger, type Logger } from "@logtape/logtape";
+import { appOf, routeOf } from "./route_label.ts";
+
+/** What one access-log line carries (its structured properties). */
+export interface AccessRecord {
+  method: string;
+  route: string;
+  /** Path as requested (without the query). */
+  path: string;
+  /** The `:app` of the route, when it has one. */
+  app?: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+}
+
+/** Options of {@link accessLog}. */
+export interface AccessLogOptions {
+  /** Where lines go (default: the `autopgo.access` logger). */
+  logger?: Logger;
+  /** Routes whose successful answers are logged at debug level (default: health and readiness). */
+  quietRoutes?: readonly string[];
+}
+
+const QUIET_ROUTES = ["/api/health", "/api/ready"];
+
+/** The message of an access-log line: `POST /api/profile/:app app=shop 201 in=1.2KiB out=40B 12ms`. */
+export function formatAccessLine(r: AccessRecord): string {
+  const app = r.app === undefined ? "" : ` app=${r.app}`;
+  return `${r.method} ${r.route}${app} ${r.status} in=${r.bytesIn}B out=${r.bytesOut}B ${Math.round(r.durationMs)}ms`;
+}
+
+/** A stream that passes bytes through and counts them; `done` runs once, at the end or on cancel. */
+function counter(done: (bytes: number) => void): TransformStream<Uint8Array, Uint8Array> {
+  let bytes = 0;
+  let finished = false;
+  const finish = () => {
+    if (!finished) {
+      finished = true;
+      done(bytes);
+    }
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    flush: finish,
+    cancel: finish,
+  } as Transformer<Uint8Array, Uint8Array>);
+}
+
+/** Creates the access-log middleware. Register it first, before every other middleware. */
+export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler {
+  const logger = options.logger ?? getLogger(["autopgo", "access"]);
+  const quiet = new Set(options.quietRoutes ?? QUIET_ROUTES);
+  return async function accessLog(c, next) {
+    const started = performance.now();
+    let bytesIn = 0;
+    const request = c.req.raw;
+    if (request.body) {
+      const body = request.body.pipeThrough(counter((n) => bytesIn = n));
+      // A new request from the parts, not from `request`: copying its signal makes Deno warn.
+      c.req.raw = new Request(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body,
+        duplex: "half",
+      } as RequestInit);
+    }
+    const method = request.method;
+    const path = new URL(request.url).pathname;
+    try {
+      await next();
+    } finally {
+      const route = routeOf(c);
+      const status = c.res.status;
+      const write = (bytesOut: number) => {
+        const record: AccessRecord = {
+          method,
+          route,
+          path,
+          app: appOf(route, path),
+          status,
+          bytesIn,
+          bytesOut,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+        };
+        const line = formatAccessLine(record);
+        const props = { ...record } as Record<string, unknown>;
+        if (status >= 500) logger.warn(line, props);
+        else if (status < 400 && quiet.has(route)) logger.debug(line, props);
+        else logger.info(line, props);
+      };
+      const length = c.res.headers.get("content-length");
+      if (!c.res.body || method === "HEAD") write(0);
+      else if (length !== null && /^\d+$/.test(length)) write(Number(length));
+      else c.res = new Response(c.res.body.pipeThrough(counter(write)), c.res);
+    }
+  };
+}

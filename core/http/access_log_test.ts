@@ -1,0 +1,95 @@
+/**
+ * accessLog: one line per request with method, route, app, status, bytes in and out and
+ * duration, as message and properties; probes at debug, failures at warning.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import type { Logger } from "@logtape/logtape";
+import { accessLog, formatAccessLine } from "./access_log.ts";
+
+type Line = { level: string; message: string; props: Record<string, unknown> };
+
+function fakeLogger(lines: Line[]): Logger {
+  const at = (level: string) => (message: string, props: Record<string, unknown>) =>
+    lines.push({ level, message, props });
+  return { debug: at("debug"), info: at("info"), warn: at("warning") } as unknown as Logger;
+}
+
+function app(lines: Line[]): Hono {
+  const app = new Hono();
+  app.use("*", accessLog({ logger: fakeLogger(lines) }));
+  app.get("/api/health", (c) => c.json({ status: "healthy" }));
+  app.post(
+    "/api/profile/:app",
+    async (c) => c.json({ key: `${c.req.param("app")}/${(await c.req.text()).length}` }, 201),
+  );
+  app.get(
+    "/api/profile/:app",
+    (c) => c.body(new Uint8Array(1000), 200, { "content-length": "1000", "content-type": "application/octet-stream" }),
+  );
+  app.get("/boom", () => {
+    throw new Error("x");
+  });
+  app.onError((_, c) => c.json({ message: "failed" }, 500));
+  return app;
+}
+
+async function settle(response: Response): Promise<string> {
+  const text = await response.text();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return text;
+}
+
+Deno.test("accessLog: one line with bytes counted as they flow", async () => {
+  const lines: Line[] = [];
+  const a = app(lines);
+  const body = await settle(await a.request("/api/profile/shop", { method: "POST", body: "x".repeat(300) }));
+  assert.equal(body, '{"key":"shop/300"}');
+  assert.equal(lines.length, 1);
+  const { level, message, props } = lines[0];
+  assert.equal(level, "info");
+  assert.match(message, /^POST \/api\/profile\/:app app=shop 201 in=300B out=18B \d+ms$/);
+  assert.deepEqual({ ...props, durationMs: 0 }, {
+    method: "POST",
+    route: "/api/profile/:app",
+    path: "/api/profile/shop",
+    app: "shop",
+    status: 201,
+    bytesIn: 300,
+    bytesOut: 18,
+    durationMs: 0,
+  });
+});
+
+Deno.test("accessLog: declared lengths, HEAD, probes at debug and failures at warning", async () => {
+  const lines: Line[] = [];
+  const a = app(lines);
+  await settle(await a.request("/api/profile/shop"));
+  await settle(await a.request("/api/profile/shop", { method: "HEAD" }));
+  await settle(await a.request("/api/health"));
+  await settle(await a.request("/boom"));
+  assert.deepEqual(lines.map((l) => [l.level, l.props.method, l.props.route, l.props.status, l.props.bytesOut]), [
+    ["info", "GET", "/api/profile/:app", 200, 1000],
+    ["info", "HEAD", "/api/profile/:app", 200, 0],
+    ["debug", "GET", "/api/health", 200, 20],
+    ["warning", "GET", "/boom", 500, 20],
+  ]);
+});
+
+Deno.test("formatAccessLine: without an app", () => {
+  assert.equal(
+    formatAccessLine({
+      method: "GET",
+      route: "/api/ready",
+      path: "/api/ready",
+      status: 503,
+      bytesIn: 0,
+      bytesOut: 9,
+      durationMs: 1.4,
+    }),
+    "GET /api/ready 503 in=0B out=9B 1ms",
+  );
+});

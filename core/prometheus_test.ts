@@ -1,0 +1,83 @@
+/**
+ * PrometheusMetrics and serveMetrics: every metric renders in a text format a strict parser
+ * accepts, with zero-valued series for the fixed label values, and `/metrics` honours the token.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { parsePrometheusText, sampleValue } from "../tests/support/prom_text.ts";
+import { PrometheusMetrics, serveMetrics, withMetricsRoute } from "./prometheus.ts";
+
+Deno.test("PrometheusMetrics: records and renders every metric", async () => {
+  const metrics = new PrometheusMetrics({
+    baseSizes: () => Promise.resolve([{ key: "shop", size: 1234 }, { key: "cart", size: 99 }]),
+  });
+  metrics.httpRequest({ method: "POST", route: "/api/profile/:app", status: 201, durationMs: 12 });
+  metrics.uploadAccepted(false);
+  metrics.uploadRejected("invalid_profile");
+  metrics.merge("merged", 40, 1500);
+  metrics.merge("failed", 5);
+  metrics.poison("malformed_event");
+  metrics.scrapeRound();
+  metrics.scrapeTarget("idle");
+  metrics.blob({ operation: "write", outcome: "unavailable", durationMs: 3 });
+  metrics.blob({ operation: "read", outcome: "not-found", durationMs: 1 });
+  metrics.bus({ operation: "send", outcome: "ok" });
+  const families = parsePrometheusText(await metrics.render());
+  const v = (name: string, labels?: Record<string, string>) => sampleValue(families, name, labels);
+  assert.equal(v("autopgo_http_requests_total", { route: "/api/profile/:app", status: "201" }), 1);
+  assert.equal(v("autopgo_http_request_duration_seconds_count", { method: "POST" }), 1);
+  assert.equal(v("autopgo_uploads_accepted_total", { replayed: "false" }), 1);
+  assert.equal(v("autopgo_uploads_rejected_total", { reason: "invalid_profile" }), 1);
+  assert.equal(v("autopgo_uploads_rejected_total", { reason: "too_large" }), 0);
+  assert.equal(v("autopgo_merges_total", { outcome: "merged" }), 1);
+  assert.equal(v("autopgo_merges_total", { outcome: "failed" }), 1);
+  assert.equal(v("autopgo_merge_duration_seconds_sum", { outcome: "merged" }), 0.04);
+  assert.equal(v("autopgo_queue_lag_seconds_count"), 1);
+  assert.equal(v("autopgo_queue_lag_seconds_sum"), 1.5);
+  assert.equal(v("autopgo_poison_events_total", { reason: "malformed_event" }), 1);
+  assert.equal(v("autopgo_scrape_rounds_total"), 1);
+  assert.equal(v("autopgo_scrape_targets_total", { outcome: "idle" }), 1);
+  assert.equal(v("autopgo_blob_errors_total", { operation: "write", kind: "unavailable" }), 1);
+  assert.equal(v("autopgo_blob_errors_total", { operation: "read" }), undefined, "not-found is no error");
+  assert.equal(v("autopgo_blob_operations_total", { operation: "read" }), 1);
+  assert.equal(v("autopgo_bus_operations_total", { operation: "send" }), 1);
+  assert.equal(v("autopgo_base_profile_bytes", { app: "shop" }), 1234);
+  assert.ok((v("process_resident_memory_bytes") ?? 0) > 0);
+  assert.equal(families.get("autopgo_queue_lag_seconds")?.type, "histogram");
+});
+
+Deno.test("serveMetrics: token, methods and the wrapper", async () => {
+  const metrics = new PrometheusMetrics({ processMetrics: false });
+  const open = await serveMetrics(new Request("http://x/metrics"), metrics, { token: "s3cret" });
+  assert.equal(open.status, 401);
+  await open.body?.cancel();
+  const ok = await serveMetrics(
+    new Request("http://x/metrics", { headers: { authorization: "Bearer s3cret" } }),
+    metrics,
+    { token: "s3cret" },
+  );
+  assert.equal(ok.status, 200);
+  assert.match(ok.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  assert.ok(parsePrometheusText(await ok.text()).has("autopgo_merges_total"));
+  const post = await serveMetrics(new Request("http://x/metrics", { method: "POST" }), metrics);
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+  const wrapped = withMetricsRoute(() => new Response("app"), metrics);
+  assert.equal(await (await wrapped(new Request("http://x/api/health"))).text(), "app");
+  assert.match(await (await wrapped(new Request("http://x/metrics"))).text(), /autopgo_scrape_rounds_total 0/);
+});
+
+Deno.test("parsePrometheusText: refuses what Prometheus refuses", () => {
+  assert.throws(() => parsePrometheusText("x_total 1\n"), /no # TYPE/);
+  assert.throws(() => parsePrometheusText('# TYPE x counter\nx{a="1} 1\n'), /unterminated/);
+  assert.throws(() => parsePrometheusText("# TYPE x counter\nx 1\nx 2\n"), /twice/);
+  assert.throws(
+    () => parsePrometheusText('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_count 1\n'),
+    /cumulative/,
+  );
+  const ok = parsePrometheusText('# HELP g A "gauge".\n# TYPE g gauge\ng{path="a\\\\b\\"c\\n"} NaN 1700000000\n');
+  assert.equal(ok.get("g")?.samples[0].labels.path, 'a\\b"c\n');
+  assert.ok(Number.isNaN(ok.get("g")?.samples[0].value));
+});
