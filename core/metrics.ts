@@ -39,7 +39,8 @@ export type MergeOutcomeLabel =
 export type PoisonReason =
   | "malformed_event" // not an envelope, unknown payload, key outside the app's staging folder
   | "rejected_upload" // the staged upload can never be merged
-  | "gave_up"; // still failing after the last delivery attempt
+  | "gave_up" // still failing after the last delivery attempt
+  | "unmappable_base"; // a base that could not be normalised, set aside (the upload started a new base)
 
 /** Outcome of one scraped target (`autopgo_scrape_targets_total{outcome}`). */
 export type ScrapeTargetOutcome = "success" | "failure" | "idle";

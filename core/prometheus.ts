@@ -61,7 +61,7 @@ const REJECTIONS: UploadRejection[] = [
   "error",
 ];
 const OUTCOMES: MergeOutcomeLabel[] = ["merged", "duplicate", "gone", "dropped", "rejected", "failed"];
-const POISON: PoisonReason[] = ["malformed_event", "rejected_upload", "gave_up"];
+const POISON: PoisonReason[] = ["malformed_event", "rejected_upload", "gave_up", "unmappable_base"];
 const TARGETS: ScrapeTargetOutcome[] = ["success", "failure", "idle"];
 
 /** Seconds, from 5 ms (a health probe) to 2 min (a large upload at the default deadline). */

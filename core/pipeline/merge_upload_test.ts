@@ -16,9 +16,11 @@ import { encodeProfile } from "../pprof/encode.ts";
 import { mergeProfiles } from "../pprof/merge.ts";
 import { readBaseState, writeBaseState } from "./base_state.ts";
 import { baseKey, stagingKey } from "./keys.ts";
+import { NO_METRICS, type PoisonReason } from "../metrics.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { mergeUpload } from "./merge_upload.ts";
 import { listRejected, readBase } from "./profiles_view.ts";
+import { processUpload } from "./worker_events.ts";
 
 const real = () => committedProfiles().cpu.map((p) => Deno.readFileSync(p));
 
@@ -124,4 +126,21 @@ Deno.test("mergeUpload: in a decode pool (buffers transferred), a base is normal
   } finally {
     pool.close();
   }
+});
+
+Deno.test("processUpload: a base set aside is counted as poison unmappable_base, a normalised one is not", async () => {
+  const store = await openMemBlobStore("mem://");
+  const poison: PoisonReason[] = [];
+  const deps = {
+    ...depsFor(store),
+    publisher: { publish: () => Promise.resolve() },
+    metrics: { ...NO_METRICS, poison: (reason: PoisonReason) => void poison.push(reason) },
+  };
+  const [a, b] = real();
+  await store.write(baseKey("odd"), variantBytes(a, MAPPABLE_VARIANTS.cpuOnly), { ifAbsent: true });
+  await store.write(baseKey("stuck"), variantBytes(a, UNMAPPABLE_VARIANTS.wallPeriod.variant), { ifAbsent: true });
+  assert.match(await processUpload(deps, "odd", await stage(store, "odd", b)), /^merged /);
+  assert.deepEqual(poison, []);
+  assert.match(await processUpload(deps, "stuck", await stage(store, "stuck", b)), /^merged /);
+  assert.deepEqual(poison, ["unmappable_base"]);
 });

@@ -78,6 +78,7 @@ export async function processUpload(deps: WorkerDeps, app: string, key: string, 
       await deps.store.delete(key, undefined, signal);
       await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
       label = outcome.kind === "merged" ? "merged" : "duplicate";
+      if (outcome.kind === "merged" && outcome.baseSetAside) metrics.poison("unmappable_base");
       if (outcome.kind === "merged") {
         log.info("merged {key} into {base} after {conflicts} write conflicts", {
           key,
