@@ -88,6 +88,7 @@ export async function buildProgram(only?: string): Promise<Command> {
     if (unknown !== undefined) {
       getLogger(["autopgo"]).warn(
         `unknown log level ${JSON.stringify(unknown)}; using info (expected one of ${LOG_LEVELS.join(", ")})`,
+        { level: unknown, expected: LOG_LEVELS },
       );
     }
   });

@@ -177,13 +177,19 @@ Deno.test("action.yml downloads a profile for go build, and only warns when it c
       const inputs = { app: "never-uploaded", "api-url": server.url, token: TOKEN, output: "unknown.pgo" };
       const r = await action(inputs);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(warnings(r)[0], /^::warning title=autopgo::cannot download the profile of never-uploaded .*404/);
+      assert.match(
+        warnings(r)[0],
+        /^::warning title=autopgo::cannot download the profile of never-uploaded .*no merged profile for app "never-uploaded" yet/,
+      );
       const strict = await action({ ...inputs, "fail-on-error": "true" });
       assert.equal(strict.code, 1);
       assert.deepEqual(strict.outputs, { downloaded: "false" });
       const [error, ...more] = warnings(strict);
       assert.deepEqual(more, []);
-      assert.match(error, /^::error title=autopgo::cannot download the profile of never-uploaded .*404/);
+      assert.match(
+        error,
+        /^::error title=autopgo::cannot download the profile of never-uploaded .*no merged profile for app/,
+      );
       assert.ok(!(await exists(join(workspace, "unknown.pgo"))));
     });
 
