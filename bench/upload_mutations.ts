@@ -46,7 +46,9 @@ export function mutationsSection(runs: { compaction: string; report: UploadMutat
     "|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `Reproduce: \`deno task mutate --uploads ${r0.uploads} --seed ${r0.seed}\``,
+    `Reproduce: \`deno task mutate --uploads ${r0.uploads} --seed ${r0.seed}${
+      runs.map((r) => ` --compaction ${r.compaction}`).join("")
+    }\``,
   ].join("\n");
 }
 
