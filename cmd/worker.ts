@@ -24,6 +24,7 @@ import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
 import type { Metrics } from "../core/metrics.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
+import { DEFAULT_BATCH_LIMITS } from "../core/pipeline/merge_batch.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
 import { eventPublisher } from "../core/pipeline/publisher.ts";
@@ -43,6 +44,8 @@ export interface WorkerTuningFlags {
   concurrency: number;
   sweepInterval: number;
   sweepGrace: number;
+  batchMaxUploads: number;
+  batchMaxBytes: number;
 }
 
 /** Parses byte sizes: `1048576`, `512k`, `64MiB`, `1G` (binary multiples). */
@@ -102,7 +105,13 @@ export function connGuardOptions(flags: HttpTimeoutFlags, bodyTimeoutMs: number)
   };
 }
 
-/** Adds the worker tuning flags (`--prune`, `--compaction`, `--concurrency`, `--sweep-*`) to `command`. */
+function batchCountArg(value: string): number {
+  const n = nonNegativeIntArg(value);
+  if (n < 1) throw new InvalidArgumentError(`expected at least 1 (1: one merge per upload), got ${n}`);
+  return n;
+}
+
+/** Adds the worker tuning flags (`--prune`, `--compaction`, `--concurrency`, `--sweep-*`, `--batch-*`) to `command`. */
 export function addWorkerTuningOptions(command: Command): Command {
   return command
     .addOption(envOption("--prune <file>", "JSON pruning rules applied to every merged upload", "PRUNE"))
@@ -126,6 +135,17 @@ export function addWorkerTuningOptions(command: Command): Command {
     .addOption(
       envOption("--sweep-grace <duration>", "age before the sweep takes over an upload from its event", "SWEEP_GRACE")
         .argParser(durationArg).default(60_000, "1m"),
+    )
+    .addOption(
+      envOption(
+        "--batch-max-uploads <n>",
+        "waiting uploads of one app merged in one write at most (1: one merge per upload)",
+        "BATCH_MAX_UPLOADS",
+      ).argParser(batchCountArg).default(DEFAULT_BATCH_LIMITS.maxUploads),
+    )
+    .addOption(
+      envOption("--batch-max-bytes <size>", "staged bytes merged in one write at most", "BATCH_MAX_BYTES")
+        .argParser(byteSizeArg).default(DEFAULT_BATCH_LIMITS.maxBytes, "16MiB"),
     );
 }
 
@@ -156,6 +176,7 @@ export function workerDeps(
     store,
     pruneConfig,
     compaction: flags.compaction,
+    batch: { maxUploads: flags.batchMaxUploads, maxBytes: flags.batchMaxBytes },
     uploadLimits: maxUploadBytes ? uploadDecodeLimits(maxUploadBytes) : undefined,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     random: Math.random,

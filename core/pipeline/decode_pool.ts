@@ -23,6 +23,7 @@
  * @module
  */
 
+import type { BatchMergeJob } from "./batch_job.ts";
 import {
   JobDeadlineError,
   type JobOptions,
@@ -158,6 +159,13 @@ export class DecodePool implements ProfileJobs {
   async merge(job: MergeJob, opts?: JobOptions) {
     const reply = await this.run({ op: "merge", job }, opts);
     if (reply.op !== "merge") throw new Error(`decode pool: ${reply.op} reply to a merge job`);
+    return reply.result;
+  }
+
+  /** See {@link ProfileJobs.mergeBatch}. */
+  async mergeBatch(job: BatchMergeJob, opts?: JobOptions) {
+    const reply = await this.run({ op: "merge-batch", job }, opts);
+    if (reply.op !== "merge-batch") throw new Error(`decode pool: ${reply.op} reply to a merge-batch job`);
     return reply.result;
   }
 

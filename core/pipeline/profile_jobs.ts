@@ -1,9 +1,9 @@
 /**
  * The CPU-heavy profile work of the pipeline as self-contained jobs: bytes in, a verdict or
  * bytes out. The server's upload check (decode, validate, normalise, PGO check), reading a base
- * profile's bookkeeping, and the worker's merge (decode, normalise, prune, compact, merge, encode)
- * each run as one job, so they can run in a Web Worker (decode_pool.ts) instead of on the thread
- * that serves HTTP.
+ * profile's bookkeeping, and the worker's merge (decode, normalise, prune, compact, merge, encode;
+ * of one upload, or of a batch of uploads in one pass: batch_job.ts) each run as one job, so they
+ * can run in a Web Worker (decode_pool.ts) instead of on the thread that serves HTTP.
  *
  * The upload check and the merge's preparation of the upload are one function
  * ({@link normalizeUpload}): an upload the server accepts is one the worker can prepare, and a
@@ -36,6 +36,7 @@ import { checkPgo } from "../pprof/pgo.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { pruneProfile } from "../pprof/prune.ts";
 import { type BaseState, readBaseState, writeBaseState } from "./base_state.ts";
+import { type BatchMergeJob, type BatchMergeResult, mergeBatchBytes } from "./batch_job.ts";
 import type { PruneRule } from "./prune_config.ts";
 
 /** How stored bases are kept: `pgo` = compacted to what the Go compiler reads, `none` = full profiles. */
@@ -82,13 +83,15 @@ export type MergeJobResult =
 export type JobRequest =
   | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits> }
   | { op: "base-state"; data: Uint8Array }
-  | { op: "merge"; job: MergeJob };
+  | { op: "merge"; job: MergeJob }
+  | { op: "merge-batch"; job: BatchMergeJob };
 
 /** A job's reply; borrowed arrays come back in `data` (and `job` for merges). */
 export type JobReply =
   | { op: "check-upload"; verdict: UploadVerdict; data: Uint8Array }
   | { op: "base-state"; result: BaseStateResult; data: Uint8Array }
-  | { op: "merge"; result: MergeJobResult; job: MergeJob };
+  | { op: "merge"; result: MergeJobResult; job: MergeJob }
+  | { op: "merge-batch"; result: BatchMergeResult; job: BatchMergeJob };
 
 /** Options of one job. */
 export interface JobOptions {
@@ -110,6 +113,8 @@ export interface ProfileJobs {
   baseState(data: Uint8Array, opts?: JobOptions): Promise<{ result: BaseStateResult; data: Uint8Array }>;
   /** Merges a staged upload into a base and encodes the result. */
   merge(job: MergeJob, opts?: JobOptions): Promise<MergeJobResult>;
+  /** Merges several staged uploads into a base in one pass and encodes the result (batch_job.ts). */
+  mergeBatch(job: BatchMergeJob, opts?: JobOptions): Promise<BatchMergeResult>;
 }
 
 /** Too many jobs are waiting: the client should retry after `retryAfterSeconds`. */
@@ -256,6 +261,8 @@ export function ownRequest(request: JobRequest): JobRequest {
       return { ...request, data: owned(request.data) };
     case "merge":
       return { op: "merge", job: ownJob(request.job) };
+    case "merge-batch":
+      return { op: "merge-batch", job: ownBatchJob(request.job) };
   }
 }
 
@@ -271,11 +278,21 @@ export function ownReply(reply: JobReply): JobReply {
         : reply.result;
       return { op: "merge", result, job: ownJob(reply.job) };
     }
+    case "merge-batch": {
+      const result = reply.result.status === "merged"
+        ? { ...reply.result, data: owned(reply.result.data) }
+        : reply.result;
+      return { op: "merge-batch", result, job: ownBatchJob(reply.job) };
+    }
   }
 }
 
 function ownJob(job: MergeJob): MergeJob {
   return { ...job, base: job.base && owned(job.base), staged: owned(job.staged) };
+}
+
+function ownBatchJob(job: BatchMergeJob): BatchMergeJob {
+  return { ...job, base: job.base && owned(job.base), staged: job.staged.map(owned) };
 }
 
 /** The distinct buffers of the byte arrays in a request or reply (after {@link ownRequest}/{@link ownReply}). */
@@ -284,6 +301,10 @@ export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
   if (message.op === "merge") {
     const job = message.job;
     arrays.push(job.base, job.staged);
+    if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
+  } else if (message.op === "merge-batch") {
+    const job = message.job;
+    arrays.push(job.base, ...job.staged);
     if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
   } else {
     arrays.push(message.data);
@@ -302,6 +323,8 @@ export function runJob(request: JobRequest): JobReply {
       return { op: request.op, result: baseStateOfBytes(request.data), data: request.data };
     case "merge":
       return { op: request.op, result: mergeBytes(request.job), job: request.job };
+    case "merge-batch":
+      return { op: request.op, result: mergeBatchBytes(request.job), job: request.job };
   }
 }
 
@@ -321,5 +344,10 @@ export const IN_THREAD_JOBS: ProfileJobs = {
   async merge(job, opts) {
     opts?.signal?.throwIfAborted();
     return mergeBytes(job);
+  },
+  // deno-lint-ignore require-await
+  async mergeBatch(job, opts) {
+    opts?.signal?.throwIfAborted();
+    return mergeBatchBytes(job);
   },
 };

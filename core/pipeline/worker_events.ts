@@ -9,6 +9,9 @@
  * `maxDeliveryAttempts` the message is acked with an error log — a staged upload is then still
  * merged by the reconcile sweep, nothing is lost.
  *
+ * Uploads are merged one per write, or in batches with the app's other waiting uploads when
+ * `deps.batch` allows more than one (worker_batch.ts, issue 13).
+ *
  * Metrics (`deps.metrics`): every staged upload handled counts once by outcome with its duration,
  * merged uploads report their queue lag (staging-key time to merge), and poison counts by reason.
  *
@@ -22,8 +25,10 @@ import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts"
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
+import type { BatchLimits } from "./merge_batch.ts";
 import { loadBase, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
 import type { EventPublisher } from "./publisher.ts";
+import { processBatch } from "./worker_batch.ts";
 
 /** Dependencies of the event handlers. */
 export interface WorkerDeps extends MergeDeps {
@@ -35,6 +40,11 @@ export interface WorkerDeps extends MergeDeps {
   retryMaxMs?: number;
   /** Where merges, queue lag and poison are counted (default: nowhere). */
   metrics?: Metrics;
+  /**
+   * Merge each upload together with its app's other waiting uploads, within these bounds
+   * (worker_batch.ts). Absent, or `maxUploads` 1: one merge per upload.
+   */
+  batch?: BatchLimits;
 }
 
 /** What to do with a message. */
@@ -65,9 +75,11 @@ function stagingKeyOf(payload: Record<string, unknown>, app: string): string {
 
 /**
  * Merges one staged upload (from an event or the reconcile sweep), cleans its staging blob and
- * announces `profile.merged`. Poison uploads are moved aside. Returns a one-line note.
+ * announces `profile.merged`. Poison uploads are moved aside. Returns a one-line note. With
+ * `deps.batch`, the app's other waiting uploads are merged in the same write (worker_batch.ts).
  */
 export async function processUpload(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<string> {
+  if (deps.batch && deps.batch.maxUploads > 1) return await processBatch(deps, app, key, deps.batch, signal);
   const metrics = deps.metrics ?? NO_METRICS;
   const started = performance.now();
   let label: MergeOutcomeLabel = "failed";

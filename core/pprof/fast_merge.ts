@@ -70,6 +70,12 @@ export interface FusedFinishOptions {
   compress?: boolean;
   /** Gzip level 1..9 (default 6). */
   level?: number;
+  /**
+   * Replaces the merged comments (deduplicated, in first-seen order) before encoding, as a caller
+   * of the object path sets `profile.comments` between merging and encoding (the pipeline rewrites
+   * its bookkeeping comments this way).
+   */
+  comments?: (merged: string[]) => string[];
 }
 
 /**
@@ -148,6 +154,10 @@ export class EncodedProfileMerger {
     this.#usable();
     if (this.#count === 0) throw new ProfileError("empty", "no profiles to merge");
     this.#done = true;
+    if (opts.comments) {
+      const header = this.#header!, strings = this.#strings;
+      header.comments = opts.comments(header.comments.map((id) => strings.text(id))).map((c) => strings.internText(c));
+    }
     const raw = encodeFused({
       strings: this.#strings,
       labels: this.#labels,

@@ -90,6 +90,25 @@ Deno.test("fused merge: committed real profiles give the object path's exact byt
   assertSame(cpu.map((d) => new Uint8Array(gunzipSync(d))), "raw inputs");
 });
 
+Deno.test("fused merge: finish({ comments }) gives the object path's bytes with its comments replaced", () => {
+  const c = committedProfiles();
+  const inputs = read(c.cpu.slice(0, 2));
+  const merged = mergeProfiles(inputs.map((d) => decodeProfile(d)));
+  const seen: string[][] = [];
+  const rewrite = (comments: string[]) => {
+    seen.push(comments);
+    return [...comments.filter((x) => !x.startsWith("drop")), "autopgo.merged=2", "a second ☃ comment"];
+  };
+  merged.comments = rewrite(merged.comments);
+  const want = encodeProfile(merged, { compress: false });
+  const merger = new EncodedProfileMerger();
+  for (const d of inputs) merger.add(d);
+  const got = merger.finish({ compress: false, comments: rewrite });
+  assert.deepEqual(seen[1], seen[0], "the callback sees the merged comments the object path has");
+  assert.deepEqual(got, want);
+  assert.deepEqual(decodeProfile(got).comments.slice(-2), ["autopgo.merged=2", "a second ☃ comment"]);
+});
+
 Deno.test("fused merge: generated real profiles (labelled and not) give the object path's exact bytes", async () => {
   if (!skipUnlessGo("fused merge vs object path on generated profiles")) return;
   const plain = read(await generateProfiles({ count: 4, durationMs: 300, seed: 21 }));

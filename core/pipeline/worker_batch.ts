@@ -1,0 +1,141 @@
+/**
+ * The worker's batched handling of a staged upload (issue 13): when `profile.uploaded` (or the
+ * sweep) names upload K of app A, merge K together with A's other waiting uploads in one write
+ * (merge_batch.ts), then clean up every member as the unbatched path cleans up one: remember an
+ * idempotent upload, delete its staged blob, announce `profile.merged`; move poison members to
+ * `<app>/rejected/`. The event is acked by the caller only after all of that succeeded; an error
+ * anywhere is transient (nack, retry), and a retry finds merged members absorbed and finishes their
+ * clean-up.
+ *
+ * Latency: an upload whose staged blob is already gone (merged by an earlier batch) is answered
+ * after one `stat`, without reading the base; a lone upload costs one listing of its app's staging
+ * folder more than the unbatched path. Within one process, batches of the same app run one after
+ * another (consumers of one app wait instead of merging the same uploads twice); across processes
+ * the conditional write arbitrates, as it does for single merges.
+ *
+ * Metrics and logs match the unbatched path per upload: each member counts once by outcome
+ * (`merged` ones with the batch's duration and their own queue lag) and each merged upload gets its
+ * `merged <key> into <base>` line, with the batch size.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { BlobStore } from "../blob.ts";
+import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
+import { rejectUpload } from "./app_admin.ts";
+import { rememberMergedUpload } from "./idempotency.ts";
+import { baseKey, parseStagingKey } from "./keys.ts";
+import { type BatchLimits, type BatchOutcome, gatherBatch, mergeBatch } from "./merge_batch.ts";
+import type { WorkerDeps } from "./worker_events.ts";
+
+const log = getLogger(["autopgo", "worker"]);
+
+/** Clean-up operations in flight at once (each member: record, delete, publish). */
+const CLEANUP_PARALLELISM = 8;
+
+/** Batches running per store and app in this process (see the module doc). */
+const running = new WeakMap<BlobStore, Map<string, Promise<unknown>>>();
+
+/** Runs `fn` after every earlier call for the same store and app has settled. */
+async function oneAtATime<T>(store: BlobStore, app: string, fn: () => Promise<T>): Promise<T> {
+  let apps = running.get(store);
+  if (!apps) running.set(store, apps = new Map());
+  const current = (apps.get(app) ?? Promise.resolve()).catch(() => {}).then(fn);
+  apps.set(app, current);
+  try {
+    return await current;
+  } finally {
+    if (apps.get(app) === current) apps.delete(app);
+  }
+}
+
+/** Time from the upload (the staging key's timestamp) to now, in ms; undefined for foreign keys. */
+function queueLagMs(key: string): number | undefined {
+  const nanos = parseStagingKey(key)?.unixNanos;
+  return nanos === undefined ? undefined : Math.max(0, Date.now() - Number(nanos / 1_000_000n));
+}
+
+async function eachLimited(keys: string[], fn: (key: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(CLEANUP_PARALLELISM, keys.length) }, async () => {
+    while (next < keys.length) await fn(keys[next++]);
+  }));
+}
+
+/**
+ * Merges the staged upload `key` of `app` in a batch within `limits` and cleans up every member;
+ * returns a one-line note about `key`. Throws only transient errors.
+ */
+export async function processBatch(
+  deps: WorkerDeps,
+  app: string,
+  key: string,
+  limits: BatchLimits,
+  signal?: AbortSignal,
+): Promise<string> {
+  const metrics = deps.metrics ?? NO_METRICS;
+  const started = performance.now();
+  const gone = () => {
+    metrics.merge("gone", performance.now() - started);
+    return `${key} is gone (merged, rejected or deleted before)`;
+  };
+  // Staging keys are unique and never rewritten: once the blob is gone it was merged, rejected or dropped.
+  if (!(await deps.store.stat(key, signal))) return gone();
+  return await oneAtATime(deps.store, app, async () => {
+    const info = await deps.store.stat(key, signal);
+    if (!info) return gone();
+    let outcome: BatchOutcome;
+    try {
+      const keys = await gatherBatch(deps.store, app, key, info.size, limits, signal);
+      outcome = await mergeBatch(deps, app, keys, signal);
+    } catch (error) {
+      metrics.merge("failed", performance.now() - started);
+      throw error;
+    }
+    const ms = performance.now() - started;
+    const count = (keys: string[], label: MergeOutcomeLabel) => {
+      for (const k of keys) metrics.merge(label, ms, label === "merged" ? queueLagMs(k) : undefined);
+    };
+    count(outcome.merged, "merged");
+    count(outcome.alreadyAbsorbed, "duplicate");
+    count(outcome.missing, "gone");
+    count(outcome.dropped, "dropped");
+    const batch = outcome.merged.length;
+    for (const k of outcome.merged) {
+      log.info("merged {key} into {base} after {conflicts} write conflicts (batch of {batch})", {
+        key: k,
+        base: baseKey(app),
+        app,
+        conflicts: outcome.conflicts,
+        batch,
+        ms: Math.round(ms),
+      });
+    }
+    await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], async (k) => {
+      await rememberMergedUpload(deps.store, k, signal);
+      await deps.store.delete(k, undefined, signal);
+      await deps.publisher.publish("profile.merged", { app, profileKey: k, mergedKey: baseKey(app) }, signal);
+    });
+    for (const { key: k, reason } of outcome.rejected) {
+      const target = await rejectUpload(deps.store, app, k, reason, signal);
+      metrics.merge("rejected", ms);
+      metrics.poison("rejected_upload");
+      log.warn("rejected upload {key}: {reason}", { key: k, app, reason, movedTo: target });
+    }
+    return noteFor(key, app, outcome);
+  });
+}
+
+function noteFor(key: string, app: string, outcome: BatchOutcome): string {
+  if (outcome.merged.includes(key)) {
+    const others = outcome.merged.length - 1;
+    return `merged ${key} into ${baseKey(app)} with ${others} other uploads in one write ` +
+      `(${outcome.conflicts} write conflicts)`;
+  }
+  if (outcome.alreadyAbsorbed.includes(key)) return `${key} was already merged`;
+  const rejected = outcome.rejected.find((r) => r.key === key);
+  if (rejected) return `rejected ${key}: ${rejected.reason}`;
+  if (outcome.dropped.includes(key)) return `${key} was staged before app "${app}" was deleted: dropped`;
+  return `${key} is gone (merged, rejected or deleted before)`;
+}
