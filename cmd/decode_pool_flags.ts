@@ -8,7 +8,7 @@
 
 import { type Command, InvalidArgumentError } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { DEFAULT_QUEUE_LIMIT, DecodePool, defaultPoolSize } from "../core/pipeline/decode_pool.ts";
+import { DecodePool, DEFAULT_QUEUE_LIMIT, defaultPoolSize } from "../core/pipeline/decode_pool.ts";
 import { envOption, nonNegativeIntArg } from "./options.ts";
 
 /** Resolved decode-pool flags. */
