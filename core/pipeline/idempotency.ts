@@ -112,13 +112,41 @@ export async function claimIdempotencyKey(
   }
 }
 
-/** Worker side: before a merged staged upload is deleted, keep the proof that its key was taken. */
+/**
+ * Worker side: before a merged staged upload is deleted, keep the proof that its key was taken.
+ * Written only-if-absent: the server's claim (the same key) may be there already, and a record is
+ * never overwritten with another key.
+ */
 export async function rememberMergedUpload(store: BlobStore, stagingKey: string, signal?: AbortSignal): Promise<void> {
   const parts = parseStagingKey(stagingKey);
   const hash = parts && hashInName(parts.name);
   if (!parts || !hash) return;
   const body = new TextEncoder().encode(JSON.stringify({ key: stagingKey }));
-  await store.write(idempotencyRecordKey(parts.app, hash), body, undefined, signal);
+  try {
+    await store.write(idempotencyRecordKey(parts.app, hash), body, { ifAbsent: true }, signal);
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error;
+  }
+}
+
+/**
+ * Whose upload a staged blob is, for the worker: `own` when it carries no idempotency key or its
+ * key's record names it; `other` when the record names another staged key (a concurrent duplicate
+ * that lost the claim — its request deletes it, and it must never be merged); `unclaimed` when
+ * there is no record yet (its request has not claimed, or died before it could: a retry with the
+ * same key is answered with this upload, so it may be merged when nothing else will claim it).
+ */
+export async function claimOf(
+  store: BlobStore,
+  stagingKey: string,
+  signal?: AbortSignal,
+): Promise<"own" | "other" | "unclaimed"> {
+  const parts = parseStagingKey(stagingKey);
+  const hash = parts && hashInName(parts.name);
+  if (!parts || !hash) return "own";
+  const recorded = await readRecord(store, parts.app, hash, signal);
+  if (recorded === undefined) return "unclaimed";
+  return recorded === stagingKey ? "own" : "other";
 }
 
 /** Deletes the idempotency records of `app` last written before `before`; returns how many. */

@@ -28,6 +28,7 @@ import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../b
 import { setAsideBase } from "./app_admin.ts";
 import type { BaseState } from "./base_state.ts";
 import type { BatchMergeResult } from "./batch_job.ts";
+import { claimOf } from "./idempotency.ts";
 import { baseKey, parseStagingKey, stagingPrefix } from "./keys.ts";
 import { loadBase, type MergeDeps, type SetAsideBase } from "./merge_upload.ts";
 import { IN_THREAD_JOBS } from "./profile_jobs.ts";
@@ -84,6 +85,10 @@ export async function gatherBatch(
   for await (const info of store.list(stagingPrefix(app), signal)) {
     if (info.key === key || parseStagingKey(info.key)?.app !== app) continue;
     if (batch.length >= limits.maxUploads || bytes + info.size > limits.maxBytes) break;
+    // Only uploads that are surely accepted: an idempotent upload joins once its key is claimed
+    // for it (a concurrent duplicate about to be deleted, or one not yet claimed, waits for its
+    // own event or the sweep).
+    if ((await claimOf(store, info.key, signal)) !== "own") continue;
     batch.push(info.key);
     bytes += info.size;
   }

@@ -193,15 +193,13 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     try {
       await deps.publisher.publish("profile.uploaded", { app, profileKey: key }, c.get("deadline"));
     } catch (error) {
-      log.error("publishing profile.uploaded for {key} failed: {error}", { key, error: String(error) });
-      await deps.store.delete(key).catch((e) =>
-        log.warn("could not delete unpublished staging blob {key} (the worker's sweep will merge it): {error}", {
-          key,
-          error: String(e),
-        })
-      );
-      return apiError(503, `event bus unavailable, upload not accepted: ${publicMessage(error)}`, {
-        "retry-after": "5",
+      // The upload is durable once staged: a worker may already have merged it (batches gather an
+      // app's staged uploads from the store), and the reconcile sweep merges it if no event ever
+      // comes. So it is accepted; only the event, which merely speeds the merge up, is missing.
+      log.warn("publishing profile.uploaded for {key} failed; the worker's sweep merges it: {error}", {
+        key,
+        app,
+        error: String(error),
       });
     }
     log.info("staged upload {key} ({size} bytes)", { key, size: body.byteLength });

@@ -24,7 +24,7 @@ import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
 import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
-import { rememberMergedUpload } from "./idempotency.ts";
+import { claimOf, rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import { type BatchLimits, type BatchOutcome, gatherBatch, mergeBatch } from "./merge_batch.ts";
 import type { WorkerDeps } from "./worker_events.ts";
@@ -85,6 +85,12 @@ export async function processBatch(
   return await oneAtATime(deps.store, app, async () => {
     const info = await deps.store.stat(key, signal);
     if (!info) return gone();
+    if ((await claimOf(deps.store, key, signal)) === "other") {
+      // A duplicate of an idempotent upload that lost the claim: the winner is merged, never this.
+      await deps.store.delete(key, undefined, signal);
+      metrics.merge("duplicate", performance.now() - started);
+      return `${key} is a duplicate of an idempotent upload merged under another key: dropped`;
+    }
     let outcome: BatchOutcome;
     try {
       const keys = await gatherBatch(deps.store, app, key, info.size, limits, signal);
