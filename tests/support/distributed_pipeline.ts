@@ -90,7 +90,11 @@ function scrapedCount(scraper: { lines: string[] }): number {
 export async function runDistributedPipeline(setup: DistributedSetup): Promise<DistributedReport> {
   registerBuiltinDrivers();
   const total = setup.uploads ?? 200;
-  const files = await generateProfiles({ count: 50, durationMs: 100, rate: 1000 });
+  // A 100 ms profile of a starved process can hold no sample (the server refuses it with 422):
+  // upload only profiles with samples, as a scraper does.
+  const files = (await generateProfiles({ count: 50, durationMs: 100, rate: 1000 }))
+    .filter((file) => decodeProfile(Deno.readFileSync(file)).sample.length > 0);
+  assert.ok(files.length >= 10, `only ${files.length} of 50 generated profiles hold samples`);
   const inputs = Array.from({ length: total }, (_, i) => files[i % files.length]);
   const scrapedProfile = await Deno.readFile(files[0]);
   const target = startFakePprofTarget(scrapedProfile);
