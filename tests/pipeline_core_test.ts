@@ -23,6 +23,7 @@ import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { assertSameSamples } from "./support/samples.ts";
+import { delegatingStore } from "./support/delegating_store.ts";
 
 const profiles = committedProfiles();
 const cpuBytes = await Promise.all([...profiles.cpu, ...profiles.cpuLabelled].map((p) => Deno.readFile(p)));
@@ -56,21 +57,6 @@ async function setup(compaction: "pgo" | "none" = "none") {
     retryBaseMs: 100,
   };
   return { store, publisher, deps };
-}
-
-/** A store delegating to `store` except for the `overrides`. */
-function wrapStore(store: BlobStore, overrides: Partial<BlobStore>): BlobStore {
-  return {
-    read: (k, s) => store.read(k, s),
-    stat: (k, s) => store.stat(k, s),
-    write: (k, d, c, s) => store.write(k, d, c, s),
-    delete: (k, c, s) => store.delete(k, c, s),
-    list: (p, s) => store.list(p, s),
-    listPrefixes: (p, s) => store.listPrefixes(p, s),
-    check: (s) => store.check(s),
-    close: () => store.close(),
-    ...overrides,
-  };
 }
 
 let seq = 0;
@@ -162,7 +148,7 @@ Deno.test("bad envelopes and payloads are acked without touching the store", asy
 Deno.test("transient failures are nacked with growing backoff, then left to the sweep", async () => {
   const { store, deps } = await setup();
   const key = await stage(store, "t", cpuBytes[0]);
-  const failing = wrapStore(store, { read: () => Promise.reject(new Error("connection reset")) });
+  const failing = delegatingStore(store, { read: () => Promise.reject(new Error("connection reset")) });
   const flaky = { ...deps, store: failing, maxDeliveryAttempts: 4 };
   const d1 = await handleEvent(flaky, uploadedEvent("t", key), 1);
   const d2 = await handleEvent(flaky, uploadedEvent("t", key), 2);
@@ -187,7 +173,7 @@ Deno.test("deletion drops everything staged before it, even when merged later or
   const late = await stage(store, "d", cpuBytes[1], before + 10n);
   // A merge that read the old base and the staged upload, racing the deletion.
   let raced = false;
-  const racing = wrapStore(store, {
+  const racing = delegatingStore(store, {
     read: async (key, signal) => {
       const object = await store.read(key, signal);
       if (key === late && !raced) {

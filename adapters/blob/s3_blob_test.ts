@@ -20,6 +20,7 @@ import { registerBuiltinDrivers } from "../mod.ts";
 import { Bucket } from "../../core/blob_bucket.ts";
 import { openS3Blob, S3BlobDriver } from "./s3_blob.ts";
 import { parseS3Url, s3ClientConfig } from "./s3_url.ts";
+import { delegatingStore } from "../../tests/support/delegating_store.ts";
 
 const skip = serviceSkip("minio", minioBinary() !== undefined, "needed for the s3:// driver tests");
 const noEnv = () => undefined;
@@ -196,19 +197,12 @@ async function minioWithBucket(bucket = "conformance"): Promise<{ minio: MinioSe
 
 /** `store`, whose close() also runs `after` (the conformance suite closes what openMissing returns). */
 function closingAlso(store: BlobStore, after: () => Promise<void>): BlobStore {
-  return {
-    read: (k, s) => store.read(k, s),
-    stat: (k, s) => store.stat(k, s),
-    write: (k, d, c, s) => store.write(k, d, c, s),
-    delete: (k, c, s) => store.delete(k, c, s),
-    list: (p, s) => store.list(p, s),
-    listPrefixes: (p, s) => store.listPrefixes(p, s),
-    check: (s) => store.check(s),
+  return delegatingStore(store, {
     close: async () => {
       await store.close();
       await after();
     },
-  };
+  });
 }
 
 blobConformance("s3 (MinIO)", async () => {

@@ -21,25 +21,11 @@ import { baseKey, stagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
 import { readBase } from "./profiles_view.ts";
 import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
+import { delegatingStore } from "../../tests/support/delegating_store.ts";
 
 const profiles = committedProfiles();
 const real = [...profiles.cpu, ...profiles.cpuLabelled].map((p) => Deno.readFileSync(p));
 const BATCH: BatchLimits = { maxUploads: 64, maxBytes: 16 << 20 };
-
-/** A store delegating to `store` (a distinct object: batches of one app in one process are serialised per store). */
-function wrap(store: BlobStore, overrides: Partial<BlobStore> = {}): BlobStore {
-  return {
-    read: (k, s) => store.read(k, s),
-    stat: (k, s) => store.stat(k, s),
-    write: (k, d, c, s) => store.write(k, d, c, s),
-    delete: (k, c, s) => store.delete(k, c, s),
-    list: (p, s) => store.list(p, s),
-    listPrefixes: (p, s) => store.listPrefixes(p, s),
-    check: (s) => store.check(s),
-    close: () => store.close(),
-    ...overrides,
-  };
-}
 
 function setup(store: BlobStore, batch: BatchLimits = BATCH) {
   const outcomes: MergeOutcomeLabel[] = [];
@@ -86,7 +72,7 @@ Deno.test("processBatch: three concurrent workers handling every event twice mer
   const store = await openMemBlobStore("mem://");
   const inputs = [...real, ...real, ...real];
   const keys = await Promise.all(inputs.map((d) => stage(store, "x", d)));
-  const workers = [0, 1, 2].map(() => setup(wrap(store)));
+  const workers = [0, 1, 2].map(() => setup(delegatingStore(store)));
   const notes = await Promise.all(
     workers.flatMap((w) => [...keys, ...keys].map((k) => processUpload(w.deps, "x", k))),
   );
@@ -124,7 +110,7 @@ Deno.test("processBatch: a deletion racing a batch wins: nothing staged before i
   const t0 = 1_000_000_000_000_000_000n;
   const early = [await stage(store, "d", real[0], t0), await stage(store, "d", real[1], t0)];
   let raced = false;
-  const racing = wrap(store, {
+  const racing = delegatingStore(store, {
     read: async (key, signal) => {
       const object = await store.read(key, signal);
       if (key === early[1] && !raced) {
@@ -149,7 +135,7 @@ Deno.test("processBatch: a deletion racing a batch wins: nothing staged before i
 Deno.test("processBatch: batches respect the count and byte bounds", async () => {
   const store = await openMemBlobStore("mem://");
   let writes = 0;
-  const counting = wrap(store, {
+  const counting = delegatingStore(store, {
     write: (k, d, c, s) => {
       if (k === baseKey("b")) writes++;
       return store.write(k, d, c, s);
@@ -174,7 +160,7 @@ Deno.test("processBatch: a crash between the write and the clean-up is finished 
   const store = await openMemBlobStore("mem://");
   const keys = [await stage(store, "c", real[0]), await stage(store, "c", real[1]), await stage(store, "c", real[2])];
   let failDeletes = true;
-  const crashing = wrap(store, {
+  const crashing = delegatingStore(store, {
     delete: (k, c, s) => failDeletes ? Promise.reject(new Error("connection reset")) : store.delete(k, c, s),
   });
   const { deps, count } = setup(crashing);
@@ -194,7 +180,7 @@ Deno.test("processBatch: an upload an earlier batch took is answered without rea
   const store = await openMemBlobStore("mem://");
   const keys = [await stage(store, "f", real[0]), await stage(store, "f", real[1])];
   let baseReads = 0;
-  const counting = wrap(store, {
+  const counting = delegatingStore(store, {
     read: (k, s) => {
       if (k === baseKey("f")) baseReads++;
       return store.read(k, s);
