@@ -45,7 +45,8 @@ async function tempDirs(): Promise<{ store: string; bus: string; remove(): Promi
 
 let busCounter = 0;
 
-async function fileFile(): Promise<BenchSetup> {
+/** `file://` store and `file://` bus in fresh temp directories (the reference row). */
+export async function fileFile(): Promise<BenchSetup> {
   const dirs = await tempDirs();
   return {
     name: "file + file",
@@ -137,7 +138,8 @@ async function brokerRow(
   };
 }
 
-async function natsJetStream(): Promise<BenchSetup | undefined> {
+/** `file://` store and NATS JetStream (a nats-server of its own); undefined when nats-server is missing. */
+export async function natsJetStream(): Promise<BenchSetup | undefined> {
   if (!cachedBinary("nats-server")) return void console.warn("skipping nats: nats-server is not installed");
   const nats = await startNatsServer();
   return brokerRow("nats jetstream", { NATS_SERVER_URL: nats.url }, (n) => {

@@ -1,0 +1,280 @@
+/**
+ * `deno task bench:ingest` (issue 13): the deployed pipeline's ingest with batched merges against
+ * itself with one merge per upload (`--batch-max-uploads 1`, the path before batching), in one
+ * run, and ingest with 1, 2 and 4 worker processes on the file:// bus and on NATS JetStream.
+ * Results go into BENCHMARKS.md between `<!-- bench:ingest:start -->` / `<!-- bench:ingest:end -->`.
+ *
+ * Batching: one `autopgo server` and one `autopgo worker` on a file:// store and bus, 8 concurrent
+ * clients uploading real labelled CPU profiles of the hotpath fixture (unique stacks and labels:
+ * tests/support/fixtures.ts `generateProfiles`) to one app, with `--compaction none` and the
+ * default (`pgo`), 200 and 1,000 uploads. Lone uploads: the worker's own latency for one upload
+ * into such bases, batched and not (bench/ingest_lone.ts). Workers: 1,000 uploads to 4 apps,
+ * batching on, default compaction, uploaded while the workers run ("live") and uploaded before they
+ * start ("backlog"). Each row is one run (bench/ingest_run.ts says what is timed). The profiles are
+ * generated once and cached in `$AUTOPGO_BENCH_DATA` (default `$TMPDIR/autopgo-bench`).
+ *
+ * Usage: deno task bench:ingest [--sizes 200,1000] [--worker-uploads 1000] [--profile-ms 100] [--no-lone]
+ *                               [--lone 10] [--warmup 50] [--no-batching] [--no-workers] [--no-write]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { registerBuiltinDrivers } from "../adapters/mod.ts";
+import { DEFAULT_BATCH_LIMITS } from "../core/pipeline/merge_batch.ts";
+import { checkUploadBytes } from "../core/pipeline/profile_jobs.ts";
+import { generateProfiles } from "../tests/support/fixtures.ts";
+import { type LoneResult, measureLone } from "./ingest_lone.ts";
+import { type IngestConfig, type IngestResult, measureIngest } from "./ingest_run.ts";
+import { formatMarkdown, replaceSection } from "./run.ts";
+import { type BenchSetup, fileFile, natsJetStream } from "./setups.ts";
+
+const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
+
+const ms = (v: number) => Number.isNaN(v) ? "–" : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`;
+const mib = (v: number) => `${v.toFixed(0)} MiB`;
+const ratio = (v: number) => `${v.toFixed(2)}×`;
+
+async function run(make: () => Promise<BenchSetup | undefined>, config: IngestConfig, bodies: Uint8Array[]) {
+  const setup = await make();
+  if (!setup) return undefined;
+  try {
+    for (const [name, value] of Object.entries(setup.env)) Deno.env.set(name, value);
+    console.log(`${setup.name}: ${JSON.stringify(config)}`);
+    const result = await measureIngest(setup, config, bodies);
+    const { config: _, ...shown } = result;
+    console.log(`  ${JSON.stringify(shown, (_k, v) => typeof v === "number" ? Math.round(v * 10) / 10 : v)}`);
+    return result;
+  } finally {
+    await setup.stop();
+  }
+}
+
+function batchingTable(results: IngestResult[]): string {
+  const rows: string[] = [];
+  const verdicts: string[] = [];
+  for (let i = 0; i + 1 < results.length; i += 2) {
+    const [on, off] = [results[i], results[i + 1]];
+    const speed = on.uploadsPerSecond / off.uploadsPerSecond;
+    const rss = Math.max(on.serverRssMiB, ...on.workerRssMiB) / Math.max(off.serverRssMiB, ...off.workerRssMiB);
+    const workerRss = on.workerRssMiB[0] / off.workerRssMiB[0];
+    for (const [name, r] of [["batched", on], ["one merge per upload", off]] as const) {
+      rows.push(
+        `| ${r.config.uploads} | ${r.config.compaction} | ${name} | ${r.uploadsPerSecond.toFixed(1)} | ${
+          ms(r.drainMs)
+        } | ${ms(r.mergedP50)} / ${ms(r.mergedP99)} | ${ms(r.postP50)} / ${ms(r.postP99)} | ${ms(r.loneMs)} | ${
+          mib(r.serverRssMiB)
+        } / ${mib(r.workerRssMiB[0])} | ${r === on ? `**${ratio(speed)}**, worker RSS ${ratio(workerRss)}` : ""} |`,
+      );
+    }
+    if (on.config.compaction === "none") {
+      const met = speed >= 3 && rss <= 1;
+      verdicts.push(
+        `${on.config.uploads} uploads: ${met ? "met" : "not met"} (${ratio(speed)} uploads/s, peak RSS of the ` +
+          `largest process ${ratio(rss)})`,
+      );
+    }
+  }
+  return [
+    "| uploads | compaction | worker | uploads/s | first upload → all merged | upload→merged p50 / p99 | POST p50 / p99 | lone upload→merged (median) | peak RSS server / worker | batched vs one per upload |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    `Target ≥3× the uploads/s of one merge per upload with \`--compaction none\`, at no more peak RSS: ${
+      verdicts.join("; ") || "not measured"
+    }.`,
+  ].join("\n");
+}
+
+const modeOf = (r: IngestResult) => r.config.backlog ? "backlog" : "live";
+
+function workersTable(results: IngestResult[], cores: number): string {
+  const rows: string[] = [];
+  const verdicts: string[] = [];
+  const groups = [...new Set(results.map((r) => `${r.setup}|${modeOf(r)}`))];
+  for (const group of groups) {
+    const mine = results.filter((r) => `${r.setup}|${modeOf(r)}` === group);
+    const one = mine[0];
+    for (const r of mine) {
+      const live = !r.config.backlog;
+      const cpu = r.workerCpuS.reduce((a, b) => a + b, 0);
+      rows.push(
+        `| ${r.setup} | ${modeOf(r)} | ${r.config.workers} | ${r.uploadsPerSecond.toFixed(1)} | ${
+          ratio(r.uploadsPerSecond / one.uploadsPerSecond)
+        } | ${ms(r.drainMs)} | ${live ? `${ms(r.mergedP50)} / ${ms(r.mergedP99)}` : "–"} | ${
+          live ? `${ms(r.postP50)} / ${ms(r.postP99)}` : "–"
+        } | ${r.serverCpuS.toFixed(1)} s / ${cpu.toFixed(1)} s | ${mib(r.serverRssMiB)} / ${
+          mib(Math.max(...r.workerRssMiB))
+        } |`,
+      );
+    }
+    const rates = mine.map((r) => r.uploadsPerSecond);
+    const upToCores = mine.filter((r) => r.config.workers <= cores).map((r) => r.uploadsPerSecond);
+    const grows = upToCores.every((v, i) => i === 0 || v > upToCores[i - 1]);
+    const neverShrinks = rates.every((v, i) => i === 0 || v >= 0.95 * Math.max(...rates.slice(0, i)));
+    verdicts.push(
+      `${group.replace("|", ", ")}: grows up to ${cores} workers ${grows ? "yes" : "no"}; never shrinks (within 5%) ${
+        neverShrinks ? "yes" : "no"
+      }`,
+    );
+  }
+  return [
+    "| store + bus | mode | workers | uploads/s | vs 1 worker | first upload (backlog: workers start) → all merged | upload→merged p50 / p99 | POST p50 / p99 | CPU server / all workers | peak RSS server / largest worker |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    `Target: ingest grows with workers up to the ${cores} cores here and never shrinks: ${verdicts.join("; ")}.`,
+  ].join("\n");
+}
+
+/**
+ * `count` labelled profiles of `profileMs` from the hotpath fixture, generated once (minutes) and kept in
+ * `$AUTOPGO_BENCH_DATA` (default `$TMPDIR/autopgo-bench`) so later runs upload the same profiles.
+ */
+async function cachedProfiles(count: number, profileMs: number): Promise<string[]> {
+  const root = Deno.env.get("AUTOPGO_BENCH_DATA") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/autopgo-bench`;
+  const dir = `${root}/ingest-${count}x${profileMs}ms-labelled`;
+  const names = Array.from({ length: count }, (_, i) => `${dir}/cpu-${String(i).padStart(4, "0")}.pb.gz`);
+  if (await Deno.stat(`${dir}/complete`).then(() => true, () => false)) return names;
+  console.log(`generating ${count} labelled profiles of ${profileMs} ms (hotpath fixture, once) into ${dir}…`);
+  const files = await generateProfiles({ count, durationMs: profileMs, labels: true, rate: 1000 });
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [i, file] of files.entries()) await Deno.copyFile(file, names[i]);
+  await Deno.writeTextFile(`${dir}/complete`, `${new Date().toISOString()}\n`);
+  return names;
+}
+
+async function machineLine(): Promise<string> {
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  return `${navigator.hardwareConcurrency} × ${cpu}; Deno ${Deno.version.deno}; load average at start ${load}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      sizes: { type: "string", default: "200,1000" },
+      "worker-uploads": { type: "string", default: "1000" },
+      "profile-ms": { type: "string", default: "100" },
+      lone: { type: "string", default: "10" },
+      warmup: { type: "string", default: "50" },
+      "no-lone": { type: "boolean", default: false },
+      "no-batching": { type: "boolean", default: false },
+      "no-workers": { type: "boolean", default: false },
+      "no-write": { type: "boolean", default: false },
+    },
+  });
+  registerBuiltinDrivers();
+  const sizes = values.sizes.split(",").map(Number);
+  const workerUploads = Number(values["worker-uploads"]);
+  const profileMs = Number(values["profile-ms"]);
+  const lone = Number(values.lone);
+  const warmup = Number(values.warmup);
+  const count = Math.max(...sizes, workerUploads) + lone;
+  const machine = await machineLine();
+  const files = await cachedProfiles(count, profileMs);
+  // A short profile of an unlucky run can hold no sample: the server would refuse it (422).
+  const all = await Promise.all(files.map((f) => Deno.readFile(f)));
+  const bodies = all.filter((b) => checkUploadBytes(b, {}).status === "usable");
+  const skipped = all.length - bodies.length;
+  const sizeKiB = bodies.reduce((s, b) => s + b.length, 0) / bodies.length / 1024;
+  const started = new Date().toISOString().slice(0, 16) + "Z";
+  const sections: string[] = [
+    `Measured ${started} on ${machine}. Data: ${all.length} real CPU profiles of ${profileMs} ms written by the ` +
+    `hotpath fixture with labels (\`generateProfiles\`, ${sizeKiB.toFixed(1)} KiB on average)` +
+    (skipped ? `, ${skipped} of them without any sample left out (the last uploads reuse the first profiles)` : "") +
+    ".",
+  ];
+  if (!values["no-batching"]) {
+    const results: IngestResult[] = [];
+    for (const uploads of sizes) {
+      for (const compaction of ["none", "pgo"] as const) {
+        for (const batchMaxUploads of [DEFAULT_BATCH_LIMITS.maxUploads, 1]) {
+          const config = { uploads, apps: 1, compaction, batchMaxUploads, workers: 1, lone, warmup };
+          results.push((await run(fileFile, config, bodies))!);
+        }
+      }
+    }
+    sections.push(
+      `### Batched merges against one merge per upload\n\n${sizes.join(" and ")} uploads of real labelled CPU ` +
+        `profiles (${sizeKiB.toFixed(1)} KiB on average, every sample with its own span labels) from 8 concurrent ` +
+        `clients to one app, into one \`autopgo server\` and one \`autopgo worker\` (file:// store and bus); ` +
+        `"batched" is the default (\`--batch-max-uploads ${DEFAULT_BATCH_LIMITS.maxUploads}\`), "one merge per ` +
+        `upload" is \`--batch-max-uploads 1\`, the path before batching. The worker is warmed up first (${warmup} ` +
+        `uploads to another app, merged before the clock starts). Lone uploads: ${lone} more, one at a time, ` +
+        `each waited for until merged, into the base the run built.\n\n${batchingTable(results)}`,
+    );
+    const insane = results.filter((r) => r.sanity);
+    if (insane.length) sections.push(`Sanity failures: ${insane.map((r) => r.sanity).join("; ")}`);
+  }
+  if (!values["no-lone"]) {
+    const lones: LoneResult[] = [];
+    for (const compaction of ["none", "pgo"] as const) {
+      for (const baseUploads of sizes) {
+        console.log(`lone uploads into a base of ${baseUploads}, compaction ${compaction}`);
+        lones.push(await measureLone(bodies, compaction, baseUploads, 20));
+        console.log(`  ${JSON.stringify(lones.at(-1))}`);
+      }
+    }
+    sections.push(
+      "### A lone upload, in the worker alone\n\nOne staged upload handled by `processUpload` on a file:// store " +
+        "(stat, listing, base read, merge in a decode pool of one Web Worker, conditional write, clean-up; no bus), " +
+        "batched and unbatched alternately into the same growing base; medians of 20 each after 4 warm-up rounds " +
+        "(bench/ingest_lone.ts).\n\n" + [
+        "| compaction | base holds | base size | batched | one merge per upload | batched / unbatched |",
+        "|---|---|---|---|---|---|",
+        ...lones.map((l) =>
+          `| ${l.compaction} | ${l.baseUploads} uploads | ${(l.baseBytes / 1024).toFixed(0)} KiB | ${
+            ms(l.batchedMs)
+          } | ${ms(l.singleMs)} | ${ratio(l.batchedMs / l.singleMs)} |`
+        ),
+      ].join("\n"),
+    );
+  }
+  if (!values["no-workers"]) {
+    const results: IngestResult[] = [];
+    for (const make of [fileFile, natsJetStream]) {
+      for (const backlog of [false, true]) {
+        for (const workers of [1, 2, 4]) {
+          const config = {
+            uploads: workerUploads,
+            apps: 4,
+            compaction: "pgo" as const,
+            batchMaxUploads: DEFAULT_BATCH_LIMITS.maxUploads,
+            workers,
+            lone: 0,
+            backlog,
+            warmup,
+          };
+          const result = await run(make, config, bodies);
+          if (result) results.push(result);
+        }
+      }
+    }
+    sections.push(
+      `### Worker processes\n\n${workerUploads} uploads from 8 concurrent clients to 4 apps, batched, default ` +
+        `compaction, one \`autopgo server\` and 1, 2 or 4 \`autopgo worker\` processes (file:// store). "live": ` +
+        `the workers, warmed up with ${warmup} uploads each to other apps, run while the clients upload, uploads/s ` +
+        `from the first POST to the last merge (the server's ` +
+        `acceptance and the workers share the machine's ${navigator.hardwareConcurrency} cores); "backlog": everything ` +
+        `is uploaded first with no worker running, then cold workers start (a restart after an outage), uploads/s ` +
+        `from the first worker ready to the last merge (the workers' own ingest rate). CPU is user + system ` +
+        `time of each process while the uploads were ingested.\n\n` +
+        workersTable(results, navigator.hardwareConcurrency),
+    );
+    const insane = results.filter((r) => r.sanity);
+    if (insane.length) sections.push(`Sanity failures: ${insane.map((r) => r.sanity).join("; ")}`);
+  }
+  const args = Deno.args.filter((a) => a !== "--no-write").join(" ");
+  const body = [...sections, `Reproduce: \`deno task bench:ingest${args ? ` ${args}` : ""}\``].join("\n\n");
+  console.log(`\n${body}`);
+  if (!values["no-write"]) {
+    const doc = replaceSection(await Deno.readTextFile(BENCHMARKS_MD), "ingest", body);
+    await Deno.writeTextFile(BENCHMARKS_MD, doc);
+    await formatMarkdown(BENCHMARKS_MD);
+  }
+}
+
+if (import.meta.main) await main();

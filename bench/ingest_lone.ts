@@ -1,0 +1,87 @@
+/**
+ * The lone-upload latency of the worker itself, for `bench/ingest.ts`: with no bus and no polling in
+ * the way, one staged upload handled by `processUpload` (stat, listing, base read, merge job in a
+ * decode pool of one Web Worker, conditional write, clean-up) on a file:// store whose base already
+ * holds `baseUploads` uploads, batched (`maxUploads` 64) and unbatched (1) alternately, so both
+ * see the same base sizes and machine load. Issue 13: batching must not make a lone upload slower.
+ *
+ * @module
+ */
+
+import { fileUrlFromPath, openFileBlobStore } from "../adapters/mod.ts";
+import { DecodePool } from "../core/pipeline/decode_pool.ts";
+import { stagingKey } from "../core/pipeline/keys.ts";
+import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
+import { processUpload, type WorkerDeps } from "../core/pipeline/worker_events.ts";
+import { percentile } from "./ingest_run.ts";
+
+/** Median ms of a lone upload, batched and not, and the base size it merged into. */
+export interface LoneResult {
+  compaction: CompactionMode;
+  baseUploads: number;
+  baseBytes: number;
+  runs: number;
+  batchedMs: number;
+  singleMs: number;
+}
+
+/** Builds a base of `baseUploads` of `bodies` (in batches), then times `runs` lone uploads per mode. */
+export async function measureLone(
+  bodies: Uint8Array[],
+  compaction: CompactionMode,
+  baseUploads: number,
+  runs: number,
+): Promise<LoneResult> {
+  const root = await Deno.makeTempDir({ prefix: "autopgo-bench-lone-" });
+  const store = await openFileBlobStore(fileUrlFromPath(root));
+  const pool = new DecodePool({ size: 1 });
+  const deps = (maxUploads: number): WorkerDeps => ({
+    store,
+    pruneConfig: [],
+    compaction,
+    jobs: pool,
+    batch: { maxUploads, maxBytes: 16 << 20 },
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random: Math.random,
+    publisher: { publish: () => Promise.resolve() },
+  });
+  let n = 0;
+  const stage = async (body: Uint8Array) => {
+    const key = stagingKey("lone", 1_700_000_000_000_000_000n + BigInt(n++), `l${n}`);
+    await store.write(key, body, { ifAbsent: true });
+    return key;
+  };
+  try {
+    for (let i = 0; i < baseUploads; i += 64) {
+      let last = "";
+      for (let j = i; j < Math.min(baseUploads, i + 64); j++) last = await stage(bodies[j % bodies.length]);
+      await processUpload(deps(64), "lone", last);
+    }
+    const times = { batched: [] as number[], single: [] as number[] };
+    for (let r = 0; r < runs + 4; r++) { // the first 4 rounds warm up (JIT) and are not counted
+      const order: ["batched" | "single", number][] = r % 2 ? [["batched", 64], ["single", 1]] : [["single", 1], [
+        "batched",
+        64,
+      ]];
+      for (const [mode, maxUploads] of order) {
+        const key = await stage(bodies[(baseUploads + r) % bodies.length]);
+        const t = performance.now();
+        await processUpload(deps(maxUploads), "lone", key);
+        if (r >= 4) times[mode].push(performance.now() - t);
+      }
+    }
+    const median = (a: number[]) => percentile([...a].sort((x, y) => x - y), 50);
+    return {
+      compaction,
+      baseUploads,
+      baseBytes: (await store.stat("lone/default.pgo"))!.size,
+      runs,
+      batchedMs: median(times.batched),
+      singleMs: median(times.single),
+    };
+  } finally {
+    pool.close();
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * One ingest measurement for `bench/ingest.ts`: start `autopgo server` and N `autopgo worker`
+ * processes on a store and bus set-up (bench/setups.ts), upload profiles with 8 concurrent
+ * clients, and time every upload from the start of its POST to the moment its staged blob is gone
+ * (merged and cleaned), seen by reading the file:// store's staging folders every 20 ms. Workers
+ * that run while the clients upload are warmed up first, as long-running workers are; a backlog is
+ * uploaded before cold workers start and timed from the first one ready. Then a
+ * few lone uploads, one at a time, each waited for until merged (the latency a single upload
+ * sees on an idle worker), and the peak RSS (`VmHWM`) of every process. Finally a sanity check:
+ * the `cpu/nanoseconds` totals of the merged bases equal those of the uploads as the worker
+ * prepares them (every upload merged exactly once).
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { prepareProfile } from "../core/pipeline/profile_jobs.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import type { Profile } from "../core/pprof/profile.ts";
+import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
+import type { BenchSetup } from "./setups.ts";
+
+/** What one run measures. */
+export interface IngestConfig {
+  uploads: number;
+  apps: number;
+  compaction: "none" | "pgo";
+  /** `--batch-max-uploads` (1: one merge per upload). */
+  batchMaxUploads: number;
+  workers: number;
+  /** Lone uploads after the run (0: none). */
+  lone: number;
+  /**
+   * Upload everything first with no worker running, then start the workers and time them from
+   * their start to the last merge (the workers' own ingest rate, without the server competing).
+   */
+  backlog?: boolean;
+  /** Warm-up uploads per worker before a live run (default 50). */
+  warmup?: number;
+}
+
+/** What one run found; times in ms, RSS in MiB. */
+export interface IngestResult {
+  config: IngestConfig;
+  setup: string;
+  uploadsPerSecond: number;
+  /** First POST started (backlog: workers started) → last upload merged. */
+  drainMs: number;
+  mergedP50: number;
+  mergedP99: number;
+  postP50: number;
+  postP99: number;
+  /** Median upload → merged of the lone uploads (NaN without). */
+  loneMs: number;
+  serverRssMiB: number;
+  workerRssMiB: number[];
+  /** CPU time (user + system) of each process while the uploads were ingested (backlog workers: whole life), s. */
+  serverCpuS: number;
+  workerCpuS: number[];
+  /** Empty when the merged totals equal the uploaded ones. */
+  sanity: string;
+}
+
+/** Percentile of sorted values (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function peakRssMiB(pid: number): number {
+  try {
+    const kib = Number(/VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1]);
+    return kib / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The `cpu/nanoseconds` total of a profile (decoded from `data`, or given). */
+/** User + system CPU seconds of a live process (Linux clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).replace(/^.*\) /, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function cpuTotal(data: Uint8Array | Profile): number {
+  const p = data instanceof Uint8Array ? decodeProfile(data) : data;
+  const cpu = p.sampleType.findIndex((t) => t.type === "cpu" && t.unit === "nanoseconds");
+  return p.sample.reduce((sum, s) => sum + Number(s.value[cpu]), 0);
+}
+
+/** Staged keys still present per app (a plain directory read of the file:// store: cheap, no stat). */
+async function stagedNow(storeDir: string, apps: string[]): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const app of apps) {
+    try {
+      for await (const entry of Deno.readDir(`${storeDir}/${app}/staging`)) {
+        if (!entry.name.startsWith(".")) keys.add(`${app}/staging/${entry.name}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return keys;
+}
+
+async function post(url: string, app: string, body: Uint8Array): Promise<string> {
+  const response = await fetch(`${url}/api/profile/${app}`, { method: "POST", body: body as BodyInit });
+  const json = await response.json();
+  if (response.status !== 201) throw new Error(`upload to ${app}: ${response.status} ${JSON.stringify(json)}`);
+  return json.key;
+}
+
+/**
+ * Warms the workers up as long-running ones are: `each` uploads per worker to as many other apps,
+ * merged before the measured uploads start (each process JIT-compiles its decoder and merger on
+ * first use, which a short run would otherwise charge to every extra worker).
+ */
+async function warmUp(url: string, storeDir: string, workers: number, each: number, bodies: Uint8Array[]) {
+  const apps = Array.from({ length: workers }, (_, i) => `warmup-${i}`);
+  const total = each * workers;
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < total) {
+      const i = next++;
+      await post(url, apps[i % workers], bodies[bodies.length - 1 - (i % 100)]);
+    }
+  }));
+  while ((await stagedNow(storeDir, apps)).size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** Runs `config` on a fresh `setup` (whose store must be file://); `bodies` are the profiles uploaded, in order. */
+export async function measureIngest(
+  setup: BenchSetup,
+  config: IngestConfig,
+  bodies: Uint8Array[],
+  onLogs?: (process: string, logs: string) => void,
+): Promise<IngestResult> {
+  const storeDir = fileURLToPath(setup.blobUrl);
+  const apps = Array.from({ length: config.apps }, (_, i) => `ingest-${i}`);
+  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl];
+  const env = setup.env;
+  const server = await startAutopgo(["server", ...common, "--event-writer-url", setup.writerUrl], { env });
+  const workerArgs = [
+    "worker",
+    ...common,
+    ...["--compaction", config.compaction, "--batch-max-uploads", String(config.batchMaxUploads)],
+    ...["--event-reader-url", setup.readerUrl, "--event-writer-url", setup.writerUrl],
+  ];
+  const workers: AutopgoProcess[] = [];
+  const readyAt: number[] = [];
+  const startWorkers = async () => {
+    const started = Array.from({ length: config.workers }, async () => {
+      const worker = await startAutopgo(workerArgs, { env });
+      readyAt.push(performance.now());
+      return worker;
+    });
+    workers.push(...await Promise.all(started));
+  };
+  try {
+    if (!config.backlog) {
+      await startWorkers();
+      await warmUp(server.url, storeDir, config.workers, config.warmup ?? 50, bodies);
+    }
+    const cpuBefore = { server: cpuSeconds(server.child.pid), workers: workers.map((w) => cpuSeconds(w.child.pid)) };
+    const startedAt = new Map<string, number>();
+    const mergedAt = new Map<string, number>();
+    const posts: number[] = [];
+    let uploading = true;
+    const watch = async (until: () => boolean, everyMs: number) => {
+      while (!until()) {
+        const staged = await stagedNow(storeDir, apps);
+        const now = performance.now();
+        for (const key of startedAt.keys()) if (!staged.has(key) && !mergedAt.has(key)) mergedAt.set(key, now);
+        await new Promise((resolve) => setTimeout(resolve, everyMs));
+      }
+    };
+    const watcher = config.backlog ? undefined : watch(() => !uploading && mergedAt.size === startedAt.size, 20);
+    let first = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < config.uploads) {
+        const i = next++;
+        const t = performance.now();
+        const key = await post(server.url, apps[i % apps.length], bodies[i % bodies.length]);
+        posts.push(performance.now() - t);
+        startedAt.set(key, t);
+      }
+    }));
+    uploading = false;
+    if (config.backlog) {
+      const started = startWorkers();
+      await watch(() => mergedAt.size === startedAt.size, 20);
+      await started;
+      first = Math.min(...readyAt, ...mergedAt.values()); // from the first worker ready: start-up is not ingest
+    } else await watcher;
+    const last = Math.max(...mergedAt.values());
+    const serverCpuS = cpuSeconds(server.child.pid) - cpuBefore.server;
+    const workerCpuS = workers.map((w, i) => cpuSeconds(w.child.pid) - (cpuBefore.workers[i] ?? 0));
+    const latencies = [...startedAt].map(([key, t]) => mergedAt.get(key)! - t).sort((a, b) => a - b);
+    posts.sort((a, b) => a - b);
+    const lone: number[] = [];
+    for (let i = 0; i < config.lone; i++) {
+      const t = performance.now();
+      const key = await post(server.url, apps[0], bodies[(config.uploads + i) % bodies.length]);
+      startedAt.set(key, t);
+      await watch(() => mergedAt.has(key), 5);
+      lone.push(mergedAt.get(key)! - t);
+    }
+    lone.sort((a, b) => a - b);
+    const result: IngestResult = {
+      config,
+      setup: setup.name,
+      uploadsPerSecond: config.uploads / ((last - first) / 1000),
+      drainMs: last - first,
+      mergedP50: percentile(latencies, 50),
+      mergedP99: percentile(latencies, 99),
+      postP50: percentile(posts, 50),
+      postP99: percentile(posts, 99),
+      loneMs: percentile(lone, 50),
+      serverRssMiB: peakRssMiB(server.child.pid),
+      workerRssMiB: workers.map((w) => peakRssMiB(w.child.pid)),
+      serverCpuS,
+      workerCpuS,
+      sanity: "",
+    };
+    const uploaded = Array.from({ length: config.uploads + config.lone }, (_, i) => bodies[i % bodies.length]);
+    // What the worker merges of each upload (`pgo` compaction drops samples without locations).
+    const want = uploaded.reduce((sum, b) => {
+      const prepared = prepareProfile(b, [], config.compaction);
+      return sum + ("profile" in prepared ? cpuTotal(prepared.profile) : 0);
+    }, 0);
+    let got = 0;
+    for (const app of apps) got += cpuTotal(await Deno.readFile(`${storeDir}/${app}/default.pgo`));
+    if (got !== want) result.sanity = `merged cpu total ${got} != uploaded ${want}`;
+    return result;
+  } finally {
+    for (const [i, p] of [server, ...workers].entries()) {
+      const code = await p.stop("SIGTERM");
+      if (code !== 0) console.warn(`process ${i} exited ${code}: ${p.logs().slice(-1500)}`);
+      onLogs?.(i === 0 ? "server" : `worker-${i}`, p.logs());
+    }
+  }
+}
