@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type BlobStore, PreconditionFailedError } from "../blob.ts";
+import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { parseStagingKey, rejectedPrefix, stagingPrefix } from "./keys.ts";
 
 /** The request header (case-insensitive), as in the IETF httpapi draft and Stripe's API. */
@@ -64,11 +64,16 @@ export interface EarlierUpload {
   staged: boolean;
 }
 
+/** The staging key a record names; undefined when there is none. Store failures propagate (never "no record"). */
 async function readRecord(store: BlobStore, app: string, hash: string, signal?: AbortSignal) {
-  const info = await store.stat(idempotencyRecordKey(app, hash), signal);
-  if (!info) return undefined;
-  const object = await store.read(idempotencyRecordKey(app, hash), signal).catch(() => undefined);
-  const key = object && (JSON.parse(new TextDecoder().decode(object.data)) as { key?: unknown }).key;
+  let object;
+  try {
+    object = await store.read(idempotencyRecordKey(app, hash), signal);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError) return undefined;
+    throw error;
+  }
+  const key = (JSON.parse(new TextDecoder().decode(object.data)) as { key?: unknown }).key;
   return typeof key === "string" ? key : undefined;
 }
 
