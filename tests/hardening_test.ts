@@ -11,7 +11,7 @@ import { MAIN_TS } from "./support/cli.ts";
 import { startAutopgoServer } from "./support/autopgo_processes.ts";
 import { download, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { underCi } from "./support/services/service.ts";
-import { assertSameSamples } from "./support/samples.ts";
+import { assertSameSamples, totalSamples } from "./support/samples.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
 import { readUntilClosed } from "./support/raw_connection.ts";
@@ -283,7 +283,7 @@ Deno.test("hardening: retried uploads with the same Idempotency-Key merge once, 
     await waitFor(
       async () => {
         const actual = await download(server.url, "once");
-        return actual !== undefined && totalOf(actual) === totalOf(expected);
+        return actual !== undefined && totalSamples(actual) === totalSamples(expected);
       },
       60_000,
       "four uploads merged",
@@ -295,7 +295,3 @@ Deno.test("hardening: retried uploads with the same Idempotency-Key merge once, 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
-
-function totalOf(profile: { sample: { value: (number | bigint)[] }[] }): number {
-  return profile.sample.reduce((sum, s) => sum + Number(s.value[0]), 0);
-}

@@ -13,7 +13,6 @@
 import assert from "node:assert/strict";
 import { registerBuiltinDrivers } from "../../adapters/mod.ts";
 import { decodeProfile } from "../../core/pprof/decode.ts";
-import type { Profile } from "../../core/pprof/profile.ts";
 import { openBlobStore } from "../../core/registry.ts";
 import { spawnAutopgo } from "./autopgo_processes.ts";
 import { startFakePprofTarget } from "./fake_targets.ts";
@@ -28,7 +27,7 @@ import {
   upload,
   waitFor,
 } from "./pipeline_process.ts";
-import { assertSameSamples } from "./samples.ts";
+import { assertSameSamples, totalSamples } from "./samples.ts";
 
 /** Where the pipeline keeps its data, and how its processes reach it. */
 export interface DistributedSetup {
@@ -67,10 +66,6 @@ export interface DistributedReport {
   workerKills: number;
   /** Server processes killed with SIGKILL (and restarted). */
   serverKills: number;
-}
-
-function totalSamples(profile: Profile): number {
-  return profile.sample.reduce((sum, sample) => sum + Number(sample.value[0]), 0);
 }
 
 /** `count` upload indexes spread evenly over `total`, shifted by `offset` so kill kinds do not coincide. */

@@ -152,3 +152,8 @@ export function assertSameProfile(actual: Profile, expected: Profile, message = 
     throw new AssertionError({ message: `${message}: ${key}: ${detail}` });
   }
 }
+
+/** The sum of the first sample value (for a CPU profile, the sample count) over all samples. */
+export function totalSamples(profile: { sample: { value: (number | bigint)[] }[] }): number {
+  return profile.sample.reduce((sum, sample) => sum + Number(sample.value[0]), 0);
+}
