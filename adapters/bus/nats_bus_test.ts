@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, errors } from "@nats-io/transport-node";
+import { errors } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { BusError, Subscription, Topic } from "../../core/event_bus.ts";
 import type { EventReader, IncomingMessage } from "../../core/events.ts";
@@ -18,6 +18,7 @@ import { freePort } from "../../tests/support/services/service.ts";
 import { DEFAULT_ACK_DEADLINE_MS } from "./bus_common.ts";
 import { natsErrorKind, natsSettings, openNatsReader, openNatsWriter } from "./nats_bus.ts";
 import { serverAddresses } from "./nats_common.ts";
+import { connectGuarded } from "./nats_transport.ts";
 
 const skip = natsSkip();
 const enc = (text: string) => new TextEncoder().encode(text);
@@ -87,7 +88,7 @@ Deno.test({ name: "nats bus: jetstream keeps events published before any worker 
         options,
       );
       await slower.close();
-      const admin = await connect({ servers: server.url });
+      const admin = await connectGuarded({ servers: server.url });
       const info = await (await jetstreamManager(admin)).consumers.info(subject.replaceAll(".", "_"), "worker");
       await admin.close();
       assert.equal(info.config.ack_wait, 5_000_000_000);
@@ -160,7 +161,7 @@ Deno.test({ name: "nats bus: create_stream=false and a deleted stream are not-fo
     try {
       await topic.check();
       await reader.check();
-      const admin = await connect({ servers: server.url });
+      const admin = await connectGuarded({ servers: server.url });
       await (await jetstreamManager(admin)).streams.delete(subject.replaceAll(".", "_"));
       await admin.close();
       await assert.rejects(topic.check(), (e: BusError) => e.kind === "not-found" && !e.message.includes("\n"));

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { connect, errors, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { errors, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { connectGuarded } from "./nats_transport.ts";
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { BusError, type BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
@@ -173,7 +174,7 @@ export async function connectNats(options: NatsBusOptions, role: string): Promis
   const addresses = serverAddresses(raw);
   let nc: NatsConnection;
   try {
-    nc = await connect({
+    nc = await connectGuarded({
       ...addresses,
       name: `autopgo ${role}`,
       maxReconnectAttempts: -1,
