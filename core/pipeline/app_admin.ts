@@ -9,7 +9,10 @@
  * version-checked write — so any merge that read the old base fails its own conditional write
  * and starts over — and (2) deletes staged uploads up to the cut-off and rejected uploads.
  * Merges skip staged keys at or before the cut-off the base (or tombstone) records, so an
- * `profile.uploaded` event processed later never brings deleted data back. Known limit: on a
+ * `profile.uploaded` event processed later never brings deleted data back. Retention windows
+ * (windows.ts) written before the deletion are deleted after the staged uploads (only if they still
+ * record an older cut-off, so a window started after the deletion is kept); one a racing merge
+ * writes anyway records the old cut-off and is ignored by every later merge and rebuild. Known limit: on a
  * bus without per-app ordering, an upload accepted after the DELETE but merged before the
  * deletion is processed is dropped with the old base.
  *
@@ -18,8 +21,8 @@
 
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { encodeTombstone } from "./base_state.ts";
-import { appPrefix, baseKey, parseStagingKey, rejectedKey, rejectedPrefix } from "./keys.ts";
-import { loadBase } from "./merge_upload.ts";
+import { appPrefix, baseKey, parseStagingKey, parseWindowKey, rejectedKey, rejectedPrefix } from "./keys.ts";
+import { loadBase, loadBaseAt } from "./merge_upload.ts";
 import type { ProfileJobs } from "./profile_jobs.ts";
 
 /** Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object. */
@@ -74,7 +77,7 @@ export async function setAsideBase(
 export interface DeleteAppResult {
   /** False when a newer deletion had already reset the base. */
   tombstoned: boolean;
-  /** Staged and rejected objects removed. */
+  /** Staged, rejected and stale window objects removed. */
   removed: number;
 }
 
@@ -124,7 +127,9 @@ export async function deleteApp(
 ): Promise<DeleteAppResult> {
   const tombstoned = await tombstoneApp(store, app, cutoffNanos, signal, jobs);
   const doomed: string[] = [];
+  const windows: string[] = [];
   for await (const info of store.list(appPrefix(app), signal)) {
+    if (parseWindowKey(info.key)?.app === app) windows.push(info.key);
     const staged = parseStagingKey(info.key);
     const drop = staged
       ? staged.unixNanos === undefined || staged.unixNanos <= cutoffNanos
@@ -134,6 +139,16 @@ export async function deleteApp(
   let removed = 0;
   for (const key of doomed) {
     if (await store.delete(key, undefined, signal)) removed++;
+  }
+  // Windows last: once the staged uploads are gone, no merge can bring their samples back.
+  for (const key of windows) {
+    const window = await loadBaseAt(store, key, signal, jobs);
+    if (window.version === undefined || window.state.deletedBefore >= cutoffNanos) continue;
+    try {
+      if (await store.delete(key, { ifVersion: window.version }, signal)) removed++;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error; // rewritten meanwhile: ignored as stale
+    }
   }
   return { tombstoned, removed };
 }

@@ -51,6 +51,11 @@ export interface BatchMergeJob {
    * cut-off, and the upload count (0 for a new base, undefined for an uncounted one).
    */
   state: BaseState;
+  /**
+   * Staging time (Unix ns) of each member, parallel to `keys`: when given, the written state's
+   * `samplesFrom`/`samplesTo` span grows to cover the merged members (retention windows).
+   */
+  sampleTimes?: bigint[];
 }
 
 /** A member of the batch that was left out, with its one-line reason. */
@@ -152,9 +157,22 @@ function mergePass(
     absorbed: [...job.state.absorbed, ...merged.map((i) => job.keys[i])],
     deletedBefore: job.state.deletedBefore,
     merged: job.state.merged === undefined ? undefined : job.state.merged + merged.length,
+    ...spanOf(job, merged),
   };
   const data = merger.finish({ comments: (comments) => writeBaseState(comments, state) });
   return { kind: "done", data, merged };
+}
+
+/** The state's sample time span widened by the merged members' staging times. */
+function spanOf(job: BatchMergeJob, merged: number[]): Pick<BaseState, "samplesFrom" | "samplesTo"> {
+  let { samplesFrom: from, samplesTo: to } = job.state;
+  for (const i of merged) {
+    const t = job.sampleTimes?.[i];
+    if (t === undefined) continue;
+    if (from === undefined || t < from) from = t;
+    if (to === undefined || t > to) to = t;
+  }
+  return from === undefined || to === undefined ? {} : { samplesFrom: from, samplesTo: to };
 }
 
 /** The base normalised to the canonical form and re-encoded, or why it cannot be. */

@@ -7,6 +7,8 @@
  *   even when two uploads share a clock tick (the original's same-nanosecond collision, §8.4).
  * - `<app>/rejected/<name>` and `<app>/rejected/<name>.reason` — a staged upload the worker could
  *   not use (poison), moved aside with a one-line reason.
+ * - `<app>/windows/<start>.pgo` — with retention or decay on (issue 14), the merged uploads staged
+ *   in one time window starting at `<start>` (zero-padded Unix seconds, so keys sort by time).
  *
  * @module
  */
@@ -34,6 +36,24 @@ export function stagingPrefix(app: string): string {
 /** Prefix of the rejected uploads of `app`. */
 export function rejectedPrefix(app: string): string {
   return `${app}/rejected/`;
+}
+
+/** Prefix of the retention windows of `app`. */
+export function windowsPrefix(app: string): string {
+  return `${app}/windows/`;
+}
+
+/** Key of the window of `app` that starts at `startSeconds` (Unix seconds). */
+export function windowKey(app: string, startSeconds: number): string {
+  return `${windowsPrefix(app)}${String(startSeconds).padStart(12, "0")}.pgo`;
+}
+
+/** The app and start (Unix seconds) of a window key, or undefined when `key` is not one. */
+export function parseWindowKey(key: string): { app: string; startSeconds: number } | undefined {
+  const parts = key.split("/");
+  if (parts.length !== 3 || parts[1] !== "windows" || !isValidAppName(parts[0])) return undefined;
+  const m = /^(\d{1,15})\.pgo$/.exec(parts[2]);
+  return m ? { app: parts[0], startSeconds: Number(m[1]) } : undefined;
 }
 
 /** Builds a staging key from a Unix time in nanoseconds and a random suffix (`[a-z0-9]+`). */

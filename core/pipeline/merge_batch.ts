@@ -20,6 +20,12 @@
  * caller moves it aside. A base that cannot be normalised is set aside as in merge_upload.ts and
  * the batch starts a new base in the same version-checked write.
  *
+ * The target is the app's `default.pgo`, or (retention windows, issue 14) one window of the app
+ * given as a {@link BatchTarget}: the same loop writes the window instead, taking the deletion
+ * cut-off from `default.pgo` (read before the window on every attempt). A window whose own
+ * recorded cut-off is older was written before the app's deletion: its samples are dropped and
+ * the batch starts it anew in the same version-checked write.
+ *
  * @module
  */
 
@@ -30,7 +36,7 @@ import type { BaseState } from "./base_state.ts";
 import type { BatchMergeResult } from "./batch_job.ts";
 import { claimOf } from "./idempotency.ts";
 import { baseKey, parseStagingKey, stagingPrefix } from "./keys.ts";
-import { loadBase, type MergeDeps, type SetAsideBase } from "./merge_upload.ts";
+import { loadBaseAt, type MergeDeps, type SetAsideBase } from "./merge_upload.ts";
 import { IN_THREAD_JOBS } from "./profile_jobs.ts";
 import { rulesFor } from "./prune_config.ts";
 
@@ -47,6 +53,18 @@ export interface BatchLimits {
 /** The worker's default bounds: 64 uploads or 16 MiB as uploaded, whichever comes first. */
 export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxUploads: 64, maxBytes: 16 * 1024 * 1024 };
 
+/** Where a batch is merged when it is not the app's `default.pgo` (see the module doc). */
+export interface BatchTarget {
+  /** The base-like profile written (a retention window's key). */
+  key: string;
+  /** The app's deletion cut-off (Unix ns), read before the target on every attempt. */
+  cutoff(signal?: AbortSignal): Promise<bigint>;
+  /** Staging time (Unix ns) of a member, recorded in the target's sample time span. */
+  sampleTime(key: string): bigint;
+  /** Only members for which this holds are gathered into the batch (the same window). */
+  gathers(key: string): boolean;
+}
+
 /** What happened to each member of a batch. */
 export interface BatchOutcome {
   /** Written into the base by this call, in merge order. */
@@ -55,8 +73,10 @@ export interface BatchOutcome {
   alreadyAbsorbed: string[];
   /** Their staged blob was gone (merged and cleaned, rejected or deleted before). */
   missing: string[];
-  /** Staged before the app's deletion: deleted, never merged. */
+  /** Staged before the app's deletion (or into an expired window): deleted, never merged. */
   dropped: string[];
+  /** Why the members were dropped, when not because of a deletion (one line). */
+  droppedNote?: string;
   /** Can never be merged, with the reason; still staged (the caller moves them aside). */
   rejected: { key: string; reason: string }[];
   /** Conditional writes that failed before the one that succeeded. */
@@ -78,12 +98,14 @@ export async function gatherBatch(
   keySize: number,
   limits: BatchLimits,
   signal?: AbortSignal,
+  target?: BatchTarget,
 ): Promise<string[]> {
   const batch = [key];
   if (limits.maxUploads <= 1) return batch;
   let bytes = keySize;
   for await (const info of store.list(stagingPrefix(app), signal)) {
     if (info.key === key || parseStagingKey(info.key)?.app !== app) continue;
+    if (target && !target.gathers(info.key)) continue;
     if (batch.length >= limits.maxUploads || bytes + info.size > limits.maxBytes) break;
     // Only uploads that are surely accepted: an idempotent upload joins once its key is claimed
     // for it (a concurrent duplicate about to be deleted, or one not yet claimed, waits for its
@@ -128,7 +150,9 @@ export async function mergeBatch(
   app: string,
   keys: string[],
   signal?: AbortSignal,
+  target?: BatchTarget,
 ): Promise<BatchOutcome> {
+  const targetKey = target?.key ?? baseKey(app);
   const outcome: BatchOutcome = {
     merged: [],
     alreadyAbsorbed: [],
@@ -148,16 +172,20 @@ export async function mergeBatch(
   for (let attempt = 0;; attempt++) {
     signal?.throwIfAborted();
     if (attempt >= 2 * maxConflicts) {
-      throw new Error(`merging ${pending.length} uploads: base ${baseKey(app)} kept changing, will retry`);
+      throw new Error(`merging ${pending.length} uploads: base ${targetKey} kept changing, will retry`);
     }
-    const base = await loadBase(deps.store, app, signal, jobs);
+    const cutoff = target ? await target.cutoff(signal) : 0n;
+    const base = await loadBaseAt(deps.store, targetKey, signal, jobs);
+    // A window written before the app's deletion holds deleted samples: start it anew.
+    const stale = base.data !== undefined && base.state.deletedBefore < cutoff;
+    const deletedBefore = cutoff > base.state.deletedBefore ? cutoff : base.state.deletedBefore;
     const absorbed = new Set(base.state.absorbed);
     const candidates: string[] = [];
     for (const key of pending) {
       if (poison.has(key)) continue;
       const nanos = parseStagingKey(key)!.unixNanos;
       if (absorbed.has(key)) outcome.alreadyAbsorbed.push(key);
-      else if (nanos !== undefined && nanos <= base.state.deletedBefore) {
+      else if (nanos !== undefined && nanos <= deletedBefore) {
         await deps.store.delete(key, undefined, signal);
         outcome.dropped.push(key);
       } else candidates.push(key);
@@ -174,11 +202,15 @@ export async function mergeBatch(
     outcome.missing.push(...read.filter((m) => m.data === undefined).map((m) => m.key));
     pending = members.map((m) => m.key);
     if (members.length === 0) return finish(outcome, poison, []);
-    const dropBase = setAside !== undefined && setAside.version === base.version;
+    const dropBase = stale || (setAside !== undefined && setAside.version === base.version);
+    const kept = base.data === undefined || dropBase
+      ? {}
+      : { samplesFrom: base.state.samplesFrom, samplesTo: base.state.samplesTo };
     const state: BaseState = {
       absorbed: await trimAbsorbed(deps.store, base.state.absorbed, signal),
-      deletedBefore: base.state.deletedBefore,
+      deletedBefore,
       merged: base.data === undefined || dropBase ? 0 : base.state.merged,
+      ...kept,
     };
     const result: BatchMergeResult = await jobs.mergeBatch({
       base: dropBase ? undefined : base.data,
@@ -188,14 +220,15 @@ export async function mergeBatch(
       compaction: deps.compaction,
       uploadLimits: deps.uploadLimits,
       state,
+      sampleTimes: target ? pending.map((k) => target.sampleTime(k)) : undefined,
     }, { signal });
     if (result.status === "base-unreadable") {
-      throw new Error(`base profile ${baseKey(app)} is unreadable: ${result.message}`);
+      throw new Error(`base profile ${targetKey} is unreadable: ${result.message}`);
     }
     if (result.status === "base-unmappable") {
       // Copy the exact version read aside, then start over: the next pass merges without it,
       // conditioned on that same version, so a base changed meanwhile is never overwritten.
-      const current = await deps.store.read(baseKey(app), signal).catch((error) => {
+      const current = await deps.store.read(targetKey, signal).catch((error) => {
         if (error instanceof BlobNotFoundError) return undefined;
         throw error;
       });
@@ -208,12 +241,12 @@ export async function mergeBatch(
     for (const p of result.poison) poison.set(pending[p.index], p.message);
     const unmergeable = result.unmergeable.map((p) => ({
       key: pending[p.index],
-      reason: `cannot merge into ${baseKey(app)}: ${p.message}`,
+      reason: `cannot merge into ${targetKey}: ${p.message}`,
     }));
     if (result.status === "nothing-merged") return finish(outcome, poison, unmergeable);
     try {
       await deps.store.write(
-        baseKey(app),
+        targetKey,
         result.data,
         base.version ? { ifVersion: base.version } : { ifAbsent: true },
         signal,
@@ -222,9 +255,7 @@ export async function mergeBatch(
       if (!(error instanceof PreconditionFailedError)) throw error;
       if (++outcome.conflicts >= maxConflicts) {
         throw new Error(
-          `merging ${pending.length} uploads: base ${
-            baseKey(app)
-          } kept changing (${maxConflicts} conflicts), will retry`,
+          `merging ${pending.length} uploads: base ${targetKey} kept changing (${maxConflicts} conflicts), will retry`,
         );
       }
       await deps.sleep(Math.min(1000, 5 * 2 ** Math.min(outcome.conflicts - 1, 8)) * (0.5 + deps.random()));
@@ -232,8 +263,8 @@ export async function mergeBatch(
     }
     outcome.merged = result.merged.map((i) => pending[i]);
     if (result.baseNormalized) outcome.baseNormalized = true;
-    if (dropBase) outcome.baseSetAside = { movedTo: setAside!.movedTo, reason: setAside!.reason };
-    logBase(app, outcome);
+    if (dropBase && !stale) outcome.baseSetAside = { movedTo: setAside!.movedTo, reason: setAside!.reason };
+    logBase(app, targetKey, outcome);
     return finish(outcome, poison, unmergeable);
   }
 }
@@ -247,11 +278,11 @@ function finish(
   return outcome;
 }
 
-function logBase(app: string, outcome: BatchOutcome): void {
+function logBase(app: string, target: string, outcome: BatchOutcome): void {
   const uploads = outcome.merged.length;
   if (outcome.baseNormalized) {
     log.info("normalised base {base} of app {app} to samples/count, cpu/nanoseconds while merging {uploads} uploads", {
-      base: baseKey(app),
+      base: target,
       app,
       uploads,
     });
@@ -259,7 +290,7 @@ function logBase(app: string, outcome: BatchOutcome): void {
   if (outcome.baseSetAside) {
     log.error(
       "base {base} of app {app} cannot be normalised ({reason}): moved to {movedTo}, {uploads} uploads start a new base",
-      { base: baseKey(app), app, uploads, reason: outcome.baseSetAside.reason, movedTo: outcome.baseSetAside.movedTo },
+      { base: target, app, uploads, reason: outcome.baseSetAside.reason, movedTo: outcome.baseSetAside.movedTo },
     );
   }
 }

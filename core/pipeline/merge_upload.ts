@@ -109,9 +109,19 @@ export async function loadBase(
   signal?: AbortSignal,
   jobs: ProfileJobs = IN_THREAD_JOBS,
 ): Promise<LoadedBase> {
+  return await loadBaseAt(store, baseKey(app), signal, jobs);
+}
+
+/** {@link loadBase} of any base-like profile: `default.pgo` or a retention window (keys.ts). */
+export async function loadBaseAt(
+  store: BlobStore,
+  key: string,
+  signal?: AbortSignal,
+  jobs: ProfileJobs = IN_THREAD_JOBS,
+): Promise<LoadedBase> {
   let object;
   try {
-    object = await store.read(baseKey(app), signal);
+    object = await store.read(key, signal);
   } catch (error) {
     if (error instanceof BlobNotFoundError) return { state: { absorbed: [], deletedBefore: 0n } };
     throw error;
@@ -120,7 +130,7 @@ export async function loadBase(
   if (cutoff !== undefined) return { version: object.version, state: { absorbed: [], deletedBefore: cutoff } };
   const { result, data } = await jobs.baseState(object.data, { signal });
   // Not the upload's fault: report as a (retried, loudly logged) failure, never as poison.
-  if (result.status === "unreadable") throw unreadableBase(app, result.message);
+  if (result.status === "unreadable") throw new Error(`base profile ${key} is unreadable: ${result.message}`);
   return { version: object.version, data, state: result.state };
 }
 

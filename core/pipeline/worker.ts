@@ -1,8 +1,9 @@
 /**
  * The worker loop: consumes `profile.*` events from an {@link EventReader} with `concurrency`
  * parallel consumers, acks or nacks each per {@link handleEvent}, and runs the reconcile sweep
- * on start and every `sweepIntervalMs`. On stop (signal) it stops receiving, lets in-flight
- * merges finish, and resolves.
+ * on start and every `sweepIntervalMs` (with retention windows, the sweep also rebuilds every
+ * app's `default.pgo`, so decay and expiry advance without uploads). On stop (signal) it stops
+ * receiving, lets in-flight merges finish, and resolves.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { abortableSleep } from "../sleep.ts";
 import type { EventReader, IncomingMessage } from "../events.ts";
 import { reconcileStaging } from "./reconcile.ts";
 import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
+import { rebuildAllApps } from "./worker_windows.ts";
 
 export type { WorkerDeps } from "./worker_events.ts";
 export { handleEvent, processUpload } from "./worker_events.ts";
@@ -74,6 +76,7 @@ async function sweepLoop(deps: WorkerDeps, options: WorkerLoopOptions, signal: A
       if (report.examined > 0) {
         log.info("reconcile sweep: {examined} staged uploads examined, {failed} failed", { ...report });
       }
+      await rebuildAllApps(deps, signal);
     } catch (error) {
       if (!signal.aborted) log.warn("reconcile sweep failed: {error}", { error: String(error) });
     }

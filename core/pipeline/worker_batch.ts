@@ -26,8 +26,9 @@ import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
 import { claimOf, rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
-import { type BatchLimits, type BatchOutcome, gatherBatch, mergeBatch } from "./merge_batch.ts";
+import type { BatchLimits, BatchOutcome } from "./merge_batch.ts";
 import type { WorkerDeps } from "./worker_events.ts";
+import { mergeStaged } from "./worker_windows.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -93,8 +94,7 @@ export async function processBatch(
     }
     let outcome: BatchOutcome;
     try {
-      const keys = await gatherBatch(deps.store, app, key, info.size, limits, signal);
-      outcome = await mergeBatch(deps, app, keys, signal);
+      outcome = await mergeStaged(deps, app, key, info.size, limits, signal);
     } catch (error) {
       metrics.merge("failed", performance.now() - started);
       throw error;
@@ -142,6 +142,8 @@ function noteFor(key: string, app: string, outcome: BatchOutcome): string {
   if (outcome.alreadyAbsorbed.includes(key)) return `${key} was already merged`;
   const rejected = outcome.rejected.find((r) => r.key === key);
   if (rejected) return `rejected ${key}: ${rejected.reason}`;
-  if (outcome.dropped.includes(key)) return `${key} was staged before app "${app}" was deleted: dropped`;
+  if (outcome.dropped.includes(key)) {
+    return outcome.droppedNote ?? `${key} was staged before app "${app}" was deleted: dropped`;
+  }
   return `${key} is gone (merged, rejected or deleted before)`;
 }

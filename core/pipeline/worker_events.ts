@@ -26,9 +26,10 @@ import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
-import { loadBase, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
+import { loadBase, loadBaseAt, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { processBatch } from "./worker_batch.ts";
+import { type WindowConfig, windowTarget } from "./windows.ts";
 
 /** Dependencies of the event handlers. */
 export interface WorkerDeps extends MergeDeps {
@@ -45,6 +46,11 @@ export interface WorkerDeps extends MergeDeps {
    * (worker_batch.ts). Absent, or `maxUploads` 1: one merge per upload.
    */
   batch?: BatchLimits;
+  /**
+   * Keep the merged data in retention windows and build `default.pgo` from them (windows.ts,
+   * issue 14). Absent: one growing `default.pgo`, as before.
+   */
+  windows?: WindowConfig;
 }
 
 /** What to do with a message. */
@@ -80,6 +86,7 @@ function stagingKeyOf(payload: Record<string, unknown>, app: string): string {
  */
 export async function processUpload(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<string> {
   if (deps.batch && deps.batch.maxUploads > 1) return await processBatch(deps, app, key, deps.batch, signal);
+  if (deps.windows) return await processBatch(deps, app, key, { maxUploads: 1, maxBytes: 0 }, signal);
   const metrics = deps.metrics ?? NO_METRICS;
   const started = performance.now();
   let label: MergeOutcomeLabel = "failed";
@@ -133,7 +140,11 @@ async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, sign
   if (!(await deps.store.stat(key, signal))) return `${key} already cleaned up`;
   const base = await loadBase(deps.store, app, signal, deps.jobs);
   const nanos = parseStagingKey(key)?.unixNanos;
-  if (base.state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
+  // With windows, the upload was absorbed by the window of its staging time.
+  const window = deps.windows && nanos !== undefined
+    ? await loadBaseAt(deps.store, windowTarget(deps.store, app, deps.windows, key).key, signal, deps.jobs)
+    : undefined;
+  if ((window ?? base).state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
     await rememberMergedUpload(deps.store, key, signal);
     await deps.store.delete(key, undefined, signal);
     return `deleted merged upload ${key}`;
