@@ -33,12 +33,13 @@ import { runWorker, type WorkerDeps } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
+import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
 import { listenEarly } from "./listen.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
 /** Worker tuning shared by `worker` and the embedded worker of `server`. */
-export interface WorkerTuningFlags {
+export interface WorkerTuningFlags extends WindowFlags {
   prune?: string;
   compaction: CompactionMode;
   concurrency: number;
@@ -111,9 +112,12 @@ function batchCountArg(value: string): number {
   return n;
 }
 
-/** Adds the worker tuning flags (`--prune`, `--compaction`, `--concurrency`, `--sweep-*`, `--batch-*`) to `command`. */
+/**
+ * Adds the worker tuning flags (`--prune`, `--compaction`, `--concurrency`, `--sweep-*`, `--batch-*`,
+ * and the retention flags of window_flags.ts) to `command`.
+ */
 export function addWorkerTuningOptions(command: Command): Command {
-  return command
+  return addWindowOptions(command)
     .addOption(envOption("--prune <file>", "JSON pruning rules applied to every merged upload", "PRUNE"))
     .addOption(
       envOption("--compaction <mode>", "store bases compacted to what Go PGO reads (pgo) or full (none)", "COMPACTION")
@@ -177,6 +181,7 @@ export function workerDeps(
     pruneConfig,
     compaction: flags.compaction,
     batch: { maxUploads: flags.batchMaxUploads, maxBytes: flags.batchMaxBytes },
+    windows: windowConfigOf(flags),
     uploadLimits: maxUploadBytes ? uploadDecodeLimits(maxUploadBytes) : undefined,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     random: Math.random,
