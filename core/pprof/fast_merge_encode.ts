@@ -16,7 +16,7 @@ import { optionalBig, optionalBool, optionalInt, writeInt64s, writeLabel, writeV
 import { type LabelSetTable, numericValue } from "./fast_merge_labels.ts";
 import type { StringInterner } from "./fast_merge_strings.ts";
 import type { FunctionTable, LocationTable, MappingTable } from "./fast_merge_tables.ts";
-import type { SampleIndex, StackTrie } from "./fast_merge_samples.ts";
+import type { SampleIndex, StackTable } from "./fast_merge_samples.ts";
 import { WIRE_BYTES, WIRE_VARINT } from "./wire.ts";
 import { WireWriter } from "./wire_writer.ts";
 
@@ -42,7 +42,7 @@ export interface FusedState {
   functions: FunctionTable;
   mappings: MappingTable;
   locations: LocationTable;
-  stacks: StackTrie;
+  stacks: StackTable;
   samples: SampleIndex;
   /** Values of merged sample i at `[i·types, (i+1)·types)`. */
   values: Float64Array;
@@ -149,22 +149,22 @@ function keptSamples(s: FusedState): Int32Array {
  * (so call it right after adding the sample types' strings).
  */
 function numberEntities(s: FusedState, kept: Int32Array, str: OutputStrings): Numbering {
-  const nodes = s.stacks.nodes, sampleNode = s.samples.node, loc = s.locations;
+  const frames = s.stacks.frames, starts = s.stacks.starts, sampleStack = s.samples.stack, loc = s.locations;
   const types = s.header.sampleTypes.length / 2, values = s.values;
   const locOut = new Int32Array(loc.count), locOrder: number[] = [];
   const bodySize = new Int32Array(kept.length), frameSize = new Int32Array(kept.length);
   let samplesSize = 0;
   for (let k = 0; k < kept.length; k++) {
     const i = kept[k];
-    let frames = 0, frameBytes = 0;
-    for (let node = sampleNode[i]; node !== 0; node = nodes[2 * node]) {
-      const l = nodes[2 * node + 1] - 1;
+    const from = starts[sampleStack[i]], to = starts[sampleStack[i] + 1], n = to - from;
+    let frameBytes = 0;
+    for (let j = from; j < to; j++) {
+      const l = frames[j];
       let id = locOut[l];
       if (id === 0) id = locOut[l] = locOrder.push(l);
-      frames++;
       frameBytes += id < 0x80 ? 1 : id < 0x4000 ? 2 : varintSize(id);
     }
-    let body = frames > 2 ? 1 + varintSize(frameBytes) + frameBytes : frames + frameBytes;
+    let body = n > 2 ? 1 + varintSize(frameBytes) + frameBytes : n + frameBytes;
     let valueBytes = 0;
     for (let t = i * types; t < (i + 1) * types; t++) valueBytes += varintSize(values[t]);
     body += types > 2 ? 1 + varintSize(valueBytes) + valueBytes : types + valueBytes;
@@ -193,14 +193,14 @@ function numberEntities(s: FusedState, kept: Int32Array, str: OutputStrings): Nu
  * lengths come from {@link numberEntities}, so no body is shifted after the fact.
  */
 function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, n: Numbering, str: OutputStrings): void {
-  const types = s.header.sampleTypes.length / 2, nodes = s.stacks.nodes, sampleNode = s.samples.node;
-  const locOut = n.locOut;
+  const types = s.header.sampleTypes.length / 2, frames = s.stacks.frames, starts = s.stacks.starts;
+  const sampleStack = s.samples.stack, locOut = n.locOut;
   for (let k = 0; k < kept.length; k++) {
     const i = kept[k];
     w.tag(2, WIRE_BYTES);
     w.varint(n.bodySize[k]);
-    const leaf = sampleNode[i];
-    if (leaf !== 0 && nodes[2 * leaf] !== 0 && nodes[2 * nodes[2 * leaf]] !== 0) {
+    const from = starts[sampleStack[i]], to = starts[sampleStack[i] + 1];
+    if (to - from > 2) {
       // more than two frames: packed, its length known from numberEntities
       const frameBytes = n.frameSize[k];
       w.tag(1, WIRE_BYTES);
@@ -208,8 +208,8 @@ function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, n: Numberi
       w.ensure(frameBytes);
       const buf = w.buf;
       let pos = w.pos;
-      for (let node = leaf; node !== 0; node = nodes[2 * node]) {
-        let id = locOut[nodes[2 * node + 1] - 1];
+      for (let j = from; j < to; j++) {
+        let id = locOut[frames[j]];
         while (id > 0x7f) {
           buf[pos++] = (id & 0x7f) | 0x80;
           id >>>= 7;
@@ -218,9 +218,9 @@ function writeSamples(w: WireWriter, s: FusedState, kept: Int32Array, n: Numberi
       }
       w.pos = pos;
     } else {
-      for (let node = leaf; node !== 0; node = nodes[2 * node]) {
+      for (let j = from; j < to; j++) {
         w.tag(1, WIRE_VARINT);
-        w.varint(locOut[nodes[2 * node + 1] - 1]);
+        w.varint(locOut[frames[j]]);
       }
     }
     writeInt64s(w, 2, s.values, i * types, (i + 1) * types);
