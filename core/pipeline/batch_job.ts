@@ -29,6 +29,13 @@ import { encodeUncompressed } from "../pprof/encode.ts";
 import { ProfileError } from "../pprof/errors.ts";
 import { EncodedProfileMerger } from "../pprof/fast_merge.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
+import {
+  applyNoInlineGuards,
+  type NoInlineGuards,
+  recordedNoInlineGuards,
+  recordNoInlineGuards,
+  sameNoInlineGuards,
+} from "../pprof/noinline.ts";
 import { type BaseState, writeBaseState } from "./base_state.ts";
 import { type CompactionMode, prepareProfile } from "./profile_jobs.ts";
 import type { PruneRule } from "./prune_config.ts";
@@ -46,6 +53,12 @@ export interface BatchMergeJob {
   compaction: CompactionMode;
   /** Limits for decoding the uploads (the base is decoded with the engine defaults). */
   uploadLimits?: Partial<DecodeLimits>;
+  /**
+   * No-inline guards applied to every upload, and to the base when it records other guards (it is
+   * then decoded, rewritten and re-encoded once); the merged base records them. Undefined: names
+   * are left as they are.
+   */
+  noinline?: NoInlineGuards;
   /**
    * The base's bookkeeping before the batch: absorbed keys still worth keeping, the deletion
    * cut-off, and the upload count (0 for a new base, undefined for an uncounted one).
@@ -85,6 +98,7 @@ type Pass =
   | { kind: "done"; data?: Uint8Array; merged: number[] }
   | { kind: "base-unreadable"; message: string }
   | { kind: "base-incompatible" }
+  | { kind: "base-unguarded" }
   | { kind: "member-failed"; index: number; message: string };
 
 /** Runs the batched merge on this thread (see the module doc). Throws only on bugs. */
@@ -93,9 +107,18 @@ export function mergeBatchBytes(job: BatchMergeJob): BatchMergeResult {
   const unmergeable = new Map<number, string>();
   let base = job.base;
   let baseNormalized = false;
+  let baseGuarded = false;
   for (;;) {
-    const pass = mergePass(job, base, poison, unmergeable);
+    const pass = mergePass(job, base, poison, unmergeable, baseGuarded);
     if (pass.kind === "base-unreadable") return { status: "base-unreadable", message: pass.message };
+    if (pass.kind === "base-unguarded") {
+      // The base records other no-inline guards: rewrite it once with the current ones, then merge.
+      const guarded = guardBase(base!, job.noinline!);
+      if ("message" in guarded) return { status: "base-unreadable", message: guarded.message };
+      base = guarded.data;
+      baseGuarded = true;
+      continue;
+    }
     if (pass.kind === "member-failed") {
       unmergeable.set(pass.index, pass.message);
       continue;
@@ -125,6 +148,7 @@ function mergePass(
   base: Uint8Array | undefined,
   poison: Map<number, string>,
   unmergeable: Map<number, string>,
+  baseGuarded = false,
 ): Pass {
   const merger = new EncodedProfileMerger();
   if (base) {
@@ -134,11 +158,15 @@ function mergePass(
       if (error instanceof ProfileError) return { kind: "base-unreadable", message: error.message };
       throw error;
     }
+    const guards = job.noinline;
+    if (guards && !baseGuarded && !sameNoInlineGuards(recordedNoInlineGuards(merger.comments), guards)) {
+      return { kind: "base-unguarded" };
+    }
   }
   const merged: number[] = [];
   for (const [index, staged] of job.staged.entries()) {
     if (poison.has(index) || unmergeable.has(index)) continue;
-    const prepared = prepareProfile(staged, job.rules, job.compaction, job.uploadLimits);
+    const prepared = prepareProfile(staged, job.rules, job.compaction, job.uploadLimits, job.noinline);
     if ("poison" in prepared) {
       poison.set(index, prepared.poison);
       continue;
@@ -159,7 +187,13 @@ function mergePass(
     merged: job.state.merged === undefined ? undefined : job.state.merged + merged.length,
     ...spanOf(job, merged),
   };
-  const data = merger.finish({ comments: (comments) => writeBaseState(comments, state) });
+  const guards = job.noinline;
+  const data = merger.finish({
+    comments: (comments) => {
+      const written = writeBaseState(comments, state);
+      return guards ? recordNoInlineGuards(written, guards) : written;
+    },
+  });
   return { kind: "done", data, merged };
 }
 
@@ -173,6 +207,16 @@ function spanOf(job: BatchMergeJob, merged: number[]): Pick<BaseState, "samplesF
     if (to === undefined || t > to) to = t;
   }
   return from === undefined || to === undefined ? {} : { samplesFrom: from, samplesTo: to };
+}
+
+/** The base with `guards` applied (core/pprof/noinline.ts) and re-encoded, or why it cannot be decoded. */
+function guardBase(base: Uint8Array, guards: NoInlineGuards): { data: Uint8Array } | { message: string } {
+  try {
+    return { data: encodeUncompressed(applyNoInlineGuards(decodeProfile(base), guards)) };
+  } catch (error) {
+    if (error instanceof ProfileError) return { message: error.message };
+    throw error;
+  }
 }
 
 /** The base normalised to the canonical form and re-encoded, or why it cannot be. */

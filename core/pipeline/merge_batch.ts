@@ -219,6 +219,7 @@ export async function mergeBatch(
       rules: rulesFor(deps.pruneConfig, app),
       compaction: deps.compaction,
       uploadLimits: deps.uploadLimits,
+      noinline: deps.noinline,
       state,
       sampleTimes: target ? pending.map((k) => target.sampleTime(k)) : undefined,
     }, { signal });

@@ -29,6 +29,7 @@
 import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
+import type { NoInlineGuards } from "../pprof/noinline.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { setAsideBase } from "./app_admin.ts";
 import { type BaseState, parseTombstone } from "./base_state.ts";
@@ -54,6 +55,11 @@ export interface MergeDeps {
   compaction: CompactionMode;
   /** Limits for decoding staged uploads (bases are decoded with the engine defaults). */
   uploadLimits?: Partial<DecodeLimits>;
+  /**
+   * No-inline guards applied to every merged upload and recorded in the base (core/pprof/noinline.ts;
+   * the CLI passes the built-in list plus `--noinline`). Undefined: names are left as they are.
+   */
+  noinline?: NoInlineGuards;
   /** Where the CPU work runs (default: on this thread, {@link IN_THREAD_JOBS}). */
   jobs?: ProfileJobs;
   sleep: (ms: number) => Promise<void>;
@@ -143,11 +149,12 @@ function unreadableBase(app: string, message: string): Error {
  * {@link PoisonUploadError}. (mergeUpload runs the same steps as a job.)
  */
 export function prepareUpload(
-  deps: Pick<MergeDeps, "pruneConfig" | "compaction" | "uploadLimits">,
+  deps: Pick<MergeDeps, "pruneConfig" | "compaction" | "uploadLimits" | "noinline">,
   app: string,
   data: Uint8Array,
 ): Profile {
-  const prepared = prepareProfile(data, rulesFor(deps.pruneConfig, app), deps.compaction, deps.uploadLimits);
+  const rules = rulesFor(deps.pruneConfig, app);
+  const prepared = prepareProfile(data, rules, deps.compaction, deps.uploadLimits, deps.noinline);
   if ("poison" in prepared) throw new PoisonUploadError(prepared.poison);
   return prepared.profile;
 }
@@ -202,6 +209,7 @@ export async function mergeUpload(
       rules: rulesFor(deps.pruneConfig, app),
       compaction: deps.compaction,
       uploadLimits: deps.uploadLimits,
+      noinline: deps.noinline,
       state: { absorbed, deletedBefore: base.state.deletedBefore, merged: mergedCount(base) },
     };
     let result: MergeJobResult = await jobs.merge(job, { signal });

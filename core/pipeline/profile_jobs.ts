@@ -32,6 +32,13 @@ import { encodeProfile } from "../pprof/encode.ts";
 import { ProfileError, type ProfileErrorKind } from "../pprof/errors.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import { compactProfile, mergeProfiles } from "../pprof/merge.ts";
+import {
+  applyNoInlineGuards,
+  type NoInlineGuards,
+  recordedNoInlineGuards,
+  recordNoInlineGuards,
+  sameNoInlineGuards,
+} from "../pprof/noinline.ts";
 import { checkPgo } from "../pprof/pgo.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { pruneProfile } from "../pprof/prune.ts";
@@ -62,6 +69,11 @@ export interface MergeJob {
   compaction: CompactionMode;
   /** Limits for decoding the upload (the base is decoded with the engine defaults). */
   uploadLimits?: Partial<DecodeLimits>;
+  /**
+   * No-inline guards (core/pprof/noinline.ts) applied to the upload, and to the base when it records
+   * other guards; the merged base records them. Undefined: function names are left as they are.
+   */
+  noinline?: NoInlineGuards;
   /** Bookkeeping the merged base records (absorbed keys including this upload's). */
   state: BaseState;
 }
@@ -182,14 +194,15 @@ export function baseStateOfBytes(data: Uint8Array): BaseStateResult {
 }
 
 /**
- * Decodes, normalises and checks ({@link normalizeUpload}), prunes and (optionally) compacts an
- * upload; returns the profile, or the one-line reason it can never be merged.
+ * Decodes, normalises and checks ({@link normalizeUpload}), prunes, (optionally) compacts and applies
+ * the no-inline guards to an upload; returns the profile, or the one-line reason it can never be merged.
  */
 export function prepareProfile(
   data: Uint8Array,
   rules: readonly PruneRule[],
   compaction: CompactionMode,
   limits?: Partial<DecodeLimits>,
+  noinline?: NoInlineGuards,
 ): { profile: Profile } | { poison: string } {
   try {
     const normalized = normalizeUpload(decodeProfile(data, limits));
@@ -198,6 +211,7 @@ export function prepareProfile(
     for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
     if (rules.length > 0) profile = compactProfile(profile);
     if (compaction === "pgo") profile = compactForPgo(profile);
+    if (noinline) profile = applyNoInlineGuards(profile, noinline);
     return { profile };
   } catch (error) {
     if (error instanceof ProfileError) return { poison: `invalid profile: ${error.message}` };
@@ -210,7 +224,7 @@ export function prepareProfile(
  * record `job.state`, encode.
  */
 export function mergeBytes(job: MergeJob): MergeJobResult {
-  const prepared = prepareProfile(job.staged, job.rules, job.compaction, job.uploadLimits);
+  const prepared = prepareProfile(job.staged, job.rules, job.compaction, job.uploadLimits, job.noinline);
   if ("poison" in prepared) return { status: "poison", message: prepared.poison };
   let base: Profile | undefined;
   let baseNormalized = false;
@@ -231,6 +245,9 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
       }
     }
   }
+  if (base && job.noinline && !sameNoInlineGuards(recordedNoInlineGuards(base.comments), job.noinline)) {
+    base = applyNoInlineGuards(base, job.noinline); // the guard list changed since the base was written
+  }
   let merged: Profile;
   try {
     merged = base ? mergeProfiles([prepared.profile, base]) : compactProfile(prepared.profile);
@@ -239,6 +256,7 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
     throw error;
   }
   merged.comments = writeBaseState(merged.comments, job.state);
+  if (job.noinline) merged.comments = recordNoInlineGuards(merged.comments, job.noinline);
   const data = encodeProfile(merged);
   return baseNormalized ? { status: "merged", data, baseNormalized } : { status: "merged", data };
 }

@@ -116,6 +116,11 @@ export class EncodedProfileMerger {
     return this.#count;
   }
 
+  /** The merged comments so far (deduplicated, first-seen order): after the first `add`, that input's own. */
+  get comments(): string[] {
+    return this.#header ? this.#header.comments.map((id) => this.#strings.text(id)) : [];
+  }
+
   /** Decodes, validates and merges one input (gzip or raw profile.proto bytes). */
   add(data: Uint8Array): void {
     this.#usable();
