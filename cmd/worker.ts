@@ -34,12 +34,13 @@ import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
 import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
+import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
 import { listenEarly } from "./listen.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
 /** Worker tuning shared by `worker` and the embedded worker of `server`. */
-export interface WorkerTuningFlags extends WindowFlags {
+export interface WorkerTuningFlags extends WindowFlags, NoInlineFlags {
   prune?: string;
   compaction: CompactionMode;
   concurrency: number;
@@ -117,7 +118,7 @@ function batchCountArg(value: string): number {
  * and the retention flags of window_flags.ts) to `command`.
  */
 export function addWorkerTuningOptions(command: Command): Command {
-  return addWindowOptions(command)
+  return addNoInlineOptions(addWindowOptions(command))
     .addOption(envOption("--prune <file>", "JSON pruning rules applied to every merged upload", "PRUNE"))
     .addOption(
       envOption("--compaction <mode>", "store bases compacted to what Go PGO reads (pgo) or full (none)", "COMPACTION")
@@ -153,6 +154,13 @@ export function addWorkerTuningOptions(command: Command): Command {
     );
 }
 
+/** Logs the no-inline guards the worker applies (flags checked by their parser). */
+export function logNoInlineGuards(flags: NoInlineFlags): void {
+  const guards = noInlineGuardsOf(flags)!.patterns.map((p) => p.source);
+  if (guards.length === 0) log.info("no-inline guards: none");
+  else log.info("no-inline guards: {guards}", { guards: guards.join(" ") });
+}
+
 /** Loads the pruning file (one-line CliError when unusable). */
 export async function loadPruneFlag(path: string | undefined): Promise<PruneConfig> {
   try {
@@ -182,11 +190,21 @@ export function workerDeps(
     compaction: flags.compaction,
     batch: { maxUploads: flags.batchMaxUploads, maxBytes: flags.batchMaxBytes },
     windows: windowConfigOf(flags),
+    noinline: noInlineGuardsOf(flags),
     uploadLimits: maxUploadBytes ? uploadDecodeLimits(maxUploadBytes) : undefined,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     random: Math.random,
     publisher: eventPublisher({ writer, clock: () => new Date(), newEventId: () => crypto.randomUUID() }),
   };
+}
+
+/** `host:pid` of this process (the holder named in app merge leases). */
+function processName(): string {
+  let host = "worker";
+  try {
+    host = Deno.hostname();
+  } catch { /* no --allow-sys */ }
+  return `${host}:${Deno.pid}`;
 }
 
 /** How long the start-up reachability check of each store and bus may take. */
@@ -343,6 +361,7 @@ export function workerCommand(): Command {
     let store: BlobStore, writer: EventWriter, reader: EventReader, pruneConfig: PruneConfig;
     try {
       pruneConfig = await loadPruneFlag(opts.prune);
+      logNoInlineGuards(opts);
       registerBuiltinDrivers();
       store = await openOrFail(
         "blob store",
@@ -365,7 +384,12 @@ export function workerCommand(): Command {
     }
     checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
     const pool = openDecodePool(opts);
-    const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics), jobs: pool };
+    const deps = {
+      ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics),
+      jobs: pool,
+      // Worker processes share buses without per-app ordering (NATS JetStream, SQS): one merges an app at a time.
+      appLease: { holder: processName() },
+    };
     const stop = new AbortController();
     const signals = shutdownSignal();
     const running = runWorker(reader, deps, {

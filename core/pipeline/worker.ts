@@ -11,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import { abortableSleep } from "../sleep.ts";
 import type { EventReader, IncomingMessage } from "../events.ts";
+import { AppBusyError } from "./app_lease.ts";
 import { reconcileStaging } from "./reconcile.ts";
 import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
 import { rebuildAllApps } from "./worker_windows.ts";
@@ -70,7 +71,12 @@ async function sweepLoop(deps: WorkerDeps, options: WorkerLoopOptions, signal: A
         deps.store,
         options.clock(),
         grace,
-        (app, key) => processUpload(deps, app, key),
+        (app, key) =>
+          processUpload(deps, app, key).catch((error) => {
+            // Another worker holds the app's merge lease: it or the next sweep merges the upload.
+            if (error instanceof AppBusyError) return `${key}: left to ${error.holder}, merging app "${app}"`;
+            throw error;
+          }),
         signal,
       );
       if (report.examined > 0) {

@@ -10,8 +10,10 @@
  * Latency: an upload whose staged blob is already gone (merged by an earlier batch) is answered
  * after one `stat`, without reading the base; a lone upload costs one listing of its app's staging
  * folder more than the unbatched path. Within one process, batches of the same app run one after
- * another (consumers of one app wait instead of merging the same uploads twice); across processes
- * the conditional write arbitrates, as it does for single merges.
+ * another (consumers of one app wait instead of merging the same uploads twice); across processes,
+ * with `deps.appLease`, a batch runs only under the app's lease in the store and an event of an app
+ * another process is merging is handed back (`AppBusyError`, app_lease.ts); the conditional
+ * write arbitrates whatever happens, as it does for single merges.
  *
  * Metrics and logs match the unbatched path per upload: each member counts once by outcome
  * (`merged` ones with the batch's duration and their own queue lag) and each merged upload gets its
@@ -24,6 +26,7 @@ import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
 import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
+import { withAppLease } from "./app_lease.ts";
 import { claimOf, rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits, BatchOutcome } from "./merge_batch.ts";
@@ -92,45 +95,60 @@ export async function processBatch(
       metrics.merge("duplicate", performance.now() - started);
       return `${key} is a duplicate of an idempotent upload merged under another key: dropped`;
     }
-    let outcome: BatchOutcome;
-    try {
-      outcome = await mergeStaged(deps, app, key, info.size, limits, signal);
-    } catch (error) {
-      metrics.merge("failed", performance.now() - started);
-      throw error;
-    }
-    const ms = performance.now() - started;
-    const count = (keys: string[], label: MergeOutcomeLabel) => {
-      for (const k of keys) metrics.merge(label, ms, label === "merged" ? queueLagMs(k) : undefined);
-    };
-    count(outcome.merged, "merged");
-    count(outcome.alreadyAbsorbed, "duplicate");
-    count(outcome.missing, "gone");
-    count(outcome.dropped, "dropped");
-    const batch = outcome.merged.length;
-    for (const k of outcome.merged) {
-      log.info("merged {key} into {base} after {conflicts} write conflicts (batch of {batch})", {
-        key: k,
-        base: baseKey(app),
-        app,
-        conflicts: outcome.conflicts,
-        batch,
-        ms: Math.round(ms),
-      });
-    }
-    await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], async (k) => {
-      await rememberMergedUpload(deps.store, k, signal);
-      await deps.store.delete(k, undefined, signal);
-      await deps.publisher.publish("profile.merged", { app, profileKey: k, mergedKey: baseKey(app) }, signal);
-    });
-    for (const { key: k, reason } of outcome.rejected) {
-      const target = await rejectUpload(deps.store, app, k, reason, signal);
-      metrics.merge("rejected", ms);
-      metrics.poison("rejected_upload");
-      log.warn("rejected upload {key}: {reason}", { key: k, app, reason, movedTo: target });
-    }
-    return noteFor(key, app, outcome);
+    const merge = () => mergeAndCleanUp(deps, app, key, info.size, limits, started, signal);
+    return deps.appLease ? await withAppLease(deps.store, app, deps.appLease, merge, signal) : await merge();
   });
+}
+
+/** Gathers and merges the batch of `key`, then cleans up every member; see {@link processBatch}. */
+async function mergeAndCleanUp(
+  deps: WorkerDeps,
+  app: string,
+  key: string,
+  size: number,
+  limits: BatchLimits,
+  started: number,
+  signal?: AbortSignal,
+): Promise<string> {
+  const metrics = deps.metrics ?? NO_METRICS;
+  let outcome: BatchOutcome;
+  try {
+    outcome = await mergeStaged(deps, app, key, size, limits, signal);
+  } catch (error) {
+    metrics.merge("failed", performance.now() - started);
+    throw error;
+  }
+  const ms = performance.now() - started;
+  const count = (keys: string[], label: MergeOutcomeLabel) => {
+    for (const k of keys) metrics.merge(label, ms, label === "merged" ? queueLagMs(k) : undefined);
+  };
+  count(outcome.merged, "merged");
+  count(outcome.alreadyAbsorbed, "duplicate");
+  count(outcome.missing, "gone");
+  count(outcome.dropped, "dropped");
+  const batch = outcome.merged.length;
+  for (const k of outcome.merged) {
+    log.info("merged {key} into {base} after {conflicts} write conflicts (batch of {batch})", {
+      key: k,
+      base: baseKey(app),
+      app,
+      conflicts: outcome.conflicts,
+      batch,
+      ms: Math.round(ms),
+    });
+  }
+  await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], async (k) => {
+    await rememberMergedUpload(deps.store, k, signal);
+    await deps.store.delete(k, undefined, signal);
+    await deps.publisher.publish("profile.merged", { app, profileKey: k, mergedKey: baseKey(app) }, signal);
+  });
+  for (const { key: k, reason } of outcome.rejected) {
+    const target = await rejectUpload(deps.store, app, k, reason, signal);
+    metrics.merge("rejected", ms);
+    metrics.poison("rejected_upload");
+    log.warn("rejected upload {key}: {reason}", { key: k, app, reason, movedTo: target });
+  }
+  return noteFor(key, app, outcome);
 }
 
 function noteFor(key: string, app: string, outcome: BatchOutcome): string {

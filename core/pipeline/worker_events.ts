@@ -10,7 +10,9 @@
  * merged by the reconcile sweep, nothing is lost.
  *
  * Uploads are merged one per write, or in batches with the app's other waiting uploads when
- * `deps.batch` allows more than one (worker_batch.ts, issue 13).
+ * `deps.batch` allows more than one (worker_batch.ts, issue 13). With `deps.appLease`, an event
+ * of an app that another worker process is merging is handed back with a short delay, not
+ * counted as a failure (app_lease.ts).
  *
  * Metrics (`deps.metrics`): every staged upload handled counts once by outcome with its duration,
  * merged uploads report their queue lag (staging-key time to merge), and poison counts by reason.
@@ -23,6 +25,7 @@ import { appNameProblem } from "../app_name.ts";
 import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
 import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts";
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
+import { AppBusyError, type AppLeaseOptions, busyRetryMs } from "./app_lease.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
@@ -46,6 +49,13 @@ export interface WorkerDeps extends MergeDeps {
    * (worker_batch.ts). Absent, or `maxUploads` 1: one merge per upload.
    */
   batch?: BatchLimits;
+  /**
+   * Merge an app only while holding its lease in the store (app_lease.ts), so one worker process
+   * at a time merges it across the fleet; an event of an app another worker is merging is handed
+   * back with a short delay. Batched merges only. Absent: no lease (one process, or a bus with
+   * per-app ordering).
+   */
+  appLease?: AppLeaseOptions;
   /**
    * Keep the merged data in retention windows and build `default.pgo` from them (windows.ts,
    * issue 14). Absent: one growing `default.pgo`, as before.
@@ -193,6 +203,11 @@ export async function handleEvent(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const what = envelope ? `${envelope.type} event ${envelope.id}` : "event";
+    if (error instanceof AppBusyError) {
+      // Not a failure: another worker is merging the app; by the next delivery it has merged this
+      // upload (acked after one stat) or released the app.
+      return { action: "nack", delayMs: busyRetryMs(deliveryAttempt, deps.random), note: `deferred: ${message}` };
+    }
     if (error instanceof EventFormatError) {
       deps.metrics?.poison("malformed_event");
       log.warn("dropping malformed {what}: {reason}", { what, reason: message });

@@ -1,0 +1,169 @@
+/**
+ * A short per-app lease in the blob store, so that one app's uploads are merged by one worker
+ * process at a time across the fleet (issue 13: workers must not shrink ingest).
+ *
+ * Why: on a bus without per-app ordering (NATS JetStream, SQS standard), the events of one app
+ * reach every worker. Without a lease, two workers merge the same app at once: they gather the
+ * same waiting uploads, both decode, merge and gzip the base, one compare-and-swap write loses
+ * and its work is thrown away, and the batches get smaller, so each upload costs more CPU. The
+ * lease gives the per-app ordering that the file bus and Kafka partitions give, on any bus.
+ *
+ * The lease is an optimisation, never a guarantee: exactly-once merging still rests on the base's
+ * compare-and-swap write and its absorbed list (merge_batch.ts). A worker that finds the lease
+ * held hands its event back to the bus with a short delay ({@link AppBusyError}); when it comes
+ * back the upload is merged (its staged blob is gone: acked after one `stat`) or the lease is
+ * free. A crashed holder's lease expires after its TTL; a holder that outlives its TTL (a batch
+ * slower than the TTL) only risks a lost write race, as without a lease.
+ *
+ * Affinity: a holder releases the lease with a rest as long as its batch took (at most 1 s), during
+ * which only it may merge the app again. Uploads that arrive meanwhile wait for one larger batch
+ * instead of every idle worker starting a small one at once: the base is read, merged and gzipped
+ * about as often as with one worker, whatever the number of workers, and the app sticks to the
+ * worker that merged it last while that worker keeps receiving its events. One worker alone
+ * always holds its own lease, so it never waits.
+ *
+ * Layout: `<app>/merge.lease` holds `{"holder": "<id>", "expires": <Unix ms>, "released": bool}`,
+ * taken with an only-if-absent write or an only-if-version write over an expired one (or one of
+ * its own) and released by an only-if-version write. It costs two small writes per batch. Expiry
+ * is judged by the taker's clock: clocks of the worker machines must agree to well within the TTL.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
+
+/** Lease settings of a worker process. */
+export interface AppLeaseOptions {
+  /** Names this process in the lease (for logs and debugging). */
+  holder: string;
+  /** How long a lease lasts unless released (default {@link DEFAULT_APP_LEASE_TTL_MS}). */
+  ttlMs?: number;
+  /** Milliseconds since the Unix epoch (default `Date.now`). */
+  now?: () => number;
+}
+
+/** A lease outlives the slowest normal batch by far, and blocks an app this long after a crash. */
+export const DEFAULT_APP_LEASE_TTL_MS = 15_000;
+
+/** Key of the lease of `app`. */
+export function appLeaseKey(app: string): string {
+  return `${app}/merge.lease`;
+}
+
+/** Another worker is merging the app: hand the event back and retry after `retryMs`. */
+export class AppBusyError extends Error {
+  /** The app whose lease is held. */
+  readonly app: string;
+  /** The holder named in the lease. */
+  readonly holder: string;
+  /** Suggested delay before the event is handled again. */
+  readonly retryMs: number;
+
+  /** `retryMs` is how long the caller should wait. */
+  constructor(app: string, holder: string, retryMs: number) {
+    super(`app "${app}" is being merged by ${holder}`);
+    this.name = "AppBusyError";
+    this.app = app;
+    this.holder = holder;
+    this.retryMs = retryMs;
+  }
+}
+
+/** First delay of an event handed back because its app is busy; doubled per delivery up to the cap. */
+const BUSY_RETRY_BASE_MS = 100;
+const BUSY_RETRY_MAX_MS = 2_000;
+
+/** The delay for an event of a busy app on its `deliveryAttempt`-th delivery (with ±50% jitter). */
+export function busyRetryMs(deliveryAttempt: number, random: () => number = Math.random): number {
+  const base = Math.min(BUSY_RETRY_MAX_MS, BUSY_RETRY_BASE_MS * 2 ** Math.max(0, Math.min(deliveryAttempt - 1, 10)));
+  return Math.round(base * (0.5 + random()));
+}
+
+const log = getLogger(["autopgo", "worker", "lease"]);
+
+interface LeaseBody {
+  holder: string;
+  expires: number;
+  /** The holder's batch is done; the app rests until `expires` (only the holder may merge it). */
+  released?: boolean;
+}
+
+/** The longest rest after a batch. */
+const MAX_REST_MS = 1_000;
+
+function leaseBody(body: LeaseBody): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(body));
+}
+
+function parseLease(data: Uint8Array): LeaseBody | undefined {
+  try {
+    const body = JSON.parse(new TextDecoder().decode(data));
+    if (typeof body?.holder === "string" && typeof body?.expires === "number") return body;
+  } catch { /* unreadable: treated as expired */ }
+  return undefined;
+}
+
+/**
+ * Runs `fn` holding the lease of `app`, then releases it. Throws {@link AppBusyError} (without
+ * running `fn`) when another live holder has it; store errors propagate (transient).
+ */
+export async function withAppLease<T>(
+  store: BlobStore,
+  app: string,
+  options: AppLeaseOptions,
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const now = options.now ?? Date.now;
+  const version = await takeLease(store, app, options, signal);
+  const started = now();
+  try {
+    return await fn();
+  } finally {
+    // Released with a rest as long as the batch took (at most MAX_REST_MS): only this holder may
+    // merge the app meanwhile, so its waiting uploads gather into one batch (module doc).
+    const rest = Math.min(MAX_REST_MS, Math.max(0, now() - started));
+    const body = leaseBody({ holder: options.holder, expires: now() + rest, released: true });
+    await store.write(appLeaseKey(app), body, { ifVersion: version }, signal).catch((error) => {
+      // Taken over after it expired, or the store failed: it expires on its own.
+      if (!(error instanceof PreconditionFailedError)) {
+        log.warn("could not release the merge lease of {app}: {error}", { app, error: String(error) });
+      }
+    });
+  }
+}
+
+async function takeLease(store: BlobStore, app: string, options: AppLeaseOptions, signal?: AbortSignal) {
+  const now = options.now ?? Date.now;
+  const key = appLeaseKey(app);
+  const body = () =>
+    leaseBody({ holder: options.holder, expires: now() + (options.ttlMs ?? DEFAULT_APP_LEASE_TTL_MS) });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await store.write(key, body(), { ifAbsent: true }, signal);
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+    }
+    let current;
+    try {
+      current = await store.read(key, signal);
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) continue; // released meanwhile: try again
+      throw error;
+    }
+    const lease = parseLease(current.data);
+    const mine = lease?.holder === options.holder; // released by this process, or held by its previous life
+    if (lease && !mine && lease.expires > now()) throw new AppBusyError(app, lease.holder, lease.expires - now());
+    try {
+      const version = await store.write(key, body(), { ifVersion: current.version }, signal);
+      if (lease && !mine && !lease.released) {
+        log.info("took over the expired merge lease of {app} from {holder}", { app, holder: lease.holder });
+      }
+      return version;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+    }
+  }
+  throw new AppBusyError(app, "another worker", 0);
+}
