@@ -52,6 +52,24 @@ export function commandNameIn(args: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** Root flags that print the version. */
+const VERSION_FLAGS = new Set(["-v", "--version"]);
+
+/**
+ * True when `args` only ask for the version (a version flag and root options, no command and no help): the
+ * program is then built without any command module, so `autopgo --version` loads none of them.
+ */
+export function asksOnlyVersion(args: readonly string[]): boolean {
+  let version = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (VERSION_FLAGS.has(arg)) version = true;
+    else if (ROOT_OPTIONS_WITH_VALUE.has(arg)) i++;
+    else if (!/^--(log-level|log-format)=/.test(arg)) return false;
+  }
+  return version;
+}
+
 /** Global options every command accepts (root options are recognised before and after the subcommand). */
 export interface GlobalOptions {
   /** As given; resolved by {@link resolveLogLevel} (unknown values fall back to `info` with a warning). */
@@ -61,10 +79,10 @@ export interface GlobalOptions {
 
 /**
  * Creates the program. With `only`, just that command's module is loaded (the others are
- * not needed to parse and run it); without, every command is loaded (for help output).
- * Nothing runs until `parseAsync`.
+ * not needed to parse and run it); with `null`, none (for `--version`); without, every command
+ * is loaded (for help output). Nothing runs until `parseAsync`.
  */
-export async function buildProgram(only?: string): Promise<Command> {
+export async function buildProgram(only?: string | null): Promise<Command> {
   const program = new Command("autopgo")
     .description("Continuous profile-guided optimization for Go services")
     .version(versionString(Deno.env.get("AUTOPGO_COMMIT") ?? "HEAD"), "-v, --version", "print the version")
@@ -94,7 +112,9 @@ export async function buildProgram(only?: string): Promise<Command> {
   });
 
   const load = (loaders: Record<string, CommandLoader>) =>
-    Promise.all(Object.entries(loaders).filter(([name]) => !only || name === only).map(([, loader]) => loader()));
+    Promise.all(
+      Object.entries(loaders).filter(([name]) => only === undefined || name === only).map(([, loader]) => loader()),
+    );
   const [components, utilities] = await Promise.all([load(COMPONENTS), load(UTILITIES)]);
   if (components.length) program.commandsGroup("Components:");
   for (const c of components) program.addCommand(c);
@@ -116,7 +136,7 @@ export async function buildProgram(only?: string): Promise<Command> {
 export async function runCli(args: string[]): Promise<number> {
   const name = commandNameIn(args);
   setProblemFormat(logFormatIn(args));
-  const program = await buildProgram(name);
+  const program = await buildProgram(asksOnlyVersion(args) ? null : name);
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;
