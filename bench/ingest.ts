@@ -132,7 +132,7 @@ function workersTable(results: IngestResult[], cores: number): string {
  * `count` labelled profiles of `profileMs` from the hotpath fixture, generated once (minutes) and kept in
  * `$AUTOPGO_BENCH_DATA` (default `$TMPDIR/autopgo-bench`) so later runs upload the same profiles.
  */
-async function cachedProfiles(count: number, profileMs: number): Promise<string[]> {
+export async function cachedProfiles(count: number, profileMs: number): Promise<string[]> {
   const root = Deno.env.get("AUTOPGO_BENCH_DATA") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/autopgo-bench`;
   const dir = `${root}/ingest-${count}x${profileMs}ms-labelled`;
   const names = Array.from({ length: count }, (_, i) => `${dir}/cpu-${String(i).padStart(4, "0")}.pb.gz`);
@@ -145,7 +145,17 @@ async function cachedProfiles(count: number, profileMs: number): Promise<string[
   return names;
 }
 
-async function machineLine(): Promise<string> {
+/**
+ * The bytes of `files` that the server accepts: a short profile of an unlucky run can hold no sample, and the
+ * server would refuse it (422).
+ */
+export async function usableProfiles(files: string[]): Promise<Uint8Array[]> {
+  const all = await Promise.all(files.map((f) => Deno.readFile(f)));
+  return all.filter((b) => checkUploadBytes(b, {}).status === "usable");
+}
+
+/** CPU count and model, Deno version and the load average now: the first line of a benchmark report. */
+export async function machineLine(): Promise<string> {
   const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
   const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   return `${navigator.hardwareConcurrency} × ${cpu}; Deno ${Deno.version.deno}; load average at start ${load}`;
@@ -175,14 +185,12 @@ async function main(): Promise<void> {
   const count = Math.max(...sizes, workerUploads) + lone;
   const machine = await machineLine();
   const files = await cachedProfiles(count, profileMs);
-  // A short profile of an unlucky run can hold no sample: the server would refuse it (422).
-  const all = await Promise.all(files.map((f) => Deno.readFile(f)));
-  const bodies = all.filter((b) => checkUploadBytes(b, {}).status === "usable");
-  const skipped = all.length - bodies.length;
+  const bodies = await usableProfiles(files);
+  const skipped = files.length - bodies.length;
   const sizeKiB = bodies.reduce((s, b) => s + b.length, 0) / bodies.length / 1024;
   const started = new Date().toISOString().slice(0, 16) + "Z";
   const sections: string[] = [
-    `Measured ${started} on ${machine}. Data: ${all.length} real CPU profiles of ${profileMs} ms written by the ` +
+    `Measured ${started} on ${machine}. Data: ${files.length} real CPU profiles of ${profileMs} ms written by the ` +
     `hotpath fixture with labels (\`generateProfiles\`, ${sizeKiB.toFixed(1)} KiB on average)` +
     (skipped ? `, ${skipped} of them without any sample left out (the last uploads reuse the first profiles)` : "") +
     ".",

@@ -4,6 +4,8 @@
  * decode pool of one Web Worker, conditional write, clean-up) on a file:// store whose base already
  * holds `baseUploads` uploads, batched (`maxUploads` 64) and unbatched (1) alternately, so both
  * see the same base sizes and machine load. Issue 13: batching must not make a lone upload slower.
+ * Also the CPU time of each (user + system of this process: the decode pool's Worker included), and,
+ * for bench/scaling.ts, the batched mode alone (`modes`).
  *
  * @module
  */
@@ -13,9 +15,10 @@ import { DecodePool } from "../core/pipeline/decode_pool.ts";
 import { stagingKey } from "../core/pipeline/keys.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { processUpload, type WorkerDeps } from "../core/pipeline/worker_events.ts";
+import process from "node:process";
 import { percentile } from "./ingest_run.ts";
 
-/** Median ms of a lone upload, batched and not, and the base size it merged into. */
+/** Median ms of a lone upload, batched and not, and the base size it merged into (NaN for a mode not run). */
 export interface LoneResult {
   compaction: CompactionMode;
   baseUploads: number;
@@ -23,7 +26,13 @@ export interface LoneResult {
   runs: number;
   batchedMs: number;
   singleMs: number;
+  /** Median CPU ms (user + system of the process) of the same uploads. */
+  batchedCpuMs: number;
+  singleCpuMs: number;
 }
+
+/** Which worker settings {@link measureLone} times: `batched` (`maxUploads` 64), `single` (1). */
+export type LoneMode = "batched" | "single";
 
 /** Builds a base of `baseUploads` of `bodies` (in batches), then times `runs` lone uploads per mode. */
 export async function measureLone(
@@ -31,6 +40,7 @@ export async function measureLone(
   compaction: CompactionMode,
   baseUploads: number,
   runs: number,
+  modes: readonly LoneMode[] = ["batched", "single"],
 ): Promise<LoneResult> {
   const root = await Deno.makeTempDir({ prefix: "autopgo-bench-lone-" });
   const store = await openFileBlobStore(fileUrlFromPath(root));
@@ -58,16 +68,19 @@ export async function measureLone(
       await processUpload(deps(64), "lone", last);
     }
     const times = { batched: [] as number[], single: [] as number[] };
+    const cpu = { batched: [] as number[], single: [] as number[] };
+    const maxUploads = { batched: 64, single: 1 };
     for (let r = 0; r < runs + 4; r++) { // the first 4 rounds warm up (JIT) and are not counted
-      const order: ["batched" | "single", number][] = r % 2 ? [["batched", 64], ["single", 1]] : [["single", 1], [
-        "batched",
-        64,
-      ]];
-      for (const [mode, maxUploads] of order) {
+      const order = r % 2 ? modes : [...modes].reverse();
+      for (const mode of order) {
         const key = await stage(bodies[(baseUploads + r) % bodies.length]);
-        const t = performance.now();
-        await processUpload(deps(maxUploads), "lone", key);
-        if (r >= 4) times[mode].push(performance.now() - t);
+        const c = process.cpuUsage(), t = performance.now();
+        await processUpload(deps(maxUploads[mode]), "lone", key);
+        const wall = performance.now() - t, used = process.cpuUsage(c);
+        if (r >= 4) {
+          times[mode].push(wall);
+          cpu[mode].push((used.user + used.system) / 1000);
+        }
       }
     }
     const median = (a: number[]) => percentile([...a].sort((x, y) => x - y), 50);
@@ -78,6 +91,8 @@ export async function measureLone(
       runs,
       batchedMs: median(times.batched),
       singleMs: median(times.single),
+      batchedCpuMs: median(cpu.batched),
+      singleCpuMs: median(cpu.single),
     };
   } finally {
     pool.close();

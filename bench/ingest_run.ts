@@ -18,6 +18,7 @@ import { prepareProfile } from "../core/pipeline/profile_jobs.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
+import { cpuSeconds, peakRssMiB } from "./proc_stats.ts";
 import type { BenchSetup } from "./setups.ts";
 
 /** What one run measures. */
@@ -67,26 +68,7 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-function peakRssMiB(pid: number): number {
-  try {
-    const kib = Number(/VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1]);
-    return kib / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
 /** The `cpu/nanoseconds` total of a profile (decoded from `data`, or given). */
-/** User + system CPU seconds of a live process (Linux clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).replace(/^.*\) /, "").split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 function cpuTotal(data: Uint8Array | Profile): number {
   const p = data instanceof Uint8Array ? decodeProfile(data) : data;
   const cpu = p.sampleType.findIndex((t) => t.type === "cpu" && t.unit === "nanoseconds");

@@ -26,6 +26,8 @@ export interface Side {
   command: string;
   /** Arguments. */
   args: string[];
+  /** Environment variables added to the inherited ones. */
+  env?: Record<string, string>;
 }
 
 /** Throws a one-line hint when GNU time is missing. */
@@ -43,6 +45,7 @@ export async function measureOnce(side: Side, scratchDir: string): Promise<Measu
   const started = performance.now();
   const out = await new Deno.Command(GNU_TIME, {
     args: ["-f", "%U %S %M", "-o", timeFile, side.command, ...side.args],
+    env: side.env,
     stdout: "null",
     stderr: "piped",
   }).output();

@@ -4,11 +4,14 @@
  * hotpath fixture. Two cases: merge N profiles, and merge one upload into a large base. Runs alternate A B A B …;
  * wall time and peak RSS medians and per-pair ratios are printed and written into BENCHMARKS.md between the
  * `<!-- bench:merge:start -->` / `<!-- bench:merge:end -->` markers (phases: `bench:phases`).
+ * Before it, issue 13's cold start (bench/cold_start.ts) and the cost of one upload as the base grows
+ * (bench/scaling.ts), each in its own section; the 10-minute steady load is `deno task bench:steady`.
  *
  * Usage: deno task bench [--runs 5] [--warmups 1] [--profiles 100] [--units 50000] [--no-phases] [--no-write]
  *                        [--v8-flags FLAGS]   (passed to our `deno run`, e.g. --max-semi-space-size=2)
  *                        [--section NAME]     (BENCHMARKS.md section for the table, default "merge")
  *                        [--autopgo-bin PATH]   (a compiled autopgo instead of `deno run main.ts`)
+ *                        [--no-cold-start] [--no-scaling]
  *
  * @module
  */
@@ -18,6 +21,8 @@ import { fileURLToPath } from "node:url";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { goBinary } from "../tests/support/go.ts";
 import { benchData, DEFAULT_DATA_PARAMS, sizeStats } from "./data.ts";
+import { measureColdStart } from "./cold_start.ts";
+import { measureScaling } from "./scaling.ts";
 import { compareSides, type Comparison, type Measurement, median, requireGnuTime, type Side } from "./measure.ts";
 import { fusedPath, medianPhases, objectPath, phasesTable } from "./phases.ts";
 
@@ -103,6 +108,8 @@ async function main(): Promise<void> {
       "autopgo-bin": { type: "string" },
       "v8-flags": { type: "string" },
       section: { type: "string", default: "merge" },
+      "no-cold-start": { type: "boolean", default: false },
+      "no-scaling": { type: "boolean", default: false },
     },
   });
   const runs = Number(flags.runs), warmups = Number(flags.warmups);
@@ -113,6 +120,11 @@ async function main(): Promise<void> {
   if (!goBinary()) throw new Error("go not found: the benchmark needs Go to generate profiles and run google/pprof");
   const params = { ...DEFAULT_DATA_PARAMS, profiles: Number(flags.profiles), unitsPerProfile: Number(flags.units) };
   const log = (line: string) => console.error(line);
+  const issue13: [string, string][] = [];
+  if (!flags["no-cold-start"]) issue13.push(["cold-start", await measureColdStart({ log })]);
+  if (!flags["no-scaling"]) issue13.push(["scaling", await measureScaling({ log })]);
+  for (const [, body] of issue13) console.log(`${body}\n`);
+  console.log("Steady load (10 minutes, 20 scrapers) is its own task: deno task bench:steady --minutes 10\n");
   const machine = await machineLine();
   const scratch = await Deno.makeTempDir({ prefix: "autopgo-bench-run-" });
   try {
@@ -198,6 +210,7 @@ async function main(): Promise<void> {
       `Reproduce: \`${command}\``,
     ].join("\n");
     let doc = await Deno.readTextFile(BENCHMARKS_MD).catch(() => "# Benchmarks\n");
+    for (const [name, body] of issue13) doc = replaceSection(doc, name, body);
     doc = replaceSection(doc, flags.section, mergeSection);
     console.log(mergeSection);
     if (!flags["no-phases"]) {

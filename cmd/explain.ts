@@ -6,6 +6,10 @@
  * function PGO devirtualization would test for), each with its share of the total weight. The
  * columns are explained in `--help` ({@link EXPLAIN_COLUMNS}) and in the README.
  *
+ * A `default.pgo` the worker rebuilt from retention windows (issue 14) also says which windows it
+ * covers and its oldest and newest sample time, so a call site hot only in an expired window is
+ * seen to be gone for a reason.
+ *
  * Accepts a pprof profile (gzip or raw) or `go tool preprofile` output, like the compiler does.
  * Bad input is one line `explain "file": …` with exit code 1.
  *
@@ -19,6 +23,7 @@ import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { edgeMap, isPreprofile, parsePreprofile, PREPROFILE_HEADER } from "../core/pprof/edges.ts";
 import { explainEdgeMap, type ExplainReport } from "../core/pprof/explain.ts";
+import { describeWindowRange, type WindowRange, windowRangeOfComments } from "../core/pipeline/window_view.ts";
 
 export {
   type ExplainedCandidate,
@@ -26,6 +31,9 @@ export {
   explainEdgeMap,
   type ExplainReport,
 } from "../core/pprof/explain.ts";
+
+/** An explain report, plus the retention windows of a rebuilt `default.pgo` (absent otherwise). */
+export type ExplainOutput = ExplainReport & { windows?: WindowRange };
 
 /** Options of the `explain` command. */
 export interface ExplainCommandOptions {
@@ -54,10 +62,14 @@ function table(header: string[], rows: string[][], rightAligned: number): string
 }
 
 /** Renders the human-readable `explain` output, listing at most `top` rows per table (0 = all). */
-export function formatExplainReport(r: ExplainReport, top: number): string {
+export function formatExplainReport(r: ExplainOutput, top: number): string {
   const out: string[] = [];
   const from = r.sampleType ? ` (weights from ${r.sampleType})` : "";
   out.push(`File: ${r.file} [${r.format}]${from}`);
+  if (r.windows) {
+    const { windows, samples } = describeWindowRange(r.windows);
+    out.push(`Windows: ${windows}`, `Samples: ${samples}`);
+  }
   if (r.ignoredReason) {
     out.push(`The Go compiler ignores this profile: ${r.ignoredReason}.`);
     return out.join("\n");
@@ -114,7 +126,7 @@ export function formatExplainReport(r: ExplainReport, top: number): string {
 }
 
 /** Loads `path` (pprof or preprofile) and returns its explain report. Throws CliError with one line. */
-export function runExplain(path: string, opts: { threshold: number }): Promise<ExplainReport> {
+export function runExplain(path: string, opts: { threshold: number }): Promise<ExplainOutput> {
   // Reading is synchronous (one file or stdin); the promise keeps failures asynchronous for callers.
   return Promise.resolve().then(() => {
     try {
@@ -127,7 +139,10 @@ export function runExplain(path: string, opts: { threshold: number }): Promise<E
       const map = edgeMap(profile);
       const t = profile.sampleType[map.sampleIndex];
       const sampleType = t ? `${t.type}/${t.unit}` : "";
-      return explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
+      const report: ExplainOutput = explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
+      const windows = windowRangeOfComments(profile.comments);
+      if (windows) report.windows = windows;
+      return report;
     } catch (e) {
       throw new CliError(`explain ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }

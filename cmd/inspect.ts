@@ -4,7 +4,9 @@
  * `go tool pprof -top` shows them: flat, flat%, sum%, cum, cum% in human units (`10ms`, `1.5s`,
  * `2.3MiB`), by flat (or by cum with `--cum`). A compacted profile (what the worker stores by
  * default) keeps only the frames the compiler reads, so its cum values cover only those frames:
- * the output says so. `--json` prints the raw numbers.
+ * the output says so. A `default.pgo` the worker rebuilt from retention windows (issue 14) also
+ * shows which windows it covers and its oldest and newest sample time. `--json` prints the raw
+ * numbers (and `windows`).
  *
  * Never crashes on bad input: every failure is one line `inspect "file": …` (printed as
  * `autopgo: …`) with exit code 1; decoding is bounded by the engine's limits.
@@ -19,6 +21,7 @@ import { nonNegativeIntArg } from "./options.ts";
 import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { type ProfileSummary, summarizeProfile } from "../core/pprof/summary.ts";
+import { describeWindowRange, type WindowRange, windowRangeOfComments } from "../core/pipeline/window_view.ts";
 
 /** Options of the `inspect` command. */
 export interface InspectCommandOptions {
@@ -32,6 +35,8 @@ export interface InspectCommandOptions {
 export interface InspectReport extends ProfileSummary {
   file: string;
   bytes: number;
+  /** The retention windows a rebuilt `default.pgo` covers; absent for other profiles. */
+  windows?: WindowRange;
 }
 
 /** The note printed for a compacted profile. */
@@ -69,6 +74,11 @@ export function formatInspectReport(r: InspectReport, byCum = false): string {
   row("Period", r.periodType ? `${formatValue(r.period, periodUnit)} (${r.periodType})` : String(r.period));
   row("Duration", r.durationNanos > 0 ? formatNanos(r.durationNanos) : "-");
   row("Time", r.time || "-");
+  if (r.windows) {
+    const { windows, samples } = describeWindowRange(r.windows);
+    row("Windows", windows);
+    row("Samples", samples);
+  }
   const c = r.counts;
   row(
     "Sizes",
@@ -102,7 +112,10 @@ export function runInspect(path: string, opts: InspectCommandOptions): Promise<s
     let report: InspectReport;
     try {
       const data = readProfileBytes(path);
-      report = { file: path, bytes: data.length, ...summarizeProfile(decodeProfile(data), { top: opts.top }) };
+      const profile = decodeProfile(data);
+      report = { file: path, bytes: data.length, ...summarizeProfile(profile, { top: opts.top }) };
+      const windows = windowRangeOfComments(profile.comments);
+      if (windows) report.windows = windows;
     } catch (e) {
       throw new CliError(`inspect ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);
     }

@@ -2,8 +2,9 @@
  * `autopgo list`: the merged profiles on the server as a table (`NAME  SIZE  UPDATED  UPLOADS
  * MERGED`: human sizes, the time since the last write, and how many uploads each profile holds,
  * read from the server's `/api/apps`; `-` where unknown), or as JSON with `--json`, which keeps
- * the raw numbers (bytes, ISO-8601 times, `uploadsMerged`). Apps whose uploads the worker set aside follow, when there are any, as a
- * second table (`APP  SET ASIDE  LAST  LAST REASON`) or the JSON's `rejected` array.
+ * the raw numbers (bytes, ISO-8601 times, `uploadsMerged`, and `windows`: the retention window
+ * range of a profile rebuilt from windows, issue 14, or null). Apps whose uploads the worker set
+ * aside follow, when there are any, as a second table (`APP  SET ASIDE  LAST  LAST REASON`) or the JSON's `rejected` array.
  *
  * @module
  */
@@ -34,13 +35,15 @@ export function listCommand(): Command {
       const { profiles, rejected } = await client.listing();
       profiles.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
       // The counts are an extra: a server without /api/apps (or a failure) leaves them unknown.
-      const merged = profiles.length > 0 ? await client.uploadsMerged().catch(() => undefined) : undefined;
+      const facts = profiles.length > 0 ? await client.appFacts().catch(() => undefined) : undefined;
+      const merged = facts && new Map([...facts].map(([app, f]) => [app, f.uploadsMerged]));
       if (opts.json) {
         const json = profiles.map((p) => ({
           key: p.key,
           size: p.size,
           lastModified: p.lastModified.toISOString(),
           uploadsMerged: merged?.get(p.key) ?? null,
+          windows: facts?.get(p.key)?.windows ?? null,
         }));
         const aside = rejected.map((r) => ({ ...r, lastRejectedAt: r.lastRejectedAt.toISOString() }));
         console.log(JSON.stringify({ profiles: json, rejected: aside }, null, 2));

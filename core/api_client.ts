@@ -14,6 +14,7 @@
  */
 
 import { nodeFetch } from "./http_fetch.ts";
+import type { WindowRange } from "./pipeline/window_view.ts";
 
 /** A merged profile as listed by `GET /api/profile`. */
 export interface ProfileInfo {
@@ -60,6 +61,13 @@ export class ApiError extends Error {
     this.status = status;
     this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** One app's entry of `GET /api/apps`, as {@link ApiClient.appFacts} returns it. */
+export interface AppFacts {
+  uploadsMerged: number | null;
+  /** The window range of a profile rebuilt from retention windows; null otherwise. */
+  windows: WindowRange | null;
 }
 
 /** Per-call options. */
@@ -238,6 +246,16 @@ export class ApiClient {
    * original autopgo server).
    */
   async uploadsMerged(options: RequestOptions = {}): Promise<Map<string, number | null> | undefined> {
+    const facts = await this.appFacts(options);
+    return facts && new Map([...facts].map(([app, f]) => [app, f.uploadsMerged]));
+  }
+
+  /**
+   * What `GET /api/apps` says about each app's profile: the uploads merged (`null` when not
+   * counted) and the retention windows it covers (`null` when not built from windows, issue 14).
+   * Resolves `undefined` when the server has no such route (an original autopgo server).
+   */
+  async appFacts(options: RequestOptions = {}): Promise<Map<string, AppFacts> | undefined> {
     let res: Response;
     try {
       res = await this.#send("list apps", undefined, { method: "GET" }, options, [200], "/api/apps");
@@ -247,11 +265,16 @@ export class ApiClient {
     }
     const apps = ((await readJson(res, "list apps")) as { apps?: unknown })?.apps;
     if (!Array.isArray(apps)) return undefined;
-    const counts = new Map<string, number | null>();
-    for (const a of apps as { app?: unknown; uploadsMerged?: unknown }[]) {
-      if (typeof a?.app === "string") counts.set(a.app, typeof a.uploadsMerged === "number" ? a.uploadsMerged : null);
+    const facts = new Map<string, AppFacts>();
+    for (const a of apps as { app?: unknown; uploadsMerged?: unknown; windows?: unknown }[]) {
+      if (typeof a?.app !== "string") continue;
+      const w = a.windows as WindowRange | null | undefined;
+      facts.set(a.app, {
+        uploadsMerged: typeof a.uploadsMerged === "number" ? a.uploadsMerged : null,
+        windows: w && typeof w === "object" && typeof w.from === "string" && typeof w.to === "string" ? w : null,
+      });
     }
-    return counts;
+    return facts;
   }
 
   /** Asks the server to delete the merged profile (and staged uploads) of `app`. */

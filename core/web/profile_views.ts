@@ -6,8 +6,9 @@
  * An app's views are computed from one version of its base (decode, summarize, edge map, flame
  * graph) and cached by that version, so reloading a page or opening it from several browsers
  * decodes the base once; a new merge changes the version and the next request recomputes. The
- * list reads only each base's comments (`autopgo.merged=<n>`, base_state.ts), through `jobs`
- * (the server's decode pool), and caches the count by version too.
+ * list reads only each base's comments (`autopgo.merged=<n>` and, for a base rebuilt from
+ * retention windows, the window range: base_state.ts), through `jobs` (the server's decode pool),
+ * and caches them by version too.
  *
  * Cost: the per-app computation runs on the calling thread. Stored bases are compacted to what
  * PGO reads by default (a few hundred KB), which takes milliseconds; a large `--compaction none`
@@ -19,6 +20,7 @@
 import type { BlobObject, BlobStore } from "../blob.ts";
 import { readBaseState } from "../pipeline/base_state.ts";
 import { baseKey } from "../pipeline/keys.ts";
+import { type WindowRange, windowRangeOf } from "../pipeline/window_view.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "../pipeline/profile_jobs.ts";
 import { listBases, readBase } from "../pipeline/profiles_view.ts";
 import { decodeProfile } from "../pprof/decode.ts";
@@ -37,6 +39,8 @@ export interface AppListEntry {
   lastModified: string;
   /** Uploads merged into it; null when the base predates the count. */
   uploadsMerged: number | null;
+  /** The retention windows it covers (issue 14); null when it is not built from windows. */
+  windows: WindowRange | null;
 }
 
 /** Body of `GET /api/profile/:app/report`. */
@@ -75,7 +79,8 @@ export function computeViews(app: string, object: BlobObject): AppViews {
       ignoredReason: error.message,
     };
   }
-  const merged = readBaseState(profile.comments).merged;
+  const state = readBaseState(profile.comments);
+  const merged = state.merged;
   return {
     version: object.version,
     report: {
@@ -83,6 +88,7 @@ export function computeViews(app: string, object: BlobObject): AppViews {
       bytes: object.data.byteLength,
       lastModified: object.modified.toISOString(),
       uploadsMerged: merged ?? null,
+      windows: windowRangeOf(state) ?? null,
       summary,
       explain,
     },
@@ -104,7 +110,7 @@ export class ProfileViews {
   readonly #jobs: ProfileJobs;
   readonly #cachedApps: number;
   readonly #views = new Map<string, { version: string; views: Promise<AppViews> }>();
-  readonly #counts = new Map<string, { version: string; merged: number | null }>();
+  readonly #counts = new Map<string, { version: string; merged: number | null; windows: WindowRange | null }>();
 
   /** Reads bases from `store`. */
   constructor(store: BlobStore, opts: ProfileViewsOptions = {}) {
@@ -140,26 +146,27 @@ export class ProfileViews {
     const bases = await listBases(this.#store, signal);
     const out: AppListEntry[] = [];
     for (const base of bases) {
-      out.push({
-        app: base.key,
-        bytes: base.size,
-        lastModified: base.lastModified,
-        uploadsMerged: await this.#mergedCount(base.key, signal),
-      });
+      const { merged, windows } = await this.#mergedCount(base.key, signal);
+      out.push({ app: base.key, bytes: base.size, lastModified: base.lastModified, uploadsMerged: merged, windows });
     }
     for (const app of this.#counts.keys()) if (!bases.some((b) => b.key === app)) this.#counts.delete(app);
     return out;
   }
 
-  async #mergedCount(app: string, signal?: AbortSignal): Promise<number | null> {
+  async #mergedCount(
+    app: string,
+    signal?: AbortSignal,
+  ): Promise<{ merged: number | null; windows: WindowRange | null }> {
     const info = await this.#store.stat(baseKey(app), signal);
     const cached = this.#counts.get(app);
-    if (info && cached?.version === info.version) return cached.merged;
+    if (info && cached?.version === info.version) return cached;
     const object = await readBase(this.#store, app, signal);
-    if (!object) return null;
+    if (!object) return { merged: null, windows: null };
     const { result } = await this.#jobs.baseState(object.data, { signal });
     const merged = result.status === "ok" ? result.state.merged ?? null : null;
-    this.#counts.set(app, { version: object.version, merged });
-    return merged;
+    const windows = result.status === "ok" ? windowRangeOf(result.state) ?? null : null;
+    const entry = { version: object.version, merged, windows };
+    this.#counts.set(app, entry);
+    return entry;
   }
 }

@@ -6,7 +6,7 @@
  * | `GET /` | the list of apps (page) |
  * | `GET /app/:app` | one app: flame graph, `explain` tables, `inspect` summary (page) |
  * | `GET /assets/<hash>/<name>` | stylesheet, script, icon (from the binary; cached for good) |
- * | `GET /api/apps` | `{"apps": AppListEntry[]}`: name, size, last write, uploads merged |
+ * | `GET /api/apps` | `{"apps": AppListEntry[]}`: name, size, last write, uploads merged, window range |
  * | `GET /api/profile/:app/report` | {@link AppReport}: the `inspect` summary and `explain` report |
  * | `GET /api/profile/:app/flamegraph` | {@link FlameGraph} (frame layout in flame_graph.ts) |
  *

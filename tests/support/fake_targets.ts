@@ -7,9 +7,12 @@
 
 import { type LocalServer, serveLocal } from "./fake_apis.ts";
 
-/** A pprof endpoint that serves `profile` after `delayMs`, checks `seconds`, and counts hits per path. */
+/**
+ * A pprof endpoint that serves `profile` (or, given a function, what it returns for each request: e.g. a
+ * different real profile each time), checks `seconds`, and counts hits.
+ */
 export function startFakePprofTarget(
-  profile: Uint8Array,
+  profile: Uint8Array | (() => Uint8Array),
   opts: { requiredHeader?: [string, string] } = {},
 ): LocalServer & { hits: number } {
   const state = { hits: 0 };
@@ -21,7 +24,8 @@ export function startFakePprofTarget(
       return new Response("bad request\n", { status: 400 });
     }
     state.hits++;
-    return new Response(profile as BodyInit, { headers: { "content-type": "application/octet-stream" } });
+    const body = typeof profile === "function" ? profile() : profile;
+    return new Response(body as BodyInit, { headers: { "content-type": "application/octet-stream" } });
   });
   return Object.defineProperty(server, "hits", { get: () => state.hits }) as LocalServer & { hits: number };
 }

@@ -74,6 +74,8 @@ export interface ProfileOptions {
   seed?: number;
   /** When set, each profile covers exactly this many units of work instead of `durationMs` (load-independent size). */
   units?: number;
+  /** Run only this endpoint of the fixture (e.g. `/api/sort`): a workload with one hot path. */
+  only?: string;
 }
 
 const generated = new Map<string, Promise<string[]>>();
@@ -91,8 +93,8 @@ async function runHotpath(args: string[]): Promise<void> {
  * option set, so tests asking for the same profiles share one run.
  */
 export function generateProfiles(options: ProfileOptions): Promise<string[]> {
-  const { count, durationMs, labels = false, rate = 0, seed = 1, units = 0 } = options;
-  const key = JSON.stringify([count, durationMs, labels, rate, seed, units]);
+  const { count, durationMs, labels = false, rate = 0, seed = 1, units = 0, only = "" } = options;
+  const key = JSON.stringify([count, durationMs, labels, rate, seed, units, only]);
   let paths = generated.get(key);
   if (!paths) {
     paths = (async () => {
@@ -101,6 +103,7 @@ export function generateProfiles(options: ProfileOptions): Promise<string[]> {
       if (labels) args.push("-labels");
       if (rate > 0) args.push("-rate", String(rate));
       if (units > 0) args.push("-units", String(units));
+      if (only) args.push("-only", only);
       await runHotpath(args);
       return Array.from({ length: count }, (_, i) => `${dir}/cpu-${String(i).padStart(3, "0")}.pb.gz`);
     })();

@@ -1,0 +1,135 @@
+/**
+ * `deno task bench:cold-start` (issue 13, also part of `deno task bench`): start-up time of `autopgo --version` and
+ * `autopgo download` (against a refused port with `--ignore-errors`, so start-up and one request are timed) from
+ * an empty Deno cache. A fresh `DENO_DIR` is made; the first run of each command fills it (for `deno run main.ts`
+ * that includes downloading the npm packages of deno.lock, so it needs the npm registry once) and is reported
+ * apart; then every command runs `--runs` more times in turn, whole process under GNU time (bench/measure.ts).
+ * Two builds: from source (`deno run -A main.ts`) and the single-file bundle release users run
+ * (`deno bundle --platform deno main.ts`, as compile.sh's `js` target, run as `deno run -A autopgo.js`). Target:
+ * ≤100 ms wall, median. Written into BENCHMARKS.md between `<!-- bench:cold-start:start -->` and
+ * `<!-- bench:cold-start:end -->`.
+ *
+ * Usage: deno task bench:cold-start [--runs 15] [--no-bundle] [--no-write]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { machineLine } from "./ingest.ts";
+import { type Measurement, measureOnce, median, requireGnuTime, type Side } from "./measure.ts";
+import { formatMarkdown, replaceSection } from "./run.ts";
+
+const REPO = fileURLToPath(new URL("../", import.meta.url));
+const BENCHMARKS_MD = `${REPO}BENCHMARKS.md`;
+
+/** The CLI arguments timed: `--version`, and a download that fails at once on a refused port. */
+const COMMANDS: [string, string[]][] = [
+  ["--version", ["--version"]],
+  ["download", ["download", "nosuch", "-o", "-", "--api-url", "http://127.0.0.1:9", "--ignore-errors"]],
+];
+
+/** Options of {@link measureColdStart}. */
+export interface ColdStartOptions {
+  /** Measured runs per command after the first (default 15). */
+  runs?: number;
+  /** Also time the single-file bundle (default true). */
+  bundle?: boolean;
+  log?: (line: string) => void;
+}
+
+async function bundleTo(path: string): Promise<number> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform", "deno", `${REPO}main.ts`, "-o", path],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`deno bundle failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+  return (await Deno.stat(path)).size;
+}
+
+/** Measures every build and command from a fresh `DENO_DIR`; resolves the BENCHMARKS.md section. */
+export async function measureColdStart(options: ColdStartOptions = {}): Promise<string> {
+  const runs = options.runs ?? 15;
+  const log = options.log ?? console.error;
+  requireGnuTime();
+  const machine = await machineLine();
+  const scratch = await Deno.makeTempDir({ prefix: "autopgo-cold-start-" });
+  try {
+    const env = { DENO_DIR: `${scratch}/deno-dir`, NO_COLOR: "1" };
+    const builds: [string, string][] = [["from source: `deno run -A main.ts`", `${REPO}main.ts`]];
+    let bundleNote = "";
+    if (options.bundle ?? true) {
+      const size = await bundleTo(`${scratch}/autopgo.js`);
+      builds.push(["bundle: `deno run -A autopgo.js`", `${scratch}/autopgo.js`]);
+      bundleNote = ` The bundle is ${(size / 1024 / 1024).toFixed(1)} MiB.`;
+    }
+    const sides = builds.flatMap(([build, file]) =>
+      COMMANDS.map(([name, args]): Side & { build: string } => ({
+        name: `${build} ${name}`,
+        build,
+        command: Deno.execPath(),
+        args: ["run", "-A", file, ...args],
+        env,
+      }))
+    );
+    const first = new Map<Side, Measurement>();
+    for (const side of sides) {
+      log(`cold start: first run of ${side.name} (fills the empty DENO_DIR)`);
+      first.set(side, await measureOnce(side, scratch));
+    }
+    const results = new Map<Side, Measurement[]>(sides.map((s) => [s, []]));
+    for (let i = 0; i < runs; i++) {
+      for (const side of i % 2 ? [...sides].reverse() : sides) {
+        results.get(side)!.push(await measureOnce(side, scratch));
+      }
+    }
+    const rows = sides.map((side) => {
+      const ms = results.get(side)!;
+      const wall = ms.map((m) => m.wallMs);
+      const med = median(wall);
+      return `| ${side.build} | \`${side.args.slice(3).join(" ")}\` | ${
+        (first.get(side)!.wallMs / 1000).toFixed(1)
+      } s | ` +
+        `**${med.toFixed(0)} ms** (${Math.min(...wall).toFixed(0)}–${Math.max(...wall).toFixed(0)}) | ` +
+        `${median(ms.map((m) => m.cpuMs)).toFixed(0)} ms | ${
+          (median(ms.map((m) => m.peakRssKiB)) / 1024).toFixed(0)
+        } MiB | ` +
+        `${med <= 100 ? "met" : "not met"} |`;
+    });
+    return [
+      `Measured ${new Date().toISOString().slice(0, 16)}Z on ${machine}; the machine was shared with other work ` +
+      `(wall times carry that load; CPU time much less).${bundleNote}`,
+      "",
+      "| build | arguments | first run (empty DENO_DIR) | wall, median (min–max) | CPU, median | peak RSS, median | ≤100 ms |",
+      "|---|---|---|---|---|---|---|",
+      ...rows,
+      "",
+      `${runs} runs per command after the first, commands in turn (order reversed every other round); whole ` +
+      `processes under GNU time with \`DENO_DIR\` set to a directory that was empty before the first run.`,
+      "",
+      `Reproduce: \`deno task bench:cold-start --runs ${runs}${options.bundle === false ? " --no-bundle" : ""}\``,
+    ].join("\n");
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "15" },
+      "no-bundle": { type: "boolean", default: false },
+      "no-write": { type: "boolean", default: false },
+    },
+  });
+  const body = await measureColdStart({ runs: Number(values.runs), bundle: !values["no-bundle"] });
+  console.log(body);
+  if (!values["no-write"]) {
+    await Deno.writeTextFile(BENCHMARKS_MD, replaceSection(await Deno.readTextFile(BENCHMARKS_MD), "cold-start", body));
+    await formatMarkdown(BENCHMARKS_MD);
+  }
+}
+
+if (import.meta.main) await main();
