@@ -10,6 +10,11 @@
  * never to a terminal) or to a file written atomically: a temp file in the same directory
  * renamed over the target, so a failure never truncates an existing file.
  *
+ * `--noinline REGEXP` (repeatable) and `--default-noinline` apply no-inline guards to the result
+ * (core/pprof/noinline.ts, cmd/noinline_flags.ts): matching functions are renamed so that Go's
+ * PGO inlines them nowhere and nothing into them; no sample is dropped. Without them the output
+ * is pprof's merge, unchanged.
+ *
  * @module
  */
 
@@ -23,6 +28,8 @@ import { ProfileMerger } from "../core/pprof/merge.ts";
 import { EncodedProfileMerger } from "../core/pprof/fast_merge.ts";
 import { compactForPgo } from "../core/pprof/compact_pgo.ts";
 import type { Profile } from "../core/pprof/profile.ts";
+import { applyNoInlineGuards } from "../core/pprof/noinline.ts";
+import { addMergeNoInlineOptions, noInlineGuardsOf } from "./noinline_flags.ts";
 
 /** Options of the `merge` command. */
 export interface MergeCommandOptions {
@@ -30,6 +37,10 @@ export interface MergeCommandOptions {
   output: string;
   /** Compact the result for Go PGO (same compiler input, far smaller). */
   compact?: boolean;
+  /** `--noinline` regexps: functions renamed so that PGO never inlines them. */
+  noinline?: string[];
+  /** `--default-noinline`: also guard the built-in list. */
+  defaultNoinline?: boolean;
 }
 
 /**
@@ -168,32 +179,38 @@ export async function runMerge(paths: readonly string[], opts: MergeCommandOptio
     const info = await Deno.stat(folder).catch(() => undefined);
     if (!info?.isDirectory) throw new CliError(`merge: output folder ${folder} does not exist`);
   }
-  if (!opts.compact) {
+  const guards = noInlineGuardsOf(
+    { noinline: opts.noinline ?? [], defaultNoinline: opts.defaultNoinline ?? false },
+    false,
+  );
+  if (!opts.compact && !guards) {
     await writeProfileOutput(opts.output, mergeProfileFilesEncoded(paths));
     return;
   }
   // Post-merge transformations need the object graph.
-  const merged = mergeProfileFiles(paths);
-  let result: Profile;
-  try {
-    result = compactForPgo(merged);
-  } catch (e) {
-    throw new CliError(`merge: --compact: ${oneLine(e)}`);
+  let result = mergeProfileFiles(paths);
+  if (opts.compact) {
+    try {
+      result = compactForPgo(result);
+    } catch (e) {
+      throw new CliError(`merge: --compact: ${oneLine(e)}`);
+    }
   }
+  if (guards) result = applyNoInlineGuards(result, guards);
   await writeProfileOutput(opts.output, encodeProfile(result));
 }
 
 /** Builds the `merge` command. */
 export function mergeCommand(): Command {
-  return new Command("merge")
+  const command = new Command("merge")
     .description("merge pprof profiles into one (google/pprof Merge semantics), written gzip-compressed")
     .argument("<profiles...>", "profile files (gzip or raw profile.proto; - for stdin)")
     .addOption(new Option("-o, --output <file>", 'output file, "-" for stdout').default("-"))
     .option(
       "--compact",
       "keep only what Go PGO reads (leaf + caller frames, no labels/mappings): same build, smaller file",
-    )
-    .action(async (paths: string[], opts: MergeCommandOptions) => {
-      await runMerge(paths, opts);
-    });
+    );
+  return addMergeNoInlineOptions(command).action(async (paths: string[], opts: MergeCommandOptions) => {
+    await runMerge(paths, opts);
+  });
 }

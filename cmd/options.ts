@@ -44,10 +44,11 @@ export function preferComponentEnv(command: Command, env: (name: string) => stri
     names.set(option, [specific, shared]);
     if (env(specific) !== undefined) option.envVar = specific;
     if (!option.required && !option.optional) {
-      // A boolean flag: commander sets it for any value; take the value as Go's strconv.ParseBool does.
+      // A boolean flag: commander sets it for any value; take the value as Go's strconv.ParseBool does
+      // (`AUTOPGO_NO_X=true` turns a `--no-x` flag's attribute `x` off).
       command.on(`optionEnv:${option.name()}`, () => {
-        const value = env(option.envVar!) ?? "";
-        command.setOptionValueWithSource(option.attributeName(), envBool(option.envVar!, value), "env");
+        const value = envBool(option.envVar!, env(option.envVar!) ?? "");
+        command.setOptionValueWithSource(option.attributeName(), option.negate ? !value : value, "env");
       });
     }
   }

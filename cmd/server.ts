@@ -43,6 +43,7 @@ import {
   hostOption,
   type HttpTimeoutFlags,
   loadPruneFlag,
+  logNoInlineGuards,
   openOrFail,
   shutdownSignal,
   workerDeps,
@@ -199,6 +200,7 @@ async function openServerResources(
   metrics: PrometheusMetrics,
 ) {
   const pruneConfig = embedded ? await loadPruneFlag(opts.prune) : [];
+  if (embedded) logNoInlineGuards(opts);
   let blobUrl = opts.blobStoreUrl;
   if (!blobUrl) {
     const dir = resolve(opts.dataDir);
