@@ -15,6 +15,10 @@
  *
  * Usage: deno task bench:ingest [--sizes 200,1000] [--worker-uploads 1000] [--profile-ms 100] [--no-lone]
  *                               [--lone 10] [--warmup 50] [--no-batching] [--no-workers] [--no-write]
+ *                               [--backlog-uploads N] [--workers 1,2,4] [--buses file,nats] [--repeat 1]
+ *
+ * The worker runs are bench/ingest_workers.ts, written between their own markers
+ * (`bench:ingest-workers`), so `--no-batching --no-lone` re-measures only them.
  *
  * @module
  */
@@ -28,7 +32,8 @@ import { generateProfiles } from "../tests/support/fixtures.ts";
 import { type LoneResult, measureLone } from "./ingest_lone.ts";
 import { type IngestConfig, type IngestResult, measureIngest } from "./ingest_run.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
-import { type BenchSetup, fileFile, natsJetStream } from "./setups.ts";
+import { measureWorkerScaling, type WorkerScalingOptions, workersIntro, workersTable } from "./ingest_workers.ts";
+import { type BenchSetup, fileFile } from "./setups.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -87,47 +92,6 @@ function batchingTable(results: IngestResult[]): string {
   ].join("\n");
 }
 
-const modeOf = (r: IngestResult) => r.config.backlog ? "backlog" : "live";
-
-function workersTable(results: IngestResult[], cores: number): string {
-  const rows: string[] = [];
-  const verdicts: string[] = [];
-  const groups = [...new Set(results.map((r) => `${r.setup}|${modeOf(r)}`))];
-  for (const group of groups) {
-    const mine = results.filter((r) => `${r.setup}|${modeOf(r)}` === group);
-    const one = mine[0];
-    for (const r of mine) {
-      const live = !r.config.backlog;
-      const cpu = r.workerCpuS.reduce((a, b) => a + b, 0);
-      rows.push(
-        `| ${r.setup} | ${modeOf(r)} | ${r.config.workers} | ${r.uploadsPerSecond.toFixed(1)} | ${
-          ratio(r.uploadsPerSecond / one.uploadsPerSecond)
-        } | ${ms(r.drainMs)} | ${live ? `${ms(r.mergedP50)} / ${ms(r.mergedP99)}` : "–"} | ${
-          live ? `${ms(r.postP50)} / ${ms(r.postP99)}` : "–"
-        } | ${r.serverCpuS.toFixed(1)} s / ${cpu.toFixed(1)} s | ${mib(r.serverRssMiB)} / ${
-          mib(Math.max(...r.workerRssMiB))
-        } |`,
-      );
-    }
-    const rates = mine.map((r) => r.uploadsPerSecond);
-    const upToCores = mine.filter((r) => r.config.workers <= cores).map((r) => r.uploadsPerSecond);
-    const grows = upToCores.every((v, i) => i === 0 || v > upToCores[i - 1]);
-    const neverShrinks = rates.every((v, i) => i === 0 || v >= 0.95 * Math.max(...rates.slice(0, i)));
-    verdicts.push(
-      `${group.replace("|", ", ")}: grows up to ${cores} workers ${grows ? "yes" : "no"}; never shrinks (within 5%) ${
-        neverShrinks ? "yes" : "no"
-      }`,
-    );
-  }
-  return [
-    "| store + bus | mode | workers | uploads/s | vs 1 worker | first upload (backlog: workers start) → all merged | upload→merged p50 / p99 | POST p50 / p99 | CPU server / all workers | peak RSS server / largest worker |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    ...rows,
-    "",
-    `Target: ingest grows with workers up to the ${cores} cores here and never shrinks: ${verdicts.join("; ")}.`,
-  ].join("\n");
-}
-
 /**
  * `count` labelled profiles of `profileMs` from the hotpath fixture, generated once (minutes) and kept in
  * `$AUTOPGO_BENCH_DATA` (default `$TMPDIR/autopgo-bench`) so later runs upload the same profiles.
@@ -174,6 +138,10 @@ async function main(): Promise<void> {
       "no-batching": { type: "boolean", default: false },
       "no-workers": { type: "boolean", default: false },
       "no-write": { type: "boolean", default: false },
+      "backlog-uploads": { type: "string" },
+      workers: { type: "string", default: "1,2,4" },
+      buses: { type: "string", default: "file,nats" },
+      repeat: { type: "string", default: "1" },
     },
   });
   registerBuiltinDrivers();
@@ -241,45 +209,33 @@ async function main(): Promise<void> {
       ].join("\n"),
     );
   }
+  let workersBody: string | undefined;
   if (!values["no-workers"]) {
-    const results: IngestResult[] = [];
-    for (const make of [fileFile, natsJetStream]) {
-      for (const backlog of [false, true]) {
-        for (const workers of [1, 2, 4]) {
-          const config = {
-            uploads: workerUploads,
-            apps: 4,
-            compaction: "pgo" as const,
-            batchMaxUploads: DEFAULT_BATCH_LIMITS.maxUploads,
-            workers,
-            lone: 0,
-            backlog,
-            warmup,
-          };
-          const result = await run(make, config, bodies);
-          if (result) results.push(result);
-        }
-      }
-    }
-    sections.push(
-      `### Worker processes\n\n${workerUploads} uploads from 8 concurrent clients to 4 apps, batched, default ` +
-        `compaction, one \`autopgo server\` and 1, 2 or 4 \`autopgo worker\` processes (file:// store). "live": ` +
-        `the workers, warmed up with ${warmup} uploads each to other apps, run while the clients upload, uploads/s ` +
-        `from the first POST to the last merge (the server's ` +
-        `acceptance and the workers share the machine's ${navigator.hardwareConcurrency} cores); "backlog": everything ` +
-        `is uploaded first with no worker running, then cold workers start (a restart after an outage), uploads/s ` +
-        `from the first worker ready to the last merge (the workers' own ingest rate). CPU is user + system ` +
-        `time of each process while the uploads were ingested.\n\n` +
-        workersTable(results, navigator.hardwareConcurrency),
-    );
-    const insane = results.filter((r) => r.sanity);
-    if (insane.length) sections.push(`Sanity failures: ${insane.map((r) => r.sanity).join("; ")}`);
+    const options: WorkerScalingOptions = {
+      uploads: workerUploads,
+      backlogUploads: Number(values["backlog-uploads"] ?? workerUploads),
+      workers: values.workers.split(",").map(Number),
+      repeat: Number(values.repeat),
+      warmup,
+      buses: values.buses.split(","),
+    };
+    const results = await measureWorkerScaling(options, bodies, run);
+    workersBody = [
+      `Measured ${started} on ${machine}.`,
+      workersIntro(options, navigator.hardwareConcurrency),
+      workersTable(results, navigator.hardwareConcurrency),
+    ].join("\n\n");
   }
   const args = Deno.args.filter((a) => a !== "--no-write").join(" ");
-  const body = [...sections, `Reproduce: \`deno task bench:ingest${args ? ` ${args}` : ""}\``].join("\n\n");
-  console.log(`\n${body}`);
+  const reproduce = `Reproduce: \`deno task bench:ingest${args ? ` ${args}` : ""}\``;
+  // Only the parts that ran are replaced: the batching tables and the workers table have markers of their own.
+  const body = sections.length > 1 ? [...sections, reproduce].join("\n\n") : undefined;
+  if (body) console.log(`\n${body}`);
+  if (workersBody) console.log(`\n${workersBody}\n\n${reproduce}`);
   if (!values["no-write"]) {
-    const doc = replaceSection(await Deno.readTextFile(BENCHMARKS_MD), "ingest", body);
+    let doc = await Deno.readTextFile(BENCHMARKS_MD);
+    if (body) doc = replaceSection(doc, "ingest", body);
+    if (workersBody) doc = replaceSection(doc, "ingest-workers", `${workersBody}\n\n${reproduce}`);
     await Deno.writeTextFile(BENCHMARKS_MD, doc);
     await formatMarkdown(BENCHMARKS_MD);
   }

@@ -58,8 +58,26 @@ export interface IngestResult {
   /** CPU time (user + system) of each process while the uploads were ingested (backlog workers: whole life), s. */
   serverCpuS: number;
   workerCpuS: number[];
+  /** Batch writes of the measured apps, counted from the workers' `merged … (batch of N)` log lines. */
+  batches: number;
+  /** Compare-and-swap writes of those batches that lost to another worker and were redone. */
+  conflicts: number;
   /** Empty when the merged totals equal the uploaded ones. */
   sanity: string;
+}
+
+/** Batches and lost write races of `apps` in worker logs (each merged upload logs its batch's size). */
+export function batchesInLogs(logs: string[], apps: string[]): { batches: number; conflicts: number } {
+  const line = /merged (\S+?)\/staging\/\S+ into \S+ after (\d+) write conflicts \(batch of (\d+)\)/g;
+  let batches = 0, conflicts = 0;
+  for (const text of logs) {
+    for (const m of text.matchAll(line)) {
+      if (!apps.includes(m[1])) continue;
+      batches += 1 / Number(m[3]);
+      conflicts += Number(m[2]) / Number(m[3]);
+    }
+  }
+  return { batches: Math.round(batches), conflicts: Math.round(conflicts) };
 }
 
 /** Percentile of sorted values (nearest rank). */
@@ -208,6 +226,8 @@ export async function measureIngest(
       workerRssMiB: workers.map((w) => peakRssMiB(w.child.pid)),
       serverCpuS,
       workerCpuS,
+      batches: 0,
+      conflicts: 0,
       sanity: "",
     };
     const uploaded = Array.from({ length: config.uploads + config.lone }, (_, i) => bodies[i % bodies.length]);
@@ -219,6 +239,8 @@ export async function measureIngest(
     let got = 0;
     for (const app of apps) got += cpuTotal(await Deno.readFile(`${storeDir}/${app}/default.pgo`));
     if (got !== want) result.sanity = `merged cpu total ${got} != uploaded ${want}`;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the last log lines
+    Object.assign(result, batchesInLogs(workers.map((w) => w.logs()), apps));
     return result;
   } finally {
     for (const [i, p] of [server, ...workers].entries()) {
