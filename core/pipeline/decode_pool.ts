@@ -143,9 +143,10 @@ export class DecodePool implements ProfileJobs {
 
   /** See {@link ProfileJobs.checkUpload}. */
   async checkUpload(data: Uint8Array, limits: Partial<DecodeLimits>, opts?: JobOptions) {
-    const reply = await this.run({ op: "check-upload", data, limits }, opts);
+    const reply = await this.run({ op: "check-upload", data, limits, measure: opts?.measure }, opts);
     if (reply.op !== "check-upload") throw new Error(`decode pool: ${reply.op} reply to a check-upload job`);
-    return { verdict: reply.verdict, data: reply.data };
+    const { verdict, data: back, held } = reply;
+    return held ? { verdict, data: back, held } : { verdict, data: back };
   }
 
   /** See {@link ProfileJobs.baseState}. */

@@ -45,6 +45,7 @@ import { pruneProfile } from "../pprof/prune.ts";
 import { type BaseState, readBaseState, writeBaseState } from "./base_state.ts";
 import { type BatchMergeJob, type BatchMergeResult, mergeBatchBytes } from "./batch_job.ts";
 import type { PruneRule } from "./prune_config.ts";
+import { decodedTableBytes } from "./upload_meter.ts";
 
 /** How stored bases are kept: `pgo` = compacted to what the Go compiler reads, `none` = full profiles. */
 export type CompactionMode = "pgo" | "none";
@@ -54,6 +55,14 @@ export type UploadVerdict =
   | { status: "usable" }
   | { status: "unusable"; reasons: string[] }
   | { status: "invalid"; kind: ProfileErrorKind; message: string };
+
+/** What an upload check held besides the upload itself, in bytes (reported when asked: upload_meter.ts). */
+export interface CheckHeld {
+  /** The inflated profile.proto of a gzip upload (0 for a raw one: the decoder reads the upload itself). */
+  inflated: number;
+  /** The decoded tables ({@link decodedTableBytes}, an estimate). */
+  tables: number;
+}
 
 /** A base profile's bookkeeping, or why it cannot be read. */
 export type BaseStateResult = { status: "ok"; state: BaseState } | { status: "unreadable"; message: string };
@@ -93,14 +102,14 @@ export type MergeJobResult =
 
 /** A job as sent to a worker. */
 export type JobRequest =
-  | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits> }
+  | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits>; measure?: boolean }
   | { op: "base-state"; data: Uint8Array }
   | { op: "merge"; job: MergeJob }
   | { op: "merge-batch"; job: BatchMergeJob };
 
 /** A job's reply; borrowed arrays come back in `data` (and `job` for merges). */
 export type JobReply =
-  | { op: "check-upload"; verdict: UploadVerdict; data: Uint8Array }
+  | { op: "check-upload"; verdict: UploadVerdict; data: Uint8Array; held?: CheckHeld }
   | { op: "base-state"; result: BaseStateResult; data: Uint8Array }
   | { op: "merge"; result: MergeJobResult; job: MergeJob }
   | { op: "merge-batch"; result: BatchMergeResult; job: BatchMergeJob };
@@ -111,6 +120,8 @@ export interface JobOptions {
   signal?: AbortSignal;
   /** Refuse the job with {@link QueueFullError} when the queue is full (client requests); otherwise wait. */
   shed?: boolean;
+  /** Upload checks only: also report what the check held ({@link CheckHeld}). */
+  measure?: boolean;
 }
 
 /** Runs profile jobs somewhere: on this thread ({@link IN_THREAD_JOBS}) or in a worker pool. */
@@ -120,7 +131,7 @@ export interface ProfileJobs {
     data: Uint8Array,
     limits: Partial<DecodeLimits>,
     opts?: JobOptions,
-  ): Promise<{ verdict: UploadVerdict; data: Uint8Array }>;
+  ): Promise<{ verdict: UploadVerdict; data: Uint8Array; held?: CheckHeld }>;
   /** Reads the bookkeeping of an encoded base profile. */
   baseState(data: Uint8Array, opts?: JobOptions): Promise<{ result: BaseStateResult; data: Uint8Array }>;
   /** Merges a staged upload into a base and encodes the result. */
@@ -170,15 +181,19 @@ export function normalizeUpload(p: Profile): { profile: Profile } | { reasons: s
   return verdict.usable ? { profile: p } : { reasons: verdict.reasons };
 }
 
-/** The upload check: decode under `limits`, validate, normalise, and ask whether Go's PGO would use it. */
-export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>): UploadVerdict {
+/**
+ * The upload check: decode under `limits`, validate, normalise, and ask whether Go's PGO would use
+ * it. With `held`, also records what the check held besides `data` (its fields are overwritten).
+ */
+export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>, held?: CheckHeld): UploadVerdict {
   let profile: Profile;
   try {
-    profile = decodeProfile(data, limits);
+    profile = decodeProfile(data, limits, held && ((bytes) => held.inflated = bytes));
   } catch (error) {
     if (error instanceof ProfileError) return { status: "invalid", kind: error.kind, message: error.message };
     throw error;
   }
+  if (held) held.tables = decodedTableBytes(profile);
   const normalized = normalizeUpload(profile);
   return "profile" in normalized ? { status: "usable" } : { status: "unusable", reasons: normalized.reasons };
 }
@@ -267,8 +282,12 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
  * that other arrays still use.
  */
 export function owned(a: Uint8Array): Uint8Array<ArrayBuffer> {
-  const whole = a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
-  return whole ? a as Uint8Array<ArrayBuffer> : a.slice();
+  return isOwned(a) ? a : a.slice();
+}
+
+/** True when `a` views a whole ArrayBuffer, so {@link owned} returns it as it is (no copy). */
+export function isOwned(a: Uint8Array): a is Uint8Array<ArrayBuffer> {
+  return a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 }
 
 /** `request` with every byte array {@link owned}, ready to have its buffers transferred. */
@@ -335,8 +354,13 @@ export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
 /** Runs one job on the calling thread. Throws only on bugs (ProfileErrors become verdicts). */
 export function runJob(request: JobRequest): JobReply {
   switch (request.op) {
-    case "check-upload":
-      return { op: request.op, verdict: checkUploadBytes(request.data, request.limits), data: request.data };
+    case "check-upload": {
+      const held = request.measure ? { inflated: 0, tables: 0 } : undefined;
+      const verdict = checkUploadBytes(request.data, request.limits, held);
+      return held
+        ? { op: request.op, verdict, data: request.data, held }
+        : { op: request.op, verdict, data: request.data };
+    }
     case "base-state":
       return { op: request.op, result: baseStateOfBytes(request.data), data: request.data };
     case "merge":
@@ -351,7 +375,9 @@ export const IN_THREAD_JOBS: ProfileJobs = {
   // deno-lint-ignore require-await
   async checkUpload(data, limits, opts) {
     opts?.signal?.throwIfAborted();
-    return { verdict: checkUploadBytes(data, limits), data };
+    const held = opts?.measure ? { inflated: 0, tables: 0 } : undefined;
+    const verdict = checkUploadBytes(data, limits, held);
+    return held ? { verdict, data, held } : { verdict, data };
   },
   // deno-lint-ignore require-await
   async baseState(data, opts) {

@@ -18,6 +18,12 @@
  * the limits, re-encoding would cost CPU on the request path, and the worker decodes them again
  * anyway (it must not trust the store).
  *
+ * Memory: an upload is held as bytes once. The body streams into one buffer (http_body.ts: 413 as
+ * soon as it crosses the limit, the rest is never read), that buffer is transferred to the decode
+ * worker and back (not cloned), and the same bytes are handed to the store. At its peak an upload
+ * costs its bytes, the inflated profile.proto of a gzip upload while it is decoded, and the decoded
+ * tables; `uploadMeter` (upload_meter.ts) observes exactly that.
+ *
  * @module
  */
 
@@ -40,11 +46,12 @@ import {
   idempotentSuffix,
 } from "./idempotency.ts";
 import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, readBase, statBase } from "./profiles_view.ts";
-import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
+import { IN_THREAD_JOBS, isOwned, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
 
 /** Default upload limit: 64 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -74,6 +81,8 @@ export interface ServerAppDeps {
   isReady?: () => boolean;
   /** Middleware run first on every request, in order (the access log and the request metrics). */
   middleware?: MiddlewareHandler[];
+  /** Told what every upload holds as it goes (upload_meter.ts; tests and benchmarks). */
+  uploadMeter?: UploadMeter;
 }
 
 type Env = { Variables: { deadline: AbortSignal } };
@@ -139,14 +148,26 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const idempotencyKey = c.req.header(IDEMPOTENCY_HEADER);
     const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
     if (keyProblem) return apiError(400, keyProblem);
+    const meter = deps.uploadMeter;
     let body: Uint8Array;
     try {
-      body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"));
+      body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"), { meter });
     } catch (error) {
       if (error instanceof BodyTooLargeError) return apiError(413, error.message);
       if (error instanceof BodyTimeoutError) return apiError(408, error.message);
       return apiError(400, `reading upload: ${(error as Error).message}`);
     }
+    const bodyBytes = body.byteLength;
+    try {
+      return await accept(c, app, body, idempotencyKey);
+    } finally {
+      meter?.held("body", -bodyBytes); // the request lets go of the body buffer
+    }
+  });
+
+  /** The rest of an upload once its body is read: idempotency, the check, staging, the event. */
+  const accept = async (c: Context<Env>, app: string, body: Uint8Array, idempotencyKey: string | undefined) => {
+    const meter = deps.uploadMeter;
     const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
     if (hash) {
       const earlier = await findEarlierUpload(deps.store, app, hash, c.get("deadline"));
@@ -166,9 +187,12 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       }
     }
     let checked;
+    // A body that does not view its whole buffer would be copied to be transferred (never, from http_body.ts).
+    const copied = isOwned(body) ? 0 : body.byteLength;
+    meter?.held("copy", copied);
     try {
       // The body is lent to the job (its buffer moves to a worker): use the one handed back.
-      checked = await jobs.checkUpload(body, decodeLimits, { signal: c.get("deadline"), shed: true });
+      checked = await jobs.checkUpload(body, decodeLimits, { signal: c.get("deadline"), shed: true, measure: !!meter });
     } catch (error) {
       if (error instanceof QueueFullError) {
         return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });
@@ -177,8 +201,17 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
         return apiError(503, `checking the upload: ${error.message}`, { "retry-after": "5" });
       }
       throw error;
+    } finally {
+      meter?.held("copy", -copied);
     }
     body = checked.data;
+    if (meter && checked.held) {
+      // Held by the check at its end, together with the body; released when it returned.
+      meter.held("inflated", checked.held.inflated);
+      meter.held("tables", checked.held.tables);
+      meter.held("inflated", -checked.held.inflated);
+      meter.held("tables", -checked.held.tables);
+    }
     const verdict = checked.verdict;
     if (verdict.status === "invalid") return apiError(400, `invalid profile: ${verdict.message}`);
     if (verdict.status === "unusable") {
@@ -204,7 +237,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     }
     log.info("staged upload {key} ({size} bytes)", { key, size: body.byteLength });
     return c.json({ key }, 201);
-  });
+  };
 
   app.get("/api/profile/:app", async (c) => {
     const app = c.req.param("app");

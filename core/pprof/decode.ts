@@ -45,10 +45,16 @@ export { isGzip } from "./inflate.ts";
  * Decodes a profile from gzip-compressed or raw profile.proto bytes and validates it with
  * {@link checkValid}. Throws only {@link ProfileError}: "empty", "decompress", "too-large",
  * "malformed", "invalid" or "unsupported" (values beyond ±2^53, legacy text formats).
+ * `onInflated` is told the size of the inflated bytes of a gzip input (the server's upload meter).
  */
-export function decodeProfile(data: Uint8Array, limits?: Partial<DecodeLimits>): Profile {
+export function decodeProfile(
+  data: Uint8Array,
+  limits?: Partial<DecodeLimits>,
+  onInflated?: (bytes: number) => void,
+): Profile {
   const lim = resolveDecodeLimits(limits);
   const raw = rawProfileBytes(data, lim);
+  if (raw !== data) onInflated?.(raw.byteLength);
   let profile: Profile;
   try {
     profile = decodeUncompressed(raw, lim, data.length);
