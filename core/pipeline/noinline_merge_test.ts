@@ -2,7 +2,8 @@
  * Tests of the no-inline guards in the worker's merges (core/pprof/noinline.ts through
  * profile_jobs.ts and batch_job.ts): both engines, the object path of one merge per upload and the
  * fused batch path, store the same samples as an unguarded merge with the guarded functions renamed
- * and record the guards; a base written under another guard list is rewritten at its next merge.
+ * and record the guards; a base written under another guard list is rewritten at its next merge;
+ * a `default.pgo` rebuilt from retention windows follows the current guard list.
  */
 
 import assert from "node:assert/strict";
@@ -25,6 +26,9 @@ import { stagingKey } from "./keys.ts";
 import { mergeBatch } from "./merge_batch.ts";
 import { type CompactionMode, mergeUpload } from "./merge_upload.ts";
 import { readBase } from "./profiles_view.ts";
+import { rebuildDefault } from "./window_rebuild.ts";
+import { NO_METRICS } from "../metrics.ts";
+import { processUpload, type WorkerDeps } from "./worker_events.ts";
 
 const profiles = committedProfiles();
 const real = [...profiles.cpu, ...profiles.cpuLabelled].map((p) => Deno.readFileSync(p));
@@ -100,4 +104,44 @@ Deno.test("worker merges with no-inline guards: a base written under other guard
     assert.deepEqual(noInlineReport(objectPath), expected, `step ${i}`);
     assert.deepEqual(noInlineReport(fused), expected, `step ${i}`);
   }
+});
+
+Deno.test("worker merges with no-inline guards: default.pgo rebuilt from retention windows follows the guard list", async () => {
+  const store = await openMemBlobStore("mem://");
+  const plain = await openMemBlobStore("mem://");
+  const clock = () => new Date(Date.UTC(2026, 0, 10, 1));
+  const deps = (s: BlobStore, noinline?: NoInlineGuards): WorkerDeps => ({
+    store: s,
+    pruneConfig: [],
+    compaction: "pgo",
+    noinline,
+    batch: { maxUploads: 64, maxBytes: 16 << 20 },
+    windows: { windowMs: 3_600_000, clock },
+    sleep: () => Promise.resolve(),
+    random: () => 0,
+    metrics: NO_METRICS,
+    publisher: { publish: () => Promise.resolve() },
+  });
+  const at = BigInt(Date.UTC(2026, 0, 10, 0, 30)) * 1_000_000n;
+  for (const [i, data] of real.slice(0, 2).entries()) {
+    for (const [s, guards] of [[store, GUARDS], [plain, undefined]] as const) {
+      const key = stagingKey("w", at + BigInt(i), `w${i}`);
+      await s.write(key, data, { ifAbsent: true });
+      await processUpload(deps(s, guards), "w", key);
+    }
+  }
+  const unguarded = await base(plain, "w");
+  assertSameSamples(await base(store, "w"), applyNoInlineGuards(unguarded, GUARDS));
+  assert.deepEqual(noInlineReport(await base(store, "w")).functions, ["main.sortRecords"]);
+  // The guard list changes: the next rebuild renames by the new list although no window changed.
+  const other = noInlineGuards({ patterns: [String.raw`^main\.parseRows$`], defaults: false });
+  const outcome = await rebuildDefault(store, "w", deps(store).windows!, undefined, undefined, other);
+  assert.equal(outcome.kind, "written");
+  const rebuilt = await base(store, "w");
+  assertSameSamples(rebuilt, applyNoInlineGuards(unguarded, other));
+  assert.deepEqual(noInlineReport(rebuilt), { guards: [String.raw`^main\.parseRows$`], functions: ["main.parseRows"] });
+  assert.equal(
+    (await rebuildDefault(store, "w", deps(store).windows!, undefined, undefined, other)).kind,
+    "unchanged",
+  );
 });

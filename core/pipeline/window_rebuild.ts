@@ -19,6 +19,10 @@
  * having no profile). A `default.pgo` written before windows were switched on (no window
  * coverage) is copied to `<app>/rejected/base-<hash>` before it is first replaced.
  *
+ * No-inline guards (core/pprof/noinline.ts), when given, are applied to every window as it is
+ * merged, so `default.pgo` follows the current guard list even for windows written under another
+ * one, and a `default.pgo` recording other guards is never left as "up to date".
+ *
  * The decoding and merging run on this thread.
  *
  * @module
@@ -26,10 +30,18 @@
 
 import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
+import { decodeComments } from "../pprof/comments.ts";
 import { decayFactors, decayWeight } from "../pprof/decay.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { encodeUncompressed } from "../pprof/encode.ts";
 import { EncodedProfileMerger } from "../pprof/fast_merge.ts";
+import {
+  applyNoInlineGuards,
+  type NoInlineGuards,
+  recordedNoInlineGuards,
+  recordNoInlineGuards,
+  sameNoInlineGuards,
+} from "../pprof/noinline.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { setAsideBase } from "./app_admin.ts";
 import { type BaseState, encodeTombstone, readBaseState, type WindowCoverage, writeBaseState } from "./base_state.ts";
@@ -64,13 +76,17 @@ interface ReadWindow {
   state: BaseState;
 }
 
-/** Rebuilds `default.pgo` of `app` from its windows (see the module doc). Throws only transient errors. */
+/**
+ * Rebuilds `default.pgo` of `app` from its windows (see the module doc), applying `noinline` when
+ * given. Throws only transient errors.
+ */
 export async function rebuildDefault(
   store: BlobStore,
   app: string,
   config: WindowConfig,
   signal?: AbortSignal,
   jobs?: ProfileJobs,
+  noinline?: NoInlineGuards,
 ): Promise<RebuildOutcome> {
   for (let conflicts = 0;; conflicts++) {
     signal?.throwIfAborted();
@@ -118,8 +134,11 @@ export async function rebuildDefault(
         decayScale: scale,
       };
       const state = combinedState(used, cutoff, coverage);
-      if (upToDate(base.state, state, config, expired, stale)) return { ...outcome, kind: "unchanged" };
-      data = mergeScaled(used, live.map((_, i) => factors[i]).filter((k): k is number => k !== undefined), state);
+      const guarded = !noinline || !base.data ||
+        sameNoInlineGuards(recordedNoInlineGuards(decodeComments(base.data)), noinline);
+      if (guarded && upToDate(base.state, state, config, expired, stale)) return { ...outcome, kind: "unchanged" };
+      const kept = live.map((_, i) => factors[i]).filter((k): k is number => k !== undefined);
+      data = mergeScaled(used, kept, state, noinline);
     } else if (base.data === undefined) {
       await deleteLeftovers(store, app, expired, stale, signal);
       return outcome; // nothing to merge and nothing to replace (absent or already a tombstone)
@@ -210,15 +229,25 @@ function upToDate(
     current.merged !== undefined && current.merged === next.merged && current.samplesTo === next.samplesTo;
 }
 
-/** Merges the windows with every sample value multiplied by its window's factor. */
-function mergeScaled(windows: ReadWindow[], factors: number[], state: BaseState): Uint8Array {
+/** Merges the windows with every sample value multiplied by its window's factor (and `noinline` applied). */
+function mergeScaled(
+  windows: ReadWindow[],
+  factors: number[],
+  state: BaseState,
+  noinline?: NoInlineGuards,
+): Uint8Array {
   const merger = new EncodedProfileMerger();
   for (const [i, w] of windows.entries()) {
     const k = factors[i];
     if (k !== 1) { for (const s of w.profile.sample) s.value = s.value.map((v) => v * k); }
-    merger.add(encodeUncompressed(w.profile));
+    merger.add(encodeUncompressed(noinline ? applyNoInlineGuards(w.profile, noinline) : w.profile));
   }
-  return merger.finish({ comments: (comments) => writeBaseState(comments, state) });
+  return merger.finish({
+    comments: (comments) => {
+      const written = writeBaseState(comments, state);
+      return noinline ? recordNoInlineGuards(written, noinline) : written;
+    },
+  });
 }
 
 async function deleteLeftovers(

@@ -46,7 +46,7 @@ export async function mergeStaged(
   const keys = await gatherBatch(deps.store, app, key, size, limits, signal, target);
   const outcome = await mergeBatch(deps, app, keys, signal, target);
   if (outcome.merged.length + outcome.alreadyAbsorbed.length > 0) {
-    const rebuilt = await rebuildDefault(deps.store, app, windows, signal, deps.jobs);
+    const rebuilt = await rebuildDefault(deps.store, app, windows, signal, deps.jobs, deps.noinline);
     log.debug("rebuilt default.pgo of {app} from {count} windows: {kind}", {
       app,
       count: rebuilt.windows.length,
@@ -73,7 +73,7 @@ export async function rebuildAllApps(deps: WorkerDeps, signal?: AbortSignal): Pr
     }
     if (!any) continue;
     try {
-      const outcome = await rebuildDefault(deps.store, app, windows, signal, deps.jobs);
+      const outcome = await rebuildDefault(deps.store, app, windows, signal, deps.jobs, deps.noinline);
       if (outcome.kind !== "unchanged" && outcome.kind !== "none") rebuilt++;
       if (outcome.expired.length > 0) {
         log.info("sweep: {count} windows of {app} out of retention deleted", { count: outcome.expired.length, app });
