@@ -198,6 +198,16 @@ export function workerDeps(
   };
 }
 
+/**
+ * True when the bus hands out one app's events one at a time across all readers (file:// and
+ * mem:// order per key, Kafka per partition): the workers then never merge one app at once, and
+ * need no merge lease. On the other buses (NATS, SQS, Pub/Sub, Service Bus) every worker may get
+ * an app's events, so worker processes take the app's lease (core/pipeline/app_lease.ts).
+ */
+export function orderedPerApp(readerUrl: string): boolean {
+  return /^(file|mem|kafka):/i.test(readerUrl);
+}
+
 /** `host:pid` of this process (the holder named in app merge leases). */
 function processName(): string {
   let host = "worker";
@@ -387,8 +397,7 @@ export function workerCommand(): Command {
     const deps = {
       ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics),
       jobs: pool,
-      // Worker processes share buses without per-app ordering (NATS JetStream, SQS): one merges an app at a time.
-      appLease: { holder: processName() },
+      appLease: orderedPerApp(opts.eventReaderUrl!) ? undefined : { holder: processName() },
     };
     const stop = new AbortController();
     const signals = shutdownSignal();

@@ -7,6 +7,8 @@
  * same waiting uploads, both decode, merge and gzip the base, one compare-and-swap write loses
  * and its work is thrown away, and the batches get smaller, so each upload costs more CPU. The
  * lease gives the per-app ordering that the file bus and Kafka partitions give, on any bus.
+ * `autopgo worker` takes it on the buses without that ordering (cmd/worker.ts `orderedPerApp`):
+ * on an ordered bus an event handed back would hold up its app's queue for its delay.
  *
  * The lease is an optimisation, never a guarantee: exactly-once merging still rests on the base's
  * compare-and-swap write and its absorbed list (merge_batch.ts). A worker that finds the lease
