@@ -44,8 +44,9 @@ export async function measureScaling(options: ScalingOptions = {}): Promise<stri
   const compactions = options.compactions ?? ["pgo", "none"];
   const log = options.log ?? console.error;
   const machine = await machineLine();
-  // Enough profiles that the measured uploads (4 warm-up rounds + runs) are new to the largest base.
-  const bodies = await usableProfiles(await cachedProfiles(Math.max(...bases) + runs + 25, 100));
+  // 40 more profiles than the largest base, so that the measured uploads (4 warm-up rounds + up to ~35 runs) are
+  // new to it; the count names the cache, so it does not depend on --runs.
+  const bodies = await usableProfiles(await cachedProfiles(Math.max(...bases) + 40, 100));
   const rows: string[] = [], verdicts: string[] = [];
   for (const compaction of compactions) {
     const series = new Map<number, LoneResult[]>(bases.map((b) => [b, []]));
