@@ -90,8 +90,10 @@ export interface Target {
 
 /** The extrapolation from the measured steps, as markdown. */
 export function extrapolate(steps: StepResult[], keptUp: (r: StepResult) => boolean, target: Target): string {
-  const good = steps.filter(keptUp);
-  if (good.length === 0) return "No step was kept up with: nothing to extrapolate from.";
+  // Costs are fitted over every step whose uploads were all merged (a step the workers fell behind
+  // on still says what each upload and batch cost); the ceiling only counts steps kept up with.
+  const good = steps.filter((r) => r.unmerged === 0 && r.merged > 0);
+  if (good.length === 0) return "No step merged all its uploads: nothing to extrapolate from.";
   const fit = fitTwo(good.map((r) => ({ x1: r.merged, x2: r.batches, y: r.workerCpuS * 1000 })));
   const best = good.reduce((m, r) => (r.mergedPerSecond > m.mergedPerSecond ? r : m));
   const perUploadMs = (best.workerCpuS * 1000) / best.merged;
@@ -101,17 +103,19 @@ export function extrapolate(steps: StepResult[], keptUp: (r: StepResult) => bool
   const rate = target.services / target.periodS;
   const cores = (uploadsPerBatch: number) => (rate * (a + b / uploadsPerBatch)) / 1000;
   const byWorkers = new Map<number, number>();
-  for (const r of good) byWorkers.set(r.workers, Math.max(byWorkers.get(r.workers) ?? 0, r.offered));
+  for (const r of steps.filter(keptUp)) byWorkers.set(r.workers, Math.max(byWorkers.get(r.workers) ?? 0, r.offered));
   const ops = (kind: string) =>
     Object.entries(best.operations).filter(([k]) => k.startsWith(kind)).reduce((s, [, v]) => s + v, 0) / best.merged;
   const lines = [
     `**Measured ceiling on this machine** (highest step kept up with, all processes sharing its cores): ${
-      [...byWorkers].map(([w, r]) => `${w} worker${w > 1 ? "s" : ""}: ≥ ${r} uploads/s`).join("; ")
+      byWorkers.size
+        ? [...byWorkers].map(([w, r]) => `${w} worker${w > 1 ? "s" : ""}: ≥ ${r} uploads/s`).join("; ")
+        : "none"
     }.`,
     fit
-      ? `**Fitted worker cost** over ${good.length} kept-up steps: a = ${a.toFixed(2)} ms CPU per upload, b = ${
-        b.toFixed(1)
-      } ms CPU per batch write (worker CPU ≈ a·uploads + b·batches).`
+      ? `**Fitted worker cost** over ${good.length} steps whose uploads were all merged: a = ${
+        a.toFixed(2)
+      } ms CPU per upload, b = ${b.toFixed(1)} ms CPU per batch write (worker CPU ≈ a·uploads + b·batches).`
       : `**Worker cost**: the fit a·uploads + b·batches was degenerate; using ${
         perUploadMs.toFixed(2)
       } ms CPU per upload measured at the best step (batches included).`,

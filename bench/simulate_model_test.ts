@@ -43,5 +43,6 @@ Deno.test("extrapolate: capacity and cores for 10,000 services follow from the f
   assert.match(text, /one worker process on one core, uploads\/s \| 31 \| 174 \| 405 \|/); // 1000/(2+30/n)
   assert.match(text, /167 uploads\/s\) \| 5\.33 \| 0\.96 \| 0\.41 \|/);
   assert.match(text, /server CPU 0\.83 cores; the store sees 333 operations\/s and the bus 333/);
-  assert.match(extrapolate(steps, () => false, { services: 1, periodS: 1, kib: 1 }), /nothing to extrapolate/);
+  assert.match(extrapolate([], () => false, { services: 1, periodS: 1, kib: 1 }), /nothing to extrapolate/);
+  assert.match(extrapolate(steps, () => false, { services: 1, periodS: 1, kib: 1 }), /this machine[^:]*: none\./);
 });
