@@ -10,6 +10,10 @@
  * covers and its oldest and newest sample time, so a call site hot only in an expired window is
  * seen to be gone for a reason.
  *
+ * A profile with no-inline guards (core/pprof/noinline.ts) says which guards applied and which
+ * functions they renamed (`No-inline:`; `noInline` in JSON); their edges show under the renamed
+ * name, which matches no function the compiler builds.
+ *
  * Accepts a pprof profile (gzip or raw) or `go tool preprofile` output, like the compiler does.
  * Bad input is one line `explain "file": …` with exit code 1.
  *
@@ -23,6 +27,13 @@ import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { edgeMap, isPreprofile, parsePreprofile, PREPROFILE_HEADER } from "../core/pprof/edges.ts";
 import { explainEdgeMap, type ExplainReport } from "../core/pprof/explain.ts";
+import {
+  describeNoInline,
+  isGuardedName,
+  type NoInlineReport,
+  noInlineReport,
+  unguardedName,
+} from "../core/pprof/noinline.ts";
 import { describeWindowRange, type WindowRange, windowRangeOfComments } from "../core/pipeline/window_view.ts";
 
 export {
@@ -33,7 +44,7 @@ export {
 } from "../core/pprof/explain.ts";
 
 /** An explain report, plus the retention windows of a rebuilt `default.pgo` (absent otherwise). */
-export type ExplainOutput = ExplainReport & { windows?: WindowRange };
+export type ExplainOutput = ExplainReport & { windows?: WindowRange; noInline?: NoInlineReport };
 
 /** Options of the `explain` command. */
 export interface ExplainCommandOptions {
@@ -66,6 +77,8 @@ export function formatExplainReport(r: ExplainOutput, top: number): string {
   const out: string[] = [];
   const from = r.sampleType ? ` (weights from ${r.sampleType})` : "";
   out.push(`File: ${r.file} [${r.format}]${from}`);
+  const guards = r.noInline && describeNoInline(r.noInline);
+  if (guards) out.push(`No-inline: ${guards}`);
   if (r.windows) {
     const { windows, samples } = describeWindowRange(r.windows);
     out.push(`Windows: ${windows}`, `Samples: ${samples}`);
@@ -133,7 +146,15 @@ export function runExplain(path: string, opts: { threshold: number }): Promise<E
       const data = readProfileBytes(path);
       if (isPreprofile(data.subarray(0, PREPROFILE_HEADER.length + 1))) {
         const map = parsePreprofile(new TextDecoder().decode(data));
-        return explainEdgeMap(map, { file: path, format: "preprofile", sampleType: "" }, opts.threshold);
+        const report: ExplainOutput = explainEdgeMap(
+          map,
+          { file: path, format: "preprofile", sampleType: "" },
+          opts.threshold,
+        );
+        // A preprocessed profile has no comments: the renamed functions are all it tells.
+        const names = map.byWeight.flatMap((e) => [e.caller, e.callee]).filter(isGuardedName).map(unguardedName);
+        report.noInline = { guards: [], functions: [...new Set(names)].sort() };
+        return report;
       }
       const profile = decodeProfile(data);
       const map = edgeMap(profile);
@@ -142,6 +163,7 @@ export function runExplain(path: string, opts: { threshold: number }): Promise<E
       const report: ExplainOutput = explainEdgeMap(map, { file: path, format: "pprof", sampleType }, opts.threshold);
       const windows = windowRangeOfComments(profile.comments);
       if (windows) report.windows = windows;
+      report.noInline = noInlineReport(profile);
       return report;
     } catch (e) {
       throw new CliError(`explain ${JSON.stringify(path)}: ${describeProfileProblem(e)}`);

@@ -5,8 +5,9 @@
  * `2.3MiB`), by flat (or by cum with `--cum`). A compacted profile (what the worker stores by
  * default) keeps only the frames the compiler reads, so its cum values cover only those frames:
  * the output says so. A `default.pgo` the worker rebuilt from retention windows (issue 14) also
- * shows which windows it covers and its oldest and newest sample time. `--json` prints the raw
- * numbers (and `windows`).
+ * shows which windows it covers and its oldest and newest sample time. A profile with no-inline
+ * guards (core/pprof/noinline.ts) says which guards applied and which functions they renamed
+ * (`No-inline:`; `noInline` in JSON). `--json` prints the raw numbers (and `windows`).
  *
  * Never crashes on bad input: every failure is one line `inspect "file": …` (printed as
  * `autopgo: …`) with exit code 1; decoding is bounded by the engine's limits.
@@ -21,6 +22,7 @@ import { nonNegativeIntArg } from "./options.ts";
 import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { type ProfileSummary, summarizeProfile } from "../core/pprof/summary.ts";
+import { describeNoInline } from "../core/pprof/noinline.ts";
 import { describeWindowRange, type WindowRange, windowRangeOfComments } from "../core/pipeline/window_view.ts";
 
 /** Options of the `inspect` command. */
@@ -89,6 +91,8 @@ export function formatInspectReport(r: InspectReport, byCum = false): string {
     ? `usable (weights from ${r.sampleTypes[r.pgo.sampleIndex]})`
     : `NOT usable: ${r.pgo.reasons.join("; ")}`;
   row("PGO", pgo);
+  const guards = describeNoInline(r.noInline);
+  if (guards) row("No-inline", guards);
   if (r.compacted) row("Compacted", COMPACTED_NOTE);
   const ranked = r.totals.find((t) => `${t.type}/${t.unit}` === r.rankedBy);
   const total = ranked?.total ?? 0;

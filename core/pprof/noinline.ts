@@ -210,6 +210,21 @@ export interface NoInlineReport {
   functions: string[];
 }
 
+/**
+ * One line for people about a {@link NoInlineReport} (what `inspect` and `explain` print), or
+ * undefined when the profile records no guard and holds no renamed function.
+ */
+export function describeNoInline(r: NoInlineReport): string | undefined {
+  if (r.guards.length === 0 && r.functions.length === 0) return undefined;
+  const guards = r.guards.length === 0
+    ? "no guard recorded"
+    : `${r.guards.length} guard${r.guards.length === 1 ? "" : "s"} applied (${r.guards.join(", ")})`;
+  const functions = r.functions.length === 0
+    ? "no function of this profile matches"
+    : `renamed, so PGO inlines them nowhere and nothing into them: ${r.functions.join(", ")}`;
+  return `${guards}; ${functions}`;
+}
+
 /** The {@link NoInlineReport} of `p`: what `inspect` and `explain` say about guards. */
 export function noInlineReport(p: Profile): NoInlineReport {
   const functions = new Set<string>();

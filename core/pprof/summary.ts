@@ -6,6 +6,7 @@
  */
 
 import { DEFAULT_PGO_FRAMES } from "./edges.ts";
+import { type NoInlineReport, noInlineReport } from "./noinline.ts";
 import { checkPgo, type PgoVerdict } from "./pgo.ts";
 import type { Profile } from "./profile.ts";
 
@@ -58,6 +59,8 @@ export interface ProfileSummary {
    * those frames, not the whole call stack.
    */
   compacted: boolean;
+  /** No-inline guards the profile records and the functions they renamed (noinline.ts). */
+  noInline: NoInlineReport;
 }
 
 /** Number of distinct strings the encoded profile's string table holds (including ""). */
@@ -153,6 +156,7 @@ export function summarizeProfile(p: Profile, opts: SummaryOptions = {}): Profile
     pgo: checkPgo(p),
     maxStackDepth,
     compacted: p.sample.length > 0 && p.mapping.length === 0 && maxStackDepth <= DEFAULT_PGO_FRAMES,
+    noInline: noInlineReport(p),
   };
 }
 
