@@ -76,7 +76,7 @@ export class StringInterner {
       this.#hashes = growInt32(this.#hashes, id + 2);
     }
     const at = this.starts[id];
-    if (at + length > pool.length) this.#growBytes(at + length);
+    if (at + length > pool.length) this.#growBytes(at, at + length);
     const bytes = this.bytes;
     if (length <= 64) { for (let i = 0; i < length; i++) bytes[at + i] = buf[start + i]; }
     else bytes.set(buf.subarray(start, end), at);
@@ -95,15 +95,16 @@ export class StringInterner {
       this.#hashes = growInt32(this.#hashes, need);
     }
     const used = this.starts[this.count];
-    if (used + bytes > this.bytes.length) this.#growBytes(used + bytes);
+    if (used + bytes > this.bytes.length) this.#growBytes(used, used + bytes);
     if (need * 2 > this.#slots.length) this.#rehash(need);
   }
 
-  #growBytes(min: number): void {
+  /** Grows the byte pool to hold `min` bytes, keeping its first `used` (the bytes of every string interned so far). */
+  #growBytes(used: number, min: number): void {
     let size = this.bytes.length * 2;
     while (size < min) size *= 2;
     const grown = new Uint8Array(size);
-    grown.set(this.bytes.subarray(0, this.starts[this.count]));
+    grown.set(this.bytes.subarray(0, used));
     this.bytes = grown;
   }
 
