@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Command } from "commander";
 import { committedProfiles } from "../tests/support/fixtures.ts";
 import { runAutopgo } from "../tests/support/cli.ts";
-import { spawnAutopgo } from "../tests/support/autopgo_processes.ts";
+import { eventually, spawnAutopgo, startAutopgoServer } from "../tests/support/autopgo_processes.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { DEFAULT_NOINLINE_GUARDS, noInlineReport } from "../core/pprof/noinline.ts";
 import type { Profile } from "../core/pprof/profile.ts";
@@ -82,4 +82,30 @@ Deno.test("autopgo merge --noinline renames the guarded function, keeps every to
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "autopgo server --noinline: the embedded worker (decode pool) stores the guarded base and records the guards",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await startAutopgoServer(["--noinline", SORT]);
+    const dir = await Deno.makeTempDir({ prefix: "autopgo-noinline-server-" });
+    try {
+      const [input] = committedProfiles().cpu;
+      const up = await runAutopgo(["upload", "--app", "svc", "--api-url", server.url, input]);
+      assert.equal(up.code, 0, up.stderr);
+      const out = `${dir}/default.pgo`;
+      await eventually("the merged base", async () => {
+        return (await runAutopgo(["download", "svc", "--api-url", server.url, "-o", out])).code === 0;
+      });
+      const base = decodeProfile(await Deno.readFile(out));
+      assert.deepEqual(noInlineReport(base), { guards: [...DEFAULTS, SORT], functions: ["main.sortRecords"] });
+      assert.deepEqual(totals(base), totals(decodeProfile(await Deno.readFile(input))));
+      assert.ok(server.lines.some((l) => l.includes(`no-inline guards: ${DEFAULTS.join(" ")} ${SORT}`)));
+    } finally {
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
