@@ -10,7 +10,10 @@
  * `<!-- bench:steady:end -->`.
  *
  * Usage: deno task bench:steady [--minutes 10] [--warmup-minutes 2] [--scrapers 20] [--apps 5] [--frequency 5s]
- *                               [--sample-every 5] [--no-write]
+ *                               [--sample-every 5] [--server-v8-flags FLAGS] [--section steady] [--no-write]
+ *
+ * `--server-v8-flags` runs the server as `deno run --v8-flags=FLAGS` (e.g. `--max-semi-space-size=4`, which caps
+ * V8's young generation; `DENO_V8_FLAGS` does the same for a deployed binary).
  *
  * @module
  */
@@ -18,6 +21,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { type AutopgoProcess, spawnAutopgo, startAutopgoServer } from "../tests/support/autopgo_processes.ts";
+import { MAIN_TS } from "../tests/support/cli.ts";
 import { startFakePprofTarget } from "../tests/support/fake_targets.ts";
 import { delay, listFiles } from "../tests/support/pipeline_process.ts";
 import { cachedProfiles, machineLine, usableProfiles } from "./ingest.ts";
@@ -33,6 +37,23 @@ export interface RssSample {
   t: number;
   rssMiB: number;
   cpuS: number;
+  /** The main isolate's V8 heap in use and its young generation's size, from the server's /metrics (NaN without). */
+  heapUsedMiB?: number;
+  youngMiB?: number;
+}
+
+/** The main isolate's heap in use and young-generation size, read from prom-client's metrics on `/metrics`. */
+async function v8Heap(url: string): Promise<{ heapUsedMiB: number; youngMiB: number }> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]) / 1048576;
+    return {
+      heapUsedMiB: read("nodejs_heap_size_used_bytes"),
+      youngMiB: read(`nodejs_heap_space_size_total_bytes\\{space="new"\\}`),
+    };
+  } catch {
+    return { heapUsedMiB: NaN, youngMiB: NaN };
+  }
 }
 
 /** What the samples of a run say about memory after the warm-up. */
@@ -47,6 +68,17 @@ export interface RssSummary {
   slopeMiBPerMin: number;
   /** Median RSS of each whole minute. */
   perMinute: number[];
+}
+
+/** The median of `pick` over each whole minute of `samples` (NaN values left out). */
+export function perMinute(samples: RssSample[], pick: (s: RssSample) => number | undefined): number[] {
+  const last = samples.at(-1)!.t;
+  return Array.from({ length: Math.round(last / 60) }, (_, m) => {
+    const values = samples.filter((s) => s.t >= m * 60 && s.t < m * 60 + 60).map(pick).filter((v) =>
+      v !== undefined && !Number.isNaN(v)
+    ) as number[];
+    return values.length ? median(values) : NaN;
+  });
 }
 
 /** Summarises `samples` taken over a run whose warm-up lasted `warmupS` seconds. */
@@ -67,8 +99,13 @@ export function summariseRss(samples: RssSample[], warmupS: number): RssSummary 
     minAfterWarmMiB: Math.min(...after.map((s) => s.rssMiB)),
     maxAfterWarmMiB: Math.max(...after.map((s) => s.rssMiB)),
     slopeMiBPerMin: varT > 0 ? (cov / varT) * 60 : 0,
-    perMinute: Array.from({ length: Math.round(last / 60) }, (_, m) => median(within(m * 60, m * 60 + 60))),
+    perMinute: perMinute(samples, (s) => s.rssMiB),
   };
+}
+
+/** Per-minute medians of one field, as a comma-separated list of whole MiB. */
+function perMinuteList(samples: RssSample[], pick: (s: RssSample) => number | undefined): string {
+  return perMinute(samples, pick).map((v) => v.toFixed(0)).join(", ");
 }
 
 async function main(): Promise<void> {
@@ -81,6 +118,8 @@ async function main(): Promise<void> {
       apps: { type: "string", default: "5" },
       frequency: { type: "string", default: "5s" },
       "sample-every": { type: "string", default: "5" },
+      "server-v8-flags": { type: "string" },
+      section: { type: "string", default: "steady" },
       "no-write": { type: "boolean", default: false },
     },
   });
@@ -95,7 +134,12 @@ async function main(): Promise<void> {
     let next = i * 37;
     return startFakePprofTarget(() => (served++, bodies[next++ % bodies.length]));
   });
-  const server = await startAutopgoServer();
+  const v8Flags = values["server-v8-flags"];
+  if (!/^[a-z][a-z0-9-]*$/.test(values.section)) throw new Error(`--section ${values.section}: use a-z0-9-`);
+  const server = await startAutopgoServer(
+    [],
+    v8Flags ? { command: [Deno.execPath(), "run", "-A", `--v8-flags=${v8Flags}`, MAIN_TS] } : {},
+  );
   const pid = server.child.pid;
   const running: AutopgoProcess[] = [];
   try {
@@ -113,10 +157,12 @@ async function main(): Promise<void> {
     const cpuAtStart = cpuSeconds(pid);
     while (performance.now() - started < minutes * 60_000) {
       const t = (performance.now() - started) / 1000;
-      samples.push({ t, rssMiB: rssMiB(pid), cpuS: cpuSeconds(pid) - cpuAtStart });
+      samples.push({ t, rssMiB: rssMiB(pid), cpuS: cpuSeconds(pid) - cpuAtStart, ...await v8Heap(server.url) });
       if (samples.length % Math.max(1, Math.round(60 / everyS)) === 0) {
         console.log(
-          `  ${t.toFixed(0)} s: server RSS ${samples.at(-1)!.rssMiB.toFixed(1)} MiB, ${served} profiles served`,
+          `  ${t.toFixed(0)} s: server RSS ${samples.at(-1)!.rssMiB.toFixed(1)} MiB, V8 heap used ${
+            samples.at(-1)!.heapUsedMiB?.toFixed(1)
+          } MiB, young generation ${samples.at(-1)!.youngMiB?.toFixed(1)} MiB, ${served} profiles served`,
         );
       }
       await delay(everyS * 1000);
@@ -138,7 +184,9 @@ async function main(): Promise<void> {
       `Measured ${new Date(Date.now() - wallS * 1000).toISOString().slice(0, 16)}Z on ${machine}; the machine ` +
       `was shared with other work during the run.`,
       "",
-      `One \`autopgo server\` (embedded worker, file store, default compaction) and ${scrapers} \`autopgo scrape\` ` +
+      `One \`autopgo server\` (embedded worker, file store, default compaction${
+        v8Flags ? `, run with \`--v8-flags=${v8Flags}\`` : ""
+      }) and ${scrapers} \`autopgo scrape\` ` +
       `processes (one target each, ${apps} apps, \`--frequency ${values.frequency} --duration 1s\`) for ${minutes} ` +
       `minutes; each target is a stand-in pprof endpoint that answers every request with the next of ` +
       `${bodies.length} real labelled profiles of the hotpath fixture, so every upload brings new stacks and span ` +
@@ -154,18 +202,28 @@ async function main(): Promise<void> {
         (100 * serverCpuS / wallS).toFixed(0)
       }% of one core) | ${staged} |`,
       "",
-      `Server RSS, median of each minute (MiB): ${summary.perMinute.map((v) => v.toFixed(0)).join(", ")}. ` +
+      `Server RSS, median of each minute (MiB): ${summary.perMinute.map((v) => v.toFixed(0)).join(", ")}; ` +
+      `of it, the main isolate's V8 heap in use: ${perMinuteList(samples, (s) => s.heapUsedMiB)}, and its young ` +
+      `generation's size: ${
+        perMinuteList(samples, (s) => s.youngMiB)
+      } (prom-client's \`nodejs_heap_*\` on /metrics). ` +
       `Scrapers at the end: median RSS ${mib(median(scraperRss))} each; warning or error lines logged: ` +
       `${failedRounds}.`,
       "",
       `Target: growth after warm-up < 10%: ${summary.growth < 0.1 ? "met" : "not met"} (${pct(summary.growth)}).`,
       "",
       `Reproduce: \`deno task bench:steady --minutes ${minutes} --warmup-minutes ${warmupMinutes} --scrapers ` +
-      `${scrapers} --apps ${apps} --frequency ${values.frequency} --sample-every ${everyS}\``,
+      `${scrapers} --apps ${apps} --frequency ${values.frequency} --sample-every ${everyS}` +
+      `${v8Flags ? ` --server-v8-flags=${v8Flags}` : ""}${
+        values.section !== "steady" ? ` --section ${values.section}` : ""
+      }\``,
     ].join("\n");
     console.log(`\n${body}`);
     if (!values["no-write"]) {
-      await Deno.writeTextFile(BENCHMARKS_MD, replaceSection(await Deno.readTextFile(BENCHMARKS_MD), "steady", body));
+      await Deno.writeTextFile(
+        BENCHMARKS_MD,
+        replaceSection(await Deno.readTextFile(BENCHMARKS_MD), values.section, body),
+      );
       await formatMarkdown(BENCHMARKS_MD);
     }
   } finally {
