@@ -49,6 +49,12 @@ Deno.test("explain says which no-inline guards applied; the renamed edges show u
     assert.match(text, /^No-inline: 1 guard applied \(\^main\\\.sortRecords\$\); renamed, .*: main\.sortRecords$/m);
     assert.ok(report.hotEdges.some((e) => e.caller === `${NOINLINE_PREFIX}main.sortRecords`));
     assert.ok(!report.hotEdges.some((e) => e.caller === "main.sortRecords" || e.callee === "main.sortRecords"));
+    // Renamed functions are neither hot callees nor callers of hot call sites the compiler could match.
+    const unguarded = await runExplain(plain, { threshold: 99 });
+    assert.ok(unguarded.hotCallees.includes("main.sortRecords"));
+    assert.ok(!report.hotCallees.some((c) => c.includes("main.sortRecords")));
+    assert.equal(report.hotCallees.length, unguarded.hotCallees.length - 1);
+    assert.ok(report.hotCallSiteCount < unguarded.hotCallSiteCount);
     // A preprocessed profile has no comments: only the renamed functions are known.
     const pre = await runExplain(preprofile, { threshold: 99 });
     assert.deepEqual(pre.noInline, { guards: [], functions: ["main.sortRecords"] });

@@ -12,10 +12,15 @@
  * An interface call that reached a single receiver looks exactly like a direct call in a profile
  * and is not listed. `runtime.asyncPreempt` and other frames the runtime injects are no callees.
  *
+ * Functions renamed by a no-inline guard (noinline.ts) match no function the compiler builds: their
+ * edges stay in the tables (and in the CDF, as for the compiler), but they are not counted as hot
+ * callees nor as callers of hot call sites.
+ *
  * @module
  */
 
 import { devirtualizationCandidates, hotCallSites, type PgoEdgeMap, weightPercent } from "./edges.ts";
+import { isGuardedName } from "./noinline.ts";
 
 /** A hot edge as reported by `explain`. */
 export interface ExplainedEdge {
@@ -109,7 +114,9 @@ export interface ExplainReport {
   /** Why the compiler ignores the profile, or "" when it uses it. */
   ignoredReason: string;
   hotEdges: ExplainedEdge[];
+  /** Hot call sites in functions the compiler can match (not renamed by a no-inline guard). */
   hotCallSiteCount: number;
+  /** Hot callees that get the large inline budget (not renamed by a no-inline guard). */
   hotCallees: string[];
   devirtualization: ExplainedCandidate[];
 }
@@ -139,8 +146,8 @@ export function explainEdgeMap(
     thresholdPercent,
     ignoredReason: total === 0 ? "no call edges with weight (empty profile, or only single-frame stacks)" : "",
     hotEdges,
-    hotCallSiteCount: hot.callSites.length,
-    hotCallees: hot.callees,
+    hotCallSiteCount: hot.callSites.filter((s) => !isGuardedName(s.caller)).length,
+    hotCallees: hot.callees.filter((c) => !isGuardedName(c)),
     devirtualization,
   };
 }
