@@ -22,12 +22,15 @@ async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** `chunks` chunks of `size` bytes: gzip magic then zeros, so only the size limit (413) stops it while it streams. */
 function slowStream(chunks: number, size: number): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
     pull(controller) {
-      if (sent++ >= chunks) controller.close();
-      else controller.enqueue(new Uint8Array(size).fill(7));
+      if (sent >= chunks) return controller.close();
+      const chunk = new Uint8Array(size);
+      if (sent++ === 0) chunk.set([0x1f, 0x8b, 8]);
+      controller.enqueue(chunk);
     },
   });
 }
@@ -80,6 +83,13 @@ Deno.test("bad uploads get the right 4xx and nothing is stored", async () => {
       },
       { name: "oversized", path: "app", body: new Uint8Array(100 * 1024) as BodyInit, status: 413, message: /limit/ },
       { name: "oversized, chunked", path: "app", body: slowStream(40, 4096), status: 413, message: /limit/ },
+      {
+        name: "junk, chunked and oversized: refused while it streams",
+        path: "app",
+        body: new Blob([new Uint8Array(100 * 1024).fill(7)]).stream(),
+        status: 400,
+        message: /invalid profile: parsing profile: unknown wire type 7 at byte 1/,
+      },
       { name: "uppercase app", path: "MyApp", body: good as BodyInit, status: 400, message: /invalid app name/ },
       { name: "64-char app", path: "a".repeat(64), body: good as BodyInit, status: 400, message: /at most 63/ },
       { name: "underscore app", path: "my_app", body: good as BodyInit, status: 400, message: /invalid app name/ },

@@ -152,10 +152,14 @@ Deno.test("through a decode pool the body is transferred, not cloned, and the re
   }
 });
 
-/** Writes a chunked body of `chunkBytes`-byte chunks to `conn` until `stop()` or `maxBytes`; returns the bytes sent. */
+/**
+ * Writes a chunked body of `chunkBytes`-byte chunks to `conn` until `stop()` or `maxBytes`; returns
+ * the bytes sent. The body is well-formed profile.proto as far as it goes (comment fields, `68 01`
+ * repeated), so only the size limit can stop it, not the check while streaming.
+ */
 async function trickle(conn: Deno.Conn, chunkBytes: number, maxBytes: number, stop: () => boolean): Promise<number> {
   const encoder = new TextEncoder();
-  const chunk = new Uint8Array(chunkBytes).fill(0x41);
+  const chunk = new Uint8Array(chunkBytes).map((_, i) => i % 2 ? 0x01 : 0x68);
   let sent = 0;
   while (!stop() && sent < maxBytes) {
     await conn.write(encoder.encode(`${chunkBytes.toString(16)}\r\n`));

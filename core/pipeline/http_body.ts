@@ -44,10 +44,24 @@ export class BodyLengthError extends Error {
   }
 }
 
+/** What the body holds can never be accepted, seen while it streams (answered with 400). */
+export class BodyRejectedError extends Error {
+  /** Creates the error with the one-line reason. */
+  constructor(reason: string) {
+    super(reason);
+    this.name = "BodyRejectedError";
+  }
+}
+
 /** Options of {@link readBodyLimited}. */
 export interface ReadBodyOptions {
   /** Told about the chunks and the buffer as they are held (upload_meter.ts). */
   meter?: UploadMeter;
+  /**
+   * Called with each chunk once it is in the buffer and a view of everything received so far (no
+   * copy); a returned reason stops the read with {@link BodyRejectedError}, the rest unread.
+   */
+  inspect?: (chunk: Uint8Array, received: Uint8Array) => string | undefined;
 }
 
 /**
@@ -88,6 +102,11 @@ export class BodyBuffer {
     return true;
   }
 
+  /** A view of the bytes appended so far (valid until the next append). */
+  view(): Uint8Array {
+    return new Uint8Array(this.#buffer, 0, this.#length);
+  }
+
   /** The bytes appended, viewing the whole (shrunk) buffer; the BodyBuffer must not be used afterwards. */
   finish(): Uint8Array<ArrayBuffer> {
     this.#resize(this.#length);
@@ -117,8 +136,8 @@ function declaredLength(request: Request): number | undefined {
 /**
  * Reads `request`'s body, at most `maxBytes` bytes, into one buffer (see the module doc). A
  * `Content-Length` above the limit fails before anything is read; a chunked body fails as soon as
- * it crosses the limit, without reading the rest. `signal` aborting (the request deadline) fails
- * with {@link BodyTimeoutError}.
+ * it crosses the limit, without reading the rest, and so does a body `opts.inspect` rejects.
+ * `signal` aborting (the request deadline) fails with {@link BodyTimeoutError}.
  */
 export async function readBodyLimited(
   request: Request,
@@ -152,6 +171,8 @@ export async function readBodyLimited(
           ? new BodyTooLargeError(maxBytes)
           : new BodyLengthError(body.length + value.byteLength, declared);
       }
+      const reason = opts.inspect?.(value, body.view());
+      if (reason !== undefined) throw new BodyRejectedError(reason);
     }
     if (declared !== undefined && body.length !== declared) throw new BodyLengthError(body.length, declared);
   } catch (error) {

@@ -50,7 +50,8 @@ Deno.test("BodyBuffer refuses a chunk that would pass its maximum and keeps what
 Deno.test("readBodyLimited reads a declared body into one buffer of exactly its size", async () => {
   const data = new Uint8Array(300_000).map((_, i) => i % 251);
   const meter = new PeakMeter();
-  const body = await readBodyLimited(post(data as BodyInit), 1 << 20, NEVER, { meter });
+  const request = post(data as BodyInit, { "content-length": String(data.byteLength) });
+  const body = await readBodyLimited(request, 1 << 20, NEVER, { meter });
   assert.deepEqual(body, data);
   assert.ok(isOwned(body));
   assert.ok(meter.peakByKind.body <= data.byteLength + 1, `body buffer peaked at ${meter.peakByKind.body}`);

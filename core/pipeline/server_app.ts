@@ -19,7 +19,8 @@
  * anyway (it must not trust the store).
  *
  * Memory: an upload is held as bytes once. The body streams into one buffer (http_body.ts: 413 as
- * soon as it crosses the limit, the rest is never read), that buffer is transferred to the decode
+ * soon as it crosses the limit, 400 as soon as a raw body shows a field the decoder refuses,
+ * upload_stream_check.ts; the rest is never read), that buffer is transferred to the decode
  * worker and back (not cloned), and the same bytes are handed to the store. At its peak an upload
  * costs its bytes, the inflated profile.proto of a gzip upload while it is decoded, and the decoded
  * tables; `uploadMeter` (upload_meter.ts) observes exactly that.
@@ -34,7 +35,7 @@ import { type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { type HealthCheck, healthRoutes } from "../health.ts";
 import { failureStatus, publicMessage } from "../public_error.ts";
 import { webRoutes } from "../web/routes.ts";
-import type { DecodeLimits } from "../pprof/limits.ts";
+import { type DecodeLimits, resolveDecodeLimits } from "../pprof/limits.ts";
 import { deletionCutoff, tombstoneApp } from "./app_admin.ts";
 import { bearerProblem } from "./auth.ts";
 import {
@@ -45,7 +46,8 @@ import {
   idempotencyKeyProblem,
   idempotentSuffix,
 } from "./idempotency.ts";
-import { BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import { BodyRejectedError, BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import { UploadStreamCheck } from "./upload_stream_check.ts";
 import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -109,6 +111,7 @@ function etagMatches(header: string, etag: string): boolean {
 export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const maxUploadBytes = deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const decodeLimits = { ...uploadDecodeLimits(maxUploadBytes), ...deps.decodeLimits };
+  const streamLimits = resolveDecodeLimits(decodeLimits);
   const timeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
   const app = new Hono<Env>();
@@ -149,11 +152,14 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
     if (keyProblem) return apiError(400, keyProblem);
     const meter = deps.uploadMeter;
+    const check = new UploadStreamCheck(streamLimits);
+    const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
     let body: Uint8Array;
     try {
-      body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"), { meter });
+      body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"), { meter, inspect });
     } catch (error) {
       if (error instanceof BodyTooLargeError) return apiError(413, error.message);
+      if (error instanceof BodyRejectedError) return apiError(400, `invalid profile: ${error.message}`);
       if (error instanceof BodyTimeoutError) return apiError(408, error.message);
       return apiError(400, `reading upload: ${(error as Error).message}`);
     }
