@@ -355,7 +355,8 @@ export class EncodedProfileMerger {
     for (let i = 0; i < types; i++) if (v[i] > MAX_VALUE || v[i] < -MAX_VALUE) overflow();
     const n = idx;
     this.#values = fit(this.#values, (n + 1) * types);
-    this.#values.set(v.subarray(0, types), n * types);
+    const out = this.#values;
+    for (let i = 0; i < types; i++) out[n * types + i] = v[i]; // no subarray view per sample: JS-heap garbage
     this.#sampleLabels = fit(this.#sampleLabels, n + 1);
     this.#sampleLabels[n] = set + 1;
   }

@@ -297,8 +297,8 @@ function varintSize(n: number): number {
 /** Field 6: the strings in output order, copied from the interner's byte pool. */
 function writeStrings(w: WireWriter, strings: StringInterner, order: readonly number[]): void {
   const pool = strings.bytes, starts = strings.starts;
-  for (const id of order) {
-    const start = starts[id], length = starts[id + 1] - start;
+  for (let k = 0; k < order.length; k++) {
+    const id = order[k], start = starts[id], length = starts[id + 1] - start;
     w.tag(6, WIRE_BYTES);
     w.varint(length);
     w.ensure(length);
@@ -343,9 +343,13 @@ class KeyRuns {
 
 /** Bytes of a Label message as field 3 (zero fields omitted, as writeLabel writes it). */
 function labelSize(key: number, value: number, num: number, unit: number): number {
-  const field = (v: number) => v === 0 ? 0 : 1 + varintSize(v);
-  const inner = field(key) + field(value) + field(num) + field(unit);
+  const inner = fieldSize(key) + fieldSize(value) + fieldSize(num) + fieldSize(unit);
   return 1 + varintSize(inner) + inner;
+}
+
+/** Bytes of an optional varint field with a one-byte key (0 when the value is 0 and omitted). */
+function fieldSize(v: number): number {
+  return v === 0 ? 0 : 1 + varintSize(v);
 }
 
 /**
@@ -358,8 +362,10 @@ function writeLabels(w: WireWriter | undefined, s: FusedState, set: number, str:
   const ns = pool[at], nn = pool[at + 1];
   const pairs = at + 2, triples = pairs + 2 * ns;
   if (ns > 0) {
-    for (const run of str.stringKeys.of(pool, pairs, ns)) {
-      const key = pool[pairs + 2 * run];
+    // Index loops, not for-of: called twice per sample, an iterator each time was most of the merge's garbage.
+    const runs = str.stringKeys.of(pool, pairs, ns);
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r], key = pool[pairs + 2 * run];
       for (let i = run; i < ns && pool[pairs + 2 * i] === key; i++) {
         const keyIndex = str.add(key), valueIndex = str.add(pool[pairs + 2 * i + 1]);
         if (w) writeLabel(w, keyIndex, valueIndex, 0, 0);
@@ -368,8 +374,9 @@ function writeLabels(w: WireWriter | undefined, s: FusedState, set: number, str:
     }
   }
   if (nn > 0) {
-    for (const run of str.numericKeys.of(pool, triples, nn)) {
-      const key = pool[triples + 4 * run];
+    const runs = str.numericKeys.of(pool, triples, nn);
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r], key = pool[triples + 4 * run];
       const keyIndex = str.add(key);
       for (let i = run; i < nn && pool[triples + 4 * i] === key; i++) {
         const unit = pool[triples + 4 * i + 3];
