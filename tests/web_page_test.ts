@@ -18,6 +18,7 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { encodeProfile } from "../core/pprof/encode.ts";
 import type { ExplainReport } from "../core/pprof/explain.ts";
 import type { ProfileSummary } from "../core/pprof/summary.ts";
+import { describeNoInline } from "../core/pprof/noinline.ts";
 import type { FlameGraph } from "../core/web/flame_graph.ts";
 import { type AutopgoServer, eventually, startAutopgoServer } from "./support/autopgo_processes.ts";
 import { runAutopgo } from "./support/cli.ts";
@@ -201,6 +202,7 @@ Deno.test({
           `${c.samples} samples, ${c.locations} locations, ${c.functions} functions, ${c.mappings} mappings, ${c.strings} strings`,
         );
         assert.equal(summary.get("Duration"), `${(inspect.durationNanos / 1e9).toFixed(2)}s`);
+        assert.equal(summary.get("No-inline"), describeNoInline(inspect.noInline), "no-inline guards as inspect says");
         const flat = await cells(page.locator("#top-flat"));
         assert.deepEqual(flat.map((r) => r[4]), inspect.topFlat.map((f) => f.name));
         assert.deepEqual(flat.map((r) => r[1]), inspect.topFlat.map((f) => pct(f.flat, total)));

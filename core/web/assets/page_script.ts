@@ -255,6 +255,11 @@ function inspectSection(r) {
     ["Sizes", c.samples + " samples, " + c.locations + " locations, " + c.functions + " functions, " + c.mappings + " mappings, " + c.strings + " strings"],
     ["Totals", s.totals.map((t) => t.total + " " + t.type + "/" + t.unit).join(", ") || "-"],
   ];
+  const ni = s.noInline || { guards: [], functions: [] };
+  if (ni.guards.length > 0 || ni.functions.length > 0) {
+    rows.push(["No-inline", (ni.guards.length === 0 ? "no guard recorded" : ni.guards.length + " guard" + (ni.guards.length === 1 ? "" : "s") + " applied (" + ni.guards.join(", ") + ")") + "; " +
+      (ni.functions.length === 0 ? "no function of this profile matches" : "renamed, so PGO inlines them nowhere and nothing into them: " + ni.functions.join(", "))]);
+  }
   const kv = el("dl", { class: "kv", id: "summary" });
   for (const [k, v] of rows) kv.append(el("dt", { text: k }), el("dd", { text: v }));
   kv.append(el("dt", { text: "PGO" }), el("dd", {}, [s.pgo.usable
