@@ -68,12 +68,15 @@ export const DEFAULT_NOINLINE_GUARDS: readonly DefaultNoInlineGuard[] = [
 
 /** One guard: its regexp as written (recorded in profiles) and compiled. */
 export interface NoInlinePattern {
+  /** The regexp as written; recorded in profiles as `autopgo.noinline=<source>`. */
   readonly source: string;
+  /** `source` compiled (no flags). */
   readonly regexp: RegExp;
 }
 
 /** The guards to apply: regexps matched (unanchored, as Go's and pprof's) against whole function names. */
 export interface NoInlineGuards {
+  /** The guards in the order they are recorded: the built-in list first, then the operator's. */
   readonly patterns: readonly NoInlinePattern[];
 }
 
