@@ -24,6 +24,7 @@
  */
 
 import type { BatchMergeJob } from "./batch_job.ts";
+import type { RebuildJob } from "./rebuild_job.ts";
 import {
   JobDeadlineError,
   type JobOptions,
@@ -167,6 +168,13 @@ export class DecodePool implements ProfileJobs {
   async mergeBatch(job: BatchMergeJob, opts?: JobOptions) {
     const reply = await this.run({ op: "merge-batch", job }, opts);
     if (reply.op !== "merge-batch") throw new Error(`decode pool: ${reply.op} reply to a merge-batch job`);
+    return reply.result;
+  }
+
+  /** See {@link ProfileJobs.rebuild}. */
+  async rebuild(job: RebuildJob, opts?: JobOptions) {
+    const reply = await this.run({ op: "rebuild", job }, opts);
+    if (reply.op !== "rebuild") throw new Error(`decode pool: ${reply.op} reply to a rebuild job`);
     return reply.result;
   }
 

@@ -44,6 +44,7 @@ import type { Profile } from "../pprof/profile.ts";
 import { pruneProfile } from "../pprof/prune.ts";
 import { type BaseState, readBaseState, writeBaseState } from "./base_state.ts";
 import { type BatchMergeJob, type BatchMergeResult, mergeBatchBytes } from "./batch_job.ts";
+import { rebuildBytes, type RebuildJob, type RebuildResult } from "./rebuild_job.ts";
 import type { PruneRule } from "./prune_config.ts";
 import { decodedTableBytes } from "./upload_meter.ts";
 
@@ -105,14 +106,16 @@ export type JobRequest =
   | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits>; measure?: boolean }
   | { op: "base-state"; data: Uint8Array }
   | { op: "merge"; job: MergeJob }
-  | { op: "merge-batch"; job: BatchMergeJob };
+  | { op: "merge-batch"; job: BatchMergeJob }
+  | { op: "rebuild"; job: RebuildJob };
 
 /** A job's reply; borrowed arrays come back in `data` (and `job` for merges). */
 export type JobReply =
   | { op: "check-upload"; verdict: UploadVerdict; data: Uint8Array; held?: CheckHeld }
   | { op: "base-state"; result: BaseStateResult; data: Uint8Array }
   | { op: "merge"; result: MergeJobResult; job: MergeJob }
-  | { op: "merge-batch"; result: BatchMergeResult; job: BatchMergeJob };
+  | { op: "merge-batch"; result: BatchMergeResult; job: BatchMergeJob }
+  | { op: "rebuild"; result: RebuildResult; job: RebuildJob };
 
 /** Options of one job. */
 export interface JobOptions {
@@ -138,6 +141,8 @@ export interface ProfileJobs {
   merge(job: MergeJob, opts?: JobOptions): Promise<MergeJobResult>;
   /** Merges several staged uploads into a base in one pass and encodes the result (batch_job.ts). */
   mergeBatch(job: BatchMergeJob, opts?: JobOptions): Promise<BatchMergeResult>;
+  /** Rebuilds `default.pgo` from retention windows (rebuild_job.ts); absent: the caller runs it in-thread. */
+  rebuild?(job: RebuildJob, opts?: JobOptions): Promise<RebuildResult>;
 }
 
 /** Too many jobs are waiting: the client should retry after `retryAfterSeconds`. */
@@ -300,6 +305,8 @@ export function ownRequest(request: JobRequest): JobRequest {
       return { op: "merge", job: ownJob(request.job) };
     case "merge-batch":
       return { op: "merge-batch", job: ownBatchJob(request.job) };
+    case "rebuild":
+      return { op: "rebuild", job: { ...request.job, windows: request.job.windows.map(owned) } };
   }
 }
 
@@ -320,6 +327,12 @@ export function ownReply(reply: JobReply): JobReply {
         ? { ...reply.result, data: owned(reply.result.data) }
         : reply.result;
       return { op: "merge-batch", result, job: ownBatchJob(reply.job) };
+    }
+    case "rebuild": {
+      const result = reply.result.status === "merged"
+        ? { ...reply.result, data: owned(reply.result.data) }
+        : reply.result;
+      return { op: "rebuild", result, job: { ...reply.job, windows: reply.job.windows.map(owned) } };
     }
   }
 }
@@ -342,6 +355,9 @@ export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
   } else if (message.op === "merge-batch") {
     const job = message.job;
     arrays.push(job.base, ...job.staged);
+    if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
+  } else if (message.op === "rebuild") {
+    arrays.push(...message.job.windows);
     if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
   } else {
     arrays.push(message.data);
@@ -367,6 +383,8 @@ export function runJob(request: JobRequest): JobReply {
       return { op: request.op, result: mergeBytes(request.job), job: request.job };
     case "merge-batch":
       return { op: request.op, result: mergeBatchBytes(request.job), job: request.job };
+    case "rebuild":
+      return { op: request.op, result: rebuildBytes(request.job), job: request.job };
   }
 }
 
@@ -393,5 +411,10 @@ export const IN_THREAD_JOBS: ProfileJobs = {
   async mergeBatch(job, opts) {
     opts?.signal?.throwIfAborted();
     return mergeBatchBytes(job);
+  },
+  // deno-lint-ignore require-await
+  async rebuild(job, opts) {
+    opts?.signal?.throwIfAborted();
+    return rebuildBytes(job);
   },
 };

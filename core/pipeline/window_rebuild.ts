@@ -23,7 +23,11 @@
  * merged, so `default.pgo` follows the current guard list even for windows written under another
  * one, and a `default.pgo` recording other guards is never left as "up to date".
  *
- * The decoding and merging run on this thread.
+ * The windows' bookkeeping is read through `jobs` (comments only), and the decoding, weighting and
+ * merging run as one profile job (rebuild_job.ts): in the decode pool when `jobs` is one, so the
+ * thread serving HTTP (the server's embedded worker) never waits on a rebuild. Without decay, a
+ * `default.pgo` already holding the same windows with the same upload count is left as it is,
+ * without decoding any window.
  *
  * @module
  */
@@ -31,23 +35,14 @@
 import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { decodeComments } from "../pprof/comments.ts";
-import { decayFactors, decayWeight } from "../pprof/decay.ts";
-import { decodeProfile } from "../pprof/decode.ts";
-import { encodeUncompressed } from "../pprof/encode.ts";
-import { EncodedProfileMerger } from "../pprof/fast_merge.ts";
-import {
-  applyNoInlineGuards,
-  type NoInlineGuards,
-  recordedNoInlineGuards,
-  recordNoInlineGuards,
-  sameNoInlineGuards,
-} from "../pprof/noinline.ts";
-import type { Profile } from "../pprof/profile.ts";
+import { decayWeight } from "../pprof/decay.ts";
+import { type NoInlineGuards, recordedNoInlineGuards, sameNoInlineGuards } from "../pprof/noinline.ts";
 import { setAsideBase } from "./app_admin.ts";
-import { type BaseState, encodeTombstone, readBaseState, type WindowCoverage, writeBaseState } from "./base_state.ts";
+import { type BaseState, encodeTombstone } from "./base_state.ts";
 import { baseKey, parseWindowKey, windowKey, windowsPrefix } from "./keys.ts";
 import { loadBase } from "./merge_upload.ts";
-import type { ProfileJobs } from "./profile_jobs.ts";
+import { IN_THREAD_JOBS, type ProfileJobs } from "./profile_jobs.ts";
+import { type CoverageSettings, rebuildBytes, type RebuildJob, rebuiltState } from "./rebuild_job.ts";
 import { isExpired, windowAgeMs, type WindowConfig } from "./windows.ts";
 
 const log = getLogger(["autopgo", "worker", "windows"]);
@@ -72,7 +67,7 @@ interface ReadWindow {
   start: number;
   key: string;
   version: string;
-  profile: Profile;
+  data: Uint8Array;
   state: BaseState;
 }
 
@@ -85,9 +80,14 @@ export async function rebuildDefault(
   app: string,
   config: WindowConfig,
   signal?: AbortSignal,
-  jobs?: ProfileJobs,
+  jobs: ProfileJobs = IN_THREAD_JOBS,
   noinline?: NoInlineGuards,
 ): Promise<RebuildOutcome> {
+  const settings: CoverageSettings = {
+    windowSeconds: config.windowMs / 1000,
+    ...(config.retentionMs === undefined ? {} : { retentionSeconds: Math.round(config.retentionMs / 1000) }),
+    ...(config.halfLifeMs === undefined ? {} : { halfLifeSeconds: Math.round(config.halfLifeMs / 1000) }),
+  };
   for (let conflicts = 0;; conflicts++) {
     signal?.throwIfAborted();
     const base = await loadBase(store, app, signal, jobs);
@@ -103,42 +103,38 @@ export async function rebuildDefault(
         expired.push(parsed.startSeconds);
         continue;
       }
-      const window = await readWindow(store, info.key, parsed.startSeconds, signal);
+      const window = await readWindow(store, jobs, info.key, parsed.startSeconds, signal);
       if (!window) continue;
       (window.state.deletedBefore < cutoff ? stale : live).push(window);
     }
-    const weights = live.map((w) =>
-      config.halfLifeMs === undefined ? 1 : decayWeight(windowAgeMs(config, w.start, now), config.halfLifeMs)
-    );
-    const { factors, dropped, scale } = decayFactors(
-      live.map((w, i) => ({ weight: weights[i], totals: columnTotals(w.profile) })),
-    );
-    const used = live.filter((_, i) => factors[i] !== undefined);
-    const outcome: RebuildOutcome = {
-      kind: "none",
-      windows: used.map((w) => w.start),
-      expired,
-      tooLight: dropped.map((i) => live[i].start),
-      stale: stale.map((w) => w.start),
-      conflicts,
-    };
+    const outcome: RebuildOutcome = { kind: "none", windows: [], expired, tooLight: [], stale: [], conflicts };
+    outcome.stale = stale.map((w) => w.start);
     let data: Uint8Array | undefined;
-    if (used.length > 0) {
-      const coverage: WindowCoverage = {
-        first: used[0].start,
-        last: used[used.length - 1].start,
-        count: used.length,
-        windowSeconds: config.windowMs / 1000,
-        ...(config.retentionMs === undefined ? {} : { retentionSeconds: Math.round(config.retentionMs / 1000) }),
-        ...(config.halfLifeMs === undefined ? {} : { halfLifeSeconds: Math.round(config.halfLifeMs / 1000) }),
-        decayScale: scale,
+    if (live.length > 0) {
+      if (config.halfLifeMs === undefined && expired.length === 0 && stale.length === 0 && base.data) {
+        const next = rebuiltState(live, cutoff, settings, 1);
+        const guarded = !noinline || sameNoInlineGuards(recordedNoInlineGuards(decodeComments(base.data)), noinline);
+        if (guarded && upToDate(base.state, next)) {
+          return { ...outcome, kind: "unchanged", windows: live.map((w) => w.start) };
+        }
+      }
+      const job: RebuildJob = {
+        windows: live.map((w) => w.data),
+        starts: live.map((w) => w.start),
+        weights: live.map((w) =>
+          config.halfLifeMs === undefined ? 1 : decayWeight(windowAgeMs(config, w.start, now), config.halfLifeMs)
+        ),
+        cutoff,
+        settings,
+        noinline,
       };
-      const state = combinedState(used, cutoff, coverage);
-      const guarded = !noinline || !base.data ||
-        sameNoInlineGuards(recordedNoInlineGuards(decodeComments(base.data)), noinline);
-      if (guarded && upToDate(base.state, state, config, expired, stale)) return { ...outcome, kind: "unchanged" };
-      const kept = live.map((_, i) => factors[i]).filter((k): k is number => k !== undefined);
-      data = mergeScaled(used, kept, state, noinline);
+      const result = jobs.rebuild ? await jobs.rebuild(job, { signal }) : rebuildBytes(job);
+      if (result.status === "unreadable") {
+        throw new Error(`window ${live[result.index]?.key ?? "?"} is unreadable: ${result.message}`);
+      }
+      data = result.data;
+      outcome.windows = result.used.map((i) => live[i].start);
+      outcome.tooLight = result.tooLight.map((i) => live[i].start);
     } else if (base.data === undefined) {
       await deleteLeftovers(store, app, expired, stale, signal);
       return outcome; // nothing to merge and nothing to replace (absent or already a tombstone)
@@ -173,8 +169,10 @@ export async function rebuildDefault(
   }
 }
 
+/** Reads a window and its bookkeeping (comments only, through `jobs`); undefined when it is gone. */
 async function readWindow(
   store: BlobStore,
+  jobs: ProfileJobs,
   key: string,
   start: number,
   signal?: AbortSignal,
@@ -186,68 +184,17 @@ async function readWindow(
     if (error instanceof BlobNotFoundError) return undefined;
     throw error;
   }
-  let profile: Profile;
-  try {
-    profile = decodeProfile(object.data);
-  } catch (error) {
-    throw new Error(`window ${key} is unreadable: ${error instanceof Error ? error.message : error}`);
-  }
-  return { start, key, version: object.version, profile, state: readBaseState(profile.comments) };
+  const { result, data } = await jobs.baseState(object.data, { signal });
+  if (result.status === "unreadable") throw new Error(`window ${key} is unreadable: ${result.message}`);
+  return { start, key, version: object.version, data, state: result.state };
 }
 
-/** Sum of the absolute values of each column of `p`. */
-function columnTotals(p: Profile): number[] {
-  const totals = p.sampleType.map(() => 0);
-  for (const s of p.sample) for (const [i, v] of s.value.entries()) totals[i] += Math.abs(v);
-  return totals;
-}
-
-function combinedState(used: ReadWindow[], cutoff: bigint, coverage: WindowCoverage): BaseState {
-  const state: BaseState = { absorbed: [], deletedBefore: cutoff, coverage };
-  let merged: number | undefined = 0;
-  for (const w of used) {
-    merged = merged === undefined || w.state.merged === undefined ? undefined : merged + w.state.merged;
-    const { samplesFrom: from, samplesTo: to } = w.state;
-    if (from !== undefined && (state.samplesFrom === undefined || from < state.samplesFrom)) state.samplesFrom = from;
-    if (to !== undefined && (state.samplesTo === undefined || to > state.samplesTo)) state.samplesTo = to;
-  }
-  return merged === undefined ? state : { ...state, merged };
-}
-
-/** Without decay, a default.pgo that covers the same windows with the same upload count needs no rewrite. */
-function upToDate(
-  current: BaseState,
-  next: BaseState,
-  config: WindowConfig,
-  expired: number[],
-  stale: ReadWindow[],
-): boolean {
-  if (config.halfLifeMs !== undefined || expired.length > 0 || stale.length > 0) return false;
+/** A default.pgo that covers the same windows with the same upload count needs no rewrite (no decay). */
+function upToDate(current: BaseState, next: BaseState): boolean {
   const a = current.coverage, b = next.coverage!;
   return a !== undefined && a.first === b.first && a.last === b.last && a.count === b.count &&
     a.retentionSeconds === b.retentionSeconds && a.halfLifeSeconds === b.halfLifeSeconds &&
     current.merged !== undefined && current.merged === next.merged && current.samplesTo === next.samplesTo;
-}
-
-/** Merges the windows with every sample value multiplied by its window's factor (and `noinline` applied). */
-function mergeScaled(
-  windows: ReadWindow[],
-  factors: number[],
-  state: BaseState,
-  noinline?: NoInlineGuards,
-): Uint8Array {
-  const merger = new EncodedProfileMerger();
-  for (const [i, w] of windows.entries()) {
-    const k = factors[i];
-    if (k !== 1) { for (const s of w.profile.sample) s.value = s.value.map((v) => v * k); }
-    merger.add(encodeUncompressed(noinline ? applyNoInlineGuards(w.profile, noinline) : w.profile));
-  }
-  return merger.finish({
-    comments: (comments) => {
-      const written = writeBaseState(comments, state);
-      return noinline ? recordNoInlineGuards(written, noinline) : written;
-    },
-  });
 }
 
 async function deleteLeftovers(

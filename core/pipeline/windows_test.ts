@@ -17,6 +17,7 @@ import { decodeProfile } from "../pprof/decode.ts";
 import { mergeProfiles } from "../pprof/merge.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { deleteApp } from "./app_admin.ts";
+import { DecodePool } from "./decode_pool.ts";
 import { readBaseState } from "./base_state.ts";
 import { stagingKey, windowKey } from "./keys.ts";
 import { mergeBatch } from "./merge_batch.ts";
@@ -202,6 +203,25 @@ Deno.test("windows: a rebuild never overwrites a tombstone with windows written 
   assert.deepEqual(outcome.stale, [T0 / 1000]);
   assert.equal(await readBase(store, "t"), undefined, "still deleted");
   assert.deepEqual(await list(store, "t/windows/"), [], "the stale window is deleted");
+});
+
+Deno.test("windows: the rebuild runs in the decode pool and writes the same default.pgo as on this thread", async () => {
+  const stores = [await openMemBlobStore("mem://"), await openMemBlobStore("mem://")];
+  const clock = { now: T0 + 2 * DAY + HOUR };
+  const pool = new DecodePool({ size: 1 });
+  try {
+    for (const [i, store] of stores.entries()) {
+      const { deps } = setup(store, clock, { halfLifeMs: DAY });
+      if (i === 1) deps.jobs = pool;
+      await processUpload(deps, "p", await stage(store, "p", real[0], T0 + 1000));
+      await processUpload(deps, "p", await stage(store, "p", real[1], clock.now - 1000));
+    }
+    const [inThread, pooled] = await Promise.all(stores.map((store) => base(store, "p")));
+    assertSameSamples(pooled, inThread, "pool vs this thread");
+    assert.deepEqual(readBaseState(pooled.comments).coverage, readBaseState(inThread.comments).coverage);
+  } finally {
+    await pool.close();
+  }
 });
 
 Deno.test("windowConfigProblem: a window longer than the retention is refused in one line", () => {
