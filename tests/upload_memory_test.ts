@@ -7,7 +7,7 @@
  * buffer must be transferred to the worker (detached here, not cloned), and the very array the
  * worker hands back must be what the blob store is given. And a hostile client: a chunked body
  * trickling past the limit into a real server is answered 413 while it is still streaming, with
- * at most the limit buffered.
+ * at most the limit buffered. A retry with a known Idempotency-Key is answered without reading it.
  *
  * @module
  */
@@ -150,6 +150,29 @@ Deno.test("through a decode pool the body is transferred, not cloned, and the re
   } finally {
     pool.close();
   }
+});
+
+Deno.test("a retry with the same Idempotency-Key is answered before its body is read", async () => {
+  const { hono, meter, written } = await serverApp(IN_THREAD_JOBS);
+  const headers = { "idempotency-key": "upload-0001" };
+  const first = await hono.fetch(new Request("http://x/api/profile/svc", { method: "POST", body: gz, headers }));
+  assert.equal(first.status, 201);
+  const { key } = await first.json();
+  const reports = meter.reports, writes = written.length;
+  let pulled = 0;
+  const retry = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled++ >= 1000) controller.close();
+      else controller.enqueue(new Uint8Array(CHUNK));
+    },
+  }, { highWaterMark: 0 });
+  const response = await hono.fetch(new Request("http://x/api/profile/svc", { method: "POST", body: retry, headers }));
+  assert.equal(response.status, 201);
+  assert.equal(response.headers.get("idempotent-replayed"), "true");
+  assert.deepEqual(await response.json(), { key });
+  assert.ok(pulled <= 1, `${pulled} chunks of the retry were read`);
+  assert.equal(meter.reports, reports, "the retry held nothing");
+  assert.equal(written.length, writes, "the retry wrote nothing");
 });
 
 /**

@@ -151,6 +151,14 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const idempotencyKey = c.req.header(IDEMPOTENCY_HEADER);
     const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
     if (keyProblem) return apiError(400, keyProblem);
+    // A retry of an upload already staged or merged is answered before its body is read: the key
+    // decides, the bytes of a retry are never held.
+    const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
+    const replay = hash && await replayEarlier(c, app, hash);
+    if (replay) {
+      await c.req.raw.body?.cancel().catch(() => {});
+      return replay;
+    }
     const meter = deps.uploadMeter;
     const check = new UploadStreamCheck(streamLimits);
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
@@ -165,33 +173,33 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     }
     const bodyBytes = body.byteLength;
     try {
-      return await accept(c, app, body, idempotencyKey);
+      return await accept(c, app, body, hash);
     } finally {
       meter?.held("body", -bodyBytes); // the request lets go of the body buffer
     }
   });
 
-  /** The rest of an upload once its body is read: idempotency, the check, staging, the event. */
-  const accept = async (c: Context<Env>, app: string, body: Uint8Array, idempotencyKey: string | undefined) => {
-    const meter = deps.uploadMeter;
-    const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
-    if (hash) {
-      const earlier = await findEarlierUpload(deps.store, app, hash, c.get("deadline"));
-      if (earlier) {
-        // A staged upload's event may have been lost with the first request: send it again
-        // (duplicates are harmless, the merge is exactly-once).
-        if (earlier.staged) {
-          await deps.publisher.publish("profile.uploaded", { app, profileKey: earlier.key }, c.get("deadline"))
-            .catch((error) =>
-              log.warn("re-publishing {key} failed; the sweep merges it: {error}", {
-                key: earlier.key,
-                error: String(error),
-              })
-            );
-        }
-        return c.json({ key: earlier.key }, 201, { "idempotent-replayed": "true" });
-      }
+  /** The 201 replay of the upload idempotency key `hash` already made, or undefined. */
+  const replayEarlier = async (c: Context<Env>, app: string, hash: string) => {
+    const earlier = await findEarlierUpload(deps.store, app, hash, c.get("deadline"));
+    if (!earlier) return undefined;
+    // A staged upload's event may have been lost with the first request: send it again
+    // (duplicates are harmless, the merge is exactly-once).
+    if (earlier.staged) {
+      await deps.publisher.publish("profile.uploaded", { app, profileKey: earlier.key }, c.get("deadline"))
+        .catch((error) =>
+          log.warn("re-publishing {key} failed; the sweep merges it: {error}", {
+            key: earlier.key,
+            error: String(error),
+          })
+        );
     }
+    return c.json({ key: earlier.key }, 201, { "idempotent-replayed": "true" });
+  };
+
+  /** The rest of an upload once its body is read: the check, staging, the idempotency claim, the event. */
+  const accept = async (c: Context<Env>, app: string, body: Uint8Array, hash: string | undefined) => {
+    const meter = deps.uploadMeter;
     let checked;
     // A body that does not view its whole buffer would be copied to be transferred (never, from http_body.ts).
     const copied = isOwned(body) ? 0 : body.byteLength;
