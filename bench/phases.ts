@@ -12,7 +12,7 @@
 import { gzipSync } from "node:zlib";
 import { checkValid } from "../core/pprof/validate.ts";
 import { decodeUncompressed } from "../core/pprof/decode.ts";
-import { encodeUncompressed } from "../core/pprof/encode.ts";
+import { DEFAULT_GZIP_LEVEL, encodeUncompressed } from "../core/pprof/encode.ts";
 import { EncodedProfileMerger } from "../core/pprof/fast_merge.ts";
 import { inflateGzip } from "../core/pprof/inflate.ts";
 import { DEFAULT_DECODE_LIMITS } from "../core/pprof/limits.ts";
@@ -38,7 +38,7 @@ export const fusedPath: MergePath = (paths, lap) => {
   }
   const raw = merger.finish({ compress: false });
   lap("encode");
-  gzipSync(raw, { level: 6 });
+  gzipSync(raw, { level: DEFAULT_GZIP_LEVEL });
   lap("gzip");
 };
 
@@ -61,7 +61,7 @@ export const objectPath: MergePath = (paths, lap) => {
   lap("result");
   const raw = encodeUncompressed(merged);
   lap("encode");
-  gzipSync(raw, { level: 6 });
+  gzipSync(raw, { level: DEFAULT_GZIP_LEVEL });
   lap("gzip");
 };
 

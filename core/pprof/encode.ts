@@ -18,11 +18,19 @@ import type { Profile, Sample } from "./profile.ts";
 import { WIRE_VARINT } from "./wire.ts";
 import { WireWriter } from "./wire_writer.ts";
 
+/**
+ * Default gzip level of encoded profiles: 4, not zlib's and Go's 6. Measured on a merge of 100 real
+ * labelled CPU profiles (6.2 MB raw) with node:zlib: level 6 2,169,443 bytes in 107 ms, level 5
+ * +0.6% in 89 ms, level 4 +1.1% in 71 ms (+1.7% over google/pprof's own level-6 file), level 3 +4%;
+ * gzip was the largest single cost of a merge.
+ */
+export const DEFAULT_GZIP_LEVEL = 4;
+
 /** Options of {@link encodeProfile}. */
 export interface EncodeOptions {
   /** Gzip the output (default true), as pprof's `Write` does. */
   compress?: boolean;
-  /** Gzip level 1..9 (default 6, Go's and zlib's default). */
+  /** Gzip level 1..9 (default {@link DEFAULT_GZIP_LEVEL}). */
   level?: number;
 }
 
@@ -33,7 +41,7 @@ export interface EncodeOptions {
 export function encodeProfile(p: Profile, opts: EncodeOptions = {}): Uint8Array {
   const raw = encodeUncompressed(p);
   if (opts.compress === false) return raw;
-  const gz = gzipSync(raw, { level: opts.level ?? 6 });
+  const gz = gzipSync(raw, { level: opts.level ?? DEFAULT_GZIP_LEVEL });
   return new Uint8Array(gz.buffer, gz.byteOffset, gz.length);
 }
 

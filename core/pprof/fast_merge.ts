@@ -19,6 +19,7 @@
 import { parseFailure } from "./decode.ts";
 import { countCheck, skipField } from "./decode_messages.ts";
 import { ProfileError } from "./errors.ts";
+import { DEFAULT_GZIP_LEVEL } from "./encode.ts";
 import { encodeFused, type FusedHeader } from "./fast_merge_encode.ts";
 import { InputTables } from "./fast_merge_input.ts";
 import { LabelSetTable } from "./fast_merge_labels.ts";
@@ -68,7 +69,7 @@ function fit<T extends Int32Array | Float64Array>(a: T, n: number): T {
 export interface FusedFinishOptions {
   /** Gzip the output (default true), as `encodeProfile`. */
   compress?: boolean;
-  /** Gzip level 1..9 (default 6). */
+  /** Gzip level 1..9 (default {@link DEFAULT_GZIP_LEVEL}, as `encodeProfile`). */
   level?: number;
   /**
    * Replaces the merged comments (deduplicated, in first-seen order) before encoding, as a caller
@@ -176,7 +177,7 @@ export class EncodedProfileMerger {
       header: this.#header!,
     });
     if (opts.compress === false) return raw;
-    const gz = gzipSync(raw, { level: opts.level ?? 6 });
+    const gz = gzipSync(raw, { level: opts.level ?? DEFAULT_GZIP_LEVEL });
     return new Uint8Array(gz.buffer, gz.byteOffset, gz.length);
   }
 
