@@ -25,8 +25,9 @@
  * always holds its own lease, so it never waits.
  *
  * Layout: `<app>/merge.lease` holds `{"holder": "<id>", "expires": <Unix ms>, "released": bool}`,
- * taken with an only-if-absent write or an only-if-version write over an expired one (or one of
- * its own) and released by an only-if-version write. It costs two small writes per batch. Expiry
+ * read, then taken with an only-if-absent write or an only-if-version write over an expired one
+ * (or one of its own), and released by an only-if-version write: one read and two small writes
+ * per batch. Expiry
  * is judged by the taker's clock: clocks of the worker machines must agree to well within the TTL.
  *
  * @module
@@ -141,30 +142,31 @@ async function takeLease(store: BlobStore, app: string, options: AppLeaseOptions
   const key = appLeaseKey(app);
   const body = () =>
     leaseBody({ holder: options.holder, expires: now() + (options.ttlMs ?? DEFAULT_APP_LEASE_TTL_MS) });
+  // Read first: after an app's first batch its lease always exists (released leases stay, with
+  // their rest), so this costs one read and one write per batch.
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await store.write(key, body(), { ifAbsent: true }, signal);
-    } catch (error) {
-      if (!(error instanceof PreconditionFailedError)) throw error;
-    }
     let current;
     try {
       current = await store.read(key, signal);
     } catch (error) {
-      if (error instanceof BlobNotFoundError) continue; // released meanwhile: try again
-      throw error;
+      if (!(error instanceof BlobNotFoundError)) throw error;
     }
-    const lease = parseLease(current.data);
+    const lease = current && parseLease(current.data);
     const mine = lease?.holder === options.holder; // released by this process, or held by its previous life
     if (lease && !mine && lease.expires > now()) throw new AppBusyError(app, lease.holder, lease.expires - now());
     try {
-      const version = await store.write(key, body(), { ifVersion: current.version }, signal);
+      const version = await store.write(
+        key,
+        body(),
+        current ? { ifVersion: current.version } : { ifAbsent: true },
+        signal,
+      );
       if (lease && !mine && !lease.released) {
         log.info("took over the expired merge lease of {app} from {holder}", { app, holder: lease.holder });
       }
       return version;
     } catch (error) {
-      if (!(error instanceof PreconditionFailedError)) throw error;
+      if (!(error instanceof PreconditionFailedError)) throw error; // another worker was faster: look again
     }
   }
   throw new AppBusyError(app, "another worker", 0);
