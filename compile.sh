@@ -23,6 +23,10 @@ cd "$repo"
 all_targets=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin
   x86_64-pc-windows-msvc)
 perms=(--allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run)
+# V8's young generation capped at 4 MiB semi-spaces (default up to 16): a long-running server or worker then keeps a
+# steady resident set instead of one that V8 grows and shrinks by up to ~50 MiB with its allocation rate; the merge CLI
+# costs the same CPU (BENCHMARKS.md, "Steady load"). DENO_V8_FLAGS adds flags at run time.
+v8_flags=(--v8-flags=--max-semi-space-size=4)
 
 die() { echo "compile.sh: $*" >&2; exit 1; }
 
@@ -186,6 +190,7 @@ for t in "${requested[@]}"; do
   out="$dist/autopgo-$t"
   [[ $t == *windows* ]] && out="$out.exe"
   echo "compiling $out"
-  deno compile --quiet "${perms[@]}" ${includes[@]+"${includes[@]}"} --target "$t" --output "$out" main.ts
+  deno compile --quiet "${perms[@]}" "${v8_flags[@]}" ${includes[@]+"${includes[@]}"} --target "$t" --output "$out" \
+    main.ts
 done
 write_checksums
