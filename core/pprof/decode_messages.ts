@@ -1,7 +1,9 @@
 /**
  * Decoders of the nested profile.proto messages (ValueType, Function, Mapping, Location with
  * its Lines, Sample with its Labels) for decode.ts: string indexes and ids are resolved while
- * decoding, so each message becomes its final model object in one step.
+ * decoding, so each message becomes its final model object in one step. The Function, Mapping
+ * and Line field loops are readers into plain field records, shared with the fused merge
+ * (fast_merge_input.ts), so both engines read these messages with the same code.
  *
  * @module
  */
@@ -68,8 +70,20 @@ export function resolveValueType([type, unit]: [number, number], str: StringLook
   return { type: str(type, `${what} type`), unit: str(unit, `${what} unit`) };
 }
 
-/** Decodes a Function message at the reader's current span. */
-export function decodeFunction(r: WireReader, str: StringLookup): Function {
+/**
+ * The fields of a Function message as on the wire (string-table indexes not yet resolved): one
+ * reader for both engines (decode.ts builds a {@link Function}, fast_merge_input.ts fills tables).
+ */
+export interface FunctionFields {
+  id: number;
+  name: number;
+  systemName: number;
+  filename: number;
+  startLine: number;
+}
+
+/** Reads the Function message at the reader's current span into `f` (fields absent on the wire are 0). */
+export function readFunction(r: WireReader, f: FunctionFields): void {
   let id = 0, name = 0, systemName = 0, filename = 0, startLine = 0;
   while (r.pos < r.end) {
     const tag = r.tag();
@@ -93,44 +107,50 @@ export function decodeFunction(r: WireReader, str: StringLookup): Function {
         skipField(r, tag, 5, "Function");
     }
   }
-  return {
-    id,
-    name: str(name, "function name"),
-    systemName: str(systemName, "function system_name"),
-    filename: str(filename, "function filename"),
-    startLine,
-  };
+  f.id = id;
+  f.name = name;
+  f.systemName = systemName;
+  f.filename = filename;
+  f.startLine = startLine;
 }
 
-/** Decodes a Mapping message at the reader's current span. */
-export function decodeMapping(r: WireReader, str: StringLookup): Mapping {
-  const m: Mapping = {
-    id: 0,
-    memoryStart: 0n,
-    memoryLimit: 0n,
-    fileOffset: 0n,
-    file: "",
-    buildId: "",
-    hasFunctions: false,
-    hasFilenames: false,
-    hasLineNumbers: false,
-    hasInlineFrames: false,
-  };
-  let file = 0, buildId = 0;
+/** Fresh {@link FunctionFields} to read into. */
+export function newFunctionFields(): FunctionFields {
+  return { id: 0, name: 0, systemName: 0, filename: 0, startLine: 0 };
+}
+
+/** Mapping flag bits of {@link MappingFields}: has_functions, has_filenames, has_line_numbers, has_inline_frames. */
+export const HAS_FUNCTIONS = 1, HAS_FILENAMES = 2, HAS_LINE_NUMBERS = 4, HAS_INLINE_FRAMES = 8;
+
+/** The fields of a Mapping message as on the wire (string-table indexes not yet resolved; see {@link FunctionFields}). */
+export interface MappingFields {
+  id: number;
+  memoryStart: bigint;
+  memoryLimit: bigint;
+  fileOffset: bigint;
+  file: number;
+  buildId: number;
+  /** The `has_*` bools as bits ({@link HAS_FUNCTIONS} …); the last occurrence of a field wins, as in pprof. */
+  flags: number;
+}
+
+/** Reads the Mapping message at the reader's current span into `m`. */
+export function readMapping(r: WireReader, m: MappingFields): void {
+  let id = 0, start = 0n, limit = 0n, offset = 0n, file = 0, buildId = 0, flags = 0;
   while (r.pos < r.end) {
     const tag = r.tag();
     switch (tag) {
       case 8:
-        m.id = r.uint("mapping id");
+        id = r.uint("mapping id");
         break;
       case 16:
-        m.memoryStart = r.bigUint();
+        start = r.bigUint();
         break;
       case 24:
-        m.memoryLimit = r.bigUint();
+        limit = r.bigUint();
         break;
       case 32:
-        m.fileOffset = r.bigUint();
+        offset = r.bigUint();
         break;
       case 40:
         file = r.index();
@@ -139,24 +159,92 @@ export function decodeMapping(r: WireReader, str: StringLookup): Mapping {
         buildId = r.index();
         break;
       case 56:
-        m.hasFunctions = r.bool();
-        break;
       case 64:
-        m.hasFilenames = r.bool();
-        break;
       case 72:
-        m.hasLineNumbers = r.bool();
+      case 80: {
+        const bit = 1 << ((tag >>> 3) - 7);
+        flags = r.bool() ? flags | bit : flags & ~bit;
         break;
-      case 80:
-        m.hasInlineFrames = r.bool();
-        break;
+      }
       default:
         skipField(r, tag, 10, "Mapping");
     }
   }
-  m.file = str(file, "mapping filename");
-  m.buildId = str(buildId, "mapping build_id");
-  return m;
+  m.id = id;
+  m.memoryStart = start;
+  m.memoryLimit = limit;
+  m.fileOffset = offset;
+  m.file = file;
+  m.buildId = buildId;
+  m.flags = flags;
+}
+
+/** Fresh {@link MappingFields} to read into. */
+export function newMappingFields(): MappingFields {
+  return { id: 0, memoryStart: 0n, memoryLimit: 0n, fileOffset: 0n, file: 0, buildId: 0, flags: 0 };
+}
+
+/** The fields of a Line message (function id as on the wire). */
+export interface LineFields {
+  functionId: number;
+  line: number;
+  column: number;
+}
+
+/** Reads the Line message of a Location that ends at `stop` into `l`; the reader's `end` is left at `stop`. */
+export function readLine(r: WireReader, stop: number, l: LineFields): void {
+  r.end = stop;
+  let functionId = 0, lineNumber = 0, column = 0;
+  while (r.pos < stop) {
+    const tag = r.tag();
+    if (tag === 8) functionId = r.index();
+    else if (tag === 16) lineNumber = r.int("line number");
+    else if (tag === 24) column = r.int("line column");
+    else skipField(r, tag, 3, "Line");
+  }
+  l.functionId = functionId;
+  l.line = lineNumber;
+  l.column = column;
+}
+
+/** Fresh {@link LineFields} to read into. */
+export function newLineFields(): LineFields {
+  return { functionId: 0, line: 0, column: 0 };
+}
+
+const functionFields = newFunctionFields();
+
+/** Decodes a Function message at the reader's current span. */
+export function decodeFunction(r: WireReader, str: StringLookup): Function {
+  const f = functionFields;
+  readFunction(r, f);
+  return {
+    id: f.id,
+    name: str(f.name, "function name"),
+    systemName: str(f.systemName, "function system_name"),
+    filename: str(f.filename, "function filename"),
+    startLine: f.startLine,
+  };
+}
+
+const mappingFields = newMappingFields();
+
+/** Decodes a Mapping message at the reader's current span. */
+export function decodeMapping(r: WireReader, str: StringLookup): Mapping {
+  const m = mappingFields;
+  readMapping(r, m);
+  return {
+    id: m.id,
+    memoryStart: m.memoryStart,
+    memoryLimit: m.memoryLimit,
+    fileOffset: m.fileOffset,
+    file: str(m.file, "mapping filename"),
+    buildId: str(m.buildId, "mapping build_id"),
+    hasFunctions: (m.flags & HAS_FUNCTIONS) !== 0,
+    hasFilenames: (m.flags & HAS_FILENAMES) !== 0,
+    hasLineNumbers: (m.flags & HAS_LINE_NUMBERS) !== 0,
+    hasInlineFrames: (m.flags & HAS_INLINE_FRAMES) !== 0,
+  };
 }
 
 /**
@@ -180,6 +268,8 @@ export function newScratch(): Scratch {
   return { lines: [], locations: [], values: [], labels: [] };
 }
 
+const lineFields = newLineFields();
+
 /** Decodes a Location message with its lines; a line's unknown function id is kind "invalid", an unknown mapping id means no mapping. */
 export function decodeLocation(
   r: WireReader,
@@ -189,7 +279,7 @@ export function decodeLocation(
   scratch: Scratch,
 ): Location {
   let id = 0, mapping: Mapping | undefined, address = 0n, isFolded = false;
-  const lines = scratch.lines;
+  const lines = scratch.lines, lf = lineFields;
   let lineCount = 0;
   let missingFunction = -1;
   const end = r.end;
@@ -206,20 +296,11 @@ export function decodeLocation(
         address = r.bigUint();
         break;
       case 34: {
-        const stop = r.delimited();
-        r.end = stop;
-        let functionId = 0, lineNumber = 0, column = 0;
-        while (r.pos < stop) {
-          const lineTag = r.tag();
-          if (lineTag === 8) functionId = r.index();
-          else if (lineTag === 16) lineNumber = r.int("line number");
-          else if (lineTag === 24) column = r.int("line column");
-          else skipField(r, lineTag, 3, "Line");
-        }
+        readLine(r, r.delimited(), lf);
         r.end = end;
-        const fn = functionById.get(functionId);
-        if (fn === undefined && missingFunction < 0) missingFunction = functionId;
-        lines[lineCount++] = { function: fn, line: lineNumber, column };
+        const fn = functionById.get(lf.functionId);
+        if (fn === undefined && missingFunction < 0) missingFunction = lf.functionId;
+        lines[lineCount++] = { function: fn, line: lf.line, column: lf.column };
         if (lineCount > lim.maxLinesPerLocation) countCheck(lineCount, lim.maxLinesPerLocation, "lines");
         break;
       }

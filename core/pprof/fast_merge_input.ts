@@ -1,8 +1,9 @@
 /**
  * One input of the fused merge (fast_merge.ts), decoded into flat typed arrays instead of a
  * {@link Profile} object graph: the top-level scan of decode.ts, then every function, mapping
- * and location message parsed and validated exactly as decode.ts + validate.ts do (same wire
- * rules, string-index ranges, id rules, limits), with ids resolved to local indexes. Strings
+ * and location message read by decode_messages.ts's message readers (the object path's own) and
+ * validated exactly as decode.ts + validate.ts do (same string-index ranges, id rules, limits),
+ * with ids resolved to local indexes. Strings
  * are range-checked here and interned into the merged table only when the merge uses them.
  * The arrays are reused from one input to the next.
  *
@@ -10,7 +11,17 @@
  */
 
 import { scanProfile, type TopLevel } from "./decode.ts";
-import { countCheck, readValueType, skipField } from "./decode_messages.ts";
+import {
+  countCheck,
+  newFunctionFields,
+  newLineFields,
+  newMappingFields,
+  readFunction,
+  readLine,
+  readMapping,
+  readValueType,
+  skipField,
+} from "./decode_messages.ts";
 import { ProfileError } from "./errors.ts";
 import type { StringInterner } from "./fast_merge_strings.ts";
 import { checkStringSpans } from "./fast_merge_strings.ts";
@@ -81,6 +92,10 @@ export class InputTables {
   lineColumn: Float64Array = new Float64Array(512);
   /** Location id → local index + 1. */
   locById: IdToIndex = new IdToIndex(0);
+  // Messages are read into these by decode_messages.ts's readers, shared with the object path.
+  readonly #fn = newFunctionFields();
+  readonly #mapping = newMappingFields();
+  readonly #line = newLineFields();
 
   /**
    * Decodes everything but the samples of `raw` (uncompressed profile.proto) and validates
@@ -159,30 +174,21 @@ export class InputTables {
     this.fnSystemName = fit(this.fnSystemName, n);
     this.fnFilename = fit(this.fnFilename, n);
     this.fnStartLine = fit(this.fnStartLine, n);
-    const byId = this.fnById = new IdToIndex(n);
+    const byId = this.fnById = new IdToIndex(n), f = this.#fn;
     for (let i = 0; i < n; i++) {
       r.pos = spans[2 * i];
-      const end = r.end = spans[2 * i + 1];
-      let id = 0, name = 0, systemName = 0, filename = 0, startLine = 0;
-      while (r.pos < end) {
-        const tag = r.tag();
-        if (tag === 8) id = r.uint("function id");
-        else if (tag === 16) name = r.index();
-        else if (tag === 24) systemName = r.index();
-        else if (tag === 32) filename = r.index();
-        else if (tag === 40) startLine = r.int("function start_line");
-        else skipField(r, tag, 5, "Function");
-      }
-      this.check(name, "function name");
-      this.check(systemName, "function system_name");
-      this.check(filename, "function filename");
-      if (id === 0) invalid(`function ${i} has the reserved id 0`);
-      if (byId.get(id) !== 0) invalid(`multiple functions with id ${id}`);
-      byId.set(id, i + 1);
-      this.fnName[i] = name;
-      this.fnSystemName[i] = systemName;
-      this.fnFilename[i] = filename;
-      this.fnStartLine[i] = startLine;
+      r.end = spans[2 * i + 1];
+      readFunction(r, f);
+      this.check(f.name, "function name");
+      this.check(f.systemName, "function system_name");
+      this.check(f.filename, "function filename");
+      if (f.id === 0) invalid(`function ${i} has the reserved id 0`);
+      if (byId.get(f.id) !== 0) invalid(`multiple functions with id ${f.id}`);
+      byId.set(f.id, i + 1);
+      this.fnName[i] = f.name;
+      this.fnSystemName[i] = f.systemName;
+      this.fnFilename[i] = f.filename;
+      this.fnStartLine[i] = f.startLine;
     }
   }
 
@@ -194,55 +200,22 @@ export class InputTables {
     this.mapStart = [];
     this.mapLimit = [];
     this.mapOffset = [];
-    const byId = this.mapById = new IdToIndex(n);
+    const byId = this.mapById = new IdToIndex(n), m = this.#mapping;
     for (let i = 0; i < n; i++) {
       r.pos = spans[2 * i];
-      const end = r.end = spans[2 * i + 1];
-      let id = 0, start = 0n, limit = 0n, offset = 0n, file = 0, buildId = 0, flags = 0;
-      while (r.pos < end) {
-        const tag = r.tag();
-        switch (tag) {
-          case 8:
-            id = r.uint("mapping id");
-            break;
-          case 16:
-            start = r.bigUint();
-            break;
-          case 24:
-            limit = r.bigUint();
-            break;
-          case 32:
-            offset = r.bigUint();
-            break;
-          case 40:
-            file = r.index();
-            break;
-          case 48:
-            buildId = r.index();
-            break;
-          case 56:
-          case 64:
-          case 72:
-          case 80: {
-            const bit = 1 << ((tag >>> 3) - 7);
-            flags = r.bool() ? flags | bit : flags & ~bit;
-            break;
-          }
-          default:
-            skipField(r, tag, 10, "Mapping");
-        }
-      }
-      this.check(file, "mapping filename");
-      this.check(buildId, "mapping build_id");
-      if (id === 0) invalid(`mapping ${i} has the reserved id 0`);
-      if (byId.get(id) !== 0) invalid(`multiple mappings with id ${id}`);
-      byId.set(id, i + 1);
-      this.mapStart.push(start);
-      this.mapLimit.push(limit);
-      this.mapOffset.push(offset);
-      this.mapFile[i] = file;
-      this.mapBuildId[i] = buildId;
-      this.mapFlags[i] = flags;
+      r.end = spans[2 * i + 1];
+      readMapping(r, m);
+      this.check(m.file, "mapping filename");
+      this.check(m.buildId, "mapping build_id");
+      if (m.id === 0) invalid(`mapping ${i} has the reserved id 0`);
+      if (byId.get(m.id) !== 0) invalid(`multiple mappings with id ${m.id}`);
+      byId.set(m.id, i + 1);
+      this.mapStart.push(m.memoryStart);
+      this.mapLimit.push(m.memoryLimit);
+      this.mapOffset.push(m.fileOffset);
+      this.mapFile[i] = m.file;
+      this.mapBuildId[i] = m.buildId;
+      this.mapFlags[i] = m.flags;
     }
   }
 
@@ -254,7 +227,7 @@ export class InputTables {
     this.locFolded = fit(this.locFolded, n);
     this.locLineStart = fit(this.locLineStart, n + 1);
     const byId = this.locById = new IdToIndex(n);
-    const fnById = this.fnById, mapById = this.mapById;
+    const fnById = this.fnById, mapById = this.mapById, lf = this.#line;
     let lineCount = 0;
     this.locLineStart[0] = 0;
     for (let i = 0; i < n; i++) {
@@ -278,23 +251,14 @@ export class InputTables {
             hi = r.hi;
             break;
           case 34: {
-            const stop = r.delimited();
-            r.end = stop;
-            let functionId = 0, lineNumber = 0, column = 0;
-            while (r.pos < stop) {
-              const lineTag = r.tag();
-              if (lineTag === 8) functionId = r.index();
-              else if (lineTag === 16) lineNumber = r.int("line number");
-              else if (lineTag === 24) column = r.int("line column");
-              else skipField(r, lineTag, 3, "Line");
-            }
+            readLine(r, r.delimited(), lf);
             r.end = end;
-            const fn = functionId >= 0 ? fnById.get(functionId) : 0;
+            const functionId = lf.functionId, fn = functionId >= 0 ? fnById.get(functionId) : 0;
             if (fn === 0 && missingFunction < 0) missingFunction = functionId;
             if (lineCount + 1 > this.lineFn.length) this.#growLines(lineCount + 1);
             this.lineFn[lineCount] = fn - 1;
-            this.lineNumber[lineCount] = lineNumber;
-            this.lineColumn[lineCount] = column;
+            this.lineNumber[lineCount] = lf.line;
+            this.lineColumn[lineCount] = lf.column;
             lineCount++;
             if (lineCount - first > lim.maxLinesPerLocation) {
               countCheck(lineCount - first, lim.maxLinesPerLocation, "lines");
