@@ -1,7 +1,10 @@
 /**
- * `deno run -A bench/upload_memory.ts [--before REV] [--sizes 4,16,48] [--repeat 3] [--concurrent 1,8]`:
- * peak RSS of an `autopgo server` per upload size, this tree against an earlier revision (default:
- * the one before the streaming upload path), side by side.
+ * `deno run -A bench/upload_memory.ts [--before REV | --revert C1,C2] [--sizes 4,16,48] [--repeat 3]
+ * [--concurrent 1,8]`: peak RSS of an `autopgo server` per upload size, this tree against an earlier
+ * one, side by side. The earlier tree is revision REV (default: the one before the streaming upload
+ * path), or, with `--revert`, HEAD with the changes of the listed commits under `core/` (or the
+ * comma-separated `--revert-paths`) undone, newest first: that isolates them from everything else
+ * committed since.
  *
  * For each raw size (MiB) a real labelled CPU profile of that size is built
  * (tests/support/large_profile.ts) and uploaded once raw and once gzip-compressed, with a
@@ -43,13 +46,22 @@ async function git(args: string[]): Promise<Uint8Array> {
 }
 
 /** Extracts revision `rev` into a temporary directory (git archive: the repository is not touched). */
-async function checkoutTree(rev: string): Promise<string> {
+async function checkoutTree(rev: string, revert: string[] = [], paths = ["core/"]): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "autopgo-upload-before-" });
   const tar = `${dir}.tar`;
   await Deno.writeFile(tar, await git(["archive", "--format=tar", rev]));
   const out = await new Deno.Command("tar", { args: ["-xf", tar, "-C", dir], stderr: "piped" }).output();
   await Deno.remove(tar);
   if (!out.success) throw new Error(`tar: ${new TextDecoder().decode(out.stderr).trim()}`);
+  for (const commit of revert) {
+    const patch = await git(["show", "--format=", commit, "--", ...paths]);
+    const apply = new Deno.Command("git", { args: ["apply", "-R"], cwd: dir, stdin: "piped", stderr: "piped" }).spawn();
+    const writer = apply.stdin.getWriter();
+    await writer.write(patch);
+    await writer.close();
+    const applied = await apply.output();
+    if (!applied.success) throw new Error(`reverting ${commit}: ${new TextDecoder().decode(applied.stderr).trim()}`);
+  }
   return dir;
 }
 
@@ -135,20 +147,24 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       before: { type: "string" },
+      revert: { type: "string" },
+      "revert-paths": { type: "string" },
       sizes: { type: "string" },
       repeat: { type: "string" },
       concurrent: { type: "string" },
     },
   });
-  const beforeRev = values.before ?? DEFAULT_BEFORE;
+  const revert = values.revert?.split(",") ?? [];
+  const beforeRev = values.before ?? (revert.length ? "HEAD" : DEFAULT_BEFORE);
   const sizes = (values.sizes ?? "4,16,48").split(",").map(Number);
   const repeat = Number(values.repeat ?? 3);
   const concurrency = (values.concurrent ?? "1").split(",").map(Number);
   if (sizes.some((s) => !(s > 0)) || !(repeat >= 1) || concurrency.some((k) => !Number.isSafeInteger(k) || k < 1)) {
     throw new Error("--sizes takes MiB like 4,16,48; --repeat n ≥ 1; --concurrent takes counts like 1,8");
   }
-  const before = await checkoutTree(beforeRev);
+  const before = await checkoutTree(beforeRev, revert, values["revert-paths"]?.split(","));
   const head = new TextDecoder().decode(await git(["rev-parse", "--short", "HEAD"])).trim();
+  const after = await checkoutTree("HEAD"); // committed code only: other work in progress stays out
   const warmup = await Deno.readFile(committedProfiles().cpuLabelled[0]);
   const rows: string[] = [];
   try {
@@ -165,7 +181,7 @@ async function main(): Promise<void> {
           for (let r = 0; r < repeat; r++) {
             const order = r % 2 === 0 ? (["before", "after"] as const) : (["after", "before"] as const);
             for (const side of order) {
-              const { addedKiB } = await measureRun(side === "before" ? before : REPO, body, warmup, k);
+              const { addedKiB } = await measureRun(side === "before" ? before : after, body, warmup, k);
               runs[side].push(addedKiB / 1024);
               console.error(`${size} MiB ${encoding} ×${k} ${side}: +${(addedKiB / 1024).toFixed(0)} MiB peak RSS`);
             }
@@ -186,9 +202,14 @@ async function main(): Promise<void> {
     }
   } finally {
     await Deno.remove(before, { recursive: true }).catch(() => {});
+    await Deno.remove(after, { recursive: true }).catch(() => {});
   }
   console.log(
-    `Before: ${beforeRev}, after: ${head} (+ working tree); ${repeat} runs per cell, alternated, median; ` +
+    `Before: ${beforeRev}${
+      revert.length ? ` without ${revert.join(", ")} (${values["revert-paths"] ?? "core/"})` : ""
+    }, ` +
+      `after: ${head}; ` +
+      `${repeat} runs per cell, alternated, median; ` +
       `peak RSS added by the upload(s) over a warmed-up server.\n\n` +
       `| upload | decoded tables (heap, measured) | before | after | after − before | runs before / after |\n` +
       `|---|---|---|---|---|---|\n${rows.join("\n")}`,
