@@ -1,9 +1,10 @@
 /**
  * Decoders of the nested profile.proto messages (ValueType, Function, Mapping, Location with
  * its Lines, Sample with its Labels) for decode.ts: string indexes and ids are resolved while
- * decoding, so each message becomes its final model object in one step. The Function, Mapping
- * and Line field loops are readers into plain field records, shared with the fused merge
- * (fast_merge_input.ts), so both engines read these messages with the same code.
+ * decoding, so each message becomes its final model object in one step. The Function, Mapping,
+ * Line and Label field loops are readers into plain field records, shared with the fused merge
+ * (fast_merge_input.ts, fast_merge_sample_labels.ts), so both engines read these messages with
+ * the same code.
  *
  * @module
  */
@@ -428,8 +429,24 @@ function resolveLocation(id: number, locationById: IdTable<Location>): Location 
   return loc;
 }
 
-/** Reads one Label message into `out[at, at + 4)`; returns `at + 4`. */
-function decodeLabel(r: WireReader, out: number[], at: number): number {
+/** The fields of a Label message: key, str and unit as string indexes, num (NaN beyond ±2^53). */
+export interface LabelFields {
+  key: number;
+  str: number;
+  num: number;
+  unit: number;
+}
+
+/** Fresh {@link LabelFields} to read into. */
+export function newLabelFields(): LabelFields {
+  return { key: 0, str: 0, num: 0, unit: 0 };
+}
+
+/**
+ * Reads the Label message at the reader's position (a length-delimited field value) into `l`;
+ * the reader's `end` is left at the message's end. Shared with the fused merge.
+ */
+export function readLabel(r: WireReader, l: LabelFields): void {
   const stop = r.delimited();
   r.end = stop;
   let key = 0, str = 0, num = 0, unit = 0;
@@ -441,10 +458,22 @@ function decodeLabel(r: WireReader, out: number[], at: number): number {
     else if (tag === 32) unit = r.index();
     else skipField(r, tag, 4, "Label");
   }
-  out[at] = key;
-  out[at + 1] = str;
-  out[at + 2] = num;
-  out[at + 3] = unit;
+  l.key = key;
+  l.str = str;
+  l.num = num;
+  l.unit = unit;
+}
+
+const labelFields = newLabelFields();
+
+/** Reads one Label message into `out[at, at + 4)`; returns `at + 4`. */
+function decodeLabel(r: WireReader, out: number[], at: number): number {
+  const l = labelFields;
+  readLabel(r, l);
+  out[at] = l.key;
+  out[at + 1] = l.str;
+  out[at + 2] = l.num;
+  out[at + 3] = l.unit;
   return at + 4;
 }
 

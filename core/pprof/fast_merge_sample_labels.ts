@@ -6,7 +6,7 @@
  * @module
  */
 
-import { skipField } from "./decode_messages.ts";
+import { newLabelFields, readLabel } from "./decode_messages.ts";
 import { ProfileError } from "./errors.ts";
 import type { InputTables } from "./fast_merge_input.ts";
 import type { LabelSetTable } from "./fast_merge_labels.ts";
@@ -27,26 +27,18 @@ export class SampleLabels {
   #fields = new Float64Array(64);
   #pairs = new Int32Array(32);
   #triples = new Float64Array(48);
+  readonly #label = newLabelFields();
 
   /** Reads the Label message at the reader's position (a length-delimited field value). */
   read(r: WireReader): void {
-    const stop = r.delimited();
-    r.end = stop;
-    let key = 0, str = 0, num = 0, unit = 0;
-    while (r.pos < stop) {
-      const tag = r.tag();
-      if (tag === 8) key = r.index();
-      else if (tag === 16) str = r.index();
-      else if (tag === 24) num = r.intOrNaN();
-      else if (tag === 32) unit = r.index();
-      else skipField(r, tag, 4, "Label");
-    }
+    const l = this.#label;
+    readLabel(r, l);
     const at = 4 * this.count++;
     const f = this.#fields = fit(this.#fields, at + 4);
-    f[at] = key;
-    f[at + 1] = str;
-    f[at + 2] = num;
-    f[at + 3] = unit;
+    f[at] = l.key;
+    f[at + 1] = l.str;
+    f[at + 2] = l.num;
+    f[at + 3] = l.unit;
   }
 
   /** decode_messages.ts's label rules: string indexes in range, numeric values within ±2^53. */
