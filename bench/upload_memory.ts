@@ -72,11 +72,23 @@ async function peakRssKiB(pid: number): Promise<number> {
   return Number(match[1]);
 }
 
-async function post(url: string, body: Uint8Array, app = "bench"): Promise<number> {
+async function post(url: string, body: Uint8Array, app = "bench", expect = 201): Promise<number> {
   const response = await fetch(`${url}/api/profile/${app}`, { method: "POST", body: body as BodyInit });
   const text = await response.text();
-  if (response.status !== 201) throw new Error(`upload answered ${response.status}: ${text.trim()}`);
+  if (response.status !== expect) throw new Error(`upload answered ${response.status}: ${text.trim()}`);
   return response.status;
+}
+
+/**
+ * A body of `bytes` that costs only its reading: unknown top-level fields of 1 MiB (skipped by the
+ * decoder, so the check while streaming lets them through) ending in a truncated one, which the
+ * decoder refuses (400) without building any table.
+ */
+function bodyOnlyUpload(bytes: number): Uint8Array {
+  const body = new Uint8Array(bytes);
+  const field = [0xa2, 0x06, 0x80, 0x80, 0x40]; // field 100, wire type 2, length 1 MiB
+  for (let at = 0; at + field.length <= bytes; at += field.length + MIB) body.set(field, at);
+  return body;
 }
 
 /** One server run: the peak RSS (KiB) that `concurrent` uploads of `body` at once added. */
@@ -85,6 +97,7 @@ async function measureRun(
   body: Uint8Array,
   warmup: Uint8Array,
   concurrent: number,
+  expect: number,
 ): Promise<{ addedKiB: number }> {
   const dir = await Deno.makeTempDir({ prefix: "autopgo-upload-mem-" });
   await Deno.mkdir(`${dir}/bus`);
@@ -98,7 +111,7 @@ async function measureRun(
     await post(server.url, warmup);
     await post(server.url, warmup);
     const base = await peakRssKiB(pid);
-    await Promise.all(Array.from({ length: concurrent }, (_, i) => post(server.url, body, `bench-${i}`)));
+    await Promise.all(Array.from({ length: concurrent }, (_, i) => post(server.url, body, `bench-${i}`, expect)));
     return { addedKiB: (await peakRssKiB(pid)) - base };
   } finally {
     await server.stop("SIGTERM", 10_000);
@@ -152,6 +165,7 @@ async function main(): Promise<void> {
       sizes: { type: "string" },
       repeat: { type: "string" },
       concurrent: { type: "string" },
+      "body-only": { type: "boolean" },
     },
   });
   const revert = values.revert?.split(",") ?? [];
@@ -169,30 +183,35 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   try {
     for (const size of sizes) {
-      const raw = largeLabelledProfile(size * MIB);
-      const gz = new Uint8Array(gzipSync(raw));
-      const rawPath = await Deno.makeTempFile({ suffix: ".pb" });
-      await Deno.writeFile(rawPath, raw);
-      const tables = await measureTables(rawPath);
-      await Deno.remove(rawPath);
-      for (const [encoding, body] of [["raw", raw], ["gzip", gz]] as const) {
+      let cases: [string, Uint8Array, number][];
+      let tables = "–";
+      if (values["body-only"]) {
+        cases = [["body only, refused after reading", bodyOnlyUpload(size * MIB), 400]];
+      } else {
+        const raw = largeLabelledProfile(size * MIB);
+        const gz = new Uint8Array(gzipSync(raw));
+        const rawPath = await Deno.makeTempFile({ suffix: ".pb" });
+        await Deno.writeFile(rawPath, raw);
+        const measured = await measureTables(rawPath);
+        await Deno.remove(rawPath);
+        tables = `${mib(measured.heap)} MiB (est. ${mib(measured.estimate)})`;
+        cases = [[`raw`, raw, 201], [`gzip (${mib(raw.byteLength)} MiB raw)`, gz, 201]];
+      }
+      for (const [encoding, body, expect] of cases) {
         for (const k of concurrency) {
           const runs: Record<"before" | "after", number[]> = { before: [], after: [] };
           for (let r = 0; r < repeat; r++) {
             const order = r % 2 === 0 ? (["before", "after"] as const) : (["after", "before"] as const);
             for (const side of order) {
-              const { addedKiB } = await measureRun(side === "before" ? before : after, body, warmup, k);
+              const { addedKiB } = await measureRun(side === "before" ? before : after, body, warmup, k, expect);
               runs[side].push(addedKiB / 1024);
               console.error(`${size} MiB ${encoding} ×${k} ${side}: +${(addedKiB / 1024).toFixed(0)} MiB peak RSS`);
             }
           }
           const b = median(runs.before), a = median(runs.after);
           rows.push(
-            `| ${k === 1 ? "" : `${k} × `}${mib(body.byteLength)} MiB ${encoding} (${mib(raw.byteLength)} MiB raw) | ` +
-              `${mib(tables.heap)} MiB ` +
-              `(est. ${mib(tables.estimate)}) | ${b.toFixed(0)} MiB | ${a.toFixed(0)} MiB | ${
-                (a - b).toFixed(0)
-              } MiB | ` +
+            `| ${k === 1 ? "" : `${k} × `}${mib(body.byteLength)} MiB ${encoding} | ${tables} | ` +
+              `${b.toFixed(0)} MiB | ${a.toFixed(0)} MiB | ${(a - b).toFixed(0)} MiB | ` +
               `${runs.before.map((x) => x.toFixed(0)).join(", ")} / ${
                 runs.after.map((x) => x.toFixed(0)).join(", ")
               } |`,
