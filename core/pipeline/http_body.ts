@@ -1,14 +1,20 @@
 /**
- * Reads a request body into ONE buffer with a hard byte limit and a deadline: the stream is
- * consumed chunk by chunk, each chunk copied into the buffer and let go, and the read is cancelled
- * as soon as the limit is crossed or the deadline passes, so an oversized or trickling (slowloris)
- * upload never buffers past the limit or holds a request forever.
+ * Reads a request body into ONE buffer with a hard byte limit and a deadline: the read is
+ * cancelled as soon as the limit is crossed or the deadline passes, so an oversized or trickling
+ * (slowloris) upload never buffers past the limit or holds a request forever.
  *
- * One buffer, never a second copy: the buffer is a resizable ArrayBuffer whose maximum is the
- * declared `Content-Length` (or the limit for a chunked body). V8 reserves that address range and
- * commits pages only as the buffer grows in place, so memory follows the bytes that actually
- * arrived (a client that declares 64 MiB and sends 1 KiB costs 64 KiB), and the finished body is
- * not concatenated from a list of chunks nor moved into a fixed-length buffer (both would copy).
+ * One buffer, never a second copy, and no chunk garbage:
+ * - With a `Content-Length` (what Go clients and autopgo's own send) and a byte stream (every
+ *   `Deno.serve` request body), the bytes are read by a BYOB reader straight into one buffer of
+ *   exactly that size: its memory moves through the stream and back on each read, nothing else is
+ *   allocated. (A large buffer's pages are committed by the OS as they are written.)
+ * - Without one (chunked), reads go through one reused 64 KiB scratch buffer into a resizable
+ *   ArrayBuffer whose maximum is the limit: V8 reserves that address range and commits pages only
+ *   as the buffer grows in place, so memory follows the bytes that actually arrived, and the
+ *   finished body is neither concatenated from a list of chunks nor moved into a fixed-length
+ *   buffer (both would copy).
+ * - A stream built in JS (not a byte stream: tests, library use) is read chunk by chunk into the
+ *   resizable buffer, each chunk let go once copied.
  * The result views its whole buffer, so it can be transferred to a decode worker without a copy
  * (profile_jobs.ts `owned`) and handed to the blob store as it is.
  *
@@ -133,6 +139,73 @@ function declaredLength(request: Request): number | undefined {
   return declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
 }
 
+/** Reads chunks of a body, racing the deadline; undefined at the end of the body. */
+type NextChunk = () => Promise<Uint8Array | undefined>;
+
+/** A BYOB reader of `stream` when it is a byte stream (request bodies from `Deno.serve` are), else undefined. */
+function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined; // not a byte stream: a stream built in JS (tests, library use)
+  }
+}
+
+/**
+ * Reads a body of `declared` bytes straight into one buffer of that size: each read of the BYOB
+ * reader fills the rest of the buffer (its memory moves through the stream and back, it is never
+ * copied), so no chunk is ever allocated.
+ */
+async function readDeclared(
+  reader: ReadableStreamBYOBReader,
+  declared: number,
+  race: <T>(p: Promise<T>) => Promise<T>,
+  opts: ReadBodyOptions,
+): Promise<Uint8Array<ArrayBuffer>> {
+  let buffer = new ArrayBuffer(declared);
+  opts.meter?.held("body", declared);
+  let length = 0;
+  try {
+    while (length < declared) {
+      const { done, value } = await race(reader.read(new Uint8Array(buffer, length, declared - length)));
+      if (done || !value) throw new BodyLengthError(length, declared);
+      buffer = value.buffer as ArrayBuffer;
+      length += value.byteLength;
+      const reason = opts.inspect?.(value, new Uint8Array(buffer, 0, length));
+      if (reason !== undefined) throw new BodyRejectedError(reason);
+    }
+    const { done, value } = await race(reader.read(new Uint8Array(1)));
+    if (!done) throw new BodyLengthError(declared + (value?.byteLength ?? 0), declared);
+  } catch (error) {
+    opts.meter?.held("body", -declared);
+    throw error;
+  }
+  return new Uint8Array(buffer);
+}
+
+/**
+ * Reads a body of unknown length into a {@link BodyBuffer}, chunk by chunk: through a BYOB reader
+ * into one reused 64 KiB scratch buffer when the stream allows it, else as the stream's chunks.
+ */
+async function readChunked(next: NextChunk, maxBytes: number, opts: ReadBodyOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const meter = opts.meter;
+  const body = new BodyBuffer(maxBytes, meter);
+  try {
+    for (let chunk = await next(); chunk !== undefined; chunk = await next()) {
+      meter?.held("chunk", chunk.byteLength);
+      const fits = body.append(chunk);
+      meter?.held("chunk", -chunk.byteLength);
+      if (!fits) throw new BodyTooLargeError(maxBytes);
+      const reason = opts.inspect?.(chunk, body.view());
+      if (reason !== undefined) throw new BodyRejectedError(reason);
+    }
+  } catch (error) {
+    body.discard();
+    throw error;
+  }
+  return body.finish();
+}
+
 /**
  * Reads `request`'s body, at most `maxBytes` bytes, into one buffer (see the module doc). A
  * `Content-Length` above the limit fails before anything is read; a chunked body fails as soon as
@@ -148,10 +221,8 @@ export async function readBodyLimited(
   const declared = declaredLength(request);
   if (declared !== undefined && declared > maxBytes) throw new BodyTooLargeError(maxBytes);
   if (request.body === null) return new Uint8Array(0);
-  const meter = opts.meter;
-  const reader = request.body.getReader();
-  // A declared length bounds the buffer exactly; one more byte is room to notice a longer body.
-  const body = new BodyBuffer(declared === undefined ? maxBytes : declared + 1, meter);
+  const byob = byobReader(request.body);
+  const reader = byob ?? request.body.getReader();
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(new BodyTimeoutError());
@@ -159,28 +230,37 @@ export async function readBodyLimited(
     else signal.addEventListener("abort", onAbort, { once: true });
   });
   aborted.catch(() => {});
+  const race = <T>(p: Promise<T>) => Promise.race([p, aborted]);
   try {
-    while (true) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) break;
-      meter?.held("chunk", value.byteLength);
-      const fits = body.append(value);
-      meter?.held("chunk", -value.byteLength);
-      if (!fits) {
-        throw declared === undefined
-          ? new BodyTooLargeError(maxBytes)
-          : new BodyLengthError(body.length + value.byteLength, declared);
+    if (byob && declared !== undefined) return await readDeclared(byob, declared, race, opts);
+    // A declared length bounds the buffer exactly; one more byte is room to notice a longer body.
+    const limit = declared === undefined ? maxBytes : declared + 1;
+    let scratch = new Uint8Array(64 * 1024);
+    const next: NextChunk = byob
+      ? async () => {
+        const { done, value } = await race(byob.read(scratch));
+        if (done || !value) return undefined;
+        scratch = new Uint8Array(value.buffer as ArrayBuffer); // the same memory, back for the next read
+        return value;
       }
-      const reason = opts.inspect?.(value, body.view());
-      if (reason !== undefined) throw new BodyRejectedError(reason);
+      : async () => {
+        const { done, value } = await race((reader as ReadableStreamDefaultReader<Uint8Array>).read());
+        return done ? undefined : value;
+      };
+    const body = await readChunked(next, limit, opts);
+    if (declared !== undefined && body.byteLength !== declared) {
+      opts.meter?.held("body", -body.byteLength);
+      throw new BodyLengthError(body.byteLength, declared);
     }
-    if (declared !== undefined && body.length !== declared) throw new BodyLengthError(body.length, declared);
+    return body;
   } catch (error) {
+    if (error instanceof BodyTooLargeError && declared !== undefined) {
+      reader.cancel().catch(() => {});
+      throw new BodyLengthError(declared + 1, declared);
+    }
     reader.cancel().catch(() => {});
-    body.discard();
     throw error;
   } finally {
     if (onAbort) signal.removeEventListener("abort", onAbort);
   }
-  return body.finish();
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { BodyBuffer, BodyLengthError, BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import {
+  BodyBuffer,
+  BodyLengthError,
+  BodyTimeoutError,
+  BodyTooLargeError,
+  readBodyLimited,
+  type ReadBodyOptions,
+} from "./http_body.ts";
 import { isOwned } from "./profile_jobs.ts";
 import { PeakMeter } from "./upload_meter.ts";
 
@@ -110,4 +117,56 @@ Deno.test("readBodyLimited fails with BodyTimeoutError when the deadline passes 
   const reading = readBodyLimited(post(stream), 1000, stop.signal);
   stop.abort();
   await assert.rejects(reading, BodyTimeoutError);
+});
+
+/** Serves one request with `readBodyLimited` on a real `Deno.serve` (byte-stream bodies), answering what it read. */
+async function throughServer(body: BodyInit, maxBytes: number, inspect?: ReadBodyOptions["inspect"]) {
+  const meter = new PeakMeter();
+  let read: Uint8Array | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    try {
+      read = await readBodyLimited(request, maxBytes, NEVER, { meter, inspect });
+      return new Response("ok");
+    } catch (error) {
+      return new Response((error as Error).name, { status: 400 });
+    }
+  });
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, { method: "POST", body });
+    return { text: await response.text(), read, meter };
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("readBodyLimited reads a declared body from Deno.serve straight into its buffer: no chunk held", async () => {
+  const data = new Uint8Array(3_000_000).map((_, i) => i % 253);
+  const { text, read, meter } = await throughServer(data as BodyInit, 4_000_000);
+  assert.equal(text, "ok");
+  assert.deepEqual(read, data);
+  assert.ok(read && isOwned(read));
+  assert.equal(meter.peakByKind.body, data.byteLength, "one buffer of exactly the body's size");
+  assert.equal(meter.peakByKind.chunk, 0, "the bytes land in the buffer: no chunk is ever allocated");
+});
+
+Deno.test("readBodyLimited reads a chunked body from Deno.serve through one 64 KiB scratch buffer", async () => {
+  const data = new Uint8Array(1_000_000).map((_, i) => i % 249);
+  const { text, read, meter } = await throughServer(new Blob([data]).stream(), 4_000_000);
+  assert.equal(text, "ok");
+  assert.deepEqual(read, data);
+  assert.ok(meter.peakByKind.chunk <= 64 * 1024, `chunk of ${meter.peakByKind.chunk} bytes`);
+  assert.ok(meter.peakByKind.body <= data.byteLength + 64 * 1024);
+  assert.equal(meter.live.body, data.byteLength);
+});
+
+Deno.test("readBodyLimited stops a declared body from Deno.serve as soon as inspect refuses it", async () => {
+  const data = new Uint8Array(2_000_000);
+  let seen = 0;
+  const { text, meter } = await throughServer(data as BodyInit, 4_000_000, (chunk) => {
+    seen += chunk.byteLength;
+    return "refused";
+  });
+  assert.equal(text, "BodyRejectedError");
+  assert.ok(seen < data.byteLength, `inspected ${seen} bytes`);
+  assert.equal(meter.live.body, 0, "the buffer is let go");
 });
