@@ -67,6 +67,57 @@ function counter(done: (bytes: number) => void): TransformStream<Uint8Array, Uin
   } as Transformer<Uint8Array, Uint8Array>);
 }
 
+/**
+ * `source` counted as it is read, still a byte stream when `source` is one (every `Deno.serve`
+ * request body): a reader's BYOB reads pass straight through to the source, so an upload can
+ * still be read into one buffer without a chunk allocated per read (core/pipeline/http_body.ts).
+ * Other streams are piped through {@link counter}.
+ */
+function countedBody(source: ReadableStream<Uint8Array>, done: (bytes: number) => void): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = source.getReader({ mode: "byob" });
+  } catch {
+    return source.pipeThrough(counter(done));
+  }
+  let bytes = 0;
+  let finished = false;
+  const finish = () => {
+    if (!finished) {
+      finished = true;
+      done(bytes);
+    }
+  };
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 64 * 1024,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      } catch (error) {
+        finish();
+        throw error;
+      }
+      if (result.done) {
+        finish();
+        controller.close();
+        // The reader's buffer came back with the end: hand it back to the pending read, empty.
+        request.respondWithNewView(result.value ?? new Uint8Array(view.buffer, view.byteOffset, 0));
+        return;
+      }
+      bytes += result.value.byteLength;
+      request.respondWithNewView(result.value);
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+}
+
 /** Creates the access-log middleware. Register it first, before every other middleware. */
 export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler {
   const logger = options.logger ?? getLogger(["autopgo", "access"]);
@@ -76,7 +127,7 @@ export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler {
     let bytesIn = 0;
     const request = c.req.raw;
     if (request.body) {
-      const body = request.body.pipeThrough(counter((n) => bytesIn = n));
+      const body = countedBody(request.body, (n) => bytesIn = n);
       // A new request from the parts, not from `request`: copying its signal makes Deno warn.
       c.req.raw = new Request(request.url, {
         method: request.method,

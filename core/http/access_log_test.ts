@@ -93,3 +93,32 @@ Deno.test("formatAccessLine: without an app", () => {
     "GET /api/ready 503 in=0B out=9B 1ms",
   );
 });
+
+Deno.test("accessLog keeps a Deno.serve body a byte stream: BYOB reads pass through and are counted", async () => {
+  const lines: Line[] = [];
+  const a = new Hono();
+  a.use("*", accessLog({ logger: fakeLogger(lines) }));
+  a.post("/api/profile/:app", async (c) => {
+    const reader = c.req.raw.body!.getReader({ mode: "byob" }); // throws unless a byte stream
+    let buffer = new ArrayBuffer(200_000);
+    let length = 0;
+    while (length < buffer.byteLength) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, length, buffer.byteLength - length));
+      if (done) break;
+      buffer = value.buffer as ArrayBuffer;
+      length += value.byteLength;
+    }
+    const { done } = await reader.read(new Uint8Array(1));
+    return c.json({ length, done, sum: new Uint8Array(buffer).reduce((s, b) => s + b, 0) }, 201);
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, a.fetch);
+  try {
+    const body = new Uint8Array(200_000).fill(1);
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/api/profile/shop`, { method: "POST", body });
+    assert.deepEqual(await settle(response).then(JSON.parse), { length: 200_000, done: true, sum: 200_000 });
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].props.bytesIn, 200_000);
+  } finally {
+    await server.shutdown();
+  }
+});
