@@ -139,6 +139,12 @@ function declaredLength(request: Request): number | undefined {
   return declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
 }
 
+/**
+ * Largest single BYOB read: the HTTP layer may stage a read of the view's size before it lands in
+ * the view, so a read as large as the whole body would briefly cost a second copy of it.
+ */
+const MAX_READ = 256 * 1024;
+
 /** Reads chunks of a body, racing the deadline; undefined at the end of the body. */
 type NextChunk = () => Promise<Uint8Array | undefined>;
 
@@ -167,7 +173,8 @@ async function readDeclared(
   let length = 0;
   try {
     while (length < declared) {
-      const { done, value } = await race(reader.read(new Uint8Array(buffer, length, declared - length)));
+      const want = Math.min(declared - length, MAX_READ);
+      const { done, value } = await race(reader.read(new Uint8Array(buffer, length, want)));
       if (done || !value) throw new BodyLengthError(length, declared);
       buffer = value.buffer as ArrayBuffer;
       length += value.byteLength;
