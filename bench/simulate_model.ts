@@ -112,6 +112,7 @@ export function extrapolate(steps: StepResult[], keptUp: (r: StepResult) => bool
         ? [...byWorkers].map(([w, r]) => `${w} worker${w > 1 ? "s" : ""}: ≥ ${r} uploads/s`).join("; ")
         : "none"
     }.`,
+    "",
     fit
       ? `**Fitted worker cost** over ${good.length} steps whose uploads were all merged: a = ${
         a.toFixed(2)
@@ -119,6 +120,7 @@ export function extrapolate(steps: StepResult[], keptUp: (r: StepResult) => bool
       : `**Worker cost**: the fit a·uploads + b·batches was degenerate; using ${
         perUploadMs.toFixed(2)
       } ms CPU per upload measured at the best step (batches included).`,
+    "",
     `**Server cost**: ${server.toFixed(2)} ms CPU per accepted upload (checking, staging, publishing).`,
     "",
     "| what | uploads per batch write 1 (every upload alone) | 8 | 64 (the batch bound) |",
