@@ -38,44 +38,42 @@ Deno.test("guardSocket: an error after removeAllListeners() is remembered, not t
   guarded.destroy();
 });
 
-Deno.test("nats transport: a reset between TCP connect and INFO fails the handshake instead of the process", async () => {
+/**
+ * Dials a server with a fresh transport, removes every socket listener (as the client does between
+ * handshake steps), has the server reset the connection in that gap, then runs `after`.
+ */
+async function resetInGap(after: (transport: GuardedNatsTransport) => Promise<void>): Promise<void> {
   const accepted: Socket[] = [];
   const { server, port } = await tcpServer((socket) => accepted.push(socket));
   const transport = new GuardedNatsTransport();
   try {
     const socket = await transport.dial({ hostname: "127.0.0.1", port });
     transport.socket = socket;
-    socket.removeAllListeners(); // as the client's dial does once connected
+    socket.removeAllListeners();
     await until(() => accepted.length === 1, 2_000, "the connection");
     accepted[0].resetAndDestroy();
     await until(() => socket.destroyed, 2_000, "the reset");
-    await assert.rejects(transport.peekInfo(), /ECONNRESET|closed/);
+    await after(transport);
   } finally {
     transport.discard();
     server.close();
   }
+}
+
+Deno.test("nats transport: a reset between TCP connect and INFO fails the handshake instead of the process", async () => {
+  await resetInGap(async (transport) => {
+    await assert.rejects(transport.peekInfo(), /ECONNRESET|closed/);
+  });
 });
 
 Deno.test("nats transport: a socket that died before its handlers were set becomes a disconnect", async () => {
-  const accepted: Socket[] = [];
-  const { server, port } = await tcpServer((socket) => accepted.push(socket));
-  const transport = new GuardedNatsTransport();
-  try {
-    const socket = await transport.dial({ hostname: "127.0.0.1", port });
-    transport.socket = socket;
-    socket.removeAllListeners(); // as peekInfo does after INFO
-    await until(() => accepted.length === 1, 2_000, "the connection");
-    accepted[0].resetAndDestroy();
-    await until(() => socket.destroyed, 2_000, "the reset");
+  await resetInGap(async (transport) => {
     transport.connected = true; // as connect() sets it just before attaching the handlers
     transport.setupHandlers();
     const closedWith = await Promise.race([transport.closed(), new Promise((r) => setTimeout(() => r("open"), 2_000))]);
     assert.ok(closedWith instanceof Error, `closed() resolved with ${String(closedWith)}`);
     assert.equal(transport.isClosed, true);
-  } finally {
-    transport.discard();
-    server.close();
-  }
+  });
 });
 
 Deno.test("nats transport: a handshake that times out closes its socket", async () => {
