@@ -6,10 +6,14 @@
  * (core/pipeline/decode_pool.ts). `import.meta.main` is true in a Worker's main module too, so the
  * scope decides.
  *
+ * The CLI itself (cmd/program.ts: commander, logging, the command modules) is imported only when
+ * needed: a plain `autopgo merge` command line runs the fused merge directly (cmd/merge_plain.ts),
+ * because its start-up is most of what a merge costs.
+ *
  * @module
  */
 
-import { runCli } from "./cmd/program.ts";
+import { plainMergeArgs, runPlainMerge } from "./cmd/merge_plain.ts";
 
 /** True when this code runs in a Web Worker rather than on the main thread. */
 function inWorker(): boolean {
@@ -19,5 +23,9 @@ function inWorker(): boolean {
 
 if (import.meta.main) {
   if (inWorker()) await import("./core/pipeline/decode_worker.ts");
-  else Deno.exit(await runCli(Deno.args));
+  else {
+    // A plain `autopgo merge` starts without commander and logging (cmd/merge_plain.ts); the rest builds the program.
+    const merge = plainMergeArgs(Deno.args);
+    Deno.exit(merge ? await runPlainMerge(merge) : await (await import("./cmd/program.ts")).runCli(Deno.args));
+  }
 }

@@ -7,25 +7,9 @@
  */
 
 import { jsonLogLine, type LogFormat } from "./logging.ts";
+import { oneLine } from "./cli_problem.ts";
 
-/** A user-facing failure: `message` is printed as `autopgo: <message>` and the process exits with `exitCode`. */
-export class CliError extends Error {
-  /** Process exit code (default 1). */
-  readonly exitCode: number;
-
-  /** Creates a CLI error with a single-line message. */
-  constructor(message: string, exitCode = 1) {
-    super(message.replace(/\s*\n\s*/g, " "));
-    this.name = "CliError";
-    this.exitCode = exitCode;
-  }
-}
-
-/** Renders any thrown value as one line (no stack traces for users). */
-export function oneLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim() || "unknown error";
-}
+export { CliError, describeProfileProblem, oneLine } from "./cli_problem.ts";
 
 let outputFormat: LogFormat = "text";
 
@@ -66,20 +50,5 @@ export function withNextStep(error: unknown): string {
   }
   if (status === 401 || status === 403) return `${message} (--token / AUTOPGO_TOKEN)`;
   if (status === 413) return `${message} (the server's --max-upload-size)`;
-  return message;
-}
-
-/**
- * A one-line description of a pprof decoding failure that says what the input should have
- * been: `not a pprof profile (expected gzip or protobuf): <detail>` for bytes that are no
- * profile, the message unchanged otherwise. Recognises the engine's `ProfileError` by its shape
- * (this module stays free of engine imports).
- */
-export function describeProfileProblem(error: unknown): string {
-  const kind = (error as { kind?: unknown })?.kind;
-  const message = oneLine(error);
-  if ((error as Error)?.name === "ProfileError" && (kind === "malformed" || kind === "decompress")) {
-    return `not a pprof profile (expected gzip or protobuf): ${message}`;
-  }
   return message;
 }
