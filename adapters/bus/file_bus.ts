@@ -5,7 +5,8 @@
  * Layout under the directory `D` (use a directory of its own, not the blob store's):
  * - `D/pending/<seq>.<key>.<attempt>.<visibleAtMs>` — a waiting message;
  * - `D/inflight/<seq>.<key>.<attempt>.<deadlineMs>.<reader>` — a message leased to one reader;
- * - `D/tmp/` — messages being written; `D/.autopgo-bus.lock` — the bus lock.
+ * - `D/tmp/` — messages being written; `D/.autopgo-bus.lock` — the bus lock; `D/.autopgo-bus.seq` —
+ *   the last sequence number handed out (file_bus_dir.ts: listings and sequence numbers kept cheap).
  * A message file holds a JSON header line (`id`, `orderingKey`, `publishedAt`) and the body.
  * `<key>` is a 64-bit hash of the ordering key (`_` when there is none).
  *
@@ -25,7 +26,7 @@
  * - Closing a reader returns its unacked messages at once (attempt + 1).
  *
  * Parameters (accepted on both sides): `ackdeadline` (reader), `poll` (reader idle poll,
- * default 100ms), `duplicate=N` (writer, testing aid: every message is enqueued N times with
+ * default 100ms; a reader also looks again at once when its own process sends, acks or nacks), `duplicate=N` (writer, testing aid: every message is enqueued N times with
  * the same id, to test consumers against duplicate delivery).
  *
  * @module
@@ -33,14 +34,31 @@
 
 import { join } from "node:path";
 import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../../core/events.ts";
-import { type BusSettings, busSettings, nackBackoffMs, pickDeliverable, waitOrAbort } from "./bus_common.ts";
+import {
+  type BusSettings,
+  busSettings,
+  ChangeSignal,
+  nackBackoffMs,
+  pickDeliverable,
+  waitOrAbort,
+} from "./bus_common.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { absolutePathFromFileUrl } from "../driver_url.ts";
 import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurableTemp } from "../fs_util.ts";
+import { BusDir, inflightName, keyHash, NO_KEY, pad, type QueueEntry } from "./file_bus_dir.ts";
 
 const WHAT = "file event bus";
-const NO_KEY = "_";
-const STALE_TEMP_MS = 3_600_000;
+
+/**
+ * Per bus directory, a signal that this process sent, acked or nacked a message there, so that
+ * its own idle readers look again at once instead of at their next poll.
+ */
+const localChanges = new Map<string, ChangeSignal>();
+function localChange(root: string): ChangeSignal {
+  let change = localChanges.get(root);
+  if (!change) localChanges.set(root, change = new ChangeSignal());
+  return change;
+}
 
 /** Options of the file bus openers (injection points for tests). */
 export interface FileBusOptions {
@@ -48,117 +66,6 @@ export interface FileBusOptions {
   clock?: Clock;
   /** Message id source (default: `crypto.randomUUID`). */
   newId?: () => string;
-}
-
-interface QueueEntry {
-  name: string;
-  seq: number;
-  key: string;
-  attempt: number;
-  /** visibleAt (pending) or lease deadline (inflight). */
-  at: number;
-}
-
-class BusDir {
-  readonly pending: string;
-  readonly inflight: string;
-  readonly tmp: string;
-  readonly lock: string;
-
-  constructor(readonly root: string) {
-    this.pending = join(root, "pending");
-    this.inflight = join(root, "inflight");
-    this.tmp = join(root, "tmp");
-    this.lock = join(root, ".autopgo-bus.lock");
-  }
-
-  async prepare(now: number): Promise<void> {
-    try {
-      for (const dir of [this.pending, this.inflight, this.tmp]) await Deno.mkdir(dir, { recursive: true });
-      for await (const entry of Deno.readDir(this.tmp)) {
-        const path = join(this.tmp, entry.name);
-        const info = await Deno.stat(path).catch(() => undefined);
-        if (info?.mtime && now - info.mtime.getTime() > STALE_TEMP_MS) await removeIfExists(path);
-      }
-    } catch (e) {
-      throw new Error(`${WHAT} ${this.root}: cannot prepare directory: ${(e as Error).message}`);
-    }
-  }
-
-  async check(): Promise<void> {
-    const probe = join(this.tmp, `check-${randomHex(8)}`);
-    try {
-      for (const dir of [this.pending, this.inflight]) {
-        if (!(await Deno.stat(dir)).isDirectory) throw new Error(`${dir} is not a directory`);
-      }
-      await Deno.writeFile(probe, new Uint8Array([1]), { createNew: true });
-      await Deno.remove(probe);
-    } catch (e) {
-      await removeIfExists(probe).catch(() => {});
-      throw new Error(`${WHAT} ${this.root}: not usable: ${(e as Error).message}`);
-    }
-  }
-
-  async list(dir: string): Promise<QueueEntry[]> {
-    const entries: QueueEntry[] = [];
-    for await (const entry of Deno.readDir(dir)) {
-      const parsed = parseName(entry.name);
-      if (parsed) entries.push(parsed);
-    }
-    return entries;
-  }
-
-  /**
-   * Pushes a lease's deadline to `deadline` by renaming its file under the bus lock (claims check
-   * expiry under the same lock, so a renewed lease is never reclaimed); undefined if it is gone.
-   */
-  renewLease(entry: QueueEntry, deadline: number, owner: string): Promise<QueueEntry | undefined> {
-    const renewed = { ...entry, at: Math.round(deadline) };
-    renewed.name = `${pad(renewed.seq)}.${renewed.key}.${renewed.attempt}.${renewed.at}.${owner}`;
-    return withFileLock(this.lock, async () => {
-      try {
-        await Deno.rename(join(this.inflight, entry.name), join(this.inflight, renewed.name));
-        return renewed;
-      } catch (e) {
-        if (isMissing(e)) return undefined;
-        throw e;
-      }
-    });
-  }
-
-  /** Atomically moves a leased message back to `pending/` with the next attempt; false if the lease is gone. */
-  async returnToPending(entry: QueueEntry, visibleAt: number): Promise<boolean> {
-    const name = `${pad(entry.seq)}.${entry.key}.${entry.attempt + 1}.${Math.round(visibleAt)}`;
-    try {
-      await Deno.rename(join(this.inflight, entry.name), join(this.pending, name));
-      return true;
-    } catch (e) {
-      if (isMissing(e)) return false;
-      throw e;
-    }
-  }
-}
-
-function pad(seq: number): string {
-  return String(seq).padStart(16, "0");
-}
-
-function parseName(name: string): QueueEntry | undefined {
-  const parts = name.split(".");
-  if (parts.length !== 4 && parts.length !== 5) return undefined;
-  const [seq, key, attempt, at] = [Number(parts[0]), parts[1], Number(parts[2]), Number(parts[3])];
-  if (![seq, attempt, at].every(Number.isSafeInteger) || !/^(_|[0-9a-f]{16})$/.test(key)) return undefined;
-  return { name, seq, key, attempt, at };
-}
-
-/** 64-bit FNV-1a of the ordering key as 16 hex digits (file-name safe, fixed length). */
-function keyHash(orderingKey: string | undefined): string {
-  if (orderingKey === undefined) return NO_KEY;
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of new TextEncoder().encode(orderingKey)) {
-    hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
-  }
-  return hash.toString(16).padStart(16, "0");
 }
 
 async function openDir(url: URL | string, clock: Clock): Promise<{ dir: BusDir; settings: BusSettings }> {
@@ -215,12 +122,12 @@ export class FileEventWriter implements EventWriter {
       signal?.throwIfAborted();
       const key = keyHash(message.orderingKey);
       await withFileLock(this.dir.lock, async () => {
-        let seq = 0;
-        for (const sub of [this.dir.pending, this.dir.inflight]) {
-          for (const entry of await this.dir.list(sub)) seq = Math.max(seq, entry.seq);
+        const seqs = await this.dir.nextSeqs(temps.length, now);
+        for (const [i, temp] of temps.entries()) {
+          await Deno.rename(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
         }
-        for (const temp of temps) await Deno.rename(temp, join(this.dir.pending, `${pad(++seq)}.${key}.1.${now}`));
       });
+      localChange(this.dir.root).notify();
       await syncDir(this.dir.pending);
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -258,6 +165,7 @@ export class FileEventReader implements EventReader {
   /** Polls until a message can be claimed; `undefined` once `signal` aborts or the reader closes. */
   async receive(signal?: AbortSignal): Promise<IncomingMessage | undefined> {
     while (!this.#closing.signal.aborted && !signal?.aborted) {
+      const changed = localChange(this.dir.root).signal; // taken before the claim: a change during it counts
       const { claimed, wakeAt } = await this.#claim();
       if (claimed) {
         const message = await this.#load(claimed);
@@ -270,7 +178,7 @@ export class FileEventReader implements EventReader {
       }
       const now = this.clock.now();
       const wait = Math.min(this.settings.pollMs, wakeAt === undefined ? Infinity : wakeAt - now);
-      await waitOrAbort(this.clock, wait, [this.#closing.signal, signal]);
+      await waitOrAbort(this.clock, wait, [this.#closing.signal, signal, changed]);
     }
     return undefined;
   }
@@ -287,6 +195,7 @@ export class FileEventReader implements EventReader {
     this.#closing.abort();
     const now = this.clock.now();
     for (const entry of this.#held.values()) await this.dir.returnToPending(entry, now);
+    if (this.#held.size > 0) localChange(this.dir.root).notify();
     this.#held.clear();
   }
 
@@ -296,7 +205,7 @@ export class FileEventReader implements EventReader {
         const now = this.clock.now();
         const keysInFlight = new Set<string>();
         let leaseWake: number | undefined;
-        for (const entry of await this.dir.list(this.dir.inflight)) {
+        for (const entry of this.dir.list(this.dir.inflight)) {
           if (entry.at <= now) {
             await this.dir.returnToPending(entry, now); // expired lease (or just acked: then nothing to do)
             continue;
@@ -304,7 +213,18 @@ export class FileEventReader implements EventReader {
           if (entry.key !== NO_KEY) keysInFlight.add(entry.key);
           leaseWake = leaseWake === undefined ? entry.at : Math.min(leaseWake, entry.at);
         }
-        const waiting = (await this.dir.list(this.dir.pending)).map((entry) => ({
+        // Only each key's first message can be next (later ones wait for it), so the delivery rule
+        // sees the keys' heads and the unkeyed messages instead of the whole sorted queue.
+        const heads = new Map<string, QueueEntry>();
+        const candidates: QueueEntry[] = [];
+        for (const entry of this.dir.list(this.dir.pending)) {
+          if (entry.key === NO_KEY) candidates.push(entry);
+          else {
+            const head = heads.get(entry.key);
+            if (!head || entry.seq < head.seq) heads.set(entry.key, entry);
+          }
+        }
+        const waiting = [...heads.values(), ...candidates].map((entry) => ({
           entry,
           seq: entry.seq,
           orderingKey: entry.key === NO_KEY ? undefined : entry.key,
@@ -313,7 +233,7 @@ export class FileEventReader implements EventReader {
         const { next, wakeAt } = pickDeliverable(waiting, keysInFlight, now);
         if (!next) return { wakeAt: Math.min(wakeAt ?? Infinity, leaseWake ?? Infinity) };
         const leased = { ...next.entry, at: now + this.settings.ackDeadlineMs };
-        leased.name = `${pad(leased.seq)}.${leased.key}.${leased.attempt}.${leased.at}.${this.#owner}`;
+        leased.name = inflightName(leased, this.#owner);
         try {
           await Deno.rename(join(this.dir.pending, next.entry.name), join(this.dir.inflight, leased.name));
         } catch (e) {
@@ -353,10 +273,12 @@ export class FileEventReader implements EventReader {
       ack: async () => {
         if (!this.#held.delete(lease.name)) return;
         await removeIfExists(join(this.dir.inflight, lease.name));
+        localChange(this.dir.root).notify();
       },
       nack: async (delayMs?: number) => {
         if (!this.#held.delete(lease.name)) return;
         await this.dir.returnToPending(lease, this.clock.now() + (delayMs ?? nackBackoffMs(lease.attempt)));
+        localChange(this.dir.root).notify();
       },
       inProgress: async () => {
         if (!this.#held.has(lease.name)) return;

@@ -62,7 +62,7 @@ Deno.test("file bus: a dead consumer's lease returns after its deadline (manual 
     const first = await dead.receive();
     assert.equal(first && dec(first.body), "job");
     const [leased] = [...Deno.readDirSync(join(dir, "inflight"))].map((e) => e.name);
-    assert.match(leased, /^0{15}1\.[0-9a-f]{16}\.1\.\d+\.[0-9a-f]{12}$/);
+    assert.match(leased, new RegExp(`^${clock.now() * 1000}\\.[0-9a-f]{16}\\.1\\.\\d+\\.[0-9a-f]{12}$`));
     // The "dead" reader never acks and never closes. Another reader must wait for the deadline.
     const other = await openFileEventReader(url, { clock });
     const pending = other.receive();
@@ -148,6 +148,52 @@ Deno.test("file bus: a held message's lease is renewed through the Subscription 
     assert.equal(await receiveWithin(other, 600), undefined, "acked after renewals: gone for good");
   } finally {
     await Promise.all([holder.close(), other.close(), writer.close()]);
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: sequence numbers grow across writers, and past a lost or damaged .autopgo-bus.seq", async () => {
+  const { dir, url, cleanup } = await tempBus("?poll=1h");
+  const clock = new ManualClock(0); // time stands still: only the sequence file orders the sends
+  const seqs = () => [...Deno.readDirSync(join(dir, "pending"))].map((e) => Number(e.name.split(".")[0])).sort();
+  try {
+    const [a, b] = [await openFileEventWriter(url, { clock }), await openFileEventWriter(url, { clock })];
+    await a.send({ body: enc("1"), orderingKey: "k" });
+    await b.send({ body: enc("2"), orderingKey: "k" });
+    assert.deepEqual(seqs(), [1, 2]);
+    await Deno.remove(join(dir, ".autopgo-bus.seq")); // a bus written by an older version
+    await a.send({ body: enc("3"), orderingKey: "k" });
+    await Deno.writeTextFile(join(dir, ".autopgo-bus.seq"), "00000"); // a torn write
+    await b.send({ body: enc("4"), orderingKey: "k" });
+    assert.deepEqual(seqs(), [1, 2, 3, 4]);
+    const reader = await openFileEventReader(url, { clock });
+    for (const want of ["1", "2", "3", "4"]) {
+      const message = await reader.receive();
+      assert.equal(message && dec(message.body), want);
+      await message?.ack();
+    }
+    await Promise.all([a.close(), b.close(), reader.close()]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: an idle reader looks again when its own process acks, not at its next poll", async () => {
+  const { url, cleanup } = await tempBus("?poll=1h");
+  const clock = new ManualClock(); // never advanced: a wake-up can only come from the ack
+  try {
+    const writer = await openFileEventWriter(url, { clock });
+    await writer.send({ body: enc("first"), orderingKey: "k" });
+    await writer.send({ body: enc("second"), orderingKey: "k" });
+    const [busy, idle] = [await openFileEventReader(url, { clock }), await openFileEventReader(url, { clock })];
+    const first = await busy.receive();
+    const waiting = idle.receive(); // "second" waits for "first"'s key
+    await first?.ack();
+    const second = await waiting;
+    assert.equal(second && dec(second.body), "second");
+    await second?.ack();
+    await Promise.all([writer.close(), busy.close(), idle.close()]);
+  } finally {
     await cleanup();
   }
 });
