@@ -4,7 +4,9 @@
  * clients, and time every upload from the start of its POST to the moment its staged blob is gone
  * (merged and cleaned), seen by reading the file:// store's staging folders every 20 ms. Workers
  * that run while the clients upload are warmed up first, as long-running workers are; a backlog is
- * uploaded before cold workers start and timed from the first one ready. Then a
+ * uploaded before cold workers start and timed from the last one ready, counting the uploads merged
+ * after it (timed from the first one ready, as before, the others' start-up on the same cores
+ * counted against every extra worker's throughput: unfair to more workers). Then a
  * few lone uploads, one at a time, each waited for until merged (the latency a single upload
  * sees on an idle worker), and the peak RSS (`VmHWM`) of every process. Finally a sanity check:
  * the `cpu/nanoseconds` totals of the merged bases equal those of the uploads as the worker
@@ -45,7 +47,7 @@ export interface IngestResult {
   config: IngestConfig;
   setup: string;
   uploadsPerSecond: number;
-  /** First POST started (backlog: workers started) → last upload merged. */
+  /** First POST started (backlog: last worker ready) → last upload merged. */
   drainMs: number;
   mergedP50: number;
   mergedP99: number;
@@ -196,9 +198,12 @@ export async function measureIngest(
       const started = startWorkers();
       await watch(() => mergedAt.size === startedAt.size, 20);
       await started;
-      first = Math.min(...readyAt, ...mergedAt.values()); // from the first worker ready: start-up is not ingest
+      // From the last worker ready: start-up is not ingest, and N workers starting at once on shared
+      // cores would otherwise charge each one's start-up to the others' throughput.
+      first = Math.max(...readyAt);
     } else await watcher;
     const last = Math.max(...mergedAt.values());
+    const measured = config.backlog ? [...mergedAt.values()].filter((t) => t > first).length : config.uploads;
     const serverCpuS = cpuSeconds(server.child.pid) - cpuBefore.server;
     const workerCpuS = workers.map((w, i) => cpuSeconds(w.child.pid) - (cpuBefore.workers[i] ?? 0));
     const latencies = [...startedAt].map(([key, t]) => mergedAt.get(key)! - t).sort((a, b) => a - b);
@@ -215,7 +220,7 @@ export async function measureIngest(
     const result: IngestResult = {
       config,
       setup: setup.name,
-      uploadsPerSecond: config.uploads / ((last - first) / 1000),
+      uploadsPerSecond: measured / ((last - first) / 1000),
       drainMs: last - first,
       mergedP50: percentile(latencies, 50),
       mergedP99: percentile(latencies, 99),

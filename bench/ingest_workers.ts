@@ -141,8 +141,9 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `processes (file:// store). "live": the workers, warmed up with ${options.warmup} uploads each to other apps, ` +
     `run while the clients upload; uploads/s from the first POST to the last merge (the server's acceptance and ` +
     `the workers share the machine's ${cores} cores). "backlog": everything is uploaded first with no worker ` +
-    `running, then cold workers start (a restart after an outage); uploads/s from the first worker ready to the ` +
-    `last merge. Each configuration ran ${options.repeat} times in interleaved rounds (1, 2, 4 workers, then the ` +
+    `running, then cold workers start (a restart after an outage); uploads/s from the last worker ready to the ` +
+    `last merge, counting the uploads merged after it (start-up is not ingest). Each configuration ran ` +
+    `${options.repeat} times in interleaved rounds (1, 2, 4 workers, then the ` +
     `next bus or mode); "vs 1 worker" is the median over the rounds of the ratio to the 1-worker run of the same ` +
     `round, which cancels load that drifts between rounds; other columns are medians. Batch ` +
     `writes and lost write races count the measured apps' base writes (from the workers' logs); CPU is user + ` +
