@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { plainMergeArgs } from "./merge_plain.ts";
+import { collectGarbage, mergeProfileFilesEncoded } from "./merge_io.ts";
+import { EncodedProfileMerger } from "../core/pprof/fast_merge.ts";
 import { committedProfiles } from "../tests/support/fixtures.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -91,4 +93,17 @@ Deno.test("autopgo merge: the plain path writes and fails exactly as commander's
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("mergeProfileFilesEncoded: a merge of over 1 MiB of input (collected before encoding) gives the fused bytes", () => {
+  const { cpu } = committedProfiles();
+  const paths = Array.from({ length: 120 }, (_, i) => cpu[i % cpu.length]);
+  const merger = new EncodedProfileMerger();
+  for (const path of paths) merger.add(Deno.readFileSync(path));
+  assert.deepEqual(mergeProfileFilesEncoded(paths), merger.finish());
+});
+
+Deno.test("collectGarbage: runs, or does nothing, without throwing", () => {
+  collectGarbage();
+  collectGarbage();
 });
