@@ -8,7 +8,9 @@
  * (bench/scaling.ts), each in its own section; the 10-minute steady load is `deno task bench:steady`.
  *
  * Usage: deno task bench [--runs 5] [--warmups 1] [--profiles 100] [--units 50000] [--no-phases] [--no-write]
- *                        [--v8-flags FLAGS]   (passed to our `deno run`, e.g. --max-semi-space-size=2)
+ *                        [--v8-flags FLAGS]   (passed to our `deno run`; default --max-semi-space-size=4, the flag the
+ *                                              release binaries carry (compile.sh), so our side runs as users run it;
+ *                                              --v8-flags= for V8's defaults)
  *                        [--section NAME]     (BENCHMARKS.md section for the table, default "merge")
  *                        [--autopgo-bin PATH]   (a compiled autopgo instead of `deno run main.ts`)
  *                        [--no-cold-start] [--no-scaling]
@@ -28,6 +30,8 @@ import { fusedPath, medianPhases, objectPath, phasesTable } from "./phases.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const BENCHMARKS_MD = `${REPO}BENCHMARKS.md`;
+/** The V8 flags the release binaries are compiled with (compile.sh) and `deno task start` sets: how users run autopgo. */
+const USER_V8_FLAGS = "--max-semi-space-size=4";
 
 /** Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` (appends the pair if absent). */
 export function replaceSection(doc: string, name: string, body: string): string {
@@ -106,7 +110,7 @@ async function main(): Promise<void> {
       "no-phases": { type: "boolean", default: false },
       "no-write": { type: "boolean", default: false },
       "autopgo-bin": { type: "string" },
-      "v8-flags": { type: "string" },
+      "v8-flags": { type: "string", default: USER_V8_FLAGS },
       section: { type: "string", default: "merge" },
       "no-cold-start": { type: "boolean", default: false },
       "no-scaling": { type: "boolean", default: false },
@@ -204,7 +208,11 @@ async function main(): Promise<void> {
       `Medians of ${runs} alternated runs per side after ${warmups} warm-up pair(s); ratios are medians of per-pair ` +
       `ratios. "Go" is google/pprof; CPU is user + system time (the machine is shared, so wall time carries noise ` +
       `that CPU time largely avoids). Whole processes: \`bench/go\` (\`pprofmerge\`: profile.Parse each, profile.Merge, Write) against ` +
-      `\`${ourCommand}\` (Deno start-up included). Target ≥2× faster with ≤0.5× memory: ${verdicts.join("; ")}.`,
+      `\`${ourCommand}\` (Deno start-up included${
+        flags["v8-flags"] === USER_V8_FLAGS
+          ? "; V8 flags as in the release binaries, so our side runs as users run it"
+          : ""
+      }). Target ≥2× faster with ≤0.5× memory: ${verdicts.join("; ")}.`,
       `Sanity: ${checks.join("; ")}.`,
       "",
       `Reproduce: \`${command}\``,
