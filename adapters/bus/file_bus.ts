@@ -26,7 +26,9 @@
  * - Closing a reader returns its unacked messages at once (attempt + 1).
  *
  * Parameters (accepted on both sides): `ackdeadline` (reader), `poll` (reader idle poll,
- * default 100ms; a reader also looks again at once when its own process sends, acks or nacks), `duplicate=N` (writer, testing aid: every message is enqueued N times with
+ * default 100ms; a reader also looks again at once when its own process sends, acks or nacks; an
+ * idle poll lists the whole queue only when a send or a lease changed since the last one found
+ * nothing, a delay or lease ended, or a second passed), `duplicate=N` (writer, testing aid: every message is enqueued N times with
  * the same id, to test consumers against duplicate delivery).
  *
  * @module
@@ -48,6 +50,8 @@ import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurab
 import { BusDir, inflightName, keyHash, NO_KEY, pad, type QueueEntry } from "./file_bus_dir.ts";
 
 const WHAT = "file event bus";
+/** An idle reader lists the whole queue at least this often (a message file put in by hand). */
+const FULL_SCAN_MS = 1_000;
 
 /**
  * Per bus directory, a signal that this process sent, acked or nacked a message there, so that
@@ -158,6 +162,8 @@ export class FileEventReader implements EventReader {
   }
   readonly #closing = new AbortController();
   readonly #held = new Map<string, QueueEntry>();
+  /** What the last claim that found nothing saw, so an idle poll can skip listing the queue. */
+  #idle?: { mark: string; wakeAt: number; until: number };
 
   /** Prefer {@link openFileEventReader}. */
   constructor(private readonly dir: BusDir, private readonly settings: BusSettings, private readonly clock: Clock) {}
@@ -205,13 +211,25 @@ export class FileEventReader implements EventReader {
         const now = this.clock.now();
         const keysInFlight = new Set<string>();
         let leaseWake: number | undefined;
-        for (const entry of this.dir.list(this.dir.inflight)) {
+        let returned = false;
+        const inflight = this.dir.list(this.dir.inflight);
+        for (const entry of inflight) {
           if (entry.at <= now) {
             await this.dir.returnToPending(entry, now); // expired lease (or just acked: then nothing to do)
+            returned = true;
             continue;
           }
           if (entry.key !== NO_KEY) keysInFlight.add(entry.key);
           leaseWake = leaseWake === undefined ? entry.at : Math.min(leaseWake, entry.at);
+        }
+        // Nothing deliverable last time, and since then no send (the last sequence number), no claim,
+        // ack, nack, renewal or return (the leases), no delay or lease ended: nothing can be now.
+        const mark = `${await this.dir.seqMark()}|${inflight.map((entry) => entry.name).sort().join("/")}`;
+        const idle = this.#idle;
+        this.#idle = undefined;
+        if (!returned && idle?.mark === mark && now < idle.wakeAt && now < idle.until) {
+          this.#idle = idle;
+          return { wakeAt: idle.wakeAt };
         }
         // Only each key's first message can be next (later ones wait for it), so the delivery rule
         // sees the keys' heads and the unkeyed messages instead of the whole sorted queue.
@@ -231,7 +249,11 @@ export class FileEventReader implements EventReader {
           visibleAt: entry.at,
         }));
         const { next, wakeAt } = pickDeliverable(waiting, keysInFlight, now);
-        if (!next) return { wakeAt: Math.min(wakeAt ?? Infinity, leaseWake ?? Infinity) };
+        if (!next) {
+          const wake = Math.min(wakeAt ?? Infinity, leaseWake ?? Infinity);
+          if (!returned) this.#idle = { mark, wakeAt: wake, until: now + FULL_SCAN_MS };
+          return { wakeAt: wake };
+        }
         const leased = { ...next.entry, at: now + this.settings.ackDeadlineMs };
         leased.name = inflightName(leased, this.#owner);
         try {

@@ -120,6 +120,16 @@ export class BusDir {
     return seqs;
   }
 
+  /** The sequence file's text ("" if missing): it changes with every send. */
+  async seqMark(): Promise<string> {
+    try {
+      return await Deno.readTextFile(this.seqFile);
+    } catch (e) {
+      if (isMissing(e)) return "";
+      throw e;
+    }
+  }
+
   async #readSeq(): Promise<number | undefined> {
     try {
       const text = await Deno.readTextFile(this.seqFile);

@@ -197,3 +197,27 @@ Deno.test("file bus: an idle reader looks again when its own process acks, not a
     await cleanup();
   }
 });
+
+Deno.test("file bus: an idle reader still finds a message file put in by hand (a full listing every second)", async () => {
+  const { dir, url, cleanup } = await tempBus("?poll=100ms");
+  const clock = new ManualClock();
+  try {
+    const writer = await openFileEventWriter(url, { clock });
+    await writer.send({ body: enc("sent"), orderingKey: "k" });
+    const reader = await openFileEventReader(url, { clock });
+    const sent = await reader.receive();
+    await sent?.ack();
+    let got: string | undefined;
+    const waiting = reader.receive().then((m) => got = m && dec(m.body));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await clock.advance(100); // an idle poll with nothing new: the queue is not listed again
+    await Deno.writeTextFile(join(dir, "pending", `${"5".padStart(16, "0")}._.1.0`), '{"id":"by-hand"}\nhand');
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 5)); // let the reader reach its next sleep
+    for (let t = 0; t < 100 && got === undefined; t++) await settle().then(() => clock.advance(100));
+    await waiting;
+    assert.equal(got, "hand");
+    await Promise.all([writer.close(), reader.close()]);
+  } finally {
+    await cleanup();
+  }
+});
