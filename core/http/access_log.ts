@@ -47,23 +47,33 @@ export function formatAccessLine(r: AccessRecord): string {
   return `${r.method} ${r.route}${app} ${r.status} in=${r.bytesIn}B out=${r.bytesOut}B ${Math.round(r.durationMs)}ms`;
 }
 
+/** A byte count reported once to `done`, at the end of a body or when it is cancelled or fails. */
+function byteTally(done: (bytes: number) => void): { add(bytes: number): void; finish(): void } {
+  let total = 0;
+  let finished = false;
+  return {
+    add(bytes) {
+      total += bytes;
+    },
+    finish() {
+      if (!finished) {
+        finished = true;
+        done(total);
+      }
+    },
+  };
+}
+
 /** A stream that passes bytes through and counts them; `done` runs once, at the end or on cancel. */
 function counter(done: (bytes: number) => void): TransformStream<Uint8Array, Uint8Array> {
-  let bytes = 0;
-  let finished = false;
-  const finish = () => {
-    if (!finished) {
-      finished = true;
-      done(bytes);
-    }
-  };
+  const tally = byteTally(done);
   return new TransformStream({
     transform(chunk, controller) {
-      bytes += chunk.byteLength;
+      tally.add(chunk.byteLength);
       controller.enqueue(chunk);
     },
-    flush: finish,
-    cancel: finish,
+    flush: tally.finish,
+    cancel: tally.finish,
   } as Transformer<Uint8Array, Uint8Array>);
 }
 
@@ -80,14 +90,7 @@ function countedBody(source: ReadableStream<Uint8Array>, done: (bytes: number) =
   } catch {
     return source.pipeThrough(counter(done));
   }
-  let bytes = 0;
-  let finished = false;
-  const finish = () => {
-    if (!finished) {
-      finished = true;
-      done(bytes);
-    }
-  };
+  const tally = byteTally(done);
   return new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: 64 * 1024,
@@ -98,21 +101,21 @@ function countedBody(source: ReadableStream<Uint8Array>, done: (bytes: number) =
       try {
         result = await reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
       } catch (error) {
-        finish();
+        tally.finish();
         throw error;
       }
       if (result.done) {
-        finish();
+        tally.finish();
         controller.close();
         // The reader's buffer came back with the end: hand it back to the pending read, empty.
         request.respondWithNewView(result.value ?? new Uint8Array(view.buffer, view.byteOffset, 0));
         return;
       }
-      bytes += result.value.byteLength;
+      tally.add(result.value.byteLength);
       request.respondWithNewView(result.value);
     },
     cancel(reason) {
-      finish();
+      tally.finish();
       return reader.cancel(reason);
     },
   });
