@@ -32,9 +32,8 @@ import type { DecodeLimits } from "../pprof/limits.ts";
 import {
   applyNoInlineGuards,
   type NoInlineGuards,
-  recordedNoInlineGuards,
   recordNoInlineGuards,
-  sameNoInlineGuards,
+  writtenWithGuards,
 } from "../pprof/noinline.ts";
 import { type BaseState, writeBaseState } from "./base_state.ts";
 import { type CompactionMode, prepareProfile } from "./profile_jobs.ts";
@@ -159,7 +158,7 @@ function mergePass(
       throw error;
     }
     const guards = job.noinline;
-    if (guards && !baseGuarded && !sameNoInlineGuards(recordedNoInlineGuards(merger.comments), guards)) {
+    if (guards && !baseGuarded && !writtenWithGuards(merger.comments, guards)) {
       return { kind: "base-unguarded" };
     }
   }

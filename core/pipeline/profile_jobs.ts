@@ -35,9 +35,8 @@ import { compactProfile, mergeProfiles } from "../pprof/merge.ts";
 import {
   applyNoInlineGuards,
   type NoInlineGuards,
-  recordedNoInlineGuards,
   recordNoInlineGuards,
-  sameNoInlineGuards,
+  writtenWithGuards,
 } from "../pprof/noinline.ts";
 import { checkPgo } from "../pprof/pgo.ts";
 import type { Profile } from "../pprof/profile.ts";
@@ -265,7 +264,7 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
       }
     }
   }
-  if (base && job.noinline && !sameNoInlineGuards(recordedNoInlineGuards(base.comments), job.noinline)) {
+  if (base && job.noinline && !writtenWithGuards(base.comments, job.noinline)) {
     base = applyNoInlineGuards(base, job.noinline); // the guard list changed since the base was written
   }
   let merged: Profile;

@@ -22,9 +22,8 @@ import { EncodedProfileMerger } from "../pprof/fast_merge.ts";
 import {
   applyNoInlineGuards,
   type NoInlineGuards,
-  recordedNoInlineGuards,
   recordNoInlineGuards,
-  sameNoInlineGuards,
+  writtenWithGuards,
 } from "../pprof/noinline.ts";
 import type { Profile } from "../pprof/profile.ts";
 import { type BaseState, readBaseState, type WindowCoverage, writeBaseState } from "./base_state.ts";
@@ -111,7 +110,7 @@ export function rebuildBytes(job: RebuildJob): RebuildResult {
   const merger = new EncodedProfileMerger();
   for (const i of used) {
     let profile = profiles[i];
-    if (guards && !sameNoInlineGuards(recordedNoInlineGuards(profile.comments), guards)) {
+    if (guards && !writtenWithGuards(profile.comments, guards)) {
       profile = applyNoInlineGuards(profile, guards);
     }
     const k = factors[i]!;

@@ -36,7 +36,7 @@ import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { decodeComments } from "../pprof/comments.ts";
 import { decayWeight } from "../pprof/decay.ts";
-import { type NoInlineGuards, recordedNoInlineGuards, sameNoInlineGuards } from "../pprof/noinline.ts";
+import { type NoInlineGuards, writtenWithGuards } from "../pprof/noinline.ts";
 import { setAsideBase } from "./app_admin.ts";
 import { type BaseState, encodeTombstone } from "./base_state.ts";
 import { baseKey, parseWindowKey, windowKey, windowsPrefix } from "./keys.ts";
@@ -113,7 +113,7 @@ export async function rebuildDefault(
     if (live.length > 0) {
       if (config.halfLifeMs === undefined && expired.length === 0 && stale.length === 0 && base.data) {
         const next = rebuiltState(live, cutoff, settings, 1);
-        const guarded = !noinline || sameNoInlineGuards(recordedNoInlineGuards(decodeComments(base.data)), noinline);
+        const guarded = !noinline || writtenWithGuards(decodeComments(base.data), noinline);
         if (guarded && upToDate(base.state, next)) {
           return { ...outcome, kind: "unchanged", windows: live.map((w) => w.start) };
         }

@@ -162,6 +162,11 @@ export function sameNoInlineGuards(recorded: readonly string[], guards: NoInline
   return recorded.length === guards.patterns.length && guards.patterns.every((p, i) => p.source === recorded[i]);
 }
 
+/** True when a profile whose comments are `comments` was written with exactly `guards` applied. */
+export function writtenWithGuards(comments: readonly string[], guards: NoInlineGuards): boolean {
+  return sameNoInlineGuards(recordedNoInlineGuards(comments), guards);
+}
+
 /**
  * Returns `p` with every function named as {@link guardedName} says, and the guards recorded in its
  * comments. `p` is not modified: renamed functions, the locations whose lines use them and the
