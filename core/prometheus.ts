@@ -29,7 +29,7 @@ import type {
   ScrapeTargetOutcome,
   UploadRejection,
 } from "./metrics.ts";
-import { bearerProblem } from "./pipeline/auth.ts";
+import { bearerRefusal } from "./pipeline/auth.ts";
 
 /** A merged profile's size, as the base-size gauge reads it. */
 export interface BaseSize {
@@ -265,15 +265,8 @@ export async function serveMetrics(
   metrics: PrometheusMetrics,
   options: MetricsRouteOptions = {},
 ): Promise<Response> {
-  if (options.token !== undefined) {
-    const problem = await bearerProblem(request.headers.get("authorization"), options.token);
-    if (problem) {
-      return Response.json({ message: problem, code: 401 }, {
-        status: 401,
-        headers: { "www-authenticate": 'Bearer realm="autopgo"' },
-      });
-    }
-  }
+  const refusal = await bearerRefusal(request, options.token);
+  if (refusal) return refusal;
   if (request.method !== "GET" && request.method !== "HEAD") {
     return Response.json({ message: `method ${request.method} not allowed, use GET, HEAD`, code: 405 }, {
       status: 405,

@@ -17,7 +17,7 @@
 
 import { Session } from "node:inspector";
 import { encodeProfile } from "../pprof/encode.ts";
-import { bearerProblem } from "../pipeline/auth.ts";
+import { bearerRefusal } from "../pipeline/auth.ts";
 import { type V8CpuProfile, v8ToPprof } from "./v8_cpu_profile.ts";
 
 /** Longest CPU profile served. */
@@ -92,15 +92,8 @@ const INDEX = `<html><head><title>/debug/pprof/</title></head><body>
 
 /** Answers a request below `/debug/pprof/`. */
 export async function servePprof(request: Request, options: DebugRoutesOptions = {}): Promise<Response> {
-  if (options.token !== undefined) {
-    const problem = await bearerProblem(request.headers.get("authorization"), options.token);
-    if (problem) {
-      return Response.json({ message: problem, code: 401 }, {
-        status: 401,
-        headers: { "www-authenticate": 'Bearer realm="autopgo"' },
-      });
-    }
-  }
+  const refusal = await bearerRefusal(request, options.token);
+  if (refusal) return refusal;
   if (request.method !== "GET" && request.method !== "HEAD") {
     return text(405, "method not allowed", { allow: "GET, HEAD" });
   }

@@ -31,3 +31,18 @@ export async function bearerProblem(header: string | null, token: string): Promi
   if (!m) return "authorization must use the Bearer scheme";
   return await constantTimeEquals(m[1].trim(), token) ? undefined : "invalid bearer token";
 }
+
+/**
+ * The 401 answer for `request` when `token` is set and the request does not carry it (the API's
+ * `{"message","code"}` JSON with `WWW-Authenticate: Bearer realm="autopgo"`); undefined when the
+ * request may go on.
+ */
+export async function bearerRefusal(request: Request, token: string | undefined): Promise<Response | undefined> {
+  if (token === undefined) return undefined;
+  const problem = await bearerProblem(request.headers.get("authorization"), token);
+  if (!problem) return undefined;
+  return Response.json({ message: problem, code: 401 }, {
+    status: 401,
+    headers: { "www-authenticate": 'Bearer realm="autopgo"' },
+  });
+}
