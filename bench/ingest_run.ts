@@ -21,7 +21,7 @@ import { decodeProfile } from "../core/pprof/decode.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
 import { cpuSeconds, peakRssMiB } from "./proc_stats.ts";
-import type { BenchSetup } from "./setups.ts";
+import { type BenchSetup, pipelineCommands } from "./setups.ts";
 
 /** What one run measures. */
 export interface IngestConfig {
@@ -144,15 +144,12 @@ export async function measureIngest(
 ): Promise<IngestResult> {
   const storeDir = fileURLToPath(setup.blobUrl);
   const apps = Array.from({ length: config.apps }, (_, i) => `ingest-${i}`);
-  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl];
-  const env = setup.env;
-  const server = await startAutopgo(["server", ...common, "--event-writer-url", setup.writerUrl], { env });
-  const workerArgs = [
-    "worker",
-    ...common,
+  const commands = pipelineCommands(setup, [
     ...["--compaction", config.compaction, "--batch-max-uploads", String(config.batchMaxUploads)],
-    ...["--event-reader-url", setup.readerUrl, "--event-writer-url", setup.writerUrl],
-  ];
+  ]);
+  const env = setup.env;
+  const server = await startAutopgo(commands.server, { env });
+  const workerArgs = commands.worker;
   const workers: AutopgoProcess[] = [];
   const readyAt: number[] = [];
   const startWorkers = async () => {

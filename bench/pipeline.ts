@@ -21,7 +21,7 @@ import { openBlobStore, openEventReader, openEventWriter } from "../core/registr
 import { generateProfiles } from "../tests/support/fixtures.ts";
 import { startAutopgo } from "../tests/support/pipeline_process.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
-import { type BenchSetup, benchSetups } from "./setups.ts";
+import { type BenchSetup, benchSetups, pipelineCommands } from "./setups.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -40,18 +40,10 @@ interface PipelineResult {
 
 async function measurePipeline(setup: BenchSetup, files: string[], uploads: number): Promise<PipelineResult> {
   const store = await openBlobStore(setup.blobUrl);
-  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl];
+  const commands = pipelineCommands(setup);
   const env = setup.env;
-  const server = await startAutopgo(["server", ...common, "--event-writer-url", setup.writerUrl], { env });
-  const workerArgs = [
-    "worker",
-    ...common,
-    "--event-reader-url",
-    setup.readerUrl,
-    "--event-writer-url",
-    setup.writerUrl,
-  ];
-  const workers = await Promise.all([startAutopgo(workerArgs, { env }), startAutopgo(workerArgs, { env })]);
+  const server = await startAutopgo(commands.server, { env });
+  const workers = await Promise.all([startAutopgo(commands.worker, { env }), startAutopgo(commands.worker, { env })]);
   try {
     const startedAt = new Map<string, number>();
     const mergedAt = new Map<string, number>();

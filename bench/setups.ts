@@ -199,3 +199,23 @@ async function pubsub(): Promise<BenchSetup | undefined> {
 export function benchSetups(): (() => Promise<BenchSetup | undefined>)[] {
   return [fileFile, s3File, gsFile, azblobFile, natsJetStream, kafka, sqs, pubsub];
 }
+
+/**
+ * The command lines of a server and of a worker on `setup` (ports chosen by the OS, on
+ * 127.0.0.1), with `workerFlags` added to the worker's.
+ */
+export function pipelineCommands(
+  setup: BenchSetup,
+  workerFlags: string[] = [],
+): { server: string[]; worker: string[] } {
+  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl];
+  return {
+    server: ["server", ...common, "--event-writer-url", setup.writerUrl],
+    worker: [
+      "worker",
+      ...common,
+      ...workerFlags,
+      ...["--event-reader-url", setup.readerUrl, "--event-writer-url", setup.writerUrl],
+    ],
+  };
+}

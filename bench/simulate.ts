@@ -27,7 +27,7 @@ import { cachedProfiles, machineLine, usableProfiles } from "./ingest.ts";
 import { batchesInLogs, percentile } from "./ingest_run.ts";
 import { cpuSeconds } from "./proc_stats.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
-import { type BenchSetup, fileFile, natsJetStream } from "./setups.ts";
+import { type BenchSetup, fileFile, natsJetStream, pipelineCommands } from "./setups.ts";
 import { extrapolate, type StepResult, stepsTable } from "./simulate_model.ts";
 
 const SCALING_MD = fileURLToPath(new URL("../SCALING.md", import.meta.url));
@@ -87,23 +87,13 @@ async function simulate(
   const setup = await make();
   if (!setup) throw new Error("bus not available");
   const storeDir = fileURLToPath(setup.blobUrl);
-  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", setup.blobUrl];
+  const commands = pipelineCommands(setup);
   const names = Array.from({ length: apps }, (_, i) => `svc-${i}`);
   const processes: AutopgoProcess[] = [];
   const results: StepResult[] = [];
   try {
-    processes.push(
-      await startAutopgo(["server", ...common, "--event-writer-url", setup.writerUrl], { env: setup.env }),
-    );
-    const workerArgs = [
-      "worker",
-      ...common,
-      "--event-reader-url",
-      setup.readerUrl,
-      "--event-writer-url",
-      setup.writerUrl,
-    ];
-    for (let i = 0; i < workers; i++) processes.push(await startAutopgo(workerArgs, { env: setup.env }));
+    processes.push(await startAutopgo(commands.server, { env: setup.env }));
+    for (let i = 0; i < workers; i++) processes.push(await startAutopgo(commands.worker, { env: setup.env }));
     const [server, ...pool] = processes;
     // Warm-up: every app gets a base, every worker compiles its hot paths.
     await Promise.all(names.map((app, i) => post(server.url, app, bodies[i % bodies.length])));
