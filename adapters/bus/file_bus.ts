@@ -224,7 +224,7 @@ export class FileEventReader implements EventReader {
         }
         // Nothing deliverable last time, and since then no send (the last sequence number), no claim,
         // ack, nack, renewal or return (the leases), no delay or lease ended: nothing can be now.
-        const mark = `${await this.dir.seqMark()}|${inflight.map((entry) => entry.name).sort().join("/")}`;
+        const mark = `${this.dir.seqMark()}|${inflight.map((entry) => entry.name).sort().join("/")}`;
         const idle = this.#idle;
         this.#idle = undefined;
         if (!returned && idle?.mark === mark && now < idle.wakeAt && now < idle.until) {

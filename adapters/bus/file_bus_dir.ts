@@ -121,9 +121,9 @@ export class BusDir {
   }
 
   /** The sequence file's text ("" if missing): it changes with every send. */
-  async seqMark(): Promise<string> {
+  seqMark(): string {
     try {
-      return await Deno.readTextFile(this.seqFile);
+      return Deno.readTextFileSync(this.seqFile);
     } catch (e) {
       if (isMissing(e)) return "";
       throw e;
