@@ -17,12 +17,16 @@
  * free. A crashed holder's lease expires after its TTL; a holder that outlives its TTL (a batch
  * slower than the TTL) only risks a lost write race, as without a lease.
  *
- * Affinity: a holder releases the lease with a rest as long as its batch took (at most 1 s), during
- * which only it may merge the app again. Uploads that arrive meanwhile wait for one larger batch
- * instead of every idle worker starting a small one at once: the base is read, merged and gzipped
- * about as often as with one worker, whatever the number of workers, and the app sticks to the
- * worker that merged it last while that worker keeps receiving its events. One worker alone
- * always holds its own lease, so it never waits.
+ * Rest: a holder releases the lease with a rest as long as its batch took, at least
+ * {@link MIN_REST_MS} and at most {@link MAX_REST_MS}, during which nobody merges the app, its
+ * holder included: every event of the app that arrives meanwhile is handed back until the rest is
+ * over ({@link AppBusyError} with `resting`), and the uploads it names wait for one larger batch.
+ * Without the rest for the holder, each worker merged the app as soon as it received one of its
+ * events: with four workers on NATS JetStream a live load of 1,000 uploads took 237 batch writes
+ * where one worker took 24, and ingest shrank (BENCHMARKS.md). An app merges at most once per rest,
+ * so the base is read, merged and gzipped about as often whatever the number of workers. A lone
+ * upload (its app not merged within the last rest) is merged at once: the rest only delays uploads
+ * that follow a merge of their app within a second.
  *
  * Layout: `<app>/merge.lease` holds `{"holder": "<id>", "expires": <Unix ms>, "released": bool}`,
  * read, then taken with an only-if-absent write or an only-if-version write over an expired one
@@ -62,14 +66,17 @@ export class AppBusyError extends Error {
   readonly holder: string;
   /** Suggested delay before the event is handled again. */
   readonly retryMs: number;
+  /** The app rests after a batch (module doc) and is free again in `retryMs`; else it is being merged. */
+  readonly resting: boolean;
 
   /** `retryMs` is how long the caller should wait. */
-  constructor(app: string, holder: string, retryMs: number) {
-    super(`app "${app}" is being merged by ${holder}`);
+  constructor(app: string, holder: string, retryMs: number, resting = false) {
+    super(resting ? `app "${app}" rests after a batch by ${holder}` : `app "${app}" is being merged by ${holder}`);
     this.name = "AppBusyError";
     this.app = app;
     this.holder = holder;
     this.retryMs = retryMs;
+    this.resting = resting;
   }
 }
 
@@ -92,8 +99,15 @@ interface LeaseBody {
   released?: boolean;
 }
 
+/** The shortest rest after a batch: an app busy with uploads is merged at most this often. */
+export const MIN_REST_MS = 250;
 /** The longest rest after a batch. */
-const MAX_REST_MS = 1_000;
+export const MAX_REST_MS = 1_000;
+
+/** The delay for an event whose app rests for `retryMs` more (+0–25% jitter, so they do not all return at once). */
+export function restRetryMs(retryMs: number, random: () => number = Math.random): number {
+  return Math.round(Math.max(10, retryMs) * (1 + random() / 4));
+}
 
 function leaseBody(body: LeaseBody): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(body));
@@ -108,8 +122,47 @@ function parseLease(data: Uint8Array): LeaseBody | undefined {
 }
 
 /**
- * Runs `fn` holding the lease of `app`, then releases it. Throws {@link AppBusyError} (without
- * running `fn`) when another live holder has it; store errors propagate (transient).
+ * What each holder last learnt about apps whose lease it could not take, per store: until when
+ * they are known to be busy. Events of such an app are handed back without reading the store
+ * ({@link knownBusy}): in a backlog most events find their app busy, and each of them used to cost
+ * a lease read.
+ */
+const busyApps = new WeakMap<BlobStore, Map<string, { until: number; error: AppBusyError }>>();
+
+/** How long a lease seen held (not resting) counts as busy without reading it again. */
+const HELD_MEMO_MS = 100;
+
+function noteBusy(store: BlobStore, holder: string, error: AppBusyError, now: number): void {
+  let apps = busyApps.get(store);
+  if (!apps) busyApps.set(store, apps = new Map());
+  apps.set(`${holder}\0${error.app}`, {
+    until: now + (error.resting ? error.retryMs : Math.min(HELD_MEMO_MS, error.retryMs)),
+    error,
+  });
+}
+
+/**
+ * The {@link AppBusyError} to hand an event of `app` back with, when this process saw the app's
+ * lease held, or the app resting, so recently that it must still be; undefined otherwise (then
+ * only the lease in the store can tell).
+ */
+export function knownBusy(store: BlobStore, app: string, options: AppLeaseOptions): AppBusyError | undefined {
+  const now = (options.now ?? Date.now)();
+  const known = busyApps.get(store)?.get(`${options.holder}\0${app}`);
+  if (!known) return undefined;
+  if (now >= known.until) {
+    busyApps.get(store)!.delete(`${options.holder}\0${app}`);
+    return undefined;
+  }
+  const { error } = known;
+  return new AppBusyError(app, error.holder, known.until - now, error.resting);
+}
+
+/**
+ * Runs `fn` holding the lease of `app`, then releases it, with a rest unless `rests(result)` says
+ * otherwise (a full batch: more uploads are waiting, so the app is merged again at once). Throws
+ * {@link AppBusyError} (without running `fn`) when the lease is held or the app rests; store errors
+ * propagate (transient).
  */
 export async function withAppLease<T>(
   store: BlobStore,
@@ -117,16 +170,28 @@ export async function withAppLease<T>(
   options: AppLeaseOptions,
   fn: () => Promise<T>,
   signal?: AbortSignal,
+  rests: (result: T) => boolean = () => true,
 ): Promise<T> {
   const now = options.now ?? Date.now;
-  const version = await takeLease(store, app, options, signal);
-  const started = now();
+  const known = knownBusy(store, app, options);
+  if (known) throw known;
+  let version: string;
   try {
-    return await fn();
+    version = await takeLease(store, app, options, signal);
+  } catch (error) {
+    if (error instanceof AppBusyError) noteBusy(store, options.holder, error, now());
+    throw error;
+  }
+  busyApps.get(store)?.delete(`${options.holder}\0${app}`);
+  const started = now();
+  let rest = 0;
+  try {
+    const result = await fn();
+    // A rest as long as the batch took (MIN_REST_MS to MAX_REST_MS): nobody merges the app
+    // meanwhile, so its next uploads gather into one batch (module doc).
+    if (rests(result)) rest = Math.min(MAX_REST_MS, Math.max(MIN_REST_MS, now() - started));
+    return result;
   } finally {
-    // Released with a rest as long as the batch took (at most MAX_REST_MS): only this holder may
-    // merge the app meanwhile, so its waiting uploads gather into one batch (module doc).
-    const rest = Math.min(MAX_REST_MS, Math.max(0, now() - started));
     const body = leaseBody({ holder: options.holder, expires: now() + rest, released: true });
     await store.write(appLeaseKey(app), body, { ifVersion: version }, signal).catch((error) => {
       // Taken over after it expired, or the store failed: it expires on its own.
@@ -153,7 +218,9 @@ async function takeLease(store: BlobStore, app: string, options: AppLeaseOptions
     }
     const lease = current && parseLease(current.data);
     const mine = lease?.holder === options.holder; // released by this process, or held by its previous life
-    if (lease && !mine && lease.expires > now()) throw new AppBusyError(app, lease.holder, lease.expires - now());
+    if (lease && lease.expires > now() && (lease.released || !mine)) {
+      throw new AppBusyError(app, lease.holder, lease.expires - now(), lease.released === true);
+    }
     try {
       const version = await store.write(
         key,

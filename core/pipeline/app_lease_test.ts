@@ -1,6 +1,6 @@
 /**
  * Tests of the per-app merge lease (app_lease.ts) on the mem:// store: one holder at a time, the
- * rest after a batch that only its holder may skip, take-over of an expired lease, a released
+ * rest after a batch that its holder keeps too, take-over of an expired lease, a released
  * lease after a failing batch, and four lease-holding workers that see every event twice merging
  * each upload exactly once with no write conflict, handing busy apps' events back to the bus.
  */
@@ -15,7 +15,16 @@ import { encodeEnvelope, makeEnvelope } from "../events.ts";
 import { NO_METRICS } from "../metrics.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { mergeProfiles } from "../pprof/merge.ts";
-import { AppBusyError, appLeaseKey, busyRetryMs, DEFAULT_APP_LEASE_TTL_MS, withAppLease } from "./app_lease.ts";
+import {
+  AppBusyError,
+  appLeaseKey,
+  busyRetryMs,
+  DEFAULT_APP_LEASE_TTL_MS,
+  MAX_REST_MS,
+  MIN_REST_MS,
+  restRetryMs,
+  withAppLease,
+} from "./app_lease.ts";
 import { stagingKey } from "./keys.ts";
 import { readBase } from "./profiles_view.ts";
 import { handleEvent, type WorkerDeps } from "./worker_events.ts";
@@ -47,21 +56,35 @@ Deno.test("withAppLease: a second holder is refused while the first merges, and 
   assert.equal(lease.released, true);
 });
 
-Deno.test("withAppLease: after a batch only its holder may merge the app until the rest is over", async () => {
+Deno.test("withAppLease: after a batch the app rests, for its holder too, as long as the batch took", async () => {
   const store = await openMemBlobStore("mem://");
   const c = clock();
   const a = { holder: "a", now: c.now };
   const b = { holder: "b", now: c.now };
   await withAppLease(store, "x", a, () => Promise.resolve(c.advance(300)));
-  // Rested for as long as the batch took (300 ms): b waits, a goes straight on.
-  await assert.rejects(withAppLease(store, "x", b, () => Promise.resolve()), AppBusyError);
-  assert.equal(await withAppLease(store, "x", a, () => Promise.resolve(c.advance(5_000) && "again")), "again");
-  c.advance(999); // the longest rest is 1 s
-  await assert.rejects(withAppLease(store, "x", b, () => Promise.resolve()), AppBusyError);
-  c.advance(2);
-  assert.equal(await withAppLease(store, "x", b, () => Promise.resolve("b")), "b");
-  // A batch that took no time leaves no rest.
+  // Rests for as long as the batch took (300 ms): nobody merges, not even a.
+  const resting = await withAppLease(store, "x", b, () => Promise.resolve()).catch((e) => e);
+  assert.ok(resting instanceof AppBusyError);
+  assert.deepEqual([resting.resting, resting.holder, resting.retryMs], [true, "a", 300]);
+  const own = await withAppLease(store, "x", a, () => Promise.resolve()).catch((e) => e);
+  assert.deepEqual([own instanceof AppBusyError, own.resting], [true, true]);
+  c.advance(300);
+  assert.equal(await withAppLease(store, "x", b, () => Promise.resolve(c.advance(5_000) && "b")), "b");
+  c.advance(MAX_REST_MS - 1); // the longest rest is 1 s
+  await assert.rejects(withAppLease(store, "x", a, () => Promise.resolve()), AppBusyError);
+  c.advance(1);
   assert.equal(await withAppLease(store, "x", a, () => Promise.resolve("a")), "a");
+  // A batch that took no time still rests MIN_REST_MS: a busy app merges at most that often.
+  c.advance(MIN_REST_MS - 1);
+  await assert.rejects(withAppLease(store, "x", b, () => Promise.resolve()), AppBusyError);
+  c.advance(1);
+  assert.equal(await withAppLease(store, "x", b, () => Promise.resolve("b")), "b");
+});
+
+Deno.test("restRetryMs: an event of a resting app comes back once the rest is over, with up to 25% jitter", () => {
+  assert.equal(restRetryMs(400, () => 0), 400);
+  assert.equal(restRetryMs(400, () => 0.999), 500);
+  assert.equal(restRetryMs(0, () => 0), 10, "never a zero delay");
 });
 
 Deno.test("withAppLease: a crashed holder's lease is taken over after its TTL, and a failing batch releases", async () => {
@@ -131,7 +154,7 @@ Deno.test("handleEvent with leases: four workers seeing every event twice merge 
     });
     return worker(own, holder, published);
   });
-  // A bus: every event delivered twice; a nacked one comes back (at once: the rest is ≤ 1 s of real time).
+  // A bus: every event delivered twice; a nacked one comes back after 5 ms (rests are real time: ≤ 1 s).
   const queue = [...keys, ...keys].map(({ app, key }, i) => ({
     body: encodeEnvelope(makeEnvelope("profile.uploaded", { app, profileKey: key }, `e${i}`, new Date())),
     attempt: 1,
@@ -142,7 +165,7 @@ Deno.test("handleEvent with leases: four workers seeing every event twice merge 
       const event = queue.shift()!;
       const disposition = await handleEvent(deps, event.body, event.attempt);
       if (disposition.action === "nack") {
-        assert.match(disposition.note, /^deferred: app "[pq]" is being merged by w\d/);
+        assert.match(disposition.note, /^deferred: app "[pq]" (is being merged|rests after a batch) by w\d/);
         deferred++;
         await new Promise((resolve) => setTimeout(resolve, 5));
         queue.push({ body: event.body, attempt: event.attempt + 1 });

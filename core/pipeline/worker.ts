@@ -2,8 +2,9 @@
  * The worker loop: consumes `profile.*` events from an {@link EventReader} with `concurrency`
  * parallel consumers, acks or nacks each per {@link handleEvent}, and runs the reconcile sweep
  * on start and every `sweepIntervalMs` (with retention windows, the sweep also rebuilds every
- * app's `default.pgo`, so decay and expiry advance without uploads). On stop (signal) it stops
- * receiving, lets in-flight merges finish, and resolves.
+ * app's `default.pgo`, so decay and expiry advance without uploads). With app leases, an event
+ * whose app is busy is parked until the app is free (parked_events.ts). On stop (signal) it stops
+ * receiving, lets in-flight merges finish, hands parked events back to the bus, and resolves.
  *
  * @module
  */
@@ -13,7 +14,8 @@ import { abortableSleep } from "../sleep.ts";
 import type { EventReader, IncomingMessage } from "../events.ts";
 import { AppBusyError } from "./app_lease.ts";
 import { reconcileStaging } from "./reconcile.ts";
-import { handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
+import { ParkedEvents } from "./parked_events.ts";
+import { type Disposition, handleEvent, processUpload, type WorkerDeps } from "./worker_events.ts";
 import { rebuildAllApps } from "./worker_windows.ts";
 
 export type { WorkerDeps } from "./worker_events.ts";
@@ -34,8 +36,8 @@ export interface WorkerLoopOptions {
 
 const log = getLogger(["autopgo", "worker"]);
 
-async function settle(message: IncomingMessage, deps: WorkerDeps): Promise<void> {
-  const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
+/** Acks or nacks `message` per `disposition`. */
+async function settle(message: IncomingMessage, disposition: Disposition): Promise<void> {
   log.debug("message {id}: {action} ({note})", { id: message.id, ...disposition });
   try {
     if (disposition.action === "ack") await message.ack();
@@ -45,7 +47,12 @@ async function settle(message: IncomingMessage, deps: WorkerDeps): Promise<void>
   }
 }
 
-async function consume(reader: EventReader, deps: WorkerDeps, signal: AbortSignal): Promise<void> {
+async function consume(
+  reader: EventReader,
+  deps: WorkerDeps,
+  parked: ParkedEvents | undefined,
+  signal: AbortSignal,
+): Promise<void> {
   while (!signal.aborted) {
     let message: IncomingMessage | undefined;
     try {
@@ -58,7 +65,12 @@ async function consume(reader: EventReader, deps: WorkerDeps, signal: AbortSigna
     }
     if (!message) break;
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
-    await settle(message, deps);
+    const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
+    if (parked?.park(message, disposition)) {
+      log.debug("message {id}: parked ({note})", { id: message.id, note: disposition.note });
+      continue;
+    }
+    await settle(message, disposition);
   }
 }
 
@@ -73,8 +85,8 @@ async function sweepLoop(deps: WorkerDeps, options: WorkerLoopOptions, signal: A
         grace,
         (app, key) =>
           processUpload(deps, app, key).catch((error) => {
-            // Another worker holds the app's merge lease: it or the next sweep merges the upload.
-            if (error instanceof AppBusyError) return `${key}: left to ${error.holder}, merging app "${app}"`;
+            // The app is being merged or rests (app_lease.ts): its next batch or the next sweep merges the upload.
+            if (error instanceof AppBusyError) return `${key}: left for later: ${error.message}`;
             throw error;
           }),
         signal,
@@ -98,7 +110,16 @@ export async function runWorker(
   options: WorkerLoopOptions,
   signal: AbortSignal,
 ): Promise<void> {
-  const consumers = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, () => consume(reader, deps, signal));
+  // Events of busy apps wait here instead of going back to the bus (parked_events.ts); only where
+  // apps are leased: on a bus with per-app ordering a worker never meets another's busy app.
+  const parked = deps.appLease
+    ? new ParkedEvents((message) => handleEvent(deps, message.body, message.deliveryAttempt), settle)
+    : undefined;
+  const consumers = Array.from(
+    { length: Math.max(1, options.concurrency ?? 1) },
+    () => consume(reader, deps, parked, signal),
+  );
   options.onReady?.();
   await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
+  await parked?.stop();
 }

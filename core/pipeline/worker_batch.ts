@@ -26,7 +26,7 @@ import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
 import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
-import { withAppLease } from "./app_lease.ts";
+import { knownBusy, withAppLease } from "./app_lease.ts";
 import { claimOf, rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits, BatchOutcome } from "./merge_batch.ts";
@@ -86,6 +86,9 @@ export async function processBatch(
   };
   // Staging keys are unique and never rewritten: once the blob is gone it was merged, rejected or dropped.
   if (!(await deps.store.stat(key, signal))) return gone();
+  // Seen busy a moment ago by this process: hand the event back without reading the lease again.
+  const busy = deps.appLease && knownBusy(deps.store, app, deps.appLease);
+  if (busy) throw busy;
   return await oneAtATime(deps.store, app, async () => {
     const info = await deps.store.stat(key, signal);
     if (!info) return gone();
@@ -96,11 +99,19 @@ export async function processBatch(
       return `${key} is a duplicate of an idempotent upload merged under another key: dropped`;
     }
     const merge = () => mergeAndCleanUp(deps, app, key, info.size, limits, started, signal);
-    return deps.appLease ? await withAppLease(deps.store, app, deps.appLease, merge, signal) : await merge();
+    // After a full batch more uploads are waiting: the app is merged again without a rest.
+    const rests = (result: { full: boolean }) => !result.full;
+    const { note } = deps.appLease
+      ? await withAppLease(deps.store, app, deps.appLease, merge, signal, rests)
+      : await merge();
+    return note;
   });
 }
 
-/** Gathers and merges the batch of `key`, then cleans up every member; see {@link processBatch}. */
+/**
+ * Gathers and merges the batch of `key`, then cleans up every member; see {@link processBatch}.
+ * `full`: the batch reached `limits.maxUploads`, so more uploads of the app may be waiting.
+ */
 async function mergeAndCleanUp(
   deps: WorkerDeps,
   app: string,
@@ -109,7 +120,7 @@ async function mergeAndCleanUp(
   limits: BatchLimits,
   started: number,
   signal?: AbortSignal,
-): Promise<string> {
+): Promise<{ note: string; full: boolean }> {
   const metrics = deps.metrics ?? NO_METRICS;
   let outcome: BatchOutcome;
   try {
@@ -148,7 +159,8 @@ async function mergeAndCleanUp(
     metrics.poison("rejected_upload");
     log.warn("rejected upload {key}: {reason}", { key: k, app, reason, movedTo: target });
   }
-  return noteFor(key, app, outcome);
+  const members = outcome.merged.length + outcome.alreadyAbsorbed.length + outcome.rejected.length;
+  return { note: noteFor(key, app, outcome), full: members >= limits.maxUploads };
 }
 
 function noteFor(key: string, app: string, outcome: BatchOutcome): string {

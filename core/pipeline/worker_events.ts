@@ -25,7 +25,7 @@ import { appNameProblem } from "../app_name.ts";
 import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
 import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts";
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
-import { AppBusyError, type AppLeaseOptions, busyRetryMs } from "./app_lease.ts";
+import { AppBusyError, type AppLeaseOptions, busyRetryMs, restRetryMs } from "./app_lease.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
@@ -64,7 +64,15 @@ export interface WorkerDeps extends MergeDeps {
 }
 
 /** What to do with a message. */
-export type Disposition = { action: "ack"; note: string } | { action: "nack"; delayMs: number; note: string };
+export type Disposition =
+  | { action: "ack"; note: string }
+  | {
+    action: "nack";
+    delayMs: number;
+    note: string;
+    /** The event's app is being merged or rests (app_lease.ts): it may be free in `retryMs`. */
+    busy?: { app: string; retryMs: number };
+  };
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -204,9 +212,17 @@ export async function handleEvent(
     const message = error instanceof Error ? error.message : String(error);
     const what = envelope ? `${envelope.type} event ${envelope.id}` : "event";
     if (error instanceof AppBusyError) {
-      // Not a failure: another worker is merging the app; by the next delivery it has merged this
-      // upload (acked after one stat) or released the app.
-      return { action: "nack", delayMs: busyRetryMs(deliveryAttempt, deps.random), note: `deferred: ${message}` };
+      // Not a failure: the app is being merged, or rests after a batch (app_lease.ts); by the next
+      // delivery this upload is merged (acked after one stat) or the app is free.
+      const delayMs = error.resting
+        ? restRetryMs(error.retryMs, deps.random)
+        : busyRetryMs(deliveryAttempt, deps.random);
+      return {
+        action: "nack",
+        delayMs,
+        note: `deferred: ${message}`,
+        busy: { app: error.app, retryMs: error.resting ? error.retryMs : 0 },
+      };
     }
     if (error instanceof EventFormatError) {
       deps.metrics?.poison("malformed_event");
