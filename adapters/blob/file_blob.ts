@@ -29,7 +29,8 @@
  * hand-off to its I/O threads, and much more CPU when processes outnumber cores (measured: four
  * worker processes on two cores spent more CPU on that hand-off than on merging). A listing of
  * an app's waiting uploads is a stat and a version read per upload, so listings were the bulk of
- * it. Object bytes, writes, renames, fsyncs and locks stay asynchronous.
+ * it. So are objects of up to 1 MiB (staged uploads, leases, compact bases) and the folders a
+ * write creates; larger objects, writes, renames, fsyncs and locks stay asynchronous.
  *
  * @module
  */
@@ -120,6 +121,8 @@ export async function removeStaleTempFiles(root: string, now = Date.now()): Prom
   return removed;
 }
 const LOCK_STRIPES = 64;
+/** Objects up to this size are read synchronously (see the module doc). */
+const SYNC_READ_BYTES = 1024 * 1024;
 /** Longest key segment (file names are limited to 255 bytes and the metadata name adds 22). */
 const MAX_SEGMENT_BYTES = 200;
 const WHAT = "file blob store";
@@ -186,7 +189,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     const path = this.#path(key, signal);
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, { read: true });
+      file = Deno.openSync(path, { read: true });
     } catch (e) {
       if (isMissing(e) || e instanceof Deno.errors.IsADirectory) throw new BlobNotFoundError(key);
       throw this.#fail("read", key, e);
@@ -200,7 +203,11 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       let got = 0;
       while (got < data.length) {
         signal?.throwIfAborted();
-        const n = await file.read(data.subarray(got));
+        // Small objects (staged uploads, leases, compact bases) in one synchronous read; large
+        // ones asynchronously, so a big download does not hold up the event loop.
+        const n = data.length <= SYNC_READ_BYTES
+          ? file.readSync(data.subarray(got))
+          : await file.read(data.subarray(got));
         if (n === null) break;
         got += n;
       }
@@ -235,7 +242,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     checkConditions(conditions);
     const dir = dirname(path);
     try {
-      await Deno.mkdir(dir, { recursive: true });
+      Deno.mkdirSync(dir, { recursive: true });
     } catch (e) {
       throw this.#fail("write", key, e, "a parent path is an object, not a folder");
     }

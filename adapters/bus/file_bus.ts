@@ -174,7 +174,7 @@ export class FileEventReader implements EventReader {
       const changed = localChange(this.dir.root).signal; // taken before the claim: a change during it counts
       const { claimed, wakeAt } = await this.#claim();
       if (claimed) {
-        const message = await this.#load(claimed);
+        const message = this.#load(claimed);
         if (message && this.#closing.signal.aborted) {
           await message.nack(0); // closed while claiming: hand it straight back
           return undefined;
@@ -269,10 +269,10 @@ export class FileEventReader implements EventReader {
     }
   }
 
-  async #load(entry: QueueEntry): Promise<IncomingMessage | undefined> {
+  #load(entry: QueueEntry): IncomingMessage | undefined {
     let content: Uint8Array;
     try {
-      content = await Deno.readFile(join(this.dir.inflight, entry.name));
+      content = Deno.readFileSync(join(this.dir.inflight, entry.name)); // an event: small, local
     } catch (e) {
       if (isMissing(e)) return undefined; // lease already expired and reclaimed
       throw new Error(`${WHAT} ${this.dir.root}: read message ${entry.name}: ${(e as Error).message}`);
