@@ -17,16 +17,18 @@
  * free. A crashed holder's lease expires after its TTL; a holder that outlives its TTL (a batch
  * slower than the TTL) only risks a lost write race, as without a lease.
  *
- * Rest: a holder releases the lease with a rest as long as its batch took, at least
- * {@link MIN_REST_MS} and at most {@link MAX_REST_MS}, during which nobody merges the app, its
- * holder included: every event of the app that arrives meanwhile is handed back until the rest is
- * over ({@link AppBusyError} with `resting`), and the uploads it names wait for one larger batch.
- * Without the rest for the holder, each worker merged the app as soon as it received one of its
- * events: with four workers on NATS JetStream a live load of 1,000 uploads took 237 batch writes
- * where one worker took 24, and ingest shrank (BENCHMARKS.md). An app merges at most once per rest,
- * so the base is read, merged and gzipped about as often whatever the number of workers. A lone
- * upload (its app not merged within the last rest) is merged at once: the rest only delays uploads
- * that follow a merge of their app within a second.
+ * Rest: after a batch that did not fill up, a holder releases the lease with a rest as long as its
+ * batch took, at least {@link MIN_REST_MS} and at most {@link MAX_REST_MS}, during which nobody
+ * merges the app, its holder included: an event of the app that arrives meanwhile waits until the
+ * rest is over ({@link AppBusyError} with `resting`; the worker keeps it, parked_events.ts), and
+ * the uploads it names join one larger batch. Without the rest for the holder, each worker merged
+ * the app as soon as it received one of its events: with four workers on NATS JetStream a live
+ * load of 1,000 uploads took 237 batch writes where one worker took 24, and ingest shrank
+ * (BENCHMARKS.md). With it an app merges at most about twice a second, so the base is read, merged
+ * and gzipped about as often whatever the number of workers (one worker, busy with the other
+ * apps, merged each app about every half second anyway). A full batch leaves no rest: more uploads
+ * are waiting. A lone upload (its app not merged within the last rest) is merged at once: the rest
+ * only delays uploads that follow a merge of their app within a second.
  *
  * Layout: `<app>/merge.lease` holds `{"holder": "<id>", "expires": <Unix ms>, "released": bool}`,
  * read, then taken with an only-if-absent write or an only-if-version write over an expired one
@@ -100,7 +102,7 @@ interface LeaseBody {
 }
 
 /** The shortest rest after a batch: an app busy with uploads is merged at most this often. */
-export const MIN_REST_MS = 250;
+export const MIN_REST_MS = 500;
 /** The longest rest after a batch. */
 export const MAX_REST_MS = 1_000;
 

@@ -61,14 +61,14 @@ Deno.test("withAppLease: after a batch the app rests, for its holder too, as lon
   const c = clock();
   const a = { holder: "a", now: c.now };
   const b = { holder: "b", now: c.now };
-  await withAppLease(store, "x", a, () => Promise.resolve(c.advance(300)));
-  // Rests for as long as the batch took (300 ms): nobody merges, not even a.
+  await withAppLease(store, "x", a, () => Promise.resolve(c.advance(700)));
+  // Rests for as long as the batch took (700 ms): nobody merges, not even a.
   const resting = await withAppLease(store, "x", b, () => Promise.resolve()).catch((e) => e);
   assert.ok(resting instanceof AppBusyError);
-  assert.deepEqual([resting.resting, resting.holder, resting.retryMs], [true, "a", 300]);
+  assert.deepEqual([resting.resting, resting.holder, resting.retryMs], [true, "a", 700]);
   const own = await withAppLease(store, "x", a, () => Promise.resolve()).catch((e) => e);
   assert.deepEqual([own instanceof AppBusyError, own.resting], [true, true]);
-  c.advance(300);
+  c.advance(700);
   assert.equal(await withAppLease(store, "x", b, () => Promise.resolve(c.advance(5_000) && "b")), "b");
   c.advance(MAX_REST_MS - 1); // the longest rest is 1 s
   await assert.rejects(withAppLease(store, "x", a, () => Promise.resolve()), AppBusyError);
