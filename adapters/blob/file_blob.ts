@@ -30,7 +30,9 @@
  * worker processes on two cores spent more CPU on that hand-off than on merging). A listing of
  * an app's waiting uploads is a stat and a version read per upload, so listings were the bulk of
  * it. So are objects of up to 1 MiB (staged uploads, leases, compact bases) and the folders a
- * write creates; larger objects, writes, renames, fsyncs and locks stay asynchronous.
+ * write creates; larger objects, writes, renames, fsyncs and locks stay asynchronous. A long
+ * listing lets the event loop run every 128 files, so a listing of a large store never holds up
+ * the server's other requests for more than about a millisecond at a time.
  *
  * @module
  */
@@ -121,6 +123,8 @@ export async function removeStaleTempFiles(root: string, now = Date.now()): Prom
   return removed;
 }
 const LOCK_STRIPES = 64;
+/** A listing lets the event loop run after this many synchronous stats (about a millisecond). */
+const LIST_SLICE_FILES = 128;
 /** Objects up to this size are read synchronously (see the module doc). */
 const SYNC_READ_BYTES = 1024 * 1024;
 /** Longest key segment (file names are limited to 255 bytes and the metadata name adds 22). */
@@ -345,7 +349,13 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     return Promise.resolve();
   }
 
-  async *#walk(dir: string, keyPrefix: string, prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo> {
+  async *#walk(
+    dir: string,
+    keyPrefix: string,
+    prefix: string,
+    signal?: AbortSignal,
+    seen = { files: 0 },
+  ): AsyncIterable<BlobInfo> {
     const entries: { name: string; isDir: boolean }[] = [];
     try {
       for (const entry of Deno.readDirSync(dir)) {
@@ -366,9 +376,11 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       if (entry.isDir) {
         const folder = `${key}/`;
         if (folder.startsWith(prefix) || prefix.startsWith(folder)) {
-          yield* this.#walk(join(dir, entry.name), folder, prefix, signal);
+          yield* this.#walk(join(dir, entry.name), folder, prefix, signal, seen);
         }
       } else if (key.startsWith(prefix)) {
+        // The reads are synchronous: let the event loop run between slices of a long listing.
+        if (++seen.files % LIST_SLICE_FILES === 0) await new Promise((resolve) => setTimeout(resolve, 0));
         const current = this.#current(join(dir, entry.name));
         if (current) yield this.#info(key, current); // vanished meanwhile: skip
       }

@@ -182,3 +182,19 @@ Deno.test("file blob: versions use the injected token source and count generatio
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file blob: a long listing lets the event loop run between slices of its synchronous reads", async () => {
+  const { dir, store, cleanup } = await tempStore();
+  try {
+    await Deno.mkdir(join(dir, "app", "staging"), { recursive: true });
+    for (let i = 0; i < 400; i++) await Deno.writeTextFile(join(dir, "app", "staging", `u${i}`), "x");
+    let timerRan = -1;
+    let listed = 0;
+    setTimeout(() => timerRan = listed, 0);
+    for await (const _ of store.list("app/staging/")) listed++;
+    assert.equal(listed, 400);
+    assert.ok(timerRan >= 0 && timerRan < 400, `a timer ran during the listing (after ${timerRan} entries)`);
+  } finally {
+    await cleanup();
+  }
+});
