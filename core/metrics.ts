@@ -42,6 +42,14 @@ export type PoisonReason =
   | "gave_up" // still failing after the last delivery attempt
   | "unmappable_base"; // a base that could not be normalised, set aside (the upload started a new base)
 
+/**
+ * What the worker did with an event whose app was busy (being merged, or resting after a batch)
+ * (`autopgo_busy_app_events_total{action}`).
+ */
+export type BusyAppAction =
+  | "kept" // kept by the worker until the app is free (core/pipeline/parked_events.ts)
+  | "handed_back"; // nacked with a delay: no room to keep it, or kept too long
+
 /** Outcome of one scraped target (`autopgo_scrape_targets_total{outcome}`). */
 export type ScrapeTargetOutcome = "success" | "failure" | "idle";
 
@@ -81,6 +89,8 @@ export interface Metrics {
   merge(outcome: MergeOutcomeLabel, durationMs: number, lagMs?: number): void;
   /** An event or upload dropped as poison. */
   poison(reason: PoisonReason): void;
+  /** An event of a busy app kept by the worker or handed back to the bus. */
+  busyAppEvent(action: BusyAppAction): void;
   /** One scrape round finished. */
   scrapeRound(): void;
   /** One target of a scrape round finished. */
@@ -98,6 +108,7 @@ export const NO_METRICS: Metrics = {
   uploadRejected() {},
   merge() {},
   poison() {},
+  busyAppEvent() {},
   scrapeRound() {},
   scrapeTarget() {},
   blob() {},

@@ -22,6 +22,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type {
   BlobReport,
   BusReport,
+  BusyAppAction,
   HttpReport,
   MergeOutcomeLabel,
   Metrics,
@@ -63,6 +64,7 @@ const REJECTIONS: UploadRejection[] = [
 const OUTCOMES: MergeOutcomeLabel[] = ["merged", "duplicate", "gone", "dropped", "rejected", "failed"];
 const POISON: PoisonReason[] = ["malformed_event", "rejected_upload", "gave_up", "unmappable_base"];
 const TARGETS: ScrapeTargetOutcome[] = ["success", "failure", "idle"];
+const BUSY_APP_ACTIONS: BusyAppAction[] = ["kept", "handed_back"];
 
 /** Seconds, from 5 ms (a health probe) to 2 min (a large upload at the default deadline). */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -83,6 +85,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #mergeSeconds: Histogram;
   readonly #lag: Histogram;
   readonly #poison: Counter;
+  readonly #busyApp: Counter;
   readonly #rounds: Counter;
   readonly #targets: Counter;
   readonly #blobOps: Counter;
@@ -143,6 +146,12 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ["reason"],
       registers,
     });
+    this.#busyApp = new Counter({
+      name: "autopgo_busy_app_events_total",
+      help: "Events of an app being merged or resting after a batch: kept until it is free, or handed back to the bus.",
+      labelNames: ["action"],
+      registers,
+    });
     this.#rounds = new Counter({ name: "autopgo_scrape_rounds_total", help: "Scrape rounds finished.", registers });
     this.#targets = new Counter({
       name: "autopgo_scrape_targets_total",
@@ -178,6 +187,7 @@ export class PrometheusMetrics implements Metrics {
     for (const replayed of ["false", "true"]) this.#accepted.inc({ replayed }, 0);
     for (const outcome of OUTCOMES) this.#merges.inc({ outcome }, 0);
     for (const reason of POISON) this.#poison.inc({ reason }, 0);
+    for (const action of BUSY_APP_ACTIONS) this.#busyApp.inc({ action }, 0);
     for (const outcome of TARGETS) this.#targets.inc({ outcome }, 0);
     const baseSizes = options.baseSizes;
     if (baseSizes) {
@@ -228,6 +238,10 @@ export class PrometheusMetrics implements Metrics {
 
   poison(reason: PoisonReason): void {
     this.#poison.inc({ reason });
+  }
+
+  busyAppEvent(action: BusyAppAction): void {
+    this.#busyApp.inc({ action });
   }
 
   scrapeRound(): void {

@@ -19,6 +19,7 @@ Deno.test("PrometheusMetrics: records and renders every metric", async () => {
   metrics.merge("merged", 40, 1500);
   metrics.merge("failed", 5);
   metrics.poison("malformed_event");
+  metrics.busyAppEvent("kept");
   metrics.scrapeRound();
   metrics.scrapeTarget("idle");
   metrics.blob({ operation: "write", outcome: "unavailable", durationMs: 3 });
@@ -37,6 +38,8 @@ Deno.test("PrometheusMetrics: records and renders every metric", async () => {
   assert.equal(v("autopgo_queue_lag_seconds_count"), 1);
   assert.equal(v("autopgo_queue_lag_seconds_sum"), 1.5);
   assert.equal(v("autopgo_poison_events_total", { reason: "malformed_event" }), 1);
+  assert.equal(v("autopgo_busy_app_events_total", { action: "kept" }), 1);
+  assert.equal(v("autopgo_busy_app_events_total", { action: "handed_back" }), 0);
   assert.equal(v("autopgo_scrape_rounds_total"), 1);
   assert.equal(v("autopgo_scrape_targets_total", { outcome: "idle" }), 1);
   assert.equal(v("autopgo_blob_errors_total", { operation: "write", kind: "unavailable" }), 1);

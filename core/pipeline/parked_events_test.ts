@@ -2,13 +2,20 @@
  * Tests of the worker's parked events (parked_events.ts): an event of a busy app waits in the
  * process until its app is free and is then handled again; only busy nacks are parked, within the
  * count limit; one that stays busy too long is nacked as before; stop hands every parked event
- * back to the bus at once.
+ * back to the bus at once; and in the worker loop, an event of an app whose lease another worker
+ * holds is kept, counted, and merged once the lease is free, never nacked.
  */
 
 import assert from "node:assert/strict";
-import type { IncomingMessage } from "../events.ts";
+import { openMemBlobStore } from "../../adapters/blob/mem_blob.ts";
+import { committedProfiles } from "../../tests/support/fixtures.ts";
+import { encodeEnvelope, type EventReader, type IncomingMessage, makeEnvelope } from "../events.ts";
+import { NO_METRICS } from "../metrics.ts";
+import { appLeaseKey } from "./app_lease.ts";
+import { baseKey, stagingKey } from "./keys.ts";
 import { ParkedEvents } from "./parked_events.ts";
-import type { Disposition } from "./worker_events.ts";
+import { runWorker } from "./worker.ts";
+import type { Disposition, WorkerDeps } from "./worker_events.ts";
 
 function message(id: string, settled: string[]): IncomingMessage {
   return {
@@ -87,4 +94,49 @@ Deno.test("ParkedEvents: stop hands every parked event back to the bus at once a
   assert.deepEqual(settled.sort(), ["a1 nack 0", "b1 nack 0"]);
   assert.equal(parked.size, 0);
   assert.equal(parked.park(message("late", settled), busy("a", 10)), false);
+});
+
+Deno.test("runWorker with a lease: an event of an app another worker holds is kept, counted, and merged once the lease is free", async () => {
+  const store = await openMemBlobStore("mem://");
+  const key = stagingKey("a", 1_700_000_000_000_000_000n, "k0");
+  await store.write(key, Deno.readFileSync(committedProfiles().cpu[0]), { ifAbsent: true });
+  // Another worker holds the app's lease for 300 ms more (merging, not resting).
+  const lease = { holder: "other", expires: Date.now() + 300 };
+  await store.write(appLeaseKey("a"), new TextEncoder().encode(JSON.stringify(lease)), { ifAbsent: true });
+  const settled: string[] = [];
+  const actions: string[] = [];
+  const stop = new AbortController();
+  let delivered = false;
+  const reader: EventReader = {
+    receive: async (signal) => {
+      if (!delivered) {
+        delivered = true;
+        const body = encodeEnvelope(makeEnvelope("profile.uploaded", { app: "a", profileKey: key }, "e0", new Date()));
+        return { ...message("e0", settled), body };
+      }
+      await new Promise((resolve) => signal?.addEventListener("abort", resolve, { once: true }));
+      return undefined;
+    },
+    check: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  const deps: WorkerDeps = {
+    store,
+    pruneConfig: [],
+    compaction: "none",
+    batch: { maxUploads: 4, maxBytes: 16 << 20 },
+    appLease: { holder: "me" },
+    sleep: () => Promise.resolve(),
+    random: Math.random,
+    metrics: { ...NO_METRICS, busyAppEvent: (action) => void actions.push(action) },
+    publisher: { publish: () => Promise.resolve() },
+  };
+  const running = runWorker(reader, deps, { clock: () => new Date(), sweepIntervalMs: 0 }, stop.signal);
+  await until(() => settled.length === 1, "settled once the lease expired");
+  stop.abort();
+  await running;
+  assert.deepEqual(settled, ["e0 ack"], "never handed back to the bus");
+  assert.deepEqual(actions, ["kept"]);
+  assert.ok(await store.stat(baseKey("a")), "merged into the base");
+  assert.equal(await store.stat(key), undefined, "the staged upload is cleaned up");
 });

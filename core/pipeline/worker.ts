@@ -66,9 +66,13 @@ async function consume(
     if (!message) break;
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
     const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
-    if (parked?.park(message, disposition)) {
-      log.debug("message {id}: parked ({note})", { id: message.id, note: disposition.note });
-      continue;
+    if (disposition.action === "nack" && disposition.busy) {
+      const kept = parked?.park(message, disposition) ?? false;
+      deps.metrics?.busyAppEvent(kept ? "kept" : "handed_back");
+      if (kept) {
+        log.debug("message {id}: kept ({note})", { id: message.id, note: disposition.note });
+        continue;
+      }
     }
     await settle(message, disposition);
   }
@@ -113,7 +117,13 @@ export async function runWorker(
   // Events of busy apps wait here instead of going back to the bus (parked_events.ts); only where
   // apps are leased: on a bus with per-app ordering a worker never meets another's busy app.
   const parked = deps.appLease
-    ? new ParkedEvents((message) => handleEvent(deps, message.body, message.deliveryAttempt), settle)
+    ? new ParkedEvents(
+      (message) => handleEvent(deps, message.body, message.deliveryAttempt),
+      (message, disposition) => {
+        if (disposition.action === "nack" && disposition.busy) deps.metrics?.busyAppEvent("handed_back"); // kept too long
+        return settle(message, disposition);
+      },
+    )
     : undefined;
   const consumers = Array.from(
     { length: Math.max(1, options.concurrency ?? 1) },
