@@ -12,9 +12,9 @@
  *
  * The lease is an optimisation, never a guarantee: exactly-once merging still rests on the base's
  * compare-and-swap write and its absorbed list (merge_batch.ts). A worker that finds the lease
- * held hands its event back to the bus with a short delay ({@link AppBusyError}); when it comes
- * back the upload is merged (its staged blob is gone: acked after one `stat`) or the lease is
- * free. A crashed holder's lease expires after its TTL; a holder that outlives its TTL (a batch
+ * held keeps its event until the app is free, or hands it back to the bus with a short delay
+ * ({@link AppBusyError}; parked_events.ts); when it is handled again the upload is merged (its
+ * staged blob is gone: acked after one `stat`) or the lease is free. A crashed holder's lease expires after its TTL; a holder that outlives its TTL (a batch
  * slower than the TTL) only risks a lost write race, as without a lease.
  *
  * Rest: after a batch that did not fill up, a holder releases the lease with a rest as long as its
@@ -60,7 +60,7 @@ export function appLeaseKey(app: string): string {
   return `${app}/merge.lease`;
 }
 
-/** Another worker is merging the app: hand the event back and retry after `retryMs`. */
+/** The app is being merged, or rests after a batch: handle the event again after `retryMs` or later. */
 export class AppBusyError extends Error {
   /** The app whose lease is held. */
   readonly app: string;
@@ -125,7 +125,7 @@ function parseLease(data: Uint8Array): LeaseBody | undefined {
 
 /**
  * What each holder last learnt about apps whose lease it could not take, per store: until when
- * they are known to be busy. Events of such an app are handed back without reading the store
+ * they are known to be busy. Events of such an app are deferred without reading the store
  * ({@link knownBusy}): in a backlog most events find their app busy, and each of them used to cost
  * a lease read.
  */

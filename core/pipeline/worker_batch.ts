@@ -12,7 +12,7 @@
  * folder more than the unbatched path. Within one process, batches of the same app run one after
  * another (consumers of one app wait instead of merging the same uploads twice); across processes,
  * with `deps.appLease`, a batch runs only under the app's lease in the store and an event of an app
- * another process is merging is handed back (`AppBusyError`, app_lease.ts); the conditional
+ * that is being merged or rests is deferred (`AppBusyError`, app_lease.ts); the conditional
  * write arbitrates whatever happens, as it does for single merges.
  *
  * Metrics and logs match the unbatched path per upload: each member counts once by outcome
@@ -86,7 +86,7 @@ export async function processBatch(
   };
   // Staging keys are unique and never rewritten: once the blob is gone it was merged, rejected or dropped.
   if (!(await deps.store.stat(key, signal))) return gone();
-  // Seen busy a moment ago by this process: hand the event back without reading the lease again.
+  // Seen busy a moment ago by this process: defer the event without reading the lease again.
   const busy = deps.appLease && knownBusy(deps.store, app, deps.appLease);
   if (busy) throw busy;
   return await oneAtATime(deps.store, app, async () => {
