@@ -36,6 +36,33 @@ export interface WorkerLoopOptions {
 
 const log = getLogger(["autopgo", "worker"]);
 
+/**
+ * At most `size` events handled at once, whether received or kept (`--concurrency`): a kept
+ * event's retry waits for a slot like a received event.
+ */
+export class HandlerSlots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  /** `size` slots (at least 1). */
+  constructor(size: number) {
+    this.#free = Math.max(1, size);
+  }
+
+  /** Runs `fn` once a slot is free (in the order of the calls), holding the slot until it settles. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(); // the slot passes straight on
+      else this.#free++;
+    }
+  }
+}
+
 /** Acks or nacks `message` per `disposition`. */
 async function settle(message: IncomingMessage, disposition: Disposition): Promise<void> {
   log.debug("message {id}: {action} ({note})", { id: message.id, ...disposition });
@@ -50,6 +77,7 @@ async function settle(message: IncomingMessage, disposition: Disposition): Promi
 async function consume(
   reader: EventReader,
   deps: WorkerDeps,
+  slots: HandlerSlots,
   parked: ParkedEvents | undefined,
   signal: AbortSignal,
 ): Promise<void> {
@@ -65,7 +93,8 @@ async function consume(
     }
     if (!message) break;
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
-    const disposition = await handleEvent(deps, message.body, message.deliveryAttempt);
+    const received = message;
+    const disposition = await slots.run(() => handleEvent(deps, received.body, received.deliveryAttempt));
     if (disposition.action === "nack" && disposition.busy) {
       const kept = parked?.park(message, disposition) ?? false;
       deps.metrics?.busyAppEvent(kept ? "kept" : "handed_back");
@@ -114,21 +143,20 @@ export async function runWorker(
   options: WorkerLoopOptions,
   signal: AbortSignal,
 ): Promise<void> {
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const slots = new HandlerSlots(concurrency);
   // Events of busy apps wait here instead of going back to the bus (parked_events.ts); only where
   // apps are leased: on a bus with per-app ordering a worker never meets another's busy app.
   const parked = deps.appLease
     ? new ParkedEvents(
-      (message) => handleEvent(deps, message.body, message.deliveryAttempt),
+      (message) => slots.run(() => handleEvent(deps, message.body, message.deliveryAttempt)),
       (message, disposition) => {
         if (disposition.action === "nack" && disposition.busy) deps.metrics?.busyAppEvent("handed_back"); // kept too long
         return settle(message, disposition);
       },
     )
     : undefined;
-  const consumers = Array.from(
-    { length: Math.max(1, options.concurrency ?? 1) },
-    () => consume(reader, deps, parked, signal),
-  );
+  const consumers = Array.from({ length: concurrency }, () => consume(reader, deps, slots, parked, signal));
   options.onReady?.();
   await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
   await parked?.stop();
