@@ -134,13 +134,17 @@ const busyApps = new WeakMap<BlobStore, Map<string, { until: number; error: AppB
 /** How long a lease seen held (not resting) counts as busy without reading it again. */
 const HELD_MEMO_MS = 100;
 
-function noteBusy(store: BlobStore, holder: string, error: AppBusyError, now: number): void {
+/** The memo entries of `holder` for `app` in `store` (one key per holder and app). */
+function busyMemo(store: BlobStore, holder: string, app: string) {
   let apps = busyApps.get(store);
   if (!apps) busyApps.set(store, apps = new Map());
-  apps.set(`${holder}\0${error.app}`, {
-    until: now + (error.resting ? error.retryMs : Math.min(HELD_MEMO_MS, error.retryMs)),
-    error,
-  });
+  const key = `${holder}\0${app}`;
+  return {
+    get: () => apps.get(key),
+    set: (error: AppBusyError, now: number) =>
+      apps.set(key, { until: now + (error.resting ? error.retryMs : Math.min(HELD_MEMO_MS, error.retryMs)), error }),
+    forget: () => apps.delete(key),
+  };
 }
 
 /**
@@ -150,10 +154,11 @@ function noteBusy(store: BlobStore, holder: string, error: AppBusyError, now: nu
  */
 export function knownBusy(store: BlobStore, app: string, options: AppLeaseOptions): AppBusyError | undefined {
   const now = (options.now ?? Date.now)();
-  const known = busyApps.get(store)?.get(`${options.holder}\0${app}`);
+  const memo = busyMemo(store, options.holder, app);
+  const known = memo.get();
   if (!known) return undefined;
   if (now >= known.until) {
-    busyApps.get(store)!.delete(`${options.holder}\0${app}`);
+    memo.forget();
     return undefined;
   }
   const { error } = known;
@@ -181,10 +186,10 @@ export async function withAppLease<T>(
   try {
     version = await takeLease(store, app, options, signal);
   } catch (error) {
-    if (error instanceof AppBusyError) noteBusy(store, options.holder, error, now());
+    if (error instanceof AppBusyError) busyMemo(store, options.holder, app).set(error, now());
     throw error;
   }
-  busyApps.get(store)?.delete(`${options.holder}\0${app}`);
+  busyMemo(store, options.holder, app).forget();
   const started = now();
   let rest = 0;
   try {
