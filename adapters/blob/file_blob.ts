@@ -227,16 +227,18 @@ export class FileBlobStore implements BlobStore, BlobDriver {
 
   /** Metadata of the object, `undefined` when absent. */
   stat(key: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+    // Synchronous inside, but always a promise: a bad key or a failure rejects, never throws.
+    let path: string;
     try {
-      const path = this.#path(key, signal);
-      try {
-        const current = this.#current(path);
-        return Promise.resolve(current && this.#info(key, current));
-      } catch (e) {
-        throw this.#fail("stat", key, e);
-      }
+      path = this.#path(key, signal);
     } catch (e) {
-      return Promise.reject(e); // always a rejected promise, never a synchronous throw
+      return Promise.reject(e);
+    }
+    try {
+      const current = this.#current(path);
+      return Promise.resolve(current && this.#info(key, current));
+    } catch (e) {
+      return Promise.reject(this.#fail("stat", key, e));
     }
   }
 
