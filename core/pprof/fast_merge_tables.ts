@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { MappingFields } from "./decode_messages.ts";
 import { mappingKey } from "./merge_keys.ts";
 import { mixHash } from "./merge_samples.ts";
 
@@ -79,16 +80,8 @@ export class FunctionTable {
   }
 }
 
-/** A merged mapping (first-seen fields; strings as merged string ids). */
-export interface MergedMapping {
-  memoryStart: bigint;
-  memoryLimit: bigint;
-  fileOffset: bigint;
-  file: number;
-  buildId: number;
-  /** has_functions, has_filenames, has_line_numbers, has_inline_frames as bits 0..3. */
-  flags: number;
-}
+/** A merged mapping: a Mapping message's fields without its id (first-seen; strings as merged string ids). */
+export type MergedMapping = Omit<MappingFields, "id">;
 
 /** Merged mappings, keyed like merge_keys.ts {@link mappingKey}. */
 export class MappingTable {
