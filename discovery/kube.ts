@@ -10,6 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { makeTarget, SCRAPE_KEYS, type Target, type TargetSource } from "../core/scrape/target.ts";
+import { sdkExports } from "../adapters/sdk_exports.ts";
 
 /** The parts of a pod that discovery reads (a subset of the client's V1Pod). */
 export interface PodLike {
@@ -106,7 +107,7 @@ export class KubeTargetSource implements TargetSource {
         "kube: not running inside a cluster (KUBERNETES_SERVICE_HOST unset); pass the path of a kubeconfig",
       );
     }
-    const k8s = await import("@kubernetes/client-node");
+    const k8s = sdkExports(await import("@kubernetes/client-node"));
     const config = new k8s.KubeConfig();
     try {
       if (options.kubeconfig) config.loadFromFile(options.kubeconfig);

@@ -38,6 +38,7 @@ import {
 } from "../../core/blob.ts";
 import { type BlobDriver, kindFromHttpStatus, kindFromNetworkError } from "../../core/blob_bucket.ts";
 import { type AzureBlobSettings, azureBlobSettings } from "./azure_blob_url.ts";
+import { sdkExports } from "../sdk_exports.ts";
 
 export { AZBLOB_PARAMS, type AzureBlobAuth, type AzureBlobSettings, azureBlobSettings } from "./azure_blob_url.ts";
 
@@ -81,7 +82,7 @@ const KIND_BY_CODE: Record<string, BlobErrorKind> = {
  */
 export async function openAzureBlob(url: URL, options: AzureBlobOptions = {}): Promise<AzureBlobDriver> {
   const settings = azureBlobSettings(url, options.env ?? ((name) => Deno.env.get(name)));
-  const sdk = await import("@azure/storage-blob");
+  const sdk = sdkExports(await import("@azure/storage-blob"));
   const pipeline: StoragePipelineOptions = {
     retryOptions: { maxTries: 1 },
     userAgentOptions: { userAgentPrefix: "autopgo" },

@@ -71,6 +71,7 @@ import {
 } from "../../core/blob.ts";
 import { type BlobDriver, kindFromHttpStatus, kindFromNetworkError } from "../../core/blob_bucket.ts";
 import { type GcsBlobConfig, gcsConfigFromUrl, storageOptionsFor } from "./gcs_url.ts";
+import { sdkExports } from "../sdk_exports.ts";
 
 export { emulatorEndpoint, type GcsAuth, type GcsBlobConfig, gcsConfigFromUrl, storageOptionsFor } from "./gcs_url.ts";
 
@@ -80,7 +81,7 @@ const PAGE_SIZE = 1_000;
 /** Opens `gs://bucket?…` (see the module documentation); the bucket is not contacted until used. */
 export async function openGcsBlob(url: URL): Promise<GcsBlobDriver> {
   const config = await gcsConfigFromUrl(url);
-  const { Storage } = await import("@google-cloud/storage");
+  const { Storage } = sdkExports(await import("@google-cloud/storage"));
   const { options, baseUrl } = storageOptionsFor(config);
   const storage = new Storage(options);
   if (baseUrl) storage.baseUrl = baseUrl;
@@ -333,7 +334,7 @@ export class GcsBlobDriver implements BlobDriver {
     if (expected) {
       actual = createHash("md5").update(bytes).digest("base64");
     } else if ((expected = hashes.get("crc32c"))) {
-      const { CRC32C } = await import("@google-cloud/storage");
+      const { CRC32C } = sdkExports(await import("@google-cloud/storage"));
       const crc = new CRC32C();
       crc.update(bytes);
       actual = crc.toString();

@@ -72,6 +72,7 @@ import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from 
 import type { BusDriverErrors, BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
 import { driverParams, durationParam, intParam } from "../driver_url.ts";
+import { sdkExports } from "../sdk_exports.ts";
 
 const WHAT = "azuresb event bus";
 const MIN_LOCK_MS = 5_000;
@@ -152,7 +153,7 @@ async function connect(options: AzureSbOptions): Promise<{ client: SbClient; nam
   try {
     const client = options.createClient
       ? await options.createClient(connectionString)
-      : new (await import("@azure/service-bus")).ServiceBusClient(connectionString);
+      : new (sdkExports(await import("@azure/service-bus"))).ServiceBusClient(connectionString);
     return { client, namespace };
   } catch (e) {
     // The SDK's message may quote the connection string; show only its reason's first line.

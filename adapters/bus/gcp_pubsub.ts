@@ -58,6 +58,7 @@ import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from 
 import type { BusDriverErrors, BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
 import { driverParams, intParam } from "../driver_url.ts";
+import { sdkExports } from "../sdk_exports.ts";
 
 const WHAT = "gcppubsub event bus";
 /** The ack deadline assumed when the subscription's cannot be read (the service's minimum). */
@@ -139,7 +140,7 @@ function parseGoBool(text: string, name: string): boolean {
 async function pubSubSdk(): Promise<typeof import("@google-cloud/pubsub")> {
   const global = globalThis as { __dirname?: string };
   global.__dirname ??= import.meta.dirname ?? "/";
-  return await import("@google-cloud/pubsub");
+  return sdkExports(await import("@google-cloud/pubsub"));
 }
 
 async function newClient(project: string, options: PubSubOptions): Promise<PubSub> {
