@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds autopgo's release assets into dist/: one self-contained binary per target (`deno compile`), the
-# single-file `autopgo.js` (`deno bundle`, runs wherever Deno runs: `deno run -A autopgo.js …`), install.sh, and
+# single-file `autopgo.js` (build/bundle.ts: `deno bundle` split into modules that its first run unpacks into a cache
+# folder; runs wherever Deno runs: `deno run -A autopgo.js …`), install.sh, and
 # SHA256SUMS over all of them. Every build is stamped with the version (cmd/version.ts) and the git commit, so
 # `autopgo --version` prints e.g. `autopgo 0.2.0 (commit 1a2b3c4, deno 2.9.6)`.
 #
@@ -182,7 +183,7 @@ includes=()
 for t in "${requested[@]}"; do
   if [ "$t" = js ]; then
     echo "bundling $dist/autopgo.js"
-    deno bundle --quiet --platform deno main.ts -o "$dist/autopgo.js"
+    deno run --allow-all build/bundle.ts main.ts "$dist/autopgo.js" >/dev/null
     sed "s|^default_repo=\"\"|default_repo=\"$release_repo\"|" "$repo/install.sh" >"$dist/install.sh"
     chmod 755 "$dist/install.sh"
     continue

@@ -1,10 +1,11 @@
 /**
  * Entry point of the `autopgo` binary: runs the CLI and exits with its code.
  *
- * In a bundle (`deno bundle`) the decode pool's Web Workers run this same file (every module of a
- * bundle shares its URL): started as a Worker, it serves profile jobs instead of running the CLI
- * (core/pipeline/decode_pool.ts). `import.meta.main` is true in a Worker's main module too, so the
- * scope decides.
+ * In a plain one-file bundle (`deno bundle main.ts`) the decode pool's Web Workers run this same
+ * file (core/pipeline/decode_pool.ts): started as a Worker, it serves profile jobs instead of
+ * running the CLI. `import.meta.main` is true in a Worker's main module too, so the scope decides.
+ * The single-file release build's loader (build/bundle_loader.js) imports this module and calls
+ * {@link main}.
  *
  * The CLI itself (cmd/program.ts: commander, logging, the command modules) is imported only when
  * needed: a plain `autopgo merge` command line runs the fused merge directly (cmd/merge_plain.ts),
@@ -21,7 +22,8 @@ function inWorker(): boolean {
   return scope !== undefined && globalThis instanceof scope;
 }
 
-if (import.meta.main) {
+/** Runs the CLI on `Deno.args` and exits with its code; in a Web Worker, serves profile jobs instead. */
+export async function main(): Promise<void> {
   if (inWorker()) await import("./core/pipeline/decode_worker.ts");
   else {
     // A plain `autopgo merge` starts without commander and logging (cmd/merge_plain.ts); the rest builds the program.
@@ -29,3 +31,5 @@ if (import.meta.main) {
     Deno.exit(merge ? await runPlainMerge(merge) : await (await import("./cmd/program.ts")).runCli(Deno.args));
   }
 }
+
+if (import.meta.main) await main();

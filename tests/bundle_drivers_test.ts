@@ -1,8 +1,8 @@
 /**
- * The cloud drivers are part of the self-contained program: `deno bundle` (offline) of main.ts,
+ * The cloud drivers are part of the self-contained program: build/bundle.ts's `autopgo.js` (offline),
  * run from an empty directory with no node_modules, no deno.json and no repository beside it,
  * stores uploads in MinIO through the `s3://` driver and moves events through NATS JetStream to a
- * bundled worker that merges them. The other drivers are loaded from the bundle too: a bundled
+ * bundled worker that merges them, and does the same on fake-gcs-server and Pub/Sub (pstest). The other drivers are loaded from the bundle too: a bundled
  * worker pointed at unreachable endpoints reaches each SDK's network code (it logs the store or
  * bus as not reachable yet) instead of failing to load a module.
  *
@@ -10,50 +10,42 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN_TS } from "./support/cli.ts";
+import { buildTestBundle } from "./support/bundle.ts";
 import { spawnAutopgo } from "./support/autopgo_processes.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { download, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { minioBinary, startMinio } from "./support/services/minio.ts";
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
+import { fakeGcsSkip, startFakeGcs } from "./support/services/fake_gcs.ts";
+import { pstestSkip, startPstest } from "./support/services/pstest.ts";
 import { freePort, serviceSkip } from "./support/services/service.ts";
 
-const REPO = new URL("..", import.meta.url).pathname;
-
-/** Bundles main.ts into `dir/autopgo.js` and returns the command that runs it with no config. */
-async function bundle(dir: string): Promise<string[]> {
-  const out = `${dir}/autopgo.js`;
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform", "deno", MAIN_TS, "-o", out],
-    cwd: REPO,
-    stderr: "piped",
-  }).output();
-  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
-  return [Deno.execPath(), "run", "-A", "--no-config", out];
+/** Where a bundled server and worker keep profiles and move events in {@link runBundledPipeline}. */
+interface Backends {
+  env: Record<string, string>;
+  blobUrl: string;
+  writerUrl: string;
+  readerUrl: string;
 }
 
-Deno.test({
-  name: "bundle: a bundled server and worker run on MinIO (s3://) and NATS JetStream from an empty directory",
-  ignore: Boolean(serviceSkip("minio", minioBinary() !== undefined, "the bundle's s3 run") || natsSkip()),
-}, async () => {
-  const dir = await Deno.makeTempDir({ prefix: "autopgo-bundle-drivers-" });
+/**
+ * Runs a bundled server and worker from an empty directory on `backends`, uploads a real profile
+ * and waits until the worker has merged it; nothing may be written beside the bundle.
+ */
+async function runBundledPipeline(prefix: string, backends: Backends): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
   const empty = `${dir}/empty`;
   await Deno.mkdir(empty);
-  const minio = await startMinio();
-  const nats = await startNatsServer();
   const processes: { stop(signal?: Deno.Signal): Promise<number> }[] = [];
   try {
-    const command = await bundle(dir);
-    await minio.createBucket("bundled");
-    const env = { ...minio.env, NATS_SERVER_URL: nats.url };
-    const bus = "nats://bundled.profile?natsv2=true&jetstream=true";
-    const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", minio.url("bundled")];
-    const options = { env, cwd: empty, command };
-    const server = await startAutopgo(["server", ...common, "--event-writer-url", bus], options);
+    const { command, env: cache } = await buildTestBundle(dir);
+    const options = { env: { ...backends.env, ...cache }, cwd: empty, command };
+    const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", backends.blobUrl];
+    const server = await startAutopgo(["server", ...common, "--event-writer-url", backends.writerUrl], options);
     processes.push(server);
     processes.push(
       await startAutopgo(
-        ["worker", ...common, "--event-reader-url", `${bus}&queue=w`, "--event-writer-url", bus],
+        ["worker", ...common, "--event-reader-url", backends.readerUrl, "--event-writer-url", backends.writerUrl],
         options,
       ),
     );
@@ -63,9 +55,60 @@ Deno.test({
     assert.deepEqual([...await Array.fromAsync(Deno.readDir(empty))], [], "nothing was written beside the bundle");
   } finally {
     await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "bundle: a bundled server and worker run on MinIO (s3://) and NATS JetStream from an empty directory",
+  ignore: Boolean(serviceSkip("minio", minioBinary() !== undefined, "the bundle's s3 run") || natsSkip()),
+}, async () => {
+  const minio = await startMinio();
+  const nats = await startNatsServer();
+  try {
+    await minio.createBucket("bundled");
+    const bus = "nats://bundled.profile?natsv2=true&jetstream=true";
+    await runBundledPipeline("autopgo-bundle-drivers-", {
+      env: { ...minio.env, NATS_SERVER_URL: nats.url },
+      blobUrl: minio.url("bundled"),
+      writerUrl: bus,
+      readerUrl: `${bus}&queue=w`,
+    });
+  } finally {
     await nats.stop();
     await minio.stop();
-    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The SDKs of both are CommonJS, which a split bundle hands over as a lone default export
+// (adapters/sdk_exports.ts); Pub/Sub also loads gRPC.
+Deno.test({
+  name: "bundle: a bundled server and worker run on fake-gcs-server (gs://) and Pub/Sub (pstest)",
+  ignore: Boolean(fakeGcsSkip() || pstestSkip()),
+}, async () => {
+  const gcs = await startFakeGcs();
+  const pstest = await startPstest();
+  const { PubSub } = await import("@google-cloud/pubsub");
+  const admin = new PubSub({
+    projectId: "bundled",
+    apiEndpoint: pstest.host,
+    emulatorMode: true,
+    universeDomain: "googleapis.com",
+  });
+  try {
+    await gcs.createBucket("bundled");
+    const [topic] = await admin.createTopic("events");
+    await topic.createSubscription("workers", { ackDeadlineSeconds: 10 });
+    await runBundledPipeline("autopgo-bundle-gcp-", {
+      env: { ...gcs.env, PUBSUB_EMULATOR_HOST: pstest.host },
+      blobUrl: gcs.url("bundled"),
+      writerUrl: "gcppubsub://projects/bundled/topics/events",
+      readerUrl: "gcppubsub://projects/bundled/subscriptions/workers",
+    });
+  } finally {
+    await admin.close();
+    await pstest.stop();
+    await gcs.stop();
   }
 });
 
@@ -74,9 +117,10 @@ Deno.test("bundle: every other cloud driver loads from the bundle and reaches it
   const empty = `${dir}/empty`;
   await Deno.mkdir(empty);
   try {
-    const command = await bundle(dir);
+    const { command, env: cache } = await buildTestBundle(dir);
     const dead = `127.0.0.1:${freePort()}`;
     const env = {
+      ...cache,
       STORAGE_EMULATOR_HOST: dead,
       AZURE_STORAGE_ACCOUNT: "devstoreaccount1",
       AZURE_STORAGE_KEY: btoa("not-a-real-key-but-valid-base64!"),

@@ -16,9 +16,11 @@
  *
  * Where the worker module comes from, so that one program works under `deno run`, `deno compile`
  * and `deno bundle`: when this module is a file named decode_pool.ts, the worker runs the
- * decode_worker.ts beside it (`deno compile` must `--include` that file; compile.sh does). In a
- * bundle every module shares the bundle's URL, so the worker runs the bundle itself, whose entry
- * (main.ts) starts serving jobs instead of the CLI when it finds itself in a Worker.
+ * decode_worker.ts beside it (`deno compile` must `--include` that file; compile.sh does). The
+ * single-file build's loader (build/bundle_loader.js) names that module's unpacked chunk in
+ * `globalThis[Symbol.for("autopgo.bundle.decodeWorker")]`, and the worker runs that. In a plain
+ * one-file bundle every module shares the bundle's URL, so the worker runs the bundle itself, whose
+ * entry (main.ts) starts serving jobs instead of the CLI when it finds itself in a Worker.
  *
  * @module
  */
@@ -81,7 +83,9 @@ export function defaultPoolSize(): number {
 /** The module a pool's workers run when none is given (see the module doc). */
 export function defaultWorkerUrl(): URL {
   const here = import.meta.url;
-  return /\/decode_pool\.[jt]s$/.test(new URL(here).pathname) ? new URL("./decode_worker.ts", here) : new URL(here);
+  if (/\/decode_pool\.[jt]s$/.test(new URL(here).pathname)) return new URL("./decode_worker.ts", here);
+  const unpacked = (globalThis as Record<symbol, unknown>)[Symbol.for("autopgo.bundle.decodeWorker")];
+  return new URL(typeof unpacked === "string" ? unpacked : here);
 }
 
 interface Pending {

@@ -1,0 +1,93 @@
+// autopgo, the single-file build (made by build/bundle.ts; see README.md, "Install").
+//
+// The program's modules follow this loader, brotli-compressed and base64-encoded in the comment at
+// the end of the file, so that neither Deno nor V8 parses 30 MB of cloud SDKs on every start. The
+// first run unpacks them into <cache>/autopgo/bundle-<id>/ (<cache>: $XDG_CACHE_HOME, ~/.cache,
+// %LOCALAPPDATA%, else the temp folder), atomically (a folder renamed into place), and every run
+// imports them from there; the id is the archive's SHA-256, so builds never mix, and a folder
+// missing a module (a cleaner emptied part of it) is unpacked again. Modules load when first
+// used, as from source.
+const BUNDLE_ID = "__AUTOPGO_BUNDLE_ID__";
+const MODULES = __AUTOPGO_BUNDLE_MODULES__;
+// The decode pool's Web Workers run this module (core/pipeline/decode_pool.ts reads the key). Not
+// main.js: its handler would be set only after an awaited import, and a job posted meanwhile lost.
+const DECODE_WORKER = __AUTOPGO_BUNDLE_DECODE_WORKER__;
+const DECODE_WORKER_KEY = Symbol.for("autopgo.bundle.decodeWorker");
+
+function cacheRoots() {
+  const env = (name) => {
+    try {
+      return Deno.env.get(name) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const home = env("HOME") ?? env("USERPROFILE");
+  const roots = [env("XDG_CACHE_HOME"), home && `${home}/.cache`, env("LOCALAPPDATA"), env("TMPDIR") ?? env("TEMP")];
+  roots.push(Deno.build.os === "windows" ? "C:/Windows/Temp" : "/tmp");
+  return roots.filter((root) => root);
+}
+
+function isFile(path) {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function complete(folder) {
+  return MODULES.every((name) => isFile(`${folder}/${name}`));
+}
+
+async function unpack(folder) {
+  const self = Deno.readTextFileSync(new URL(import.meta.url));
+  const start = self.lastIndexOf("/*") + 2, end = self.lastIndexOf("*/");
+  const { brotliDecompressSync } = await import("node:zlib");
+  const archive = new Uint8Array(brotliDecompressSync(Uint8Array.fromBase64(self.slice(start, end))));
+  const newline = archive.indexOf(10);
+  const files = JSON.parse(new TextDecoder().decode(archive.subarray(0, newline)));
+  const parent = folder.slice(0, folder.lastIndexOf("/"));
+  Deno.mkdirSync(parent, { recursive: true });
+  const staging = `${folder}.${crypto.randomUUID()}.tmp`;
+  Deno.mkdirSync(staging);
+  let at = newline + 1;
+  for (const [name, size] of files) {
+    if (!/^[\w.-]+$/.test(name)) throw new Error(`bad file name ${JSON.stringify(name)} in the bundle`);
+    Deno.writeFileSync(`${staging}/${name}`, archive.subarray(at, at + size));
+    at += size;
+  }
+  try {
+    Deno.renameSync(staging, folder);
+  } catch (error) {
+    Deno.removeSync(staging, { recursive: true });
+    if (!complete(folder)) throw error; // another run unpacked it first otherwise
+  }
+}
+
+async function entry() {
+  const problems = [];
+  for (const root of cacheRoots()) {
+    const folder = `${root.replaceAll("\\", "/")}/autopgo/bundle-${BUNDLE_ID}`;
+    if (complete(folder)) return `${folder}/main.js`;
+    try {
+      if (isFile(`${folder}/main.js`)) Deno.removeSync(folder, { recursive: true }); // damaged
+      await unpack(folder);
+      return `${folder}/main.js`;
+    } catch (error) {
+      problems.push(`${folder}: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+  throw new Error(`cannot unpack the program's modules (${problems.join("; ")})`);
+}
+
+let url;
+try {
+  const path = await entry();
+  url = new URL(`file://${path.startsWith("/") ? "" : "/"}${path}`).href;
+} catch (error) {
+  console.error(`autopgo: ${error instanceof Error ? error.message : error}`);
+  Deno.exit(1);
+}
+globalThis[DECODE_WORKER_KEY] = new URL(DECODE_WORKER, url).href;
+await (await import(url)).main();
