@@ -50,18 +50,27 @@ async function unpack(folder) {
   const parent = folder.slice(0, folder.lastIndexOf("/"));
   Deno.mkdirSync(parent, { recursive: true });
   const staging = `${folder}.${crypto.randomUUID()}.tmp`;
-  Deno.mkdirSync(staging);
-  let at = newline + 1;
-  for (const [name, size] of files) {
-    if (!/^[\w.-]+$/.test(name)) throw new Error(`bad file name ${JSON.stringify(name)} in the bundle`);
-    Deno.writeFileSync(`${staging}/${name}`, archive.subarray(at, at + size));
-    at += size;
-  }
   try {
+    Deno.mkdirSync(staging);
+    let at = newline + 1;
+    for (const [name, size] of files) {
+      if (!/^[\w.-]+$/.test(name)) throw new Error(`bad file name ${JSON.stringify(name)} in the bundle`);
+      Deno.writeFileSync(`${staging}/${name}`, archive.subarray(at, at + size));
+      at += size;
+    }
+    if (!complete(folder)) removeQuietly(folder); // a damaged one (a module gone)
     Deno.renameSync(staging, folder);
   } catch (error) {
-    Deno.removeSync(staging, { recursive: true });
-    if (!complete(folder)) throw error; // another run unpacked it first otherwise
+    removeQuietly(staging);
+    if (!complete(folder)) throw error; // else another run unpacked it first
+  }
+}
+
+function removeQuietly(path) {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch {
+    // absent
   }
 }
 
@@ -71,14 +80,13 @@ async function entry() {
     const folder = `${root.replaceAll("\\", "/")}/autopgo/bundle-${BUNDLE_ID}`;
     if (complete(folder)) return `${folder}/main.js`;
     try {
-      if (isFile(`${folder}/main.js`)) Deno.removeSync(folder, { recursive: true }); // damaged
       await unpack(folder);
       return `${folder}/main.js`;
     } catch (error) {
       problems.push(`${folder}: ${error instanceof Error ? error.message : error}`);
     }
   }
-  throw new Error(`cannot unpack the program's modules (${problems.join("; ")})`);
+  throw new Error(`cannot unpack the program's modules; run it with -A (${problems.join("; ")})`);
 }
 
 let url;

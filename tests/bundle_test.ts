@@ -46,6 +46,15 @@ Deno.test("bundled autopgo runs from an empty directory", async () => {
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /server/);
     assert.ok((await Deno.stat(`${built.unpacked}/${gone}`)).isFile, `${gone} unpacked again`);
+    // Runs that start together on an empty cache each unpack, one folder wins, and no staging folder is left.
+    await Deno.remove(built.unpacked, { recursive: true });
+    const together = await Promise.all(
+      [1, 2, 3].map(() => run(Deno.execPath(), ["run", "-A", "--no-config", bundle, "--version"], work, built.env)),
+    );
+    for (const r of together) assert.equal(r.code, 0, r.stderr);
+    const cacheFolder = built.unpacked.slice(0, built.unpacked.lastIndexOf("/"));
+    assert.deepEqual([...Deno.readDirSync(cacheFolder)].map((e) => e.name), [built.unpacked.split("/").pop()]);
+    assert.equal([...Deno.readDirSync(built.unpacked)].length, chunks);
     // The engine works from the bundle alone: merge two committed profiles and inspect the result.
     const fixtures = new URL("./fixtures/profiles/", import.meta.url).pathname;
     for (const name of ["cpu-000.pb.gz", "cpu-001.pb.gz"]) await Deno.copyFile(fixtures + name, `${work}/${name}`);
