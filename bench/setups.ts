@@ -14,7 +14,7 @@ import { startFakeGcs } from "../tests/support/services/fake_gcs.ts";
 import { kafkaSkip, startKafka } from "../tests/support/services/kafka.ts";
 import { startMinio } from "../tests/support/services/minio.ts";
 import { startNatsServer } from "../tests/support/services/nats.ts";
-import { pstestSkip, startPstest } from "../tests/support/services/pstest.ts";
+import { pstestAdmin, pstestSkip, startPstest } from "../tests/support/services/pstest.ts";
 import { cachedBinary } from "../tests/support/services/service.ts";
 
 /** One configuration of the pipeline under measurement. */
@@ -175,13 +175,7 @@ async function sqs(): Promise<BenchSetup | undefined> {
 async function pubsub(): Promise<BenchSetup | undefined> {
   if (pstestSkip()) return void console.warn("skipping gcppubsub: pstest-server is not installed");
   const server = await startPstest();
-  const { PubSub } = await import("@google-cloud/pubsub");
-  const admin = new PubSub({
-    projectId: "bench",
-    apiEndpoint: server.host,
-    emulatorMode: true,
-    universeDomain: "googleapis.com",
-  });
+  const admin = await pstestAdmin(server, "bench");
   return brokerRow("gcppubsub (pstest)", { PUBSUB_EMULATOR_HOST: server.host }, async (n) => {
     const [topic] = await admin.createTopic(`events-${n}`);
     await topic.createSubscription(`workers-${n}`, { enableMessageOrdering: true, ackDeadlineSeconds: 10 });

@@ -17,7 +17,7 @@ import { download, startAutopgo, upload, waitFor } from "./support/pipeline_proc
 import { minioBinary, startMinio } from "./support/services/minio.ts";
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
 import { fakeGcsSkip, startFakeGcs } from "./support/services/fake_gcs.ts";
-import { pstestSkip, startPstest } from "./support/services/pstest.ts";
+import { pstestAdmin, pstestSkip, startPstest } from "./support/services/pstest.ts";
 import { freePort, serviceSkip } from "./support/services/service.ts";
 
 /** Where a bundled server and worker keep profiles and move events in {@link runBundledPipeline}. */
@@ -88,13 +88,7 @@ Deno.test({
 }, async () => {
   const gcs = await startFakeGcs();
   const pstest = await startPstest();
-  const { PubSub } = await import("@google-cloud/pubsub");
-  const admin = new PubSub({
-    projectId: "bundled",
-    apiEndpoint: pstest.host,
-    emulatorMode: true,
-    universeDomain: "googleapis.com",
-  });
+  const admin = await pstestAdmin(pstest, "bundled");
   try {
     await gcs.createBucket("bundled");
     const [topic] = await admin.createTopic("events");

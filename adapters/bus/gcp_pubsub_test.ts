@@ -9,9 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import { PubSub, type Topic as PubSubTopic } from "@google-cloud/pubsub";
+import type { PubSub, Topic as PubSubTopic } from "@google-cloud/pubsub";
 import { busConformance, receiveWithin } from "../../tests/support/bus_conformance.ts";
-import { type PstestServer, pstestSkip, startPstest } from "../../tests/support/services/pstest.ts";
+import { pstestAdmin, type PstestServer, pstestSkip, startPstest } from "../../tests/support/services/pstest.ts";
 import { BusError, Subscription, Topic } from "../../core/event_bus.ts";
 import { openPubSubReader, openPubSubWriter, pubSubErrorKind, pubSubResource, PubSubWriter } from "./gcp_pubsub.ts";
 
@@ -36,12 +36,7 @@ let counter = 0;
 /** A fresh pstest with one topic and one ordered subscription (ack deadline 1 s, dead-letter policy or not). */
 async function pstestTopic(options: { deadLetter?: boolean } = {}): Promise<Resources> {
   const server = await startPstest();
-  const admin = new PubSub({
-    projectId: PROJECT,
-    apiEndpoint: server.host,
-    emulatorMode: true,
-    universeDomain: "googleapis.com",
-  });
+  const admin = await pstestAdmin(server, PROJECT);
   try {
     const n = ++counter;
     const [topic] = await admin.createTopic(`events-${n}`);

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { PubSub } from "@google-cloud/pubsub";
 import { cachedBinary, freePort, launch, type LaunchedProcess, portOpen, serviceSkip } from "./service.ts";
 
 /** The cached binary's name. */
@@ -39,4 +40,15 @@ export async function startPstest(): Promise<PstestServer> {
     readyTimeoutMs: 20_000,
   });
   return { host: `127.0.0.1:${port}`, process, stop: () => process.stop(2_000) };
+}
+
+/** An admin client of `project` on `server` (plain gRPC, no credentials), to create topics and subscriptions. */
+export async function pstestAdmin(server: PstestServer, project: string): Promise<PubSub> {
+  const { PubSub } = await import("@google-cloud/pubsub");
+  return new PubSub({
+    projectId: project,
+    apiEndpoint: server.host,
+    emulatorMode: true,
+    universeDomain: "googleapis.com",
+  });
 }
