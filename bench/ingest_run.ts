@@ -20,6 +20,7 @@ import { prepareProfile } from "../core/pipeline/profile_jobs.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
+import { parsePrometheusText } from "../tests/support/prom_text.ts";
 import { cpuSeconds, peakRssMiB } from "./proc_stats.ts";
 import { type BenchSetup, pipelineCommands } from "./setups.ts";
 
@@ -64,8 +65,34 @@ export interface IngestResult {
   batches: number;
   /** Compare-and-swap writes of those batches that lost to another worker and were redone. */
   conflicts: number;
+  /**
+   * What the workers did while the uploads were ingested, summed over them (from their `/metrics`):
+   * store and bus operations, and events of busy apps kept (core/pipeline/parked_events.ts).
+   */
+  workerOps: WorkerOps;
   /** Empty when the merged totals equal the uploaded ones. */
   sanity: string;
+}
+
+/** Operation counts of worker processes (see {@link IngestResult.workerOps}). */
+export interface WorkerOps {
+  store: number;
+  bus: number;
+  kept: number;
+}
+
+/** The workers' operation counts so far, summed. */
+async function workerOps(workers: AutopgoProcess[]): Promise<WorkerOps> {
+  const total: WorkerOps = { store: 0, bus: 0, kept: 0 };
+  for (const w of workers) {
+    const families = parsePrometheusText(await (await fetch(`${w.url}/metrics`)).text());
+    const sum = (name: string, keep: (labels: Record<string, string>) => boolean = () => true) =>
+      (families.get(name)?.samples ?? []).filter((s) => keep(s.labels)).reduce((n, s) => n + s.value, 0);
+    total.store += sum("autopgo_blob_operations_total");
+    total.bus += sum("autopgo_bus_operations_total");
+    total.kept += sum("autopgo_busy_app_events_total", (labels) => labels.action === "kept");
+  }
+  return total;
 }
 
 /** Batches and lost write races of `apps` in worker logs (each merged upload logs its batch's size). */
@@ -166,6 +193,7 @@ export async function measureIngest(
       await warmUp(server.url, storeDir, config.workers, config.warmup ?? 50, bodies);
     }
     const cpuBefore = { server: cpuSeconds(server.child.pid), workers: workers.map((w) => cpuSeconds(w.child.pid)) };
+    const opsBefore = await workerOps(workers);
     const startedAt = new Map<string, number>();
     const mergedAt = new Map<string, number>();
     const posts: number[] = [];
@@ -203,6 +231,12 @@ export async function measureIngest(
     const measured = config.backlog ? [...mergedAt.values()].filter((t) => t > first).length : config.uploads;
     const serverCpuS = cpuSeconds(server.child.pid) - cpuBefore.server;
     const workerCpuS = workers.map((w, i) => cpuSeconds(w.child.pid) - (cpuBefore.workers[i] ?? 0));
+    const opsAfter = await workerOps(workers);
+    const ops: WorkerOps = {
+      store: opsAfter.store - opsBefore.store,
+      bus: opsAfter.bus - opsBefore.bus,
+      kept: opsAfter.kept - opsBefore.kept,
+    };
     const latencies = [...startedAt].map(([key, t]) => mergedAt.get(key)! - t).sort((a, b) => a - b);
     posts.sort((a, b) => a - b);
     const lone: number[] = [];
@@ -230,6 +264,7 @@ export async function measureIngest(
       workerCpuS,
       batches: 0,
       conflicts: 0,
+      workerOps: ops,
       sanity: "",
     };
     const uploaded = Array.from({ length: config.uploads + config.lone }, (_, i) => bodies[i % bodies.length]);

@@ -109,7 +109,9 @@ export function workersTable(results: IngestResult[], cores: number): string {
           live ? `${ms(median(runs.map((r) => r.mergedP50)))} / ${ms(median(runs.map((r) => r.mergedP99)))}` : "–"
         } | ${live ? ms(median(runs.map((r) => r.postP50))) : "–"} | ${
           median(runs.map((r) => Math.max(...r.workerRssMiB))).toFixed(0)
-        } MiB |`,
+        } MiB | ${per1000((r) => r.workerOps.store).toFixed(0)} / ${per1000((r) => r.workerOps.bus).toFixed(0)} / ${
+          per1000((r) => r.workerOps.kept).toFixed(0)
+        } |`,
       );
     }
     const upToCores = ratios.filter((_, i) => counts[i] <= cores);
@@ -123,8 +125,8 @@ export function workersTable(results: IngestResult[], cores: number): string {
   }
   const sanity = results.filter((r) => r.sanity).map((r) => `${r.setup} ${r.config.workers}: ${r.sanity}`);
   return [
-    "| store + bus | mode | uploads | workers | uploads/s, median (each run, in round order) | vs 1 worker, median of the rounds' ratios | batch writes | lost write races | CPU per 1,000 uploads: workers / server | upload→merged p50 / p99 | POST p50 | peak RSS, largest worker |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| store + bus | mode | uploads | workers | uploads/s, median (each run, in round order) | vs 1 worker, median of the rounds' ratios | batch writes | lost write races | CPU per 1,000 uploads: workers / server | upload→merged p50 / p99 | POST p50 | peak RSS, largest worker | worker store / bus operations, kept events per 1,000 uploads |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     `Target: ingest grows with workers up to the ${cores} cores here and never shrinks (on the rounds' ratios): ${
