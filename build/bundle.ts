@@ -9,7 +9,7 @@
  * are separate chunks loaded when a driver is opened; their dynamic imports are rewritten to
  * computed URLs (`new URL("./chunk.js", import.meta.url).href`) because Deno otherwise reads and
  * analyses every chunk reachable by a literal `import()` before the program starts. The packed
- * chunks (brotli, base64) sit in a comment, which costs a start ~20 ms of scanning.
+ * chunks (brotli, base64: 2.8 MiB) sit in a comment, read on every start at about 5 ms per MB.
  *
  * Usage: deno run -A build/bundle.ts [ENTRY] OUTPUT   (ENTRY defaults to main.ts; run from the
  * folder whose deno.json resolves its imports).
