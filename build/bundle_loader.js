@@ -66,6 +66,14 @@ async function unpack(folder) {
   }
 }
 
+/** The file: URL of an absolute path (`/…`, or `C:/…` on Windows); `#`, `%`, `?` and spaces in it are escaped. */
+function fileUrl(path) {
+  const segments = path.split("/").map((part, i) =>
+    i <= 1 && /^[A-Za-z]:$/.test(part) ? part : encodeURIComponent(part)
+  );
+  return `file://${path.startsWith("/") ? "" : "/"}${segments.join("/")}`;
+}
+
 function removeQuietly(path) {
   try {
     Deno.removeSync(path, { recursive: true });
@@ -92,7 +100,7 @@ async function entry() {
 let url;
 try {
   const path = await entry();
-  url = new URL(`file://${path.startsWith("/") ? "" : "/"}${path}`).href;
+  url = fileUrl(path);
 } catch (error) {
   console.error(`autopgo: ${error instanceof Error ? error.message : error}`);
   Deno.exit(1);
