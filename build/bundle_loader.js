@@ -25,7 +25,8 @@ function cacheRoots() {
   const home = env("HOME") ?? env("USERPROFILE");
   const roots = [env("XDG_CACHE_HOME"), home && `${home}/.cache`, env("LOCALAPPDATA"), env("TMPDIR") ?? env("TEMP")];
   roots.push(Deno.build.os === "windows" ? "C:/Windows/Temp" : "/tmp");
-  return roots.filter((root) => root);
+  // Only absolute folders: a relative $XDG_CACHE_HOME is invalid (XDG spec) and would follow the working directory.
+  return roots.filter((root) => root && /^(\/|[A-Za-z]:[\\/])/.test(root));
 }
 
 function isFile(path) {
@@ -63,6 +64,27 @@ async function unpack(folder) {
   } catch (error) {
     removeQuietly(staging);
     if (!complete(folder)) throw error; // else another run unpacked it first
+  }
+  pruneOthers(parent, folder.slice(parent.length + 1));
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Removes other builds' folders unpacked over 30 days ago, and staging folders a crash left over a
+ * day ago: the cache does not grow with every upgrade. A build still in use that loses its folder
+ * unpacks it again on its next start.
+ */
+function pruneOthers(parent, keep) {
+  try {
+    for (const entry of Deno.readDirSync(parent)) {
+      const staging = /^bundle-[0-9a-f]+\.[\w-]+\.tmp$/.test(entry.name);
+      if (entry.name === keep || !(staging || /^bundle-[0-9a-f]+$/.test(entry.name))) continue;
+      const modified = Deno.statSync(`${parent}/${entry.name}`).mtime?.getTime() ?? Date.now();
+      if (modified < Date.now() - (staging ? DAY_MS : 30 * DAY_MS)) removeQuietly(`${parent}/${entry.name}`);
+    }
+  } catch {
+    // Pruning is best effort.
   }
 }
 

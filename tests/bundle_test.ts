@@ -48,12 +48,22 @@ Deno.test("bundled autopgo runs from an empty directory", async () => {
     assert.ok((await Deno.stat(`${built.unpacked}/${gone}`)).isFile, `${gone} unpacked again`);
     // Runs that start together on an empty cache each unpack, one folder wins, and no staging folder is left.
     await Deno.remove(built.unpacked, { recursive: true });
+    // Other builds' folders unpacked over 30 days ago, and a day-old staging folder, go with the next unpack.
+    const cacheFolder = built.unpacked.slice(0, built.unpacked.lastIndexOf("/"));
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    for (const name of ["bundle-00000000000000aa", "bundle-00000000000000bb.1234.tmp"]) {
+      await Deno.mkdir(`${cacheFolder}/${name}`);
+      await Deno.utime(`${cacheFolder}/${name}`, old, old);
+    }
+    await Deno.mkdir(`${cacheFolder}/bundle-00000000000000cc`); // recent: another version still in use
     const together = await Promise.all(
       [1, 2, 3].map(() => run(Deno.execPath(), ["run", "-A", "--no-config", bundle, "--version"], work, built.env)),
     );
     for (const r of together) assert.equal(r.code, 0, r.stderr);
-    const cacheFolder = built.unpacked.slice(0, built.unpacked.lastIndexOf("/"));
-    assert.deepEqual([...Deno.readDirSync(cacheFolder)].map((e) => e.name), [built.unpacked.split("/").pop()]);
+    assert.deepEqual(
+      [...Deno.readDirSync(cacheFolder)].map((e) => e.name).sort(),
+      ["bundle-00000000000000cc", built.unpacked.split("/").pop()].sort(),
+    );
     assert.equal([...Deno.readDirSync(built.unpacked)].length, chunks);
     // The engine works from the bundle alone: merge two committed profiles and inspect the result.
     const fixtures = new URL("./fixtures/profiles/", import.meta.url).pathname;
