@@ -6,8 +6,8 @@
  * apart; then every command runs `--runs` more times in turn, whole process under GNU time (bench/measure.ts).
  * Two builds: from source (`deno run -A main.ts`) and the single-file `autopgo.js` release users run
  * (build/bundle.ts, as compile.sh's `js` target, run as `deno run -A autopgo.js`; its first run also unpacks its
- * modules into a fresh cache folder, `XDG_CACHE_HOME`). Target: ≤100 ms wall, median. Written into BENCHMARKS.md between `<!-- bench:cold-start:start -->` and
- * `<!-- bench:cold-start:end -->`.
+ * modules into a fresh cache folder, `XDG_CACHE_HOME`). Target: ≤100 ms wall, median. Written into BENCHMARKS.md
+ * between `<!-- bench:cold-start:start -->` and `<!-- bench:cold-start:end -->`.
  *
  * Usage: deno task bench:cold-start [--runs 15] [--no-bundle] [--no-write]
  *

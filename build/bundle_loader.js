@@ -1,4 +1,4 @@
-// autopgo, the single-file build (made by build/bundle.ts; see README.md, "Install").
+// autopgo, the single-file build (made by build/bundle.ts; README.md, "Releases and installation").
 //
 // The program's modules follow this loader, brotli-compressed and base64-encoded in the comment at
 // the end of the file, so that neither Deno nor V8 parses 30 MB of cloud SDKs on every start. The
