@@ -8,13 +8,15 @@
  * {@link main}.
  *
  * The CLI itself (cmd/program.ts: commander, logging, the command modules) is imported only when
- * needed: a plain `autopgo merge` command line runs the fused merge directly (cmd/merge_plain.ts),
- * because its start-up is most of what a merge costs.
+ * needed: `autopgo --version` alone prints the version line directly, and a plain `autopgo merge`
+ * command line runs the fused merge directly (cmd/merge_plain.ts), because its start-up is most of
+ * what a merge costs.
  *
  * @module
  */
 
 import { plainMergeArgs, runPlainMerge } from "./cmd/merge_plain.ts";
+import { isBareVersionRequest, versionLine } from "./cmd/version.ts";
 
 /** True when this code runs in a Web Worker rather than on the main thread. */
 function inWorker(): boolean {
@@ -26,6 +28,10 @@ function inWorker(): boolean {
 export async function main(): Promise<void> {
   if (inWorker()) await import("./core/pipeline/decode_worker.ts");
   else {
+    if (isBareVersionRequest(Deno.args)) {
+      console.log(versionLine());
+      Deno.exit(0);
+    }
     // A plain `autopgo merge` starts without commander and logging (cmd/merge_plain.ts); the rest builds the program.
     const merge = plainMergeArgs(Deno.args);
     Deno.exit(merge ? await runPlainMerge(merge) : await (await import("./cmd/program.ts")).runCli(Deno.args));

@@ -13,7 +13,7 @@ import { dispose, getLogger } from "@logtape/logtape";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, resolveLogLevel, setupLogging } from "./logging.ts";
 import { CliError, printProblem, setProblemFormat, withNextStep } from "./cli_error.ts";
 import { preferComponentEnv } from "./options.ts";
-import { versionString } from "./version.ts";
+import { versionLine } from "./version.ts";
 
 /** How a command module is loaded: a literal dynamic import, so only the command being run is loaded (fast start-up). */
 type CommandLoader = () => Promise<Command>;
@@ -85,7 +85,7 @@ export interface GlobalOptions {
 export async function buildProgram(only?: string | null): Promise<Command> {
   const program = new Command("autopgo")
     .description("Continuous profile-guided optimization for Go services")
-    .version(versionString(Deno.env.get("AUTOPGO_COMMIT") ?? "HEAD"), "-v, --version", "print the version")
+    .version(versionLine(), "-v, --version", "print the version")
     .addOption(
       new Option("-l, --log-level <level>", `log verbosity: ${LOG_LEVELS.join(", ")} (any case; others mean info)`)
         .default("info").env("AUTOPGO_LOG_LEVEL"),

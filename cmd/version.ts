@@ -19,3 +19,21 @@ export const VERSION = "0.1.0";
 export function versionString(unstamped = "HEAD", deno: string = Deno.version.deno): string {
   return `autopgo ${VERSION} (commit ${BUILD_COMMIT || unstamped}, deno ${deno})`;
 }
+
+/** The version line as `autopgo --version` prints it: the commit is `AUTOPGO_COMMIT` (else `HEAD`) when unstamped. */
+export function versionLine(): string {
+  let commit: string | undefined;
+  try {
+    commit = Deno.env.get("AUTOPGO_COMMIT");
+  } catch { /* no env permission: HEAD */ }
+  return versionString(commit ?? "HEAD");
+}
+
+/**
+ * True for a command line of exactly `--version` or `-v`: main.ts then prints {@link versionLine}
+ * without building the CLI, whose argument parser (commander, an npm CommonJS package) alone takes
+ * about 40 ms to load. Anything else, root options included, goes through the CLI.
+ */
+export function isBareVersionRequest(args: readonly string[]): boolean {
+  return args.length === 1 && (args[0] === "--version" || args[0] === "-v");
+}
