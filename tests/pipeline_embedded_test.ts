@@ -9,8 +9,10 @@
  */
 
 import assert from "node:assert/strict";
+import { decodeProfile } from "../core/pprof/decode.ts";
 import { edgeMap, serializePreprofile } from "../core/pprof/edges.ts";
-import { generateProfiles } from "./support/fixtures.ts";
+import { encodeProfile } from "../core/pprof/encode.ts";
+import { committedProfiles, generateProfiles } from "./support/fixtures.ts";
 import { skipUnlessGo } from "./support/go.ts";
 import { download, listFiles, pprofMergeOracle, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { assertSameSamples } from "./support/samples.ts";
@@ -89,6 +91,31 @@ Deno.test("embedded server: --compaction pgo (default) keeps the Go PGO edge map
     assert.equal(serializePreprofile(edgeMap(actual)), serializePreprofile(edgeMap(oracle)));
     const stored = (await Deno.stat(`${dataDir}/compact/default.pgo`)).size;
     console.log(`compacted base: ${stored} bytes for ${files.length} uploads`);
+  } finally {
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+// Real CPU profiles sometimes sample `runtime.gopark`, which the default no-inline guards rename in
+// every stored base; the oracle renames it too, so such an upload must still match it exactly.
+Deno.test("embedded server: an upload that samples a guarded function (runtime.gopark) matches the oracle", async () => {
+  if (!skipUnlessGo("pipeline embedded no-inline oracle")) return;
+  const dataDir = await Deno.makeTempDir({ prefix: "autopgo-gopark-" });
+  const server = await startAutopgo([
+    ...["server", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--compaction", "none"],
+  ]);
+  try {
+    const profile = decodeProfile(await Deno.readFile(committedProfiles().cpu[0]));
+    const leaf = profile.sample[0].location[0].line[0].function!;
+    leaf.name = leaf.systemName = "runtime.gopark";
+    const file = `${dataDir}/gopark.pb.gz`;
+    await Deno.writeFile(file, encodeProfile(profile));
+    await uploadAll(server.url, [file], () => "parked");
+    await waitMerged(dataDir, ["parked"]);
+    const actual = (await download(server.url, "parked"))!;
+    assert.ok(actual.function.some((f) => f.name === "DO NOT INLINE: runtime.gopark"), "the stored base is guarded");
+    assertSameSamples(actual, await pprofMergeOracle([file]), "guarded base vs go tool pprof -proto");
   } finally {
     await server.stop();
     await Deno.remove(dataDir, { recursive: true });

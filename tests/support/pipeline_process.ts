@@ -7,6 +7,7 @@
  */
 
 import { decodeProfile } from "../../core/pprof/decode.ts";
+import { DEFAULT_NOINLINE_GUARDS, NOINLINE_PREFIX } from "../../core/pprof/noinline.ts";
 import type { Profile } from "../../core/pprof/profile.ts";
 import { goBinary } from "./go.ts";
 import { spawnAutopgo, type SpawnOptions } from "./autopgo_processes.ts";
@@ -121,7 +122,13 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** `go tool pprof -proto FILES…` decoded: Go's own merge of the files (the oracle). */
+/**
+ * What the pipeline stores for `files`: `go tool pprof -proto FILES…` decoded (Go's own merge, the
+ * oracle), with the functions that the default no-inline guards match renamed
+ * `DO NOT INLINE: <name>`, as every stored base has them (core/pprof/noinline.ts: names only, no
+ * sample or value changes). Without the renaming, inputs that happen to sample `runtime.gopark`
+ * (real CPU profiles sometimes do) would differ from the stored base.
+ */
 export async function pprofMergeOracle(files: string[]): Promise<Profile> {
   const go = goBinary();
   if (!go) throw new Error("go not found");
@@ -132,5 +139,8 @@ export async function pprofMergeOracle(files: string[]): Promise<Profile> {
   })
     .output();
   if (!out.success) throw new Error(`go tool pprof -proto failed: ${new TextDecoder().decode(out.stderr)}`);
-  return decodeProfile(out.stdout);
+  const merged = decodeProfile(out.stdout);
+  const guarded = DEFAULT_NOINLINE_GUARDS.map((g) => new RegExp(g.pattern));
+  for (const fn of merged.function) if (guarded.some((re) => re.test(fn.name))) fn.name = NOINLINE_PREFIX + fn.name;
+  return merged;
 }
