@@ -13,7 +13,7 @@ import { dispose, getLogger } from "@logtape/logtape";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, resolveLogLevel, setupLogging } from "./logging.ts";
 import { CliError, printProblem, setProblemFormat, withNextStep } from "./cli_error.ts";
 import { preferComponentEnv } from "./options.ts";
-import { versionLine } from "./version.ts";
+import { VERSION_FLAGS, versionLine } from "./version.ts";
 
 /** How a command module is loaded: a literal dynamic import, so only the command being run is loaded (fast start-up). */
 type CommandLoader = () => Promise<Command>;
@@ -51,9 +51,6 @@ export function commandNameIn(args: readonly string[]): string | undefined {
   }
   return undefined;
 }
-
-/** Root flags that print the version. */
-const VERSION_FLAGS = new Set(["-v", "--version"]);
 
 /**
  * True when `args` only ask for the version (a version flag and root options, no command and no help): the

@@ -20,6 +20,9 @@ export function versionString(unstamped = "HEAD", deno: string = Deno.version.de
   return `autopgo ${VERSION} (commit ${BUILD_COMMIT || unstamped}, deno ${deno})`;
 }
 
+/** Root flags that print the version (commander's `-v, --version`, cmd/program.ts). */
+export const VERSION_FLAGS: ReadonlySet<string> = new Set(["-v", "--version"]);
+
 /** The version line as `autopgo --version` prints it: the commit is `AUTOPGO_COMMIT` (else `HEAD`) when unstamped. */
 export function versionLine(): string {
   let commit: string | undefined;
@@ -35,5 +38,5 @@ export function versionLine(): string {
  * about 40 ms to load. Anything else, root options included, goes through the CLI.
  */
 export function isBareVersionRequest(args: readonly string[]): boolean {
-  return args.length === 1 && (args[0] === "--version" || args[0] === "-v");
+  return args.length === 1 && VERSION_FLAGS.has(args[0]);
 }
