@@ -41,11 +41,21 @@ function complete(folder) {
   return MODULES.every((name) => isFile(`${folder}/${name}`));
 }
 
+let packed;
+
+/** The archive in this file's closing comment, decoded once even when several cache folders are tried. */
+async function archiveBytes() {
+  if (!packed) {
+    const self = Deno.readTextFileSync(new URL(import.meta.url));
+    const start = self.lastIndexOf("/*") + 2, end = self.lastIndexOf("*/");
+    const { brotliDecompressSync } = await import("node:zlib");
+    packed = new Uint8Array(brotliDecompressSync(Uint8Array.fromBase64(self.slice(start, end))));
+  }
+  return packed;
+}
+
 async function unpack(folder) {
-  const self = Deno.readTextFileSync(new URL(import.meta.url));
-  const start = self.lastIndexOf("/*") + 2, end = self.lastIndexOf("*/");
-  const { brotliDecompressSync } = await import("node:zlib");
-  const archive = new Uint8Array(brotliDecompressSync(Uint8Array.fromBase64(self.slice(start, end))));
+  const archive = await archiveBytes();
   const newline = archive.indexOf(10);
   const files = JSON.parse(new TextDecoder().decode(archive.subarray(0, newline)));
   const parent = folder.slice(0, folder.lastIndexOf("/"));
