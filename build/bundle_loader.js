@@ -37,6 +37,15 @@ function isFile(path) {
   }
 }
 
+function exists(path) {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function complete(folder) {
   return MODULES.every((name) => isFile(`${folder}/${name}`));
 }
@@ -54,7 +63,7 @@ async function archiveBytes() {
   return packed;
 }
 
-async function unpack(folder) {
+async function unpack(folder, damaged) {
   const archive = await archiveBytes();
   const newline = archive.indexOf(10);
   const files = JSON.parse(new TextDecoder().decode(archive.subarray(0, newline)));
@@ -69,7 +78,9 @@ async function unpack(folder) {
       Deno.writeFileSync(`${staging}/${name}`, archive.subarray(at, at + size));
       at += size;
     }
-    if (!complete(folder)) removeQuietly(folder); // a damaged one (a module gone)
+    // A folder that was there, incomplete, before this run began is damaged (a module gone). An absent one is never
+    // removed: a run starting at the same time may have just renamed its complete folder into place.
+    if (damaged && !complete(folder)) removeQuietly(folder);
     Deno.renameSync(staging, folder);
   } catch (error) {
     removeQuietly(staging);
@@ -120,7 +131,7 @@ async function entry() {
     const folder = `${root.replaceAll("\\", "/")}/autopgo/bundle-${BUNDLE_ID}`;
     if (complete(folder)) return `${folder}/main.js`;
     try {
-      await unpack(folder);
+      await unpack(folder, exists(folder));
       return `${folder}/main.js`;
     } catch (error) {
       problems.push(`${folder}: ${error instanceof Error ? error.message : error}`);
