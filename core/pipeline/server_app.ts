@@ -160,7 +160,11 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       return replay;
     }
     const meter = deps.uploadMeter;
-    const check = new UploadStreamCheck(streamLimits);
+    const declared = c.req.header("content-length");
+    const check = new UploadStreamCheck(
+      streamLimits,
+      declared && /^\d+$/.test(declared) ? Number(declared) : undefined,
+    );
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
     let body: Uint8Array;
     try {

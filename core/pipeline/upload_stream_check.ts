@@ -14,8 +14,20 @@
  * walk and the decoder disagree: a bug), the upload streams on and the full check decides.
  *
  * Cheap enough for the HTTP thread: one step per top-level tag and length prefix, payloads skipped
- * by count. Gzip bodies are not followed (inflating is the decode pool's work); tags or lengths of
- * unusual size (over 4 and 7 bytes) end the walk, leaving the decision to the full check.
+ * by count; tags or lengths of unusual size (over 4 and 7 bytes) end the walk, leaving the decision
+ * to the full check.
+ *
+ * Gzip bodies (most uploads: net/http/pprof sends gzip) are looked at once, when their first
+ * {@link GZIP_PREFIX_BYTES} have arrived and more are coming: that prefix is inflated (at most
+ * {@link GZIP_PREFIX_OUTPUT_BYTES} out, and never more than the upload's own inflation limit
+ * allows; inflating the whole body is the decode pool's work) and its top level walked as above.
+ * - Corrupt gzip data in the prefix is refused with exactly the full check's message (inflation
+ *   is sequential: the whole body meets the same problem first).
+ * - A bad field in the inflated prefix is refused with the message the full check gives when the
+ *   rest of the gzip stream is sound. The upload is invalid either way; if the stream is also
+ *   corrupt later on, the full check, which inflates everything first, would have named that.
+ * - A body whose `Content-Length` says it has all arrived is not looked at: the full check comes
+ *   next anyway, so only bodies still streaming pay for the inflation.
  *
  * @module
  */
@@ -24,9 +36,14 @@ import { parseFailure, scanProfile } from "../pprof/decode.ts";
 import { ProfileError } from "../pprof/errors.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 import { WireReader } from "../pprof/wire.ts";
+import { inflateGzipPrefix } from "../pprof/inflate.ts";
 
 /** Bytes a verdict waits for, so that the legacy-format naming sees what it would in the whole body. */
 export const MIN_PREFIX = 256;
+/** Compressed bytes of a gzip body inflated and walked while it streams (module doc). */
+export const GZIP_PREFIX_BYTES = 8 * 1024;
+/** Most bytes inflated from that prefix: a prefix that inflates further (a bomb?) is left to the full check. */
+export const GZIP_PREFIX_OUTPUT_BYTES = 1024 * 1024;
 
 const TAG = 0, VARINT = 1, LENGTH = 2, SKIP = 3;
 
@@ -50,9 +67,17 @@ export class UploadStreamCheck {
   #stopped = false;
   #suspect = false;
 
-  /** A check under the upload's resolved decode limits (those the full check applies). */
-  constructor(limits: DecodeLimits) {
+  /** Gzip body still to be looked at; undefined while its second byte is not known. */
+  #gzip: boolean | undefined = false;
+  readonly #expectedBytes: number;
+
+  /**
+   * A check under the upload's resolved decode limits (those the full check applies);
+   * `expectedBytes` is the body's declared length, when there is one.
+   */
+  constructor(limits: DecodeLimits, expectedBytes?: number) {
     this.#limits = limits;
+    this.#expectedBytes = expectedBytes !== undefined && expectedBytes >= 0 ? expectedBytes : Infinity;
   }
 
   /**
@@ -65,14 +90,51 @@ export class UploadStreamCheck {
       if (!this.#stopped) this.#walk(chunk);
       this.#seen += chunk.length;
     }
+    if (this.#gzip === undefined && received.length >= 2) this.#gzip = received[1] === 0x8b;
+    if (this.#gzip) return this.#gzipPrefix(received);
     if (!this.#suspect || received.length < MIN_PREFIX) return undefined;
     this.#suspect = false;
     return this.#verdict(received);
   }
 
-  /** A body starting with the gzip magic is not followed; one byte of it is not known yet. */
+  /**
+   * A body starting with the gzip magic is not walked as protobuf but looked at as gzip; while its
+   * second byte is not known yet, it is neither (a body starting with 1f alone is left to the full check).
+   */
   #gzipCandidate(chunk: Uint8Array, received: Uint8Array): void {
-    if (chunk.length > 1 ? chunk[1] === 0x8b : received.length < 2) this.#stopped = true;
+    if (chunk.length > 1 ? chunk[1] === 0x8b : received.length < 2) {
+      this.#stopped = true;
+      this.#gzip = undefined;
+    }
+  }
+
+  /** Once {@link GZIP_PREFIX_BYTES} of a gzip body are here and more are coming: inflate and walk them (module doc). */
+  #gzipPrefix(received: Uint8Array): string | undefined {
+    if (!this.#gzip || received.length < GZIP_PREFIX_BYTES || received.length >= this.#expectedBytes) return undefined;
+    this.#gzip = false; // once
+    const prefix = received.subarray(0, GZIP_PREFIX_BYTES);
+    const lim = this.#limits;
+    // Within the whole body's own inflation limit, so that limit cannot be met first (inflate.ts).
+    const most = Math.min(
+      GZIP_PREFIX_OUTPUT_BYTES,
+      lim.maxDecompressedBytes,
+      Math.floor((lim.maxInflationRatio ?? Infinity) * prefix.length),
+    );
+    let raw: Uint8Array | undefined;
+    try {
+      raw = inflateGzipPrefix(prefix, most);
+    } catch (error) {
+      if (error instanceof ProfileError) return error.message;
+      throw error;
+    }
+    if (raw === undefined) return undefined;
+    this.#stopped = false;
+    this.#walk(raw);
+    this.#stopped = true;
+    const suspect = this.#suspect;
+    this.#suspect = false; // a verdict is about the inflated bytes, never the compressed ones
+    if (!suspect || raw.length < MIN_PREFIX) return undefined;
+    return this.#verdict(raw);
   }
 
   #walk(chunk: Uint8Array): void {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { gunzipSync } from "node:zlib";
+import { constants, gunzipSync } from "node:zlib";
 import { ProfileError } from "./errors.ts";
 
 /** True when `data` starts with the gzip magic bytes `1f 8b` (pprof's test). */
@@ -59,6 +59,33 @@ export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Arra
     throw new ProfileError("too-large", `decompressing profile: output exceeds the limit of ${maxOutputBytes} bytes`);
   }
   // A Buffer may be a view on a pooled ArrayBuffer: hand out a plain Uint8Array view.
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/**
+ * Inflates what `prefix`, the first bytes of a gzip stream, holds: a stream cut anywhere is not an
+ * error here, only corrupt data is. For checking an upload while it arrives
+ * (core/pipeline/upload_stream_check.ts).
+ *
+ * Returns undefined when the output would pass `maxOutputBytes` (inflation stops there, so a bomb
+ * costs at most that much). Throws `ProfileError` kind "decompress" with exactly the message
+ * {@link inflateGzip} gives for the whole stream: inflation is sequential, so corrupt data within
+ * the prefix is the first problem the whole stream meets too, unless the whole stream's own
+ * output limit is smaller than `maxOutputBytes` (the caller keeps it within).
+ */
+export function inflateGzipPrefix(prefix: Uint8Array, maxOutputBytes: number): Uint8Array | undefined {
+  const input = prefix.length >= 4 && (prefix[3] & 0xe0) !== 0 ? withClearedReservedFlags(prefix) : prefix;
+  let out: Uint8Array;
+  try {
+    out = gunzipSync(input, {
+      finishFlush: constants.Z_SYNC_FLUSH,
+      maxOutputLength: Math.max(1, Math.min(maxOutputBytes, 2 ** 31 - 1)),
+    });
+  } catch (error) {
+    const problem = inflateError(error, maxOutputBytes);
+    if (problem.kind === "too-large") return undefined;
+    throw problem;
+  }
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 

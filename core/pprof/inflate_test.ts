@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { ProfileError } from "./errors.ts";
-import { inflateGzip, isGzip } from "./inflate.ts";
+import { inflateGzip, inflateGzipPrefix, isGzip } from "./inflate.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const gzip = (s: string) => new Uint8Array(gzipSync(text(s)));
@@ -78,4 +78,32 @@ Deno.test("a 64 MiB zero bomb stops at a 1 MiB limit without inflating it all", 
   assert.equal(kindOf(() => inflateGzip(bomb, 1 << 20)), "too-large");
   const grown = Deno.memoryUsage().rss - before;
   assert.ok(grown < 48 << 20, `RSS grew ${grown >> 20} MiB`);
+});
+
+Deno.test("inflateGzipPrefix: a stream cut anywhere gives a prefix of the output; corrupt data the whole stream's error", () => {
+  const words = Array.from({ length: 4000 }, (_, i) => `w${(i * 7919) % 1009}`).join(" ");
+  const whole = gzip(words);
+  const expected = text(words);
+  for (let cut = 0; cut <= whole.length; cut += 97) {
+    const out = inflateGzipPrefix(whole.subarray(0, cut), 1 << 20);
+    assert.ok(out !== undefined, `cut at ${cut}`);
+    assert.deepEqual(out, expected.subarray(0, out.length), `cut at ${cut}: a prefix of the output`);
+  }
+  assert.deepEqual(inflateGzipPrefix(whole, 1 << 20), expected);
+  assert.equal(inflateGzipPrefix(whole, 100), undefined, "past the bound: undefined, not an error");
+  const corrupt = whole.slice();
+  corrupt.fill(0xff, 20, 40);
+  let prefixError: unknown, wholeError: unknown;
+  try {
+    inflateGzipPrefix(corrupt.subarray(0, 60), 1 << 20);
+  } catch (error) {
+    prefixError = error;
+  }
+  try {
+    inflateGzip(corrupt, 1 << 20);
+  } catch (error) {
+    wholeError = error;
+  }
+  assert.ok(prefixError instanceof ProfileError && prefixError.kind === "decompress", String(prefixError));
+  assert.equal(prefixError.message, (wholeError as Error).message);
 });
