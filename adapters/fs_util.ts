@@ -7,6 +7,7 @@
  */
 
 import { dirname } from "node:path";
+import { toHex } from "../core/hex.ts";
 
 const inProcessTails = new Map<string, Promise<void>>();
 
@@ -112,8 +113,7 @@ export async function removeIfExists(path: string): Promise<void> {
 
 /** `bytes` random bytes as lower-case hex. */
 export function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(buf, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /** True for errors meaning "nothing there" when opening a path (missing, or a path component is a file). */

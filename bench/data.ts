@@ -10,6 +10,7 @@
 import { fileURLToPath } from "node:url";
 import { runGo } from "../tests/support/go.ts";
 import { HOTPATH_DIR } from "../tests/support/fixtures.ts";
+import { sha256Hex as digestHex } from "../core/hex.ts";
 
 /** Directory of the google/pprof side (a Go module). */
 export const PPROF_SIDE_DIR: string = fileURLToPath(new URL("./go/", import.meta.url));
@@ -51,8 +52,7 @@ async function sha256Hex(parts: Uint8Array[]): Promise<string> {
     all.set(part, at);
     at += part.length;
   }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return await digestHex(all);
 }
 
 async function sourceFiles(dir: string): Promise<Uint8Array[]> {

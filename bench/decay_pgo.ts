@@ -22,6 +22,7 @@ import type { WindowConfig } from "../core/pipeline/windows.ts";
 import { processUpload } from "../core/pipeline/worker_events.ts";
 import { fixtureTempDir, generateProfiles, HOTPATH_DIR } from "../tests/support/fixtures.ts";
 import { runGo } from "../tests/support/go.ts";
+import { sha256Hex } from "../core/hex.ts";
 
 const HOUR = 3_600_000;
 const DAY0 = Date.UTC(2026, 2, 2, 9, 30);
@@ -73,8 +74,7 @@ async function pgoInlines(profile: string, binary: string): Promise<Set<string>>
 }
 
 async function sha(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return Array.from(new Uint8Array(digest).subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(await Deno.readFile(path), 8);
 }
 
 if (import.meta.main) {

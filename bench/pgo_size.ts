@@ -26,6 +26,7 @@ import { HOTPATH_DIR } from "../tests/support/fixtures.ts";
 import { benchData, DEFAULT_DATA_PARAMS } from "./data.ts";
 import { median } from "./measure.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
+import { sha256Hex } from "../core/hex.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -44,11 +45,6 @@ interface SizeRow {
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-async function sha256(data: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** Runs a command, returns stdout and wall milliseconds; throws one line on failure. */
 async function timed(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
@@ -130,7 +126,7 @@ async function main(): Promise<void> {
       for (const name of ["full", "compacted"] as const) {
         const r = await timed(go, ["tool", "preprofile", "-i", `${dir}/${name}/default.pgo`], { env });
         if (name === "full") preText = r.stdout;
-        else if (await sha256(r.stdout) !== await sha256(preText)) {
+        else if (await sha256Hex(r.stdout) !== await sha256Hex(preText)) {
           throw new Error("go tool preprofile output differs between full and compacted: compaction is lossy");
         }
         pre[name].push(r.ms);
@@ -150,7 +146,7 @@ async function main(): Promise<void> {
           { cwd: HOTPATH_DIR, env: { ...env, GOCACHE: cache } },
         );
         build[name].push(r.ms);
-        binaries[name] = await sha256(await Deno.readFile(out));
+        binaries[name] = await sha256Hex(await Deno.readFile(out));
         await Deno.remove(cache, { recursive: true });
       }
     }
@@ -159,7 +155,7 @@ async function main(): Promise<void> {
     const section = render(
       rows,
       edges.byWeight.length,
-      await sha256(preText),
+      await sha256Hex(preText),
       pre,
       build,
       identical,

@@ -18,6 +18,7 @@
  */
 
 import { brotliCompressSync, constants } from "node:zlib";
+import { sha256Hex } from "../core/hex.ts";
 
 /** Where {@link buildBundle} reads the loader from. */
 const LOADER = new URL("./bundle_loader.js", import.meta.url);
@@ -64,7 +65,7 @@ export async function buildBundle(opts: BundleOptions): Promise<BundleResult> {
       bytes: new TextEncoder().encode(lazyImports(Deno.readTextFileSync(`${split}/${name}`), chunks)),
     }));
     const archive = packArchive(files);
-    const id = await sha256Hex(archive, 16);
+    const id = await sha256Hex(archive, 8);
     const payload = compress(archive).toString("base64");
     const loader = Deno.readTextFileSync(LOADER)
       .replace("__AUTOPGO_BUNDLE_ID__", id)
@@ -116,11 +117,6 @@ export function packArchive(files: readonly { name: string; bytes: Uint8Array }[
     at += f.bytes.length;
   }
   return out;
-}
-
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>, chars: number): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, chars);
 }
 
 if (import.meta.main) {

@@ -34,6 +34,7 @@ import { NOINLINE_PREFIX, type NoInlineGuards, noInlineGuards } from "../core/pp
 import { runAutopgo } from "./support/cli.ts";
 import { runGo, skipUnlessGo } from "./support/go.ts";
 import { serviceCacheDir } from "./support/services/service.ts";
+import { sha256Hex } from "../core/hex.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/noinline/", import.meta.url));
 const MIX = String.raw`^main\.mix$`;
@@ -52,8 +53,7 @@ async function inliningReport(dir: string, pgo: string): Promise<string[]> {
 async function recordedProfile(dir: string): Promise<Uint8Array> {
   const version = TEXT.decode((await runGo(["version"])).stdout);
   const source = [await Deno.readTextFile(`${FIXTURE}/main.go`), await Deno.readTextFile(`${FIXTURE}/go.mod`), version];
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(source.join("\0"))));
-  const hash = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  const hash = await sha256Hex(source.join("\0"), 8);
   const cached = `${serviceCacheDir()}/noinline-${hash}.pprof`;
   try {
     return await Deno.readFile(cached);

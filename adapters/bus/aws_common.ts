@@ -27,6 +27,7 @@ import type { BusErrorKind } from "../../core/event_bus.ts";
 import { kindFromNetworkError } from "../../core/blob_bucket.ts";
 import { redactUrl } from "../../core/registry.ts";
 import { intParam } from "../driver_url.ts";
+import { sha256Hex } from "../../core/hex.ts";
 
 /** Attribute that marks a base64-encoded body (gocloud's `base64encoded`). */
 export const BASE64_ATTRIBUTE = "base64encoded";
@@ -214,8 +215,7 @@ export function outgoingAttributes(
 export async function messageGroupId(orderingKey: string | undefined, fallback: string): Promise<string> {
   if (!orderingKey) return fallback;
   if (/^[\x21-\x7E]{1,128}$/.test(orderingKey)) return orderingKey;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(orderingKey));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(orderingKey);
 }
 
 /** A received message's text and String attributes once any SNS envelope is removed. */

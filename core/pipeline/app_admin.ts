@@ -24,6 +24,7 @@ import { encodeTombstone } from "./base_state.ts";
 import { appPrefix, baseKey, parseStagingKey, parseWindowKey, rejectedKey, rejectedPrefix } from "./keys.ts";
 import { loadBase, loadBaseAt } from "./merge_upload.ts";
 import type { ProfileJobs } from "./profile_jobs.ts";
+import { sha256Hex } from "../hex.ts";
 
 /** Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object. */
 export async function rejectUpload(
@@ -65,8 +66,7 @@ export async function setAsideBase(
   reason: string,
   signal?: AbortSignal,
 ): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(version)));
-  const hex = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = await sha256Hex(version, 8);
   const target = rejectedKey(app, `${SET_ASIDE_BASE_PREFIX}${hex}`);
   await store.write(target, data, undefined, signal);
   await store.write(`${target}.reason`, new TextEncoder().encode(`${reason}\n`), undefined, signal);

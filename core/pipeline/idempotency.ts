@@ -19,6 +19,7 @@
 
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { parseStagingKey, rejectedPrefix, stagingPrefix } from "./keys.ts";
+import { sha256Hex } from "../hex.ts";
 
 /** The request header (case-insensitive), as in the IETF httpapi draft and Stripe's API. */
 export const IDEMPOTENCY_HEADER = "Idempotency-Key";
@@ -37,8 +38,7 @@ export function idempotencyKeyProblem(value: string): string | undefined {
 
 /** The 24-hex-digit SHA-256 prefix of an idempotency key, as stored in names. */
 export async function idempotencyHash(value: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
-  return [...digest.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(value, 12);
 }
 
 /** The staging-name suffix of an upload with key hash `hash`. */

@@ -35,6 +35,7 @@ import type { Profile } from "../../core/pprof/profile.ts";
 import { committedProfiles } from "./fixtures.ts";
 import { type CasResult, nextRound, race, RaceChild } from "./race_process.ts";
 import { assertSameSamples } from "./samples.ts";
+import { sha256Hex } from "../../core/hex.ts";
 
 /** Credentials the server must refuse, or why it cannot (an emulator that does not check them). */
 export type WrongCredentials = { url: string; env: Record<string, string> } | { skip: string };
@@ -89,11 +90,6 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of items) out.push(item);
   return out;
-}
-
-async function sha256(data: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Every sample value of `profile`, summed per sample type. */
@@ -224,7 +220,7 @@ export function cloudBlobSuite(name: string, harness: CloudBlobHarness): void {
           assert.equal(object.size, data.length);
           assert.equal(object.data.length, data.length);
           assert.equal(object.version, version);
-          assert.equal(await sha256(object.data), await sha256(data));
+          assert.equal(await sha256Hex(object.data), await sha256Hex(data));
         } finally {
           await store.close();
         }
