@@ -165,7 +165,8 @@ Deno.test("UploadStreamCheck leaves a gzip bomb and a body that has all arrived 
   assert.ok(unknown.push(corrupt, corrupt) !== undefined, "no Content-Length: looked at");
 });
 
-Deno.test("the server refuses a junk upload while it streams: 400, the rest unread, nothing stored", async () => {
+/** A server app on an in-memory store, checking uploads on the calling thread. */
+async function serverApp() {
   const store = await openMemBlobStore("mem://");
   const hono = createServerApp({
     store,
@@ -175,6 +176,17 @@ Deno.test("the server refuses a junk upload while it streams: 400, the rest unre
     healthChecks: [],
     jobs: IN_THREAD_JOBS,
   });
+  return { store, hono };
+}
+
+async function keysOf(store: { list(prefix: string): AsyncIterable<{ key: string }> }): Promise<string[]> {
+  const keys = [];
+  for await (const info of store.list("")) keys.push(info.key);
+  return keys;
+}
+
+Deno.test("the server refuses a junk upload while it streams: 400, the rest unread, nothing stored", async () => {
+  const { store, hono } = await serverApp();
   let pulled = 0;
   const line = new TextEncoder().encode("<html><body>not a profile</body></html>\n".repeat(100));
   const body = new ReadableStream<Uint8Array>({
@@ -190,21 +202,11 @@ Deno.test("the server refuses a junk upload while it streams: 400, the rest unre
   assert.equal(full.status, "invalid");
   if (full.status === "invalid") assert.equal(message, `invalid profile: ${full.message}`);
   assert.ok(pulled <= 2, `read ${pulled} chunks of a junk body`);
-  const keys = [];
-  for await (const info of store.list("")) keys.push(info.key);
-  assert.deepEqual(keys, []);
+  assert.deepEqual(await keysOf(store), [], "nothing stored");
 });
 
 Deno.test("the server refuses gzip of something else than a profile while it streams: 400, the rest unread", async () => {
-  const store = await openMemBlobStore("mem://");
-  const hono = createServerApp({
-    store,
-    publisher: { publish: () => Promise.resolve() },
-    clock: () => new Date(),
-    randomSuffix: () => "r",
-    healthChecks: [],
-    jobs: IN_THREAD_JOBS,
-  });
+  const { store, hono } = await serverApp();
   const gzipped = new Uint8Array(gzipSync(randomText(4 * 1024 * 1024, prng(9))));
   const chunk = 4096;
   let pulled = 0;
@@ -223,7 +225,5 @@ Deno.test("the server refuses gzip of something else than a profile while it str
   if (full.status === "invalid") assert.equal(message, `invalid profile: ${full.message}`);
   const chunks = Math.ceil(gzipped.length / chunk);
   assert.ok(pulled <= GZIP_PREFIX_BYTES / chunk + 2, `read ${pulled} of ${chunks} chunks of the body`);
-  const keys = [];
-  for await (const info of store.list("")) keys.push(info.key);
-  assert.deepEqual(keys, []);
+  assert.deepEqual(await keysOf(store), [], "nothing stored");
 });
