@@ -27,6 +27,7 @@ import type { BlobStore } from "../blob.ts";
 import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
 import { knownBusy, withAppLease } from "./app_lease.ts";
+import { cleanedUploads } from "./cleaned_uploads.ts";
 import { claimOf, rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits, BatchOutcome } from "./merge_batch.ts";
@@ -148,9 +149,11 @@ async function mergeAndCleanUp(
       ms: Math.round(ms),
     });
   }
+  const cleaned = cleanedUploads(deps.store);
   await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], async (k) => {
     await rememberMergedUpload(deps.store, k, signal);
     await deps.store.delete(k, undefined, signal);
+    cleaned.add(k);
     await deps.publisher.publish("profile.merged", { app, profileKey: k, mergedKey: baseKey(app) }, signal);
   });
   for (const { key: k, reason } of outcome.rejected) {

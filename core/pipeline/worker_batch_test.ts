@@ -203,3 +203,28 @@ Deno.test("processUpload: batch.maxUploads 1 keeps one merge per upload", async 
   assert.equal(count("merged"), 2);
   assertSameSamples(await base(store, "one"), expected(real.slice(0, 2)));
 });
+
+Deno.test("profile.merged events of uploads this worker merged are acked without a stat; another worker's take one", async () => {
+  const store = await openMemBlobStore("mem://");
+  const stats: string[] = [];
+  const counting = (inner: BlobStore) => delegatingStore(inner, { stat: (k, s) => (stats.push(k), inner.stat(k, s)) });
+  const merging = setup(counting(store));
+  const other = setup(counting(store)); // another process: its own store object, its own memory
+  const keys = await Promise.all(real.slice(0, 3).map((d) => stage(store, "m", d)));
+  await processUpload(merging.deps, "m", keys[0]);
+  assert.deepEqual([...merging.published].sort(), [...keys].sort());
+  const merged = (k: string) =>
+    encodeEnvelope(
+      makeEnvelope("profile.merged", { app: "m", profileKey: k, mergedKey: baseKey("m") }, "id", new Date()),
+    );
+  stats.length = 0;
+  for (const k of keys) {
+    const { action, note } = await handleEvent(merging.deps, merged(k), 1);
+    assert.equal(action, "ack");
+    assert.match(note, /already cleaned up/);
+  }
+  assert.deepEqual(stats, [], "the announcing worker knows its uploads are gone");
+  const { note } = await handleEvent(other.deps, merged(keys[0]), 1);
+  assert.match(note, /already cleaned up/);
+  assert.deepEqual(stats, [keys[0]], "another worker asks the store");
+});

@@ -26,6 +26,7 @@ import { decodeEnvelope, type Envelope, EventFormatError } from "../events.ts";
 import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts";
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { AppBusyError, type AppLeaseOptions, busyRetryMs, restRetryMs } from "./app_lease.ts";
+import { cleanedUploads } from "./cleaned_uploads.ts";
 import { rememberMergedUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
@@ -113,6 +114,7 @@ export async function processUpload(deps: WorkerDeps, app: string, key: string, 
     if (outcome.kind === "merged" || outcome.kind === "already-absorbed") {
       await rememberMergedUpload(deps.store, key, signal);
       await deps.store.delete(key, undefined, signal);
+      cleanedUploads(deps.store).add(key);
       await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
       label = outcome.kind === "merged" ? "merged" : "duplicate";
       if (outcome.kind === "merged" && outcome.baseSetAside) metrics.poison("unmappable_base");
@@ -155,7 +157,10 @@ async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, sign
   const app = appOf(payload);
   const key = stagingKeyOf(payload, app);
   field(payload, "mergedKey");
-  if (!(await deps.store.stat(key, signal))) return `${key} already cleaned up`;
+  // Deleted by this process after merging it (cleaned_uploads.ts): gone, without asking the store.
+  if (cleanedUploads(deps.store).has(key) || !(await deps.store.stat(key, signal))) {
+    return `${key} already cleaned up`;
+  }
   const base = await loadBase(deps.store, app, signal, deps.jobs);
   const nanos = parseStagingKey(key)?.unixNanos;
   // With windows, the upload was absorbed by the window of its staging time.
