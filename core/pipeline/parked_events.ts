@@ -25,7 +25,7 @@ import type { Disposition } from "./worker_events.ts";
 
 /** Options of {@link ParkedEvents}. */
 export interface ParkingOptions {
-  /** Events parked at once in this process (default 128). */
+  /** Events parked at once in this process (default 1024; each holds only its message, a few hundred bytes). */
   limit?: number;
   /** Longest time one event stays parked (default 5 s). */
   maxParkMs?: number;
@@ -62,7 +62,7 @@ export class ParkedEvents {
     private readonly settle: (message: IncomingMessage, disposition: Disposition) => Promise<void>,
     options: ParkingOptions = {},
   ) {
-    this.#limit = options.limit ?? 128;
+    this.#limit = options.limit ?? 1024;
     this.#maxParkMs = options.maxParkMs ?? 5_000;
     this.#heldRetryMs = options.heldRetryMs ?? 150;
   }

@@ -8,7 +8,8 @@
  * clean-up.
  *
  * Latency: an upload whose staged blob is already gone (merged by an earlier batch) is answered
- * after one `stat`, without reading the base; a lone upload costs one listing of its app's staging
+ * after one `stat`, without reading the base (an event of an app this process saw busy a moment ago
+ * is deferred first, without that `stat`, and answered by it when handled again); a lone upload costs one listing of its app's staging
  * folder more than the unbatched path. Within one process, batches of the same app run one after
  * another (consumers of one app wait instead of merging the same uploads twice); across processes,
  * with `deps.appLease`, a batch runs only under the app's lease in the store and an event of an app
@@ -85,11 +86,12 @@ export async function processBatch(
     metrics.merge("gone", performance.now() - started);
     return `${key} is gone (merged, rejected or deleted before)`;
   };
-  // Staging keys are unique and never rewritten: once the blob is gone it was merged, rejected or dropped.
-  if (!(await deps.store.stat(key, signal))) return gone();
-  // Seen busy a moment ago by this process: defer the event without reading the lease again.
+  // Seen busy a moment ago by this process: defer the event without asking the store anything
+  // (when it is handled again, its upload has usually been merged: then one `stat` answers it).
   const busy = deps.appLease && knownBusy(deps.store, app, deps.appLease);
   if (busy) throw busy;
+  // Staging keys are unique and never rewritten: once the blob is gone it was merged, rejected or dropped.
+  if (!(await deps.store.stat(key, signal))) return gone();
   return await oneAtATime(deps.store, app, async () => {
     const info = await deps.store.stat(key, signal);
     if (!info) return gone();
