@@ -134,7 +134,7 @@ export class BodyBuffer {
 }
 
 /** The declared `Content-Length` when it is a plain decimal number, else undefined. */
-function declaredLength(request: Request): number | undefined {
+export function declaredLength(request: Request): number | undefined {
   const declared = request.headers.get("content-length");
   return declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
 }

@@ -46,7 +46,13 @@ import {
   idempotencyKeyProblem,
   idempotentSuffix,
 } from "./idempotency.ts";
-import { BodyRejectedError, BodyTimeoutError, BodyTooLargeError, readBodyLimited } from "./http_body.ts";
+import {
+  BodyRejectedError,
+  BodyTimeoutError,
+  BodyTooLargeError,
+  declaredLength,
+  readBodyLimited,
+} from "./http_body.ts";
 import { UploadStreamCheck } from "./upload_stream_check.ts";
 import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
@@ -160,11 +166,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       return replay;
     }
     const meter = deps.uploadMeter;
-    const declared = c.req.header("content-length");
-    const check = new UploadStreamCheck(
-      streamLimits,
-      declared && /^\d+$/.test(declared) ? Number(declared) : undefined,
-    );
+    const check = new UploadStreamCheck(streamLimits, declaredLength(c.req.raw));
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
     let body: Uint8Array;
     try {

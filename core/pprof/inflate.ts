@@ -36,8 +36,7 @@ interface InflateInfo {
  * trailing bytes after the last member.
  */
 export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Array {
-  // zlib rejects the reserved FLG bits (5-7) that Go ignores: clear them in the first header.
-  const input = data.length >= 4 && (data[3] & 0xe0) !== 0 ? withClearedReservedFlags(data) : data;
+  const input = withoutReservedFlags(data);
   let result: InflateInfo;
   try {
     // maxOutputLength must be >= 1 for node:zlib; a 0 limit is enforced below.
@@ -74,7 +73,7 @@ export function inflateGzip(data: Uint8Array, maxOutputBytes: number): Uint8Arra
  * output limit is smaller than `maxOutputBytes` (the caller keeps it within).
  */
 export function inflateGzipPrefix(prefix: Uint8Array, maxOutputBytes: number): Uint8Array | undefined {
-  const input = prefix.length >= 4 && (prefix[3] & 0xe0) !== 0 ? withClearedReservedFlags(prefix) : prefix;
+  const input = withoutReservedFlags(prefix);
   let out: Uint8Array;
   try {
     out = gunzipSync(input, {
@@ -105,7 +104,12 @@ function outputChunkSize(data: Uint8Array, maxOutputBytes: number): number {
   return isize + 1 <= cap ? Math.max(DEFAULT_CHUNK, isize + 1) : DEFAULT_CHUNK;
 }
 
-function withClearedReservedFlags(data: Uint8Array): Uint8Array {
+/**
+ * `data`, or a copy with the reserved FLG bits (5-7) of its first gzip header cleared: zlib rejects
+ * them, Go ignores them.
+ */
+function withoutReservedFlags(data: Uint8Array): Uint8Array {
+  if (data.length < 4 || (data[3] & 0xe0) === 0) return data;
   const copy = data.slice();
   copy[3] &= 0x1f;
   return copy;
