@@ -22,14 +22,19 @@ async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** `chunks` chunks of `size` bytes: gzip magic then zeros, so only the size limit (413) stops it while it streams. */
-function slowStream(chunks: number, size: number): ReadableStream<Uint8Array> {
+/**
+ * `chunks` chunks of `size` bytes: `head` (the start of a gzip bomb), then zeros. The upload check
+ * inflates a gzip body's first 8 KiB while it streams; a bomb's inflate past its bound, so the check
+ * leaves it alone, and only the size limit (413) stops the body while it streams.
+ */
+function slowStream(chunks: number, size: number, head: Uint8Array): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
     pull(controller) {
       if (sent >= chunks) return controller.close();
       const chunk = new Uint8Array(size);
-      if (sent++ === 0) chunk.set([0x1f, 0x8b, 8]);
+      const at = sent++ * size;
+      if (at < head.length) chunk.set(head.subarray(at, at + size));
       controller.enqueue(chunk);
     },
   });
@@ -82,7 +87,14 @@ Deno.test("bad uploads get the right 4xx and nothing is stored", async () => {
         message: /no samples/,
       },
       { name: "oversized", path: "app", body: new Uint8Array(100 * 1024) as BodyInit, status: 413, message: /limit/ },
-      { name: "oversized, chunked", path: "app", body: slowStream(40, 4096), status: 413, message: /limit/ },
+      { name: "oversized, chunked", path: "app", body: slowStream(40, 4096, bomb), status: 413, message: /limit/ },
+      {
+        name: "corrupt gzip, chunked and oversized: refused while it streams",
+        path: "app",
+        body: slowStream(40, 4096, new Uint8Array([0x1f, 0x8b, 8])),
+        status: 400,
+        message: /invalid profile: decompressing profile: /,
+      },
       {
         name: "junk, chunked and oversized: refused while it streams",
         path: "app",
