@@ -8,14 +8,14 @@
  * clean-up.
  *
  * Latency: an upload whose staged blob is already gone (merged by an earlier batch) is answered
- * after one `stat`, without reading the base (an event of an app this process saw busy a moment
- * ago is deferred first, without that `stat`, and answered by it when handled again); a lone
- * upload costs one listing of its app's staging folder more than the unbatched path. Within one
- * process, batches of the same app run one after another (consumers of one app wait instead of
- * merging the same uploads twice); across processes,
- * with `deps.appLease`, a batch runs only under the app's lease in the store and an event of an app
- * that is being merged or rests is deferred (`AppBusyError`, app_lease.ts); the conditional
- * write arbitrates whatever happens, as it does for single merges.
+ * after one `stat`, without reading the base (an event of an app this process saw busy a moment ago
+ * is deferred first, without that `stat`, and answered by it when handled again); a lone upload
+ * costs one listing of its app's staging folder more than the unbatched path. Within one process,
+ * batches of the same app run one after another (consumers of one app wait instead of merging the
+ * same uploads twice); across processes, with `deps.appLease`, a batch runs only under the app's
+ * lease in the store and an event of an app that is being merged or rests is deferred
+ * (`AppBusyError`, app_lease.ts); the conditional write arbitrates whatever happens, as it does for
+ * single merges.
  *
  * Metrics and logs match the unbatched path per upload: each member counts once by outcome
  * (`merged` ones with the batch's duration and their own queue lag) and each merged upload gets its
