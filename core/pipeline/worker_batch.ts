@@ -152,13 +152,7 @@ async function mergeAndCleanUp(
       ms: Math.round(ms),
     });
   }
-  const cleaned = cleanedUploads(deps.store);
-  await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], async (k) => {
-    await rememberMergedUpload(deps.store, k, signal);
-    await deps.store.delete(k, undefined, signal);
-    cleaned.add(k);
-    await deps.publisher.publish("profile.merged", { app, profileKey: k, mergedKey: baseKey(app) }, signal);
-  });
+  await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], (k) => cleanUpMerged(deps, app, k, signal));
   for (const { key: k, reason } of outcome.rejected) {
     const target = await rejectUpload(deps.store, app, k, reason, signal);
     metrics.merge("rejected", ms);
@@ -167,6 +161,18 @@ async function mergeAndCleanUp(
   }
   const members = outcome.merged.length + outcome.alreadyAbsorbed.length + outcome.rejected.length;
   return { note: noteFor(key, app, outcome), full: members >= limits.maxUploads };
+}
+
+/**
+ * The clean-up of a staged upload once its base holds it (merged now or absorbed before), batched or
+ * not: remember an idempotent upload, delete the staged blob (remembered by this process,
+ * cleaned_uploads.ts), announce `profile.merged`.
+ */
+export async function cleanUpMerged(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<void> {
+  await rememberMergedUpload(deps.store, key, signal);
+  await deps.store.delete(key, undefined, signal);
+  cleanedUploads(deps.store).add(key);
+  await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
 }
 
 function noteFor(key: string, app: string, outcome: BatchOutcome): string {

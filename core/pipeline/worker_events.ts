@@ -32,7 +32,7 @@ import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
 import { loadBase, loadBaseAt, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
 import type { EventPublisher } from "./publisher.ts";
-import { processBatch } from "./worker_batch.ts";
+import { cleanUpMerged, processBatch } from "./worker_batch.ts";
 import { type WindowConfig, windowTarget } from "./windows.ts";
 
 /** Dependencies of the event handlers. */
@@ -112,10 +112,7 @@ export async function processUpload(deps: WorkerDeps, app: string, key: string, 
   try {
     const outcome = await mergeUpload(deps, app, key, signal);
     if (outcome.kind === "merged" || outcome.kind === "already-absorbed") {
-      await rememberMergedUpload(deps.store, key, signal);
-      await deps.store.delete(key, undefined, signal);
-      cleanedUploads(deps.store).add(key);
-      await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);
+      await cleanUpMerged(deps, app, key, signal);
       label = outcome.kind === "merged" ? "merged" : "duplicate";
       if (outcome.kind === "merged" && outcome.baseSetAside) metrics.poison("unmappable_base");
       if (outcome.kind === "merged") {
