@@ -7,7 +7,7 @@
  */
 
 import { decodeProfile } from "../../core/pprof/decode.ts";
-import { DEFAULT_NOINLINE_GUARDS, NOINLINE_PREFIX } from "../../core/pprof/noinline.ts";
+import { guardedName, noInlineGuards } from "../../core/pprof/noinline.ts";
 import type { Profile } from "../../core/pprof/profile.ts";
 import { goBinary } from "./go.ts";
 import { spawnAutopgo, type SpawnOptions } from "./autopgo_processes.ts";
@@ -140,7 +140,7 @@ export async function pprofMergeOracle(files: string[]): Promise<Profile> {
     .output();
   if (!out.success) throw new Error(`go tool pprof -proto failed: ${new TextDecoder().decode(out.stderr)}`);
   const merged = decodeProfile(out.stdout);
-  const guarded = DEFAULT_NOINLINE_GUARDS.map((g) => new RegExp(g.pattern));
-  for (const fn of merged.function) if (guarded.some((re) => re.test(fn.name))) fn.name = NOINLINE_PREFIX + fn.name;
+  const guards = noInlineGuards(); // the defaults
+  for (const fn of merged.function) fn.name = guardedName(fn.name, guards);
   return merged;
 }
