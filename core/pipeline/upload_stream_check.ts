@@ -118,7 +118,7 @@ export class UploadStreamCheck {
     const most = Math.min(
       GZIP_PREFIX_OUTPUT_BYTES,
       lim.maxDecompressedBytes,
-      Math.floor((lim.maxInflationRatio ?? Infinity) * prefix.length),
+      Math.floor(lim.maxInflationRatio * prefix.length),
     );
     let raw: Uint8Array | undefined;
     try {
