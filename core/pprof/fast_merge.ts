@@ -99,6 +99,8 @@ export class EncodedProfileMerger {
   #header: FusedHeader | undefined;
   readonly #comments = new Set<number>();
   #count = 0;
+  /** The value factor of the input being added. */
+  #factor = 1;
   #failure: ProfileError | undefined;
   #done = false;
   // Scratch.
@@ -122,9 +124,18 @@ export class EncodedProfileMerger {
     return this.#header ? this.#header.comments.map((id) => this.#strings.text(id)) : [];
   }
 
-  /** Decodes, validates and merges one input (gzip or raw profile.proto bytes). */
-  add(data: Uint8Array): void {
+  /**
+   * Decodes, validates and merges one input (gzip or raw profile.proto bytes). `valueFactor` (a
+   * positive safe integer, default 1) multiplies each of its sample values as they are merged: the
+   * bytes of merging the input with every value so multiplied (decay weights, rebuild_job.ts).
+   */
+  add(data: Uint8Array, opts: { valueFactor?: number } = {}): void {
     this.#usable();
+    const factor = opts.valueFactor ?? 1;
+    if (!Number.isSafeInteger(factor) || factor < 1) {
+      throw new RangeError(`valueFactor must be a positive safe integer, got ${factor}`);
+    }
+    this.#factor = factor;
     const lim = this.#lim;
     const raw = rawProfileBytes(data, lim);
     let header: FusedHeader;
@@ -254,7 +265,7 @@ export class EncodedProfileMerger {
     const types = input.sampleTypes.length / 2;
     this.#entities.begin(input);
     this.#reserve(spans, types);
-    const locById = input.locById;
+    const locById = input.locById, factor = this.#factor;
     for (let s = 0; s < spans.length; s += 2) {
       r.pos = spans[s];
       const end = r.end = spans[s + 1];
@@ -288,7 +299,7 @@ export class EncodedProfileMerger {
           r.end = stop;
           do {
             if (packed && r.pos >= stop) break;
-            out[values++] = r.int("sample value");
+            out[values++] = r.int("sample value") * factor;
           } while (packed);
           r.end = end;
           if (values > lim.maxValuesPerSample) countCheck(values, lim.maxValuesPerSample, "values in a sample");

@@ -357,3 +357,25 @@ Deno.test("fused merge: wire edge cases (empty packed fields, truncated values, 
   const noStringTable = rawProfile([[0x10, 0x01]]).subarray(0, 8);
   assertSame([noStringTable], "no string table");
 });
+
+Deno.test("fused merge: valueFactor merges an input as if each of its values were multiplied", () => {
+  const c = committedProfiles();
+  const inputs = [...c.cpu, ...c.cpuLabelled].map((p) => Deno.readFileSync(p));
+  const factors = inputs.map((_, i) => [1, 3, 1000, 4321][i % 4]);
+  const scaled = inputs.map((d, i) => {
+    const p = decodeProfile(d);
+    return encodeProfile({ ...p, sample: p.sample.map((s) => ({ ...s, value: s.value.map((v) => v * factors[i]) })) });
+  });
+  const merger = new EncodedProfileMerger();
+  inputs.forEach((d, i) => merger.add(d, { valueFactor: factors[i] }));
+  assert.deepEqual(merger.finish(), objectPath(scaled, true));
+  for (const bad of [0, -2, 1.5, NaN, 2 ** 53]) {
+    assert.throws(() => new EncodedProfileMerger().add(inputs[0], { valueFactor: bad }), RangeError, `factor ${bad}`);
+  }
+  // A product beyond 2^53 is refused as a sum beyond it is.
+  const big = encodeProfile(smallProfile(0x400000n, [[2 ** 51, 1], [1, 1], [1, 1]]));
+  assert.throws(
+    () => new EncodedProfileMerger().add(big, { valueFactor: 8 }),
+    (e) => e instanceof ProfileError && e.kind === "unsupported",
+  );
+});
