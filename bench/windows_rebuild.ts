@@ -1,11 +1,15 @@
 /**
- * `deno run -A bench/windows_rebuild.ts [N]` (issue 14): what rebuilding `default.pgo` from N
- * retention windows costs (default 168: one-hour windows of `--retention 7d`). N windows of an app
- * are filled through processUpload (one committed real profile each, on the mem:// store, injected
- * clock), then `rebuildDefault` is timed 5 times without decay (nothing changed: only the windows'
- * comments are read) and 5 times with `--half-life 2d` (every window decoded, weighted, merged,
- * written); prints the median, min and max of each. On this thread (no decode pool), so the figure
- * is the CPU a rebuild needs; the machine is shared, so compare runs side by side.
+ * `deno run -A bench/windows_rebuild.ts [N] [PROFILES_DIR]` (issue 14): what rebuilding `default.pgo`
+ * from N retention windows costs (default 168: one-hour windows of `--retention 7d`). N windows of
+ * an app are filled through processUpload (one profile each: the committed real profiles, or the
+ * `.pb.gz` files of PROFILES_DIR such as the merge benchmark's data; mem:// store, injected clock),
+ * then three things are timed 7 times each:
+ * - a batch of one more upload into the newest window, rebuild included, without decay: what every
+ *   merged batch costs with `--retention 7d`;
+ * - `rebuildDefault` without decay when nothing changed (only the windows' comments are read);
+ * - `rebuildDefault` with `--half-life 2d` (every window decoded, weighted, merged, written).
+ * Prints the median, min and max of each. On this thread (no decode pool), so the figure is the CPU
+ * a rebuild needs; the machine is shared, so compare runs side by side.
  *
  * @module
  */
@@ -23,7 +27,11 @@ const HOUR = 3_600_000;
 if (import.meta.main) {
   const n = Number(Deno.args[0] ?? 168);
   const committed = committedProfiles();
-  const profiles = [...committed.cpu, ...committed.cpuLabelled].map((p) => Deno.readFileSync(p));
+  const dir = Deno.args[1];
+  const profiles = dir
+    ? [...Deno.readDirSync(dir)].map((e) => e.name).filter((name) => name.endsWith(".pb.gz")).sort()
+      .map((name) => Deno.readFileSync(`${dir}/${name}`))
+    : [...committed.cpu, ...committed.cpuLabelled].map((p) => Deno.readFileSync(p));
   const t0 = Date.UTC(2026, 0, 1);
   const clock = { now: t0 };
   const config = (halfLifeMs?: number): WindowConfig => ({
@@ -43,26 +51,44 @@ if (import.meta.main) {
     metrics: NO_METRICS,
     publisher: { publish: () => Promise.resolve() },
   };
+  let uploads = 0;
+  const uploadNow = async () => {
+    const key = stagingKey("bench", BigInt(clock.now) * 1_000_000n, `u${uploads}`);
+    await store.write(key, profiles[uploads++ % profiles.length], { ifAbsent: true });
+    await processUpload(deps, "bench", key);
+  };
   for (let i = 0; i < n; i++) {
     clock.now = t0 + i * HOUR;
-    const key = stagingKey("bench", BigInt(clock.now) * 1_000_000n, `u${i}`);
-    await store.write(key, profiles[i % profiles.length], { ifAbsent: true });
-    await processUpload(deps, "bench", key);
+    await uploadNow();
   }
+  let bytes = 0;
+  for await (const info of store.list("bench/windows/")) bytes += (await store.read(info.key)).data.length;
+  console.log(`${n} windows of ${(bytes / n / 1024).toFixed(1)} KiB on average (${profiles.length} profiles)`);
+  const report = (name: string, times: number[], what: string) => {
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    console.log(
+      `${name}: median ${median.toFixed(0)} ms (min ${times[0].toFixed(0)}, max ${times.at(-1)!.toFixed(0)}); ${what}`,
+    );
+  };
+  const batches: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    clock.now += 1000;
+    const started = performance.now();
+    await uploadNow();
+    batches.push(performance.now() - started);
+  }
+  report(`no decay: a batch of one upload into the newest of ${n} windows, rebuild included`, batches, "written");
   for (const [name, windows] of [["no decay", config()], ["half-life 2d", config(2 * 24 * HOUR)]] as const) {
     const times: number[] = [];
     let kind = "";
-    for (let r = 0; r < 5; r++) {
+    for (let r = 0; r < 7; r++) {
       clock.now += 1;
       const started = performance.now();
       kind = (await rebuildDefault(store, "bench", windows)).kind;
       times.push(performance.now() - started);
     }
-    times.sort((a, b) => a - b);
     const size = (await store.read("bench/default.pgo")).data.length;
-    console.log(
-      `${name}: ${n} windows, rebuild ${kind}: median ${times[2].toFixed(0)} ms ` +
-        `(min ${times[0].toFixed(0)}, max ${times[4].toFixed(0)}); default.pgo ${size} bytes`,
-    );
+    report(`${name}: rebuild of ${n} windows`, times, `${kind}; default.pgo ${size} bytes`);
   }
 }

@@ -4,28 +4,34 @@
  * the thread that serves HTTP (the server's embedded worker).
  *
  * In: the encoded windows inside the retention (oldest first), their start times and decay
- * weights, the deletion cut-off, the worker's settings and the no-inline guards. The job decodes
- * every window, sums each value column, picks the integer factors (core/pprof/decay.ts: windows
- * too light to keep values exact are left out), applies the guards to windows that record other
- * ones, multiplies every sample value by its window's factor, merges everything with the fused
- * merger and writes the bookkeeping (window coverage, upload count, sample time span, guards).
- * Out: the encoded `default.pgo` and which windows it holds.
+ * weights, the deletion cut-off, the worker's settings and the no-inline guards. The job inflates
+ * every window, reads its comments and sums each value column without decoding it, picks the
+ * integer factors (core/pprof/decay.ts: windows too light to keep values exact are left out),
+ * applies the guards to windows that record other ones, multiplies every sample value by its
+ * window's factor, merges everything with the fused merger and writes the bookkeeping (window
+ * coverage, upload count, sample time span, guards). Out: the encoded `default.pgo` and which
+ * windows it holds. Only windows whose functions the guards rename are decoded into objects; the
+ * others go to the fused merger as stored, which multiplies their values by the factor as it
+ * merges them.
  *
  * @module
  */
 
+import { decodeComments } from "../pprof/comments.ts";
 import { decayFactors } from "../pprof/decay.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { encodeUncompressed } from "../pprof/encode.ts";
 import { ProfileError } from "../pprof/errors.ts";
 import { EncodedProfileMerger } from "../pprof/fast_merge.ts";
+import { rawProfileBytes } from "../pprof/inflate.ts";
+import { DEFAULT_DECODE_LIMITS } from "../pprof/limits.ts";
 import {
   applyNoInlineGuards,
   type NoInlineGuards,
   recordNoInlineGuards,
   writtenWithGuards,
 } from "../pprof/noinline.ts";
-import type { Profile } from "../pprof/profile.ts";
+import { sampleValueTotals } from "../pprof/sample_count.ts";
 import { type BaseState, readBaseState, type WindowCoverage, writeBaseState } from "./base_state.ts";
 
 /** The worker's window settings as recorded in `default.pgo`. */
@@ -84,43 +90,61 @@ export function rebuiltState(
   return merged === undefined ? state : { ...state, merged };
 }
 
-/** Runs a rebuild on this thread (see the module doc). Throws only on bugs. */
+/** A window read for a rebuild: its raw bytes, comments and value totals, nothing decoded beyond them. */
+interface ScannedWindow {
+  raw: Uint8Array;
+  comments: string[];
+  totals: number[];
+}
+
+/** Inflates and scans one window (see {@link ScannedWindow}); throws `ProfileError` for bytes that are no profile. */
+function scanWindow(data: Uint8Array): ScannedWindow {
+  const raw = rawProfileBytes(data, DEFAULT_DECODE_LIMITS);
+  return { raw, comments: decodeComments(raw), totals: sampleValueTotals(raw) };
+}
+
+/**
+ * Runs a rebuild on this thread (see the module doc). A window that records the current guards
+ * (every window, once the guards are settled) goes to the fused merger as it is stored, its values
+ * multiplied by its factor there; only the others are decoded, rewritten and encoded again. Throws
+ * only on bugs.
+ */
 export function rebuildBytes(job: RebuildJob): RebuildResult {
-  const profiles: Profile[] = [];
+  const windows: ScannedWindow[] = [];
   for (const [index, data] of job.windows.entries()) {
     try {
-      profiles.push(decodeProfile(data));
+      windows.push(scanWindow(data));
     } catch (error) {
       if (error instanceof ProfileError) return { status: "unreadable", index, message: error.message };
       throw error;
     }
   }
   const { factors, dropped, scale } = decayFactors(
-    profiles.map((p, i) => ({ weight: job.weights[i], totals: columnTotals(p) })),
+    windows.map((w, i) => ({ weight: job.weights[i], totals: w.totals })),
   );
-  const used = profiles.map((_, i) => i).filter((i) => factors[i] !== undefined);
+  const used = windows.map((_, i) => i).filter((i) => factors[i] !== undefined);
   if (used.length === 0) return { status: "unreadable", index: 0, message: "no window to merge" };
   const state = rebuiltState(
-    used.map((i) => ({ start: job.starts[i], state: readBaseState(profiles[i].comments) })),
+    used.map((i) => ({ start: job.starts[i], state: readBaseState(windows[i].comments) })),
     job.cutoff,
     job.settings,
     scale,
   );
   const guards = job.noinline;
   const merger = new EncodedProfileMerger();
-  for (const i of used) {
-    let profile = profiles[i];
-    if (guards && !writtenWithGuards(profile.comments, guards)) {
-      profile = applyNoInlineGuards(profile, guards);
+  for (const i of [...used, ...dropped]) {
+    const { raw, comments } = windows[i], k = factors[i];
+    const rewrite = guards !== undefined && !writtenWithGuards(comments, guards);
+    try {
+      if (k === undefined) {
+        decodeProfile(raw); // left out: only checked, as the merge would check it
+      } else if (rewrite) {
+        merger.add(encodeUncompressed(applyNoInlineGuards(decodeProfile(raw), guards)), { valueFactor: k });
+      } else merger.add(raw, { valueFactor: k });
+    } catch (error) {
+      if (error instanceof ProfileError) return { status: "unreadable", index: i, message: error.message };
+      throw error;
     }
-    const k = factors[i]!;
-    if (k !== 1) {
-      profile = {
-        ...profile,
-        sample: profile.sample.map((s) => ({ ...s, value: s.value.map((v) => v * k) })),
-      };
-    }
-    merger.add(encodeUncompressed(profile));
   }
   const data = merger.finish({
     comments: (comments) => {
@@ -129,11 +153,4 @@ export function rebuildBytes(job: RebuildJob): RebuildResult {
     },
   });
   return { status: "merged", data, used, tooLight: dropped };
-}
-
-/** Sum of the absolute values of each column of `p`. */
-function columnTotals(p: Profile): number[] {
-  const totals = p.sampleType.map(() => 0);
-  for (const s of p.sample) for (const [i, v] of s.value.entries()) totals[i] += Math.abs(v);
-  return totals;
 }
