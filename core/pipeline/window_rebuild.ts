@@ -23,11 +23,13 @@
  * merged, so `default.pgo` follows the current guard list even for windows written under another
  * one, and a `default.pgo` recording other guards is never left as "up to date".
  *
- * The windows' bookkeeping is read through `jobs` (comments only), and the decoding, weighting and
+ * The windows' bookkeeping is read through `jobs` (comments only) and remembered by key and version
+ * (window_states.ts): a window this process knows at its listed version is not read to decide, so a
+ * rebuild after a batch decodes only the window the batch changed. The decoding, weighting and
  * merging run as one profile job (rebuild_job.ts): in the decode pool when `jobs` is one, so the
  * thread serving HTTP (the server's embedded worker) never waits on a rebuild. Without decay, a
  * `default.pgo` already holding the same windows with the same upload count is left as it is,
- * without decoding any window.
+ * without reading any window this process already knows.
  *
  * @module
  */
@@ -43,6 +45,7 @@ import { baseKey, parseWindowKey, windowKey, windowsPrefix } from "./keys.ts";
 import { loadBase } from "./merge_upload.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "./profile_jobs.ts";
 import { type CoverageSettings, rebuildBytes, type RebuildJob, rebuiltState } from "./rebuild_job.ts";
+import { windowStates } from "./window_states.ts";
 import { isExpired, windowAgeMs, type WindowConfig } from "./windows.ts";
 
 const log = getLogger(["autopgo", "worker", "windows"]);
@@ -63,13 +66,17 @@ export interface RebuildOutcome {
   conflicts: number;
 }
 
-interface ReadWindow {
+/** A listed window: its state, and its bytes once read (a window known at its version is not read to list it). */
+interface ListedWindow {
   start: number;
   key: string;
   version: string;
-  data: Uint8Array;
+  data?: Uint8Array;
   state: BaseState;
 }
+
+/** A window whose bytes were read. */
+type ReadWindow = ListedWindow & { data: Uint8Array };
 
 /**
  * Rebuilds `default.pgo` of `app` from its windows (see the module doc), applying `noinline` when
@@ -94,8 +101,8 @@ export async function rebuildDefault(
     const cutoff = base.state.deletedBefore;
     const now = config.clock();
     const expired: number[] = [];
-    const stale: ReadWindow[] = [];
-    const live: ReadWindow[] = [];
+    const stale: ListedWindow[] = [];
+    const live: ListedWindow[] = [];
     for await (const info of store.list(windowsPrefix(app), signal)) {
       const parsed = parseWindowKey(info.key);
       if (!parsed || parsed.app !== app) continue;
@@ -103,7 +110,11 @@ export async function rebuildDefault(
         expired.push(parsed.startSeconds);
         continue;
       }
-      const window = await readWindow(store, jobs, info.key, parsed.startSeconds, signal);
+      // A window this process knows at this version is not read here; its bytes only if default.pgo is rewritten.
+      const known = windowStates(store).get(info.key, info.version);
+      const window = known
+        ? { start: parsed.startSeconds, key: info.key, version: info.version, state: known }
+        : await readWindow(store, jobs, info.key, parsed.startSeconds, signal);
       if (!window) continue;
       (window.state.deletedBefore < cutoff ? stale : live).push(window);
     }
@@ -118,10 +129,15 @@ export async function rebuildDefault(
           return { ...outcome, kind: "unchanged", windows: live.map((w) => w.start) };
         }
       }
+      const read = await withBytes(store, jobs, live, signal);
+      if (read.length < live.length) { // a window was deleted since it was listed: list again
+        if (conflicts >= 100) throw new Error(`windows of app ${app} keep disappearing while it is rebuilt`);
+        continue;
+      }
       const job: RebuildJob = {
-        windows: live.map((w) => w.data),
-        starts: live.map((w) => w.start),
-        weights: live.map((w) =>
+        windows: read.map((w) => w.data),
+        starts: read.map((w) => w.start),
+        weights: read.map((w) =>
           config.halfLifeMs === undefined ? 1 : decayWeight(windowAgeMs(config, w.start, now), config.halfLifeMs)
         ),
         cutoff,
@@ -130,11 +146,11 @@ export async function rebuildDefault(
       };
       const result = jobs.rebuild ? await jobs.rebuild(job, { signal }) : rebuildBytes(job);
       if (result.status === "unreadable") {
-        throw new Error(`window ${live[result.index]?.key ?? "?"} is unreadable: ${result.message}`);
+        throw new Error(`window ${read[result.index]?.key ?? "?"} is unreadable: ${result.message}`);
       }
       data = result.data;
-      outcome.windows = result.used.map((i) => live[i].start);
-      outcome.tooLight = result.tooLight.map((i) => live[i].start);
+      outcome.windows = result.used.map((i) => read[i].start);
+      outcome.tooLight = result.tooLight.map((i) => read[i].start);
     } else if (base.data === undefined) {
       await deleteLeftovers(store, app, expired, stale, signal);
       return outcome; // nothing to merge and nothing to replace (absent or already a tombstone)
@@ -169,7 +185,25 @@ export async function rebuildDefault(
   }
 }
 
-/** Reads a window and its bookkeeping (comments only, through `jobs`); undefined when it is gone. */
+/** `windows` with their bytes, read where they were not; a window deleted since it was listed is left out. */
+async function withBytes(
+  store: BlobStore,
+  jobs: ProfileJobs,
+  windows: readonly ListedWindow[],
+  signal?: AbortSignal,
+): Promise<ReadWindow[]> {
+  const read: ReadWindow[] = [];
+  for (const w of windows) {
+    const window = w.data ? w as ReadWindow : await readWindow(store, jobs, w.key, w.start, signal);
+    if (window) read.push(window);
+  }
+  return read;
+}
+
+/**
+ * Reads a window and its bookkeeping (comments only, through `jobs`, unless known at the version
+ * read: window_states.ts); undefined when it is gone.
+ */
 async function readWindow(
   store: BlobStore,
   jobs: ProfileJobs,
@@ -184,8 +218,12 @@ async function readWindow(
     if (error instanceof BlobNotFoundError) return undefined;
     throw error;
   }
+  const states = windowStates(store);
+  const known = states.get(key, object.version);
+  if (known) return { start, key, version: object.version, data: object.data, state: known };
   const { result, data } = await jobs.baseState(object.data, { signal });
   if (result.status === "unreadable") throw new Error(`window ${key} is unreadable: ${result.message}`);
+  states.set(key, object.version, result.state);
   return { start, key, version: object.version, data, state: result.state };
 }
 
@@ -201,7 +239,7 @@ async function deleteLeftovers(
   store: BlobStore,
   app: string,
   expired: number[],
-  stale: ReadWindow[],
+  stale: ListedWindow[],
   signal?: AbortSignal,
 ): Promise<void> {
   for (const start of expired) {
