@@ -30,6 +30,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { mapLimit } from "../map_limit.ts";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
 import { setAsideBase } from "./app_admin.ts";
 import type { BaseState } from "./base_state.ts";
@@ -115,20 +116,6 @@ export async function gatherBatch(
     bytes += info.size;
   }
   return batch.sort();
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
 }
 
 /** Staged blobs read in parallel (store round trips dominate small uploads on cloud stores). */

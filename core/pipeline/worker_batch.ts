@@ -26,6 +26,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { BlobStore } from "../blob.ts";
+import { mapLimit } from "../map_limit.ts";
 import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
 import { knownBusy, withAppLease } from "./app_lease.ts";
@@ -61,13 +62,6 @@ async function oneAtATime<T>(store: BlobStore, app: string, fn: () => Promise<T>
 function queueLagMs(key: string): number | undefined {
   const nanos = parseStagingKey(key)?.unixNanos;
   return nanos === undefined ? undefined : Math.max(0, Date.now() - Number(nanos / 1_000_000n));
-}
-
-async function eachLimited(keys: string[], fn: (key: string) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(CLEANUP_PARALLELISM, keys.length) }, async () => {
-    while (next < keys.length) await fn(keys[next++]);
-  }));
 }
 
 /**
@@ -152,7 +146,11 @@ async function mergeAndCleanUp(
       ms: Math.round(ms),
     });
   }
-  await eachLimited([...outcome.merged, ...outcome.alreadyAbsorbed], (k) => cleanUpMerged(deps, app, k, signal));
+  await mapLimit(
+    [...outcome.merged, ...outcome.alreadyAbsorbed],
+    CLEANUP_PARALLELISM,
+    (k) => cleanUpMerged(deps, app, k, signal),
+  );
   for (const { key: k, reason } of outcome.rejected) {
     const target = await rejectUpload(deps.store, app, k, reason, signal);
     metrics.merge("rejected", ms);
