@@ -1,9 +1,10 @@
 /**
- * `deno run -A bench/windows_rebuild.ts [N] [PROFILES_DIR]` (issue 14): what rebuilding `default.pgo`
- * from N retention windows costs (default 168: one-hour windows of `--retention 7d`). N windows of
- * an app are filled through processUpload (one profile each: the committed real profiles, or the
- * `.pb.gz` files of PROFILES_DIR such as the merge benchmark's data; mem:// store, injected clock),
- * then three things are timed 7 times each:
+ * `deno run -A bench/windows_rebuild.ts [N] [PROFILES_DIR] [--minio]` (issue 14): what rebuilding
+ * `default.pgo` from N retention windows costs (default 168: one-hour windows of `--retention 7d`).
+ * N windows of an app are filled through processUpload (one profile each: the committed real
+ * profiles, or the `.pb.gz` files of PROFILES_DIR such as the merge benchmark's data; injected
+ * clock) on the mem:// store, or with `--minio` on an s3:// bucket of a local MinIO (the cached
+ * binary; every store operation a request), then three things are timed 7 times each:
  * - a batch of one more upload into the newest window, rebuild included, without decay: what every
  *   merged batch costs with `--retention 7d`;
  * - `rebuildDefault` without decay when nothing changed (only the windows' comments are read);
@@ -15,19 +16,34 @@
  */
 
 import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
+import { registerBuiltinDrivers } from "../adapters/mod.ts";
+import type { BlobStore } from "../core/blob.ts";
+import { openBlobStore } from "../core/registry.ts";
 import { NO_METRICS } from "../core/metrics.ts";
 import { stagingKey } from "../core/pipeline/keys.ts";
 import { rebuildDefault } from "../core/pipeline/window_rebuild.ts";
 import type { WindowConfig } from "../core/pipeline/windows.ts";
 import { processUpload } from "../core/pipeline/worker_events.ts";
 import { committedProfiles } from "../tests/support/fixtures.ts";
+import { type MinioServer, startMinio } from "../tests/support/services/minio.ts";
 
 const HOUR = 3_600_000;
 
+/** The bench's store: mem://, or a bucket of a MinIO started for it (stopped by `stop`). */
+async function benchStore(minio: boolean): Promise<{ store: BlobStore; stop: () => Promise<void> }> {
+  if (!minio) return { store: await openMemBlobStore("mem://"), stop: () => Promise.resolve() };
+  const server: MinioServer = await startMinio();
+  await server.createBucket("bench");
+  for (const [name, value] of Object.entries(server.env)) Deno.env.set(name, value);
+  registerBuiltinDrivers();
+  return { store: await openBlobStore(server.url("bench")), stop: () => server.stop() };
+}
+
 if (import.meta.main) {
-  const n = Number(Deno.args[0] ?? 168);
+  const args = Deno.args.filter((a) => a !== "--minio");
+  const n = Number(args[0] ?? 168);
   const committed = committedProfiles();
-  const dir = Deno.args[1];
+  const dir = args[1];
   const profiles = dir
     ? [...Deno.readDirSync(dir)].map((e) => e.name).filter((name) => name.endsWith(".pb.gz")).sort()
       .map((name) => Deno.readFileSync(`${dir}/${name}`))
@@ -40,7 +56,7 @@ if (import.meta.main) {
     halfLifeMs,
     clock: () => new Date(clock.now),
   });
-  const store = await openMemBlobStore("mem://");
+  const { store, stop } = await benchStore(Deno.args.includes("--minio"));
   const deps = {
     store,
     pruneConfig: [],
@@ -91,4 +107,6 @@ if (import.meta.main) {
     const size = (await store.read("bench/default.pgo")).data.length;
     report(`${name}: rebuild of ${n} windows`, times, `${kind}; default.pgo ${size} bytes`);
   }
+  await store.close();
+  await stop();
 }

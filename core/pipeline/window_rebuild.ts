@@ -36,6 +36,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
+import { mapLimit } from "../map_limit.ts";
 import { decodeComments } from "../pprof/comments.ts";
 import { decayWeight } from "../pprof/decay.ts";
 import { type NoInlineGuards, writtenWithGuards } from "../pprof/noinline.ts";
@@ -49,6 +50,9 @@ import { windowStates } from "./window_states.ts";
 import { isExpired, windowAgeMs, type WindowConfig } from "./windows.ts";
 
 const log = getLogger(["autopgo", "worker", "windows"]);
+
+/** Windows read at once (on a cloud store each is a request: 168 one after another would take seconds). */
+const WINDOW_READ_PARALLELISM = 8;
 
 /** What a rebuild did. */
 export interface RebuildOutcome {
@@ -103,20 +107,21 @@ export async function rebuildDefault(
     const expired: number[] = [];
     const stale: ListedWindow[] = [];
     const live: ListedWindow[] = [];
+    const listed: { start: number; key: string; version: string }[] = [];
     for await (const info of store.list(windowsPrefix(app), signal)) {
       const parsed = parseWindowKey(info.key);
       if (!parsed || parsed.app !== app) continue;
-      if (isExpired(config, parsed.startSeconds, now)) {
-        expired.push(parsed.startSeconds);
-        continue;
-      }
-      // A window this process knows at this version is not read here; its bytes only if default.pgo is rewritten.
-      const known = windowStates(store).get(info.key, info.version);
-      const window = known
-        ? { start: parsed.startSeconds, key: info.key, version: info.version, state: known }
-        : await readWindow(store, jobs, info.key, parsed.startSeconds, signal);
-      if (!window) continue;
-      (window.state.deletedBefore < cutoff ? stale : live).push(window);
+      if (isExpired(config, parsed.startSeconds, now)) expired.push(parsed.startSeconds);
+      else listed.push({ start: parsed.startSeconds, key: info.key, version: info.version });
+    }
+    // A window this process knows at its listed version is not read here; its bytes only if default.pgo is rewritten.
+    const states = windowStates(store);
+    const windows = await mapLimit(listed, WINDOW_READ_PARALLELISM, (w) => {
+      const known = states.get(w.key, w.version);
+      return known ? Promise.resolve({ ...w, state: known }) : readWindow(store, jobs, w.key, w.start, signal);
+    });
+    for (const window of windows) {
+      if (window) (window.state.deletedBefore < cutoff ? stale : live).push(window);
     }
     const outcome: RebuildOutcome = { kind: "none", windows: [], expired, tooLight: [], stale: [], conflicts };
     outcome.stale = stale.map((w) => w.start);
@@ -192,12 +197,12 @@ async function withBytes(
   windows: readonly ListedWindow[],
   signal?: AbortSignal,
 ): Promise<ReadWindow[]> {
-  const read: ReadWindow[] = [];
-  for (const w of windows) {
-    const window = w.data ? w as ReadWindow : await readWindow(store, jobs, w.key, w.start, signal);
-    if (window) read.push(window);
-  }
-  return read;
+  const read = await mapLimit(
+    windows,
+    WINDOW_READ_PARALLELISM,
+    (w) => w.data ? Promise.resolve(w as ReadWindow) : readWindow(store, jobs, w.key, w.start, signal),
+  );
+  return read.filter((w) => w !== undefined);
 }
 
 /**
