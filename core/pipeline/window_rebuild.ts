@@ -23,13 +23,13 @@
  * merged, so `default.pgo` follows the current guard list even for windows written under another
  * one, and a `default.pgo` recording other guards is never left as "up to date".
  *
- * The windows' bookkeeping is read through `jobs` (comments only) and remembered by key and version
- * (window_states.ts): a window this process knows at its listed version is not read to decide, so a
- * rebuild after a batch decodes only the window the batch changed. The decoding, weighting and
- * merging run as one profile job (rebuild_job.ts): in the decode pool when `jobs` is one, so the
- * thread serving HTTP (the server's embedded worker) never waits on a rebuild. Without decay, a
- * `default.pgo` already holding the same windows with the same upload count is left as it is,
- * without reading any window this process already knows.
+ * The windows' bookkeeping is read through `jobs` (comments only), and each window is remembered
+ * with its bytes by key and version (known_windows.ts): a window this process knows at its listed
+ * version is not read again, so a rebuild after a batch reads and decodes only the window the batch
+ * changed. The decoding, weighting and merging run as one profile job (rebuild_job.ts): in the
+ * decode pool when `jobs` is one, so the thread serving HTTP (the server's embedded worker) never
+ * waits on a rebuild. Without decay, a `default.pgo` already holding the same windows with the same
+ * upload count is left as it is.
  *
  * @module
  */
@@ -46,7 +46,7 @@ import { baseKey, parseWindowKey, windowKey, windowsPrefix } from "./keys.ts";
 import { loadBase } from "./merge_upload.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "./profile_jobs.ts";
 import { type CoverageSettings, rebuildBytes, type RebuildJob, rebuiltState } from "./rebuild_job.ts";
-import { windowStates } from "./window_states.ts";
+import { knownWindows } from "./known_windows.ts";
 import { isExpired, windowAgeMs, type WindowConfig } from "./windows.ts";
 
 const log = getLogger(["autopgo", "worker", "windows"]);
@@ -70,17 +70,14 @@ export interface RebuildOutcome {
   conflicts: number;
 }
 
-/** A listed window: its state, and its bytes once read (a window known at its version is not read to list it). */
-interface ListedWindow {
+/** A window read (or known to this process at its listed version: known_windows.ts). */
+interface ReadWindow {
   start: number;
   key: string;
   version: string;
-  data?: Uint8Array;
+  data: Uint8Array;
   state: BaseState;
 }
-
-/** A window whose bytes were read. */
-type ReadWindow = ListedWindow & { data: Uint8Array };
 
 /**
  * Rebuilds `default.pgo` of `app` from its windows (see the module doc), applying `noinline` when
@@ -105,8 +102,8 @@ export async function rebuildDefault(
     const cutoff = base.state.deletedBefore;
     const now = config.clock();
     const expired: number[] = [];
-    const stale: ListedWindow[] = [];
-    const live: ListedWindow[] = [];
+    const stale: ReadWindow[] = [];
+    const live: ReadWindow[] = [];
     const listed: { start: number; key: string; version: string }[] = [];
     for await (const info of store.list(windowsPrefix(app), signal)) {
       const parsed = parseWindowKey(info.key);
@@ -114,11 +111,11 @@ export async function rebuildDefault(
       if (isExpired(config, parsed.startSeconds, now)) expired.push(parsed.startSeconds);
       else listed.push({ start: parsed.startSeconds, key: info.key, version: info.version });
     }
-    // A window this process knows at its listed version is not read here; its bytes only if default.pgo is rewritten.
-    const states = windowStates(store);
+    // A window this process knows at its listed version is not read again.
+    const known = knownWindows(store);
     const windows = await mapLimit(listed, WINDOW_READ_PARALLELISM, (w) => {
-      const known = states.get(w.key, w.version);
-      return known ? Promise.resolve({ ...w, state: known }) : readWindow(store, jobs, w.key, w.start, signal);
+      const window = known.get(w.key, w.version);
+      return window ? Promise.resolve({ ...w, ...window }) : readWindow(store, jobs, w.key, w.start, signal);
     });
     for (const window of windows) {
       if (window) (window.state.deletedBefore < cutoff ? stale : live).push(window);
@@ -134,15 +131,11 @@ export async function rebuildDefault(
           return { ...outcome, kind: "unchanged", windows: live.map((w) => w.start) };
         }
       }
-      const read = await withBytes(store, jobs, live, signal);
-      if (read.length < live.length) { // a window was deleted since it was listed: list again
-        if (conflicts >= 100) throw new Error(`windows of app ${app} keep disappearing while it is rebuilt`);
-        continue;
-      }
       const job: RebuildJob = {
-        windows: read.map((w) => w.data),
-        starts: read.map((w) => w.start),
-        weights: read.map((w) =>
+        // Copies: a pool takes the buffers it is given, and these are remembered (known_windows.ts).
+        windows: live.map((w) => w.data.slice()),
+        starts: live.map((w) => w.start),
+        weights: live.map((w) =>
           config.halfLifeMs === undefined ? 1 : decayWeight(windowAgeMs(config, w.start, now), config.halfLifeMs)
         ),
         cutoff,
@@ -151,11 +144,11 @@ export async function rebuildDefault(
       };
       const result = jobs.rebuild ? await jobs.rebuild(job, { signal }) : rebuildBytes(job);
       if (result.status === "unreadable") {
-        throw new Error(`window ${read[result.index]?.key ?? "?"} is unreadable: ${result.message}`);
+        throw new Error(`window ${live[result.index]?.key ?? "?"} is unreadable: ${result.message}`);
       }
       data = result.data;
-      outcome.windows = result.used.map((i) => read[i].start);
-      outcome.tooLight = result.tooLight.map((i) => read[i].start);
+      outcome.windows = result.used.map((i) => live[i].start);
+      outcome.tooLight = result.tooLight.map((i) => live[i].start);
     } else if (base.data === undefined) {
       await deleteLeftovers(store, app, expired, stale, signal);
       return outcome; // nothing to merge and nothing to replace (absent or already a tombstone)
@@ -190,24 +183,9 @@ export async function rebuildDefault(
   }
 }
 
-/** `windows` with their bytes, read where they were not; a window deleted since it was listed is left out. */
-async function withBytes(
-  store: BlobStore,
-  jobs: ProfileJobs,
-  windows: readonly ListedWindow[],
-  signal?: AbortSignal,
-): Promise<ReadWindow[]> {
-  const read = await mapLimit(
-    windows,
-    WINDOW_READ_PARALLELISM,
-    (w) => w.data ? Promise.resolve(w as ReadWindow) : readWindow(store, jobs, w.key, w.start, signal),
-  );
-  return read.filter((w) => w !== undefined);
-}
-
 /**
  * Reads a window and its bookkeeping (comments only, through `jobs`, unless known at the version
- * read: window_states.ts); undefined when it is gone.
+ * read: known_windows.ts); undefined when it is gone.
  */
 async function readWindow(
   store: BlobStore,
@@ -223,12 +201,12 @@ async function readWindow(
     if (error instanceof BlobNotFoundError) return undefined;
     throw error;
   }
-  const states = windowStates(store);
-  const known = states.get(key, object.version);
-  if (known) return { start, key, version: object.version, data: object.data, state: known };
+  const known = knownWindows(store);
+  const window = known.get(key, object.version);
+  if (window) return { start, key, version: object.version, ...window };
   const { result, data } = await jobs.baseState(object.data, { signal });
   if (result.status === "unreadable") throw new Error(`window ${key} is unreadable: ${result.message}`);
-  states.set(key, object.version, result.state);
+  known.set(key, object.version, { state: result.state, data });
   return { start, key, version: object.version, data, state: result.state };
 }
 
@@ -244,7 +222,7 @@ async function deleteLeftovers(
   store: BlobStore,
   app: string,
   expired: number[],
-  stale: ListedWindow[],
+  stale: ReadWindow[],
   signal?: AbortSignal,
 ): Promise<void> {
   for (const start of expired) {

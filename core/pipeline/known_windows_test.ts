@@ -1,8 +1,8 @@
 /**
- * WindowStates (window_states.ts): bounded and keyed by version; and what it saves a rebuild
- * (window_rebuild.ts): a rebuild reads and decodes again only the windows that changed, and finds
- * an unchanged `default.pgo` without reading any window. Its results are those of a process that
- * remembers nothing.
+ * KnownWindows (known_windows.ts): keyed by version, bounded by count and bytes; and what it saves a
+ * rebuild (window_rebuild.ts): a rebuild reads and decodes again only the windows that changed,
+ * also when the rebuild runs in the decode pool (which takes the buffers it is given). Its results
+ * are those of a process that remembers nothing.
  *
  * @module
  */
@@ -12,11 +12,11 @@ import { openMemBlobStore } from "../../adapters/blob/mem_blob.ts";
 import { committedProfiles } from "../../tests/support/fixtures.ts";
 import { delegatingStore } from "../../tests/support/delegating_store.ts";
 import type { BlobStore } from "../blob.ts";
-import type { BaseState } from "./base_state.ts";
 import { stagingKey } from "./keys.ts";
+import { DecodePool } from "./decode_pool.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "./profile_jobs.ts";
 import { rebuildDefault } from "./window_rebuild.ts";
-import { WindowStates } from "./window_states.ts";
+import { type KnownWindow, KnownWindows } from "./known_windows.ts";
 import type { WindowConfig } from "./windows.ts";
 import { processUpload, type WorkerDeps } from "./worker_events.ts";
 import { NO_METRICS } from "../metrics.ts";
@@ -24,18 +24,28 @@ import { NO_METRICS } from "../metrics.ts";
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 10);
 
-Deno.test("WindowStates: a state is known only at its version, and the oldest are forgotten first", () => {
-  const state = (merged: number): BaseState => ({ absorbed: [], deletedBefore: 0n, merged });
-  const states = new WindowStates(2);
-  states.set("a", "v1", state(1));
-  assert.deepEqual(states.get("a", "v1"), state(1));
-  assert.equal(states.get("a", "v2"), undefined);
-  states.set("a", "v2", state(2));
-  assert.equal(states.get("a", "v1"), undefined, "a new version replaces the old one");
-  states.set("b", "v1", state(3));
-  states.set("c", "v1", state(4));
-  assert.equal(states.get("a", "v2"), undefined, "forgotten: the oldest of three");
-  assert.deepEqual([states.get("b", "v1"), states.get("c", "v1")], [state(3), state(4)]);
+Deno.test("KnownWindows: a window is known only at its version; the least recently used are forgotten first", () => {
+  const window = (merged: number, bytes = 10): KnownWindow => ({
+    state: { absorbed: [], deletedBefore: 0n, merged },
+    data: new Uint8Array(bytes),
+  });
+  const known = new KnownWindows(2, 100);
+  known.set("a", "v1", window(1));
+  assert.deepEqual(known.get("a", "v1"), window(1));
+  assert.equal(known.get("a", "v2"), undefined);
+  known.set("a", "v2", window(2));
+  assert.equal(known.get("a", "v1"), undefined, "a new version replaces the old one");
+  known.set("b", "v1", window(3));
+  assert.ok(known.get("a", "v2"), "a is now the most recently used");
+  known.set("c", "v1", window(4));
+  assert.equal(known.get("b", "v1"), undefined, "forgotten: the least recently used of three");
+  assert.deepEqual([known.get("a", "v2"), known.get("c", "v1")], [window(2), window(4)]);
+  known.set("d", "v1", window(5, 95));
+  assert.deepEqual([known.get("a", "v2"), known.get("c", "v1")], [undefined, undefined], "over 100 bytes: both go");
+  assert.deepEqual(known.get("d", "v1"), window(5, 95));
+  known.set("e", "v1", window(6, 101));
+  assert.equal(known.get("e", "v1"), undefined, "larger than the whole budget: not remembered");
+  assert.ok(known.get("d", "v1"));
 });
 
 /** A store counting reads of window objects, and jobs counting the windows' states decoded. */
@@ -57,7 +67,7 @@ function counting(store: BlobStore) {
   return { counted, jobs, counts };
 }
 
-Deno.test("window rebuild: only windows that changed are decoded again; an unchanged default.pgo reads no window", async () => {
+Deno.test("window rebuild: only windows that changed are read and decoded again", async () => {
   const inner = await openMemBlobStore("mem://");
   const { counted, jobs, counts } = counting(inner);
   const clock = { now: T0 };
@@ -95,15 +105,48 @@ Deno.test("window rebuild: only windows that changed are decoded again; an uncha
   Object.assign(counts, { windowReads: 0, statesDecoded: 0 });
   assert.equal((await rebuildDefault(counted, "app", windows, undefined, jobs)).kind, "unchanged");
   assert.deepEqual(counts, { windowReads: 0, statesDecoded: 1 }, "default.pgo only");
-  // One more upload into the newest window: that window's state is decoded again, the others' bytes only read.
+  // One more upload into the newest window: that window is read and decoded again, no other.
   clock.now += 60_000;
   await upload();
   const written = await rebuild();
   assert.equal(written.kind, "written");
-  assert.deepEqual(counts, { windowReads: 10, statesDecoded: 1 });
+  assert.deepEqual(counts, { windowReads: 1, statesDecoded: 1 });
   // A process that remembers nothing writes the same default.pgo.
   const remembered = (await inner.read("app/default.pgo")).data;
   await inner.delete("app/default.pgo");
   assert.deepEqual(await rebuildDefault(delegatingStore(inner), "app", windows), written);
   assert.deepEqual((await inner.read("app/default.pgo")).data, remembered);
+});
+
+Deno.test("window rebuild in the decode pool: remembered windows survive the pool taking the job's buffers", async () => {
+  const store = await openMemBlobStore("mem://");
+  const clock = { now: T0 };
+  const windows: WindowConfig = { windowMs: HOUR, retentionMs: 7 * 24 * HOUR, clock: () => new Date(clock.now) };
+  const pool = new DecodePool({ size: 1 });
+  try {
+    const deps: WorkerDeps = {
+      store,
+      jobs: pool,
+      pruneConfig: [],
+      compaction: "pgo",
+      windows,
+      sleep: () => Promise.resolve(),
+      random: Math.random,
+      metrics: NO_METRICS,
+      publisher: { publish: () => Promise.resolve() },
+    };
+    const profiles = committedProfiles().cpu.map((p) => Deno.readFileSync(p));
+    for (let i = 0; i < 8; i++) {
+      clock.now = T0 + Math.floor(i / 2) * HOUR + i;
+      const key = stagingKey("app", BigInt(clock.now) * 1_000_000n, `u${i}`);
+      await store.write(key, profiles[i % profiles.length], { ifAbsent: true });
+      await processUpload(deps, "app", key); // each a batch and a rebuild in the pool, from remembered windows
+    }
+    const pooled = (await store.read("app/default.pgo")).data;
+    await store.delete("app/default.pgo");
+    assert.equal((await rebuildDefault(delegatingStore(store), "app", windows)).kind, "written");
+    assert.deepEqual((await store.read("app/default.pgo")).data, pooled);
+  } finally {
+    await pool.close();
+  }
 });
