@@ -29,6 +29,7 @@ import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { eventPublisher } from "../core/pipeline/publisher.ts";
 import { reconcileStaging } from "../core/pipeline/reconcile.ts";
 import { createServerApp, DEFAULT_MAX_UPLOAD_BYTES } from "../core/pipeline/server_app.ts";
+import { DEFAULT_MAX_UPLOAD_MEMORY } from "../core/pipeline/upload_budget.ts";
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
@@ -63,6 +64,7 @@ interface ServerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, Deco
   dataDir: string;
   token?: string;
   maxUploadSize: number;
+  maxUploadMemory?: number;
   requestTimeout: number;
   debug?: boolean;
 }
@@ -94,6 +96,14 @@ export function serverCommand(): Command {
         .default(DEFAULT_MAX_UPLOAD_BYTES, "64MiB"),
     )
     .addOption(
+      envOption(
+        "--max-upload-memory <bytes>",
+        "bytes all uploads being received may hold at once (503 above; default: 256MiB, or --max-upload-size " +
+          "when larger)",
+        "MAX_UPLOAD_MEMORY",
+      ).argParser(byteSizeArg),
+    )
+    .addOption(
       envOption("--request-timeout <duration>", "deadline for one request, body included", "REQUEST_TIMEOUT")
         .argParser(durationArg).default(120_000, "2m"),
     )
@@ -104,6 +114,13 @@ export function serverCommand(): Command {
   return command.action(async (opts: ServerCommandOptions) => {
     if (opts.token !== undefined && opts.token.trim() === "") throw new CliError("server: --token must not be empty");
     if (opts.requestTimeout <= 0) throw new CliError("server: --request-timeout must be positive");
+    const maxUploadMemory = opts.maxUploadMemory ?? Math.max(DEFAULT_MAX_UPLOAD_MEMORY, opts.maxUploadSize);
+    if (maxUploadMemory < opts.maxUploadSize) {
+      throw new CliError(
+        `server: --max-upload-memory (${maxUploadMemory} bytes) must be at least --max-upload-size ` +
+          `(${opts.maxUploadSize} bytes), or no upload of the largest size could ever be accepted`,
+      );
+    }
     const guard = connGuardOptions(opts, opts.requestTimeout + 5_000);
     // An in-process bus (none given, or an explicit mem:// topic) only works with the worker in this process.
     const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
@@ -135,6 +152,7 @@ export function serverCommand(): Command {
       clock,
       randomSuffix: () => crypto.randomUUID().replaceAll("-", "").slice(0, 12),
       maxUploadBytes: opts.maxUploadSize,
+      maxUploadMemory,
       token: opts.token,
       requestTimeoutMs: opts.requestTimeout,
       healthChecks: dependencyChecks(store, writer, reader),

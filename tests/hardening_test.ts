@@ -1,7 +1,8 @@
 /**
  * Hostile clients against a real `autopgo server` process on 127.0.0.1: connection floods past
- * the cap and past the open-file limit, and `Upgrade` requests that used to switch the slow-client
- * guard off. Each of these crashed or stalled the server before the fix.
+ * the cap and past the open-file limit, `Upgrade` requests that used to switch the slow-client
+ * guard off, and stalled uploads that held memory without bound. Each of these crashed or stalled
+ * the server (or could) before the fix.
  *
  * @module
  */
@@ -14,7 +15,9 @@ import { underCi } from "./support/services/service.ts";
 import { assertSameSamples, totalSamples } from "./support/samples.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
-import { readUntilClosed } from "./support/raw_connection.ts";
+import { readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
+import { committedProfiles } from "./support/fixtures.ts";
+import { largeLabelledProfile } from "./support/large_profile.ts";
 
 const encoder = new TextEncoder();
 
@@ -293,5 +296,70 @@ Deno.test("hardening: retried uploads with the same Idempotency-Key merge once, 
   } finally {
     await server.stop("SIGKILL");
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** Resident memory of process `pid` in MiB (Linux). */
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+Deno.test("hardening: stalled uploads cannot hold more than --max-upload-memory; the rest get 503 at once", async () => {
+  const server = await startAutopgoServer(["--max-upload-size", "4MiB", "--max-upload-memory", "8MiB"]);
+  const conns: Deno.Conn[] = [];
+  try {
+    const port = Number(new URL(server.url).port);
+    const before = rssMiB(server.child.pid);
+    // Each client declares 3.9 MiB, sends 3 MB of a well-formed profile prefix (string-table
+    // entries, which the streaming check accepts) and stalls: before the budget, 16 such clients
+    // made the server hold their 48 MB until the request deadline.
+    const entry = new Uint8Array(1003).fill(0x61);
+    entry.set([0x32, 0xe8, 0x07]); // string_table entry of 1,000 bytes
+    const prefix = new Uint8Array(2 + 3_000 * entry.length);
+    prefix.set([0x32, 0x00]); // string_table[0] = ""
+    for (let i = 0; i < 3_000; i++) prefix.set(entry, 2 + i * entry.length);
+    const declared = Math.floor(3.9 * 1024 * 1024);
+    for (let i = 0; i < 16; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.push(conn);
+      await conn.write(
+        encoder.encode(`POST /api/profile/flood HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\n`),
+      );
+      await conn.write(prefix).catch(() => 0); // a refused client may be cut off mid-write
+    }
+    // Two bodies fit in 8 MiB; the other 14 are refused without being read.
+    const refused = await Promise.all(conns.slice(2).map((conn) => readResponseHead(conn, 10_000)));
+    for (const r of refused) {
+      assert.ok(r.ms < 5_000, `answered after ${r.ms} ms, without waiting for the body`);
+      assert.match(r.text, /^HTTP\/1\.1 503/, `a refused upload: ${r.text.slice(0, 200)}`);
+      assert.match(r.text, /retry-after: \d+/i);
+      assert.match(r.text, /--max-upload-memory/);
+    }
+    const grown = rssMiB(server.child.pid) - before;
+    assert.ok(grown < 40, `the server holds the two admitted bodies only: RSS grew ${grown.toFixed(0)} MiB`);
+    // The server keeps serving; a small upload fits beside the two stalled ones, a large one does not.
+    assert.equal(await readyStatus(server.url), 200);
+    const small = await Deno.readFile(committedProfiles().cpu[0]);
+    assert.equal((await upload(server.url, "app", small)).status, 201);
+    const large = largeLabelledProfile(3 * 1024 * 1024);
+    assert.ok(large.byteLength < 4 * 1024 * 1024);
+    const busy = await upload(server.url, "app", large);
+    assert.equal(busy.status, 503, JSON.stringify(busy.body));
+    // Once the stalled clients go, their memory is free for others.
+    for (const conn of conns.slice(0, 2)) conn.close();
+    let status = 0;
+    for (let attempt = 0; attempt < 40 && status !== 201; attempt++) {
+      status = (await upload(server.url, "app", large)).status;
+      if (status !== 201) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(status, 201, "the large upload is accepted once the stalled ones are gone");
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+    await server.close();
   }
 });

@@ -61,7 +61,10 @@ export class BodyRejectedError extends Error {
 
 /** Options of {@link readBodyLimited}. */
 export interface ReadBodyOptions {
-  /** Told about the chunks and the buffer as they are held (upload_meter.ts). */
+  /**
+   * Told about the chunks and the buffer as they are held (upload_meter.ts), before the buffer
+   * grows: an error it throws (upload_budget.ts) stops the read with nothing more held.
+   */
   meter?: UploadMeter;
   /**
    * Called with each chunk once it is in the buffer and a view of everything received so far (no
@@ -126,10 +129,12 @@ export class BodyBuffer {
   }
 
   #resize(bytes: number): void {
-    const before = this.#buffer.byteLength;
-    if (bytes === before) return;
+    const delta = bytes - this.#buffer.byteLength;
+    if (delta === 0) return;
+    // Told before growing (a meter may refuse: upload_budget.ts), after shrinking.
+    if (delta > 0) this.#meter?.held("body", delta);
     this.#buffer.resize(bytes);
-    this.#meter?.held("body", bytes - before);
+    if (delta < 0) this.#meter?.held("body", delta);
   }
 }
 
@@ -168,8 +173,8 @@ async function readDeclared(
   race: <T>(p: Promise<T>) => Promise<T>,
   opts: ReadBodyOptions,
 ): Promise<Uint8Array<ArrayBuffer>> {
+  opts.meter?.held("body", declared); // before allocating: a meter may refuse (upload_budget.ts)
   let buffer = new ArrayBuffer(declared);
-  opts.meter?.held("body", declared);
   let length = 0;
   try {
     while (length < declared) {

@@ -23,7 +23,8 @@
  * upload_stream_check.ts; the rest is never read), that buffer is transferred to the decode
  * worker and back (not cloned), and the same bytes are handed to the store. At its peak an upload
  * costs its bytes, the inflated profile.proto of a gzip upload while it is decoded, and the decoded
- * tables; `uploadMeter` (upload_meter.ts) observes exactly that.
+ * tables; `uploadMeter` (upload_meter.ts) observes exactly that. The bytes of all uploads held at
+ * once are bounded too (`maxUploadMemory`, upload_budget.ts): past it, 503 with `Retry-After`.
  *
  * @module
  */
@@ -57,6 +58,7 @@ import { UploadStreamCheck } from "./upload_stream_check.ts";
 import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
+import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, readBase, statBase } from "./profiles_view.ts";
 import { IN_THREAD_JOBS, isOwned, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
@@ -91,6 +93,11 @@ export interface ServerAppDeps {
   middleware?: MiddlewareHandler[];
   /** Told what every upload holds as it goes (upload_meter.ts; tests and benchmarks). */
   uploadMeter?: UploadMeter;
+  /**
+   * The bytes all uploads being received may hold at once (upload_budget.ts); past it, 503 with
+   * `Retry-After`. Default: {@link DEFAULT_MAX_UPLOAD_MEMORY}.
+   */
+  maxUploadMemory?: number;
 }
 
 type Env = { Variables: { deadline: AbortSignal } };
@@ -120,6 +127,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const streamLimits = resolveDecodeLimits(decodeLimits);
   const timeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
+  const uploadBudget = new UploadBudget(deps.maxUploadMemory ?? DEFAULT_MAX_UPLOAD_MEMORY);
   const app = new Hono<Env>();
 
   for (const middleware of deps.middleware ?? []) app.use("*", middleware);
@@ -165,7 +173,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       await c.req.raw.body?.cancel().catch(() => {});
       return replay;
     }
-    const meter = deps.uploadMeter;
+    const meter = budgetMeter(uploadBudget, deps.uploadMeter);
     const check = new UploadStreamCheck(streamLimits, declaredLength(c.req.raw));
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
     let body: Uint8Array;
@@ -175,13 +183,16 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       if (error instanceof BodyTooLargeError) return apiError(413, error.message);
       if (error instanceof BodyRejectedError) return apiError(400, `invalid profile: ${error.message}`);
       if (error instanceof BodyTimeoutError) return apiError(408, error.message);
+      if (error instanceof UploadBudgetError) {
+        return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds), connection: "close" });
+      }
       return apiError(400, `reading upload: ${(error as Error).message}`);
     }
     const bodyBytes = body.byteLength;
     try {
       return await accept(c, app, body, hash);
     } finally {
-      meter?.held("body", -bodyBytes); // the request lets go of the body buffer
+      meter.held("body", -bodyBytes); // the request lets go of the body buffer
     }
   });
 

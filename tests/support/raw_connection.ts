@@ -23,3 +23,23 @@ export async function readUntilClosed(conn: Deno.Conn, limitMs: number): Promise
   } catch { /* already closed */ }
   return { text: chunks.join(""), ms: Date.now() - started };
 }
+
+/**
+ * Reads from `conn` until a whole response head has arrived (or the peer closes, or `limitMs`
+ * passes), without waiting for the connection to close; returns what arrived and how long it took.
+ */
+export async function readResponseHead(conn: Deno.Conn, limitMs: number): Promise<{ text: string; ms: number }> {
+  const started = Date.now();
+  const timer = setTimeout(() => conn.close(), limitMs);
+  let text = "";
+  const buffer = new Uint8Array(4096);
+  try {
+    while (!text.includes("\r\n\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } catch { /* closed by the limit */ }
+  clearTimeout(timer);
+  return { text, ms: Date.now() - started };
+}
