@@ -23,7 +23,7 @@ export type UploadRejection =
   | "too_large" // 413: over --max-upload-size
   | "timeout" // 408: the body did not arrive within --request-timeout
   | "not_usable" // 422: decodes, but Go's PGO would not use it
-  | "busy" // 503: decode queue full, check deadline, bus down, shutting down
+  | "busy" // 503: decode queue full, check deadline, --max-upload-memory held, bus down, shutting down
   | "error"; // 5xx: the store failed, or a bug
 
 /** What became of one staged upload in the worker (`autopgo_merges_total{outcome}`). */
