@@ -2,7 +2,8 @@
  * In-process tests of the Hono server app (core/pipeline/server_app.ts) for behaviour that is
  * hard to provoke in a real process: a failing event bus (the staged blob must not be orphaned),
  * a trickling upload hitting the request deadline (408), a dependency going down (503 health),
- * and collision-free staging keys under a frozen clock.
+ * collision-free staging keys under a frozen clock, and concurrent list requests sharing one walk
+ * of the store.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import type { BlobStore } from "../core/blob.ts";
 import type { EventPublisher } from "../core/pipeline/publisher.ts";
 import { createServerApp, type ServerAppDeps } from "../core/pipeline/server_app.ts";
 import { committedProfiles } from "./support/fixtures.ts";
+import { delegatingStore } from "./support/delegating_store.ts";
 
 const good = await Deno.readFile(committedProfiles().cpu[0]);
 
@@ -101,4 +103,28 @@ Deno.test("health reports each dependency and answers 503 when one is down", asy
     { name: "blob", status: "healthy" },
     { name: "event-writer", status: "unhealthy", message: "connection refused" },
   ]);
+});
+
+Deno.test("concurrent list requests share one walk of the store, and each gets the whole answer", async () => {
+  const inner = await openMemBlobStore("mem://");
+  let walks = 0;
+  const store = delegatingStore(inner, {
+    listPrefixes: (prefix, signal) => {
+      if (prefix === "") walks++;
+      return inner.listPrefixes(prefix, signal);
+    },
+  });
+  for (const app of ["one", "two", "three"]) await inner.write(`${app}/default.pgo`, good);
+  const { hono } = await app({ store });
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, async () => await (await hono.fetch(new Request("http://x/api/profile"))).json()),
+  );
+  for (const answer of answers) {
+    assert.deepEqual(answer.profiles.map((p: { key: string }) => p.key), ["one", "three", "two"]);
+  }
+  assert.ok(walks <= 4, `20 concurrent requests walked the store ${walks} times (2 walks per listing)`);
+  // A request after the shared walk finished sees what changed since.
+  await inner.write("four/default.pgo", good);
+  const later = await (await hono.fetch(new Request("http://x/api/profile"))).json();
+  assert.deepEqual(later.profiles.map((p: { key: string }) => p.key), ["four", "one", "three", "two"]);
 });

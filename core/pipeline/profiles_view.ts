@@ -12,6 +12,7 @@
 
 import { isValidAppName } from "../app_name.ts";
 import { type BlobInfo, BlobNotFoundError, type BlobObject, type BlobStore } from "../blob.ts";
+import { mapLimit } from "../map_limit.ts";
 import { parseTombstone, TOMBSTONE_MAX_BYTES } from "./base_state.ts";
 import { SET_ASIDE_BASE_PREFIX } from "./app_admin.ts";
 import { appOfBaseKey, baseKey, rejectedPrefix, stagingPrefix } from "./keys.ts";
@@ -50,19 +51,25 @@ export async function hasStagedUploads(store: BlobStore, app: string, signal?: A
 
 /** Lists every app's merged base (tombstones excluded), sorted by app name. */
 export async function listBases(store: BlobStore, signal?: AbortSignal): Promise<ProfileListEntry[]> {
-  const infos: BlobInfo[] = [];
-  for await (const folder of store.listPrefixes("", signal)) {
+  const folders = await appFolders(store, signal);
+  const entries = await mapLimit(folders, LIST_PARALLELISM, async (folder): Promise<ProfileListEntry | undefined> => {
     const info = await store.stat(baseKey(folder.slice(0, -1)), signal);
-    if (info) infos.push(info);
-  }
-  const entries: ProfileListEntry[] = [];
-  for (const info of infos) {
-    const app = appOfBaseKey(info.key);
-    if (app === undefined) continue;
-    if (info.size <= TOMBSTONE_MAX_BYTES && !(await readBase(store, app, signal))) continue;
-    entries.push({ key: app, size: info.size, lastModified: info.modified.toISOString() });
-  }
-  return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+    const app = info && appOfBaseKey(info.key);
+    if (!info || app === undefined) return undefined;
+    if (info.size <= TOMBSTONE_MAX_BYTES && !(await readBase(store, app, signal))) return undefined;
+    return { key: app, size: info.size, lastModified: info.modified.toISOString() };
+  });
+  return entries.filter((e) => e !== undefined).sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
+
+/** Apps looked at at once by the listings: on a cloud store each look is a request. */
+const LIST_PARALLELISM = 8;
+
+/** The top-level folders of the store (`<app>/`). */
+async function appFolders(store: BlobStore, signal?: AbortSignal): Promise<string[]> {
+  const folders: string[] = [];
+  for await (const folder of store.listPrefixes("", signal)) folders.push(folder);
+  return folders;
 }
 
 /** One app's set-aside objects, as listed in the `rejected` array of `GET /api/profile`. */
@@ -111,12 +118,9 @@ export async function rejectedOf(
 
 /** Every app with set-aside uploads or bases, sorted by app name (whether or not it has a base). */
 export async function listRejected(store: BlobStore, signal?: AbortSignal): Promise<RejectedEntry[]> {
-  const entries: RejectedEntry[] = [];
-  for await (const folder of store.listPrefixes("", signal)) {
-    const app = folder.slice(0, -1);
-    if (!isValidAppName(app)) continue;
-    const entry = await rejectedOf(store, app, signal);
-    if (entry) entries.push(entry);
-  }
-  return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const apps = (await appFolders(store, signal)).map((folder) => folder.slice(0, -1)).filter((app) =>
+    isValidAppName(app)
+  );
+  const entries = await mapLimit(apps, LIST_PARALLELISM, (app) => rejectedOf(store, app, signal));
+  return entries.filter((e) => e !== undefined).sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }

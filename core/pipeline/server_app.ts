@@ -58,6 +58,7 @@ import { UploadStreamCheck } from "./upload_stream_check.ts";
 import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
+import { singleFlight } from "../single_flight.ts";
 import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, readBase, statBase } from "./profiles_view.ts";
@@ -149,12 +150,14 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   // The web page at `/` and its JSON routes (core/web/routes.ts), behind the same token.
   app.route("/", webRoutes({ store: deps.store, token: deps.token, jobs, requestTimeoutMs: timeoutMs }));
 
-  app.get("/api/profile", async (c) => {
-    const profiles = await listBases(deps.store, c.get("deadline"));
+  // One listing at a time, shared by the requests that arrive meanwhile (single_flight.ts): it walks
+  // the whole store, so a flood of list requests must not cost one walk each.
+  const listing = singleFlight(async (signal) => ({
+    profiles: await listBases(deps.store, signal),
     // Added to the original's shape: per app, the uploads the worker set aside and the last reason.
-    const rejected = await listRejected(deps.store, c.get("deadline"));
-    return c.json({ profiles, rejected });
-  });
+    rejected: await listRejected(deps.store, signal),
+  }), timeoutMs);
+  app.get("/api/profile", async (c) => c.json(await listing(c.get("deadline"))));
 
   app.post("/api/profile/", () => apiError(400, `invalid app name: ${appNameProblem("")}`));
 

@@ -35,6 +35,7 @@ import type { FlameGraph } from "./flame_graph.ts";
 import { appPage, errorPage, indexPage, type PageContext } from "./pages.ts";
 import { type AppReport, type AppViews, ProfileViews } from "./profile_views.ts";
 import { securityHeaders } from "./security_headers.ts";
+import { singleFlight } from "../single_flight.ts";
 
 export type { AppListEntry, AppReport } from "./profile_views.ts";
 export type { FlameGraph } from "./flame_graph.ts";
@@ -76,7 +77,9 @@ export function webRoutes(deps: WebDeps): Hono {
     });
   });
 
-  app.get("/api/apps", async (c) => c.json({ apps: await views.list(deadline()) }, 200, noStore));
+  // One listing at a time, shared by the requests that arrive meanwhile (it walks the whole store).
+  const listApps = singleFlight((signal) => views.list(signal), deps.requestTimeoutMs ?? 120_000);
+  app.get("/api/apps", async (c) => c.json({ apps: await listApps(deadline()) }, 200, noStore));
   const viewsOf = async (c: Context): Promise<AppViews> => {
     const found = await views.get(validApp(c.req.param("app") ?? ""), deadline());
     if (!found) throw new HTTPException(404, { message: "Not Found" });
