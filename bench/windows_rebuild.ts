@@ -19,12 +19,12 @@ import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import type { BlobStore } from "../core/blob.ts";
 import { openBlobStore } from "../core/registry.ts";
-import { NO_METRICS } from "../core/metrics.ts";
 import { stagingKey } from "../core/pipeline/keys.ts";
 import { rebuildDefault } from "../core/pipeline/window_rebuild.ts";
 import type { WindowConfig } from "../core/pipeline/windows.ts";
 import { processUpload } from "../core/pipeline/worker_events.ts";
 import { committedProfiles } from "../tests/support/fixtures.ts";
+import { quietWorkerDeps } from "../tests/support/worker_deps.ts";
 import { type MinioServer, startMinio } from "../tests/support/services/minio.ts";
 
 const HOUR = 3_600_000;
@@ -57,16 +57,7 @@ if (import.meta.main) {
     clock: () => new Date(clock.now),
   });
   const { store, stop } = await benchStore(Deno.args.includes("--minio"));
-  const deps = {
-    store,
-    pruneConfig: [],
-    compaction: "pgo" as const,
-    windows: config(),
-    sleep: () => Promise.resolve(),
-    random: Math.random,
-    metrics: NO_METRICS,
-    publisher: { publish: () => Promise.resolve() },
-  };
+  const deps = quietWorkerDeps(store, { windows: config() });
   let uploads = 0;
   const uploadNow = async () => {
     const key = stagingKey("bench", BigInt(clock.now) * 1_000_000n, `u${uploads}`);

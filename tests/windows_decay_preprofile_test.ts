@@ -9,16 +9,16 @@
 
 import assert from "node:assert/strict";
 import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
-import { NO_METRICS } from "../core/metrics.ts";
 import { readBaseState } from "../core/pipeline/base_state.ts";
 import { stagingKey } from "../core/pipeline/keys.ts";
 import { readBase } from "../core/pipeline/profiles_view.ts";
 import { windowAgeMs } from "../core/pipeline/windows.ts";
-import { processUpload, type WorkerDeps } from "../core/pipeline/worker_events.ts";
+import { processUpload } from "../core/pipeline/worker_events.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { parsePreprofile, type PgoEdgeMap } from "../core/pprof/edges.ts";
 import { fixtureTempDir, generateProfiles } from "./support/fixtures.ts";
 import { runGo, skipUnlessGo } from "./support/go.ts";
+import { quietWorkerDeps } from "./support/worker_deps.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -41,16 +41,7 @@ Deno.test(NAME, async () => {
   const store = await openMemBlobStore("mem://");
   const clock = { now: DAY0 };
   const windows = { windowMs: HOUR, halfLifeMs: DAY, clock: () => new Date(clock.now) };
-  const deps: WorkerDeps = {
-    store,
-    pruneConfig: [],
-    compaction: "pgo",
-    windows,
-    sleep: () => Promise.resolve(),
-    random: Math.random,
-    metrics: NO_METRICS,
-    publisher: { publish: () => Promise.resolve() },
-  };
+  const deps = quietWorkerDeps(store, { windows });
   const upload = async (path: string, n: number) => {
     const key = stagingKey("shop", BigInt(clock.now) * 1_000_000n, `u${n}`);
     await store.write(key, await Deno.readFile(path), { ifAbsent: true });

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { openMemBlobStore } from "../../adapters/blob/mem_blob.ts";
 import { committedProfiles } from "../../tests/support/fixtures.ts";
 import { delegatingStore } from "../../tests/support/delegating_store.ts";
+import { quietWorkerDeps } from "../../tests/support/worker_deps.ts";
 import type { BlobStore } from "../blob.ts";
 import { stagingKey } from "./keys.ts";
 import { DecodePool } from "./decode_pool.ts";
@@ -18,8 +19,7 @@ import { IN_THREAD_JOBS, type ProfileJobs } from "./profile_jobs.ts";
 import { rebuildDefault } from "./window_rebuild.ts";
 import { type KnownWindow, KnownWindows } from "./known_windows.ts";
 import type { WindowConfig } from "./windows.ts";
-import { processUpload, type WorkerDeps } from "./worker_events.ts";
-import { NO_METRICS } from "../metrics.ts";
+import { processUpload } from "./worker_events.ts";
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 10);
@@ -73,16 +73,7 @@ Deno.test("window rebuild: only windows that changed are read and decoded again"
   const clock = { now: T0 };
   const windows: WindowConfig = { windowMs: HOUR, retentionMs: 7 * 24 * HOUR, clock: () => new Date(clock.now) };
   // The windows are written through another store object: another process, as far as `counted` knows.
-  const deps: WorkerDeps = {
-    store: inner,
-    pruneConfig: [],
-    compaction: "pgo",
-    windows,
-    sleep: () => Promise.resolve(),
-    random: Math.random,
-    metrics: NO_METRICS,
-    publisher: { publish: () => Promise.resolve() },
-  };
+  const deps = quietWorkerDeps(inner, { windows });
   const profiles = committedProfiles().cpu.map((p) => Deno.readFileSync(p));
   let n = 0;
   const upload = async () => {
@@ -124,17 +115,7 @@ Deno.test("window rebuild in the decode pool: remembered windows survive the poo
   const windows: WindowConfig = { windowMs: HOUR, retentionMs: 7 * 24 * HOUR, clock: () => new Date(clock.now) };
   const pool = new DecodePool({ size: 1 });
   try {
-    const deps: WorkerDeps = {
-      store,
-      jobs: pool,
-      pruneConfig: [],
-      compaction: "pgo",
-      windows,
-      sleep: () => Promise.resolve(),
-      random: Math.random,
-      metrics: NO_METRICS,
-      publisher: { publish: () => Promise.resolve() },
-    };
+    const deps = quietWorkerDeps(store, { jobs: pool, windows });
     const profiles = committedProfiles().cpu.map((p) => Deno.readFileSync(p));
     for (let i = 0; i < 8; i++) {
       clock.now = T0 + Math.floor(i / 2) * HOUR + i;
