@@ -18,15 +18,25 @@ export function singleFlight<T>(
   run: (signal: AbortSignal) => Promise<T>,
   timeoutMs: number,
 ): (signal?: AbortSignal) => Promise<T> {
-  let inFlight: Promise<T> | undefined;
-  return (signal) => {
-    if (!inFlight) {
-      const current = run(AbortSignal.timeout(timeoutMs)).finally(() => {
-        if (inFlight === current) inFlight = undefined;
+  const byKey = singleFlightByKey((_: null, signal) => run(signal), timeoutMs);
+  return (signal) => byKey(null, signal);
+}
+
+/** {@link singleFlight} per key: concurrent calls for the same key share one run of `run(key)`. */
+export function singleFlightByKey<K, T>(
+  run: (key: K, signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+): (key: K, signal?: AbortSignal) => Promise<T> {
+  const inFlight = new Map<K, Promise<T>>();
+  return (key, signal) => {
+    let current = inFlight.get(key);
+    if (!current) {
+      const started = run(key, AbortSignal.timeout(timeoutMs)).finally(() => {
+        if (inFlight.get(key) === started) inFlight.delete(key);
       });
-      inFlight = current;
+      inFlight.set(key, current = started);
     }
-    return signal ? raceSignal(inFlight, signal) : inFlight;
+    return signal ? raceSignal(current, signal) : current;
   };
 }
 

@@ -25,6 +25,7 @@
  * costs its bytes, the inflated profile.proto of a gzip upload while it is decoded, and the decoded
  * tables; `uploadMeter` (upload_meter.ts) observes exactly that. The bytes of all uploads held at
  * once are bounded too (`maxUploadMemory`, upload_budget.ts): past it, 503 with `Retry-After`.
+ * Downloads of one version of a base share one buffer and stream from it (base_downloads.ts).
  *
  * @module
  */
@@ -59,9 +60,10 @@ import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { singleFlight } from "../single_flight.ts";
+import { BaseDownloads, chunkedStream } from "./base_downloads.ts";
 import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
-import { hasStagedUploads, listBases, listRejected, readBase, statBase } from "./profiles_view.ts";
+import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_view.ts";
 import { IN_THREAD_JOBS, isOwned, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
 
 /** Default upload limit: 64 MiB. */
@@ -129,6 +131,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const timeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
   const uploadBudget = new UploadBudget(deps.maxUploadMemory ?? DEFAULT_MAX_UPLOAD_MEMORY);
+  const downloads = new BaseDownloads(deps.store, timeoutMs);
   const app = new Hono<Env>();
 
   for (const middleware of deps.middleware ?? []) app.use("*", middleware);
@@ -277,13 +280,14 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const app = c.req.param("app");
     const problem = appNameProblem(app);
     if (problem) return apiError(400, `invalid app name: ${problem}`);
-    const base = await readBase(deps.store, app, c.get("deadline"));
+    const base = await downloads.current(app, c.get("deadline"));
     if (!base) return apiError(404, "Not Found");
     const etag = etagOf(base.version);
     const headers = { etag, "last-modified": base.modified.toUTCString(), "cache-control": "no-cache" };
     const ifNoneMatch = c.req.header("if-none-match");
     if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) return c.body(null, 304, headers);
-    return c.body(base.data as Uint8Array<ArrayBuffer>, 200, {
+    // Streamed from the buffer every download of this version shares (base_downloads.ts).
+    return c.body(chunkedStream(base.data), 200, {
       ...headers,
       "content-type": "application/octet-stream",
       "content-length": String(base.data.byteLength),
