@@ -1,12 +1,12 @@
 /**
- * singleFlight: concurrent callers share one run, a later caller starts a new one, a failure is
+ * singleFlight (and per key): concurrent callers share one run, a later caller starts a new one, a failure is
  * shared and then forgotten, and one caller's deadline fails that caller only.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { singleFlight } from "./single_flight.ts";
+import { singleFlight, singleFlightByKey } from "./single_flight.ts";
 
 Deno.test("singleFlight: concurrent callers share one run; a caller after it starts another", async () => {
   let runs = 0;
@@ -53,4 +53,18 @@ Deno.test("singleFlight: one caller's deadline fails that caller, not the shared
   assert.equal(await second, "listed");
   await assert.rejects(() => list(AbortSignal.abort(new Error("already late"))), /already late/);
   release();
+});
+
+Deno.test("singleFlightByKey: calls for the same key share a run, other keys run on their own", async () => {
+  const runs: string[] = [];
+  const releases: (() => void)[] = [];
+  const read = singleFlightByKey(async (key: string) => {
+    runs.push(key);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    return `${key}!`;
+  }, 5_000);
+  const calls = [read("a"), read("b"), read("a")];
+  for (const release of releases) release();
+  assert.deepEqual(await Promise.all(calls), ["a!", "b!", "a!"]);
+  assert.deepEqual(runs, ["a", "b"]);
 });
