@@ -23,6 +23,7 @@ import { baseKey } from "../pipeline/keys.ts";
 import { type WindowRange, windowRangeOf } from "../pipeline/window_view.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "../pipeline/profile_jobs.ts";
 import { listBases, readBase } from "../pipeline/profiles_view.ts";
+import { singleFlightByKey } from "../single_flight.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { edgeMap } from "../pprof/edges.ts";
 import { ProfileError } from "../pprof/errors.ts";
@@ -104,7 +105,13 @@ export interface ProfileViewsOptions {
   cachedApps?: number;
 }
 
-/** The views of every app's merged profile, cached by base version. */
+/** How long a shared read and computation of one app's views may take (each request waits at most until its own deadline). */
+const VIEWS_TIMEOUT_MS = 120_000;
+
+/**
+ * The views of every app's merged profile, cached by base version; requests that miss the cache
+ * for the same app at once share one read and one computation.
+ */
 export class ProfileViews {
   readonly #store: BlobStore;
   readonly #jobs: ProfileJobs;
@@ -128,6 +135,11 @@ export class ProfileViews {
       this.#views.set(app, cached); // most recently used last
       return await cached.views;
     }
+    return await this.#load(app, signal);
+  }
+
+  /** Reads the current base of an app and computes its views; concurrent misses of one app share it. */
+  readonly #load = singleFlightByKey(async (app: string, signal: AbortSignal): Promise<AppViews | undefined> => {
     const object = await readBase(this.#store, app, signal);
     if (!object) {
       this.#views.delete(app);
@@ -139,7 +151,7 @@ export class ProfileViews {
     views.catch(() => this.#views.get(app)?.views === views && this.#views.delete(app));
     while (this.#views.size > this.#cachedApps) this.#views.delete(this.#views.keys().next().value!);
     return await views;
-  }
+  }, VIEWS_TIMEOUT_MS);
 
   /** Every app with a merged profile, sorted by name, with its upload count. */
   async list(signal?: AbortSignal): Promise<AppListEntry[]> {
