@@ -57,6 +57,11 @@ export interface AppViews {
   version: string;
   report: AppReport;
   flame: FlameGraph;
+  /**
+   * `report` and `flame` as JSON bytes, serialised once per version: every request for them
+   * shares these bytes (no serialisation, no copy per request; the routes stream them).
+   */
+  json: { report: Uint8Array; flame: Uint8Array };
 }
 
 /** Rows per top list in the report (as `inspect --top 20`). */
@@ -82,19 +87,18 @@ export function computeViews(app: string, object: BlobObject): AppViews {
   }
   const state = readBaseState(profile.comments);
   const merged = state.merged;
-  return {
-    version: object.version,
-    report: {
-      app,
-      bytes: object.data.byteLength,
-      lastModified: object.modified.toISOString(),
-      uploadsMerged: merged ?? null,
-      windows: windowRangeOf(state) ?? null,
-      summary,
-      explain,
-    },
-    flame: flameGraph(profile, rankedIndex),
+  const report: AppReport = {
+    app,
+    bytes: object.data.byteLength,
+    lastModified: object.modified.toISOString(),
+    uploadsMerged: merged ?? null,
+    windows: windowRangeOf(state) ?? null,
+    summary,
+    explain,
   };
+  const flame = flameGraph(profile, rankedIndex);
+  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  return { version: object.version, report, flame, json: { report: encode(report), flame: encode(flame) } };
 }
 
 /** Options of {@link ProfileViews}. */

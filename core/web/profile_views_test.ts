@@ -1,6 +1,6 @@
 /**
  * ProfileViews: requests that miss the views cache for one app at once share one read of its base
- * (and one computation), and a new version is read again.
+ * (and one computation), a new version is read again, and the JSON the routes stream is the views'.
  *
  * @module
  */
@@ -27,6 +27,10 @@ Deno.test("ProfileViews: concurrent requests for an app share one read of its ba
   assert.equal(reads, 1);
   assert.ok(all.every((v) => v !== undefined && v === all[0]), "the same views for every request");
   assert.equal(await views.get("app"), all[0], "cached by version");
+  // The JSON every request streams is serialised once, from the same views.
+  const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
+  assert.deepEqual(decode(all[0]!.json.report), JSON.parse(JSON.stringify(all[0]!.report)));
+  assert.deepEqual(decode(all[0]!.json.flame), JSON.parse(JSON.stringify(all[0]!.flame)));
   await inner.write("app/default.pgo", second);
   const next = await views.get("app");
   assert.notEqual(next, all[0]);

@@ -31,11 +31,11 @@ import type { ProfileJobs } from "../pipeline/profile_jobs.ts";
 import { failureStatus, publicMessage } from "../public_error.ts";
 import { assetAt } from "./assets/mod.ts";
 import { bearerAuth } from "./bearer_auth.ts";
-import type { FlameGraph } from "./flame_graph.ts";
 import { appPage, errorPage, indexPage, type PageContext } from "./pages.ts";
-import { type AppReport, type AppViews, ProfileViews } from "./profile_views.ts";
+import { type AppViews, ProfileViews } from "./profile_views.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { singleFlight } from "../single_flight.ts";
+import { chunkedStream } from "../pipeline/base_downloads.ts";
 
 export type { AppListEntry, AppReport } from "./profile_views.ts";
 export type { FlameGraph } from "./flame_graph.ts";
@@ -85,8 +85,15 @@ export function webRoutes(deps: WebDeps): Hono {
     if (!found) throw new HTTPException(404, { message: "Not Found" });
     return found;
   };
-  app.get("/api/profile/:app/report", async (c) => c.json<AppReport>((await viewsOf(c)).report, 200, noStore));
-  app.get("/api/profile/:app/flamegraph", async (c) => c.json<FlameGraph>((await viewsOf(c)).flame, 200, noStore));
+  // The JSON serialised once per version, streamed from the shared bytes (base_downloads.ts `chunkedStream`).
+  const json = (c: Context, bytes: Uint8Array) =>
+    c.body(chunkedStream(bytes), 200, {
+      ...noStore,
+      "content-type": "application/json",
+      "content-length": String(bytes.byteLength),
+    });
+  app.get("/api/profile/:app/report", async (c) => json(c, (await viewsOf(c)).json.report));
+  app.get("/api/profile/:app/flamegraph", async (c) => json(c, (await viewsOf(c)).json.flame));
 
   app.onError((error, c) => {
     const api = c.req.path.startsWith("/api/");
