@@ -21,7 +21,6 @@ import { resolve } from "node:path";
 import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
 import { fileUrlFromPath, registerBuiltinDrivers } from "../adapters/mod.ts";
 import { listBases } from "../core/pipeline/profiles_view.ts";
-import { singleFlight } from "../core/single_flight.ts";
 import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
@@ -129,11 +128,7 @@ export function serverCommand(): Command {
     // The base-size gauge reads the store once it is open (scrapes before that see no apps).
     const opening: { store?: BlobStore } = {};
     const metrics = new PrometheusMetrics({
-      // One listing at a time for concurrent scrapes of /metrics (it walks the whole store).
-      baseSizes: singleFlight(
-        (signal) => opening.store ? listBases(opening.store, signal) : Promise.resolve([]),
-        30_000,
-      ),
+      baseSizes: (signal) => opening.store ? listBases(opening.store, signal) : Promise.resolve([]),
     });
     // The port first: a taken port is named before anything starts; it answers 503 until the API is up.
     const early = listenEarly("server", opts.host, opts.port, guard);

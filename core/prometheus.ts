@@ -31,6 +31,7 @@ import type {
   UploadRejection,
 } from "./metrics.ts";
 import { bearerRefusal } from "./pipeline/auth.ts";
+import { singleFlight } from "./single_flight.ts";
 
 /**
  * How often the event-loop delay behind `nodejs_eventloop_lag_*` is sampled, in ms. prom-client's
@@ -82,6 +83,9 @@ const MERGE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const LAG_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
 
 /** Prometheus metrics of one process. */
+/** How long one shared rendering of the metrics may take (each scrape waits for it). */
+const RENDER_TIMEOUT_MS = 30_000;
+
 export class PrometheusMetrics implements Metrics {
   /** The prom-client registry (one per instance, never the global one). */
   readonly registry: Registry = new Registry();
@@ -221,10 +225,15 @@ export class PrometheusMetrics implements Metrics {
     return this.registry.contentType;
   }
 
-  /** Renders every metric in the Prometheus text format. */
+  /**
+   * Renders every metric in the Prometheus text format. Scrapes that arrive while a rendering is
+   * under way share it (single_flight.ts): collecting walks the store for the base sizes.
+   */
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.#render();
   }
+
+  readonly #render = singleFlight(() => this.registry.metrics(), RENDER_TIMEOUT_MS);
 
   httpRequest(r: HttpReport): void {
     const labels = { method: r.method, route: r.route, status: String(r.status) };

@@ -84,3 +84,20 @@ Deno.test("parsePrometheusText: refuses what Prometheus refuses", () => {
   assert.equal(ok.get("g")?.samples[0].labels.path, 'a\\b"c\n');
   assert.ok(Number.isNaN(ok.get("g")?.samples[0].value));
 });
+
+Deno.test("PrometheusMetrics: concurrent scrapes share one collection of the base sizes", async () => {
+  let walks = 0;
+  const metrics = new PrometheusMetrics({
+    processMetrics: false,
+    baseSizes: async () => {
+      walks++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return [{ key: "app", size: 123, lastModified: "2026-01-01T00:00:00.000Z" }];
+    },
+  });
+  const texts = await Promise.all(Array.from({ length: 10 }, () => metrics.render()));
+  assert.equal(walks, 1);
+  for (const text of texts) assert.match(text, /autopgo_base_profile_bytes\{app="app"\} 123/);
+  await metrics.render();
+  assert.equal(walks, 2, "a later scrape collects again");
+});
