@@ -21,3 +21,25 @@ export function delegatingStore(store: BlobStore, overrides: Partial<BlobStore> 
     ...overrides,
   };
 }
+
+/** A store forwarding to `store` that records the first argument (the key or prefix) of each call of `methods`. */
+export function recordingStore(
+  store: BlobStore,
+  methods: readonly ("read" | "stat" | "list" | "listPrefixes")[],
+): { store: BlobStore; calls: { method: string; key: string }[] } {
+  const calls: { method: string; key: string }[] = [];
+  const overrides: Partial<BlobStore> = {};
+  if (methods.includes("read")) {
+    overrides.read = (k, s) => (calls.push({ method: "read", key: k }), store.read(k, s));
+  }
+  if (methods.includes("stat")) {
+    overrides.stat = (k, s) => (calls.push({ method: "stat", key: k }), store.stat(k, s));
+  }
+  if (methods.includes("list")) {
+    overrides.list = (p, s) => (calls.push({ method: "list", key: p }), store.list(p, s));
+  }
+  if (methods.includes("listPrefixes")) {
+    overrides.listPrefixes = (p, s) => (calls.push({ method: "listPrefixes", key: p }), store.listPrefixes(p, s));
+  }
+  return { store: delegatingStore(store, overrides), calls };
+}
