@@ -1,5 +1,5 @@
 /**
- * `deno run -A bench/windows_rebuild.ts [N] [PROFILES_DIR] [--minio]` (issue 14): what rebuilding
+ * `deno task bench:windows [N] [PROFILES_DIR] [--minio]` (issue 14): what rebuilding
  * `default.pgo` from N retention windows costs (default 168: one-hour windows of `--retention 7d`).
  * N windows of an app are filled through processUpload (one profile each: the committed real
  * profiles, or the `.pb.gz` files of PROFILES_DIR such as the merge benchmark's data; injected
