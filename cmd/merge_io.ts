@@ -92,16 +92,19 @@ export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
  * Writes `data` to `path` atomically: a temp file in the same directory, then a rename over
  * the target. On failure the temp file is removed and any existing target is untouched.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+export function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${crypto.randomUUID()}.autopgo-tmp`);
   try {
-    await Deno.writeFile(temp, data, { createNew: true, mode: 0o644 });
-    await Deno.rename(temp, path);
+    Deno.writeFileSync(temp, data, { createNew: true, mode: 0o644 });
+    Deno.renameSync(temp, path);
   } catch (e) {
-    await Deno.remove(temp).catch(() => {});
-    throw e;
+    try {
+      Deno.removeSync(temp);
+    } catch { /* never created */ }
+    return Promise.reject(e);
   }
+  return Promise.resolve();
 }
 
 /** Writes the encoded profile to `output` ("-" = stdout, refused when stdout is a terminal). */
