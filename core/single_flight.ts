@@ -8,6 +8,8 @@
  * @module
  */
 
+import { abortable } from "./sleep.ts";
+
 /**
  * Wraps `run` so that concurrent calls share one run. The shared run gets its own `AbortSignal`
  * (`timeoutMs` long), not a caller's: one caller's deadline must not fail the others. Each caller
@@ -36,16 +38,6 @@ export function singleFlightByKey<K, T>(
       });
       inFlight.set(key, current = started);
     }
-    return signal ? raceSignal(current, signal) : current;
+    return abortable(current, signal);
   };
-}
-
-/** `promise`, or a rejection with `signal`'s reason as soon as it aborts. */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

@@ -11,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import { makeTarget, SCRAPE_KEYS, type Target, type TargetSource } from "../core/scrape/target.ts";
 import { sdkExports } from "../adapters/sdk_exports.ts";
+import { abortable } from "../core/sleep.ts";
 
 /** The parts of a pod that discovery reads (a subset of the client's V1Pod). */
 export interface PodLike {
@@ -144,15 +145,6 @@ export class KubeTargetSource implements TargetSource {
   async check(signal: AbortSignal): Promise<void> {
     await this.#listPods(signal);
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function oneLine(e: unknown): string {

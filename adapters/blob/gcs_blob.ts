@@ -72,6 +72,7 @@ import {
 import { type BlobDriver, kindFromHttpStatus, kindFromNetworkError } from "../../core/blob_bucket.ts";
 import { type GcsBlobConfig, gcsConfigFromUrl, storageOptionsFor } from "./gcs_url.ts";
 import { sdkExports } from "../sdk_exports.ts";
+import { abortable } from "../../core/sleep.ts";
 
 export { emulatorEndpoint, type GcsAuth, type GcsBlobConfig, gcsConfigFromUrl, storageOptionsFor } from "./gcs_url.ts";
 
@@ -107,17 +108,6 @@ function httpStatusOf(error: unknown): number | undefined {
     if (typeof candidate === "number" && candidate >= 100 && candidate < 600) return candidate;
   }
   return undefined;
-}
-
-/** Rejects with the signal's reason when it aborts first (the SDK's calls take no signal). */
-function abortable<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** The service's one-line reason from an error answer (`{"error":{"message"}}` or plain text). */
