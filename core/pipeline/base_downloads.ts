@@ -19,6 +19,7 @@ import { baseKey } from "./keys.ts";
 import { readBase } from "./profiles_view.ts";
 import { TOMBSTONE_MAX_BYTES } from "./base_state.ts";
 import { singleFlightByKey } from "../single_flight.ts";
+import { VersionedCache } from "../versioned_cache.ts";
 
 /** Bytes of base versions remembered per server by default. */
 export const DEFAULT_BASE_DOWNLOAD_BYTES = 64 * 1024 * 1024;
@@ -28,9 +29,8 @@ export const DOWNLOAD_CHUNK_BYTES = 64 * 1024;
 
 /** Recent versions of the apps' bases, shared by their downloads; see the module doc. */
 export class BaseDownloads {
-  readonly #versions = new Map<string, BlobObject>();
+  readonly #versions: VersionedCache<BlobObject>;
   readonly #read: (app: string, signal?: AbortSignal) => Promise<BlobObject | undefined>;
-  #bytes = 0;
 
   /**
    * Serves the bases of `store`, remembering at most `maxBytes` bytes of them; a shared read may
@@ -39,11 +39,12 @@ export class BaseDownloads {
   constructor(
     private readonly store: BlobStore,
     readTimeoutMs: number,
-    private readonly maxBytes = DEFAULT_BASE_DOWNLOAD_BYTES,
+    maxBytes = DEFAULT_BASE_DOWNLOAD_BYTES,
   ) {
+    const versions = this.#versions = new VersionedCache<BlobObject>(Infinity, maxBytes);
     this.#read = singleFlightByKey(async (app, signal) => {
       const object = await readBase(store, app, signal);
-      if (object) this.#remember(app, object);
+      if (object) versions.set(app, object.version, object);
       return object;
     }, readTimeoutMs);
   }
@@ -52,29 +53,10 @@ export class BaseDownloads {
   async current(app: string, signal?: AbortSignal): Promise<BlobObject | undefined> {
     const info = await this.store.stat(baseKey(app), signal);
     if (!info) return undefined;
-    const known = this.#versions.get(app);
-    if (known?.version === info.version) {
-      this.#versions.delete(app);
-      this.#versions.set(app, known);
-      return known;
-    }
+    const known = this.#versions.get(app, info.version);
+    if (known) return known;
     if (info.size <= TOMBSTONE_MAX_BYTES) return await readBase(this.store, app, signal); // a tombstone, or tiny
     return await this.#read(app, signal);
-  }
-
-  #remember(app: string, object: BlobObject): void {
-    this.#forget(app);
-    if (object.data.byteLength > this.maxBytes) return;
-    this.#versions.set(app, object);
-    this.#bytes += object.data.byteLength;
-    while (this.#bytes > this.maxBytes) this.#forget(this.#versions.keys().next().value!);
-  }
-
-  #forget(app: string): void {
-    const object = this.#versions.get(app);
-    if (!object) return;
-    this.#versions.delete(app);
-    this.#bytes -= object.data.byteLength;
   }
 }
 

@@ -9,13 +9,15 @@
  * batch, although only the window the batch went into changed. A version names one content of one
  * key (a rewrite gets a new version, and stores whose version is the content's hash give equal
  * versions only to equal bytes), so what is remembered for a listed key and version is exact,
- * never stale. Bounded by count and by bytes: the least recently used windows are forgotten first.
+ * never stale. Bounded by count and by bytes: the least recently used windows are forgotten first
+ * (core/versioned_cache.ts).
  *
  * @module
  */
 
 import type { BlobStore } from "../blob.ts";
 import type { BaseState } from "./base_state.ts";
+import { VersionedCache } from "../versioned_cache.ts";
 
 /** Windows remembered per store. */
 export const WINDOWS_REMEMBERED = 16_384;
@@ -30,38 +32,10 @@ export interface KnownWindow {
 }
 
 /** A bounded map from (window key, version) to the window's state and bytes; see the module doc. */
-export class KnownWindows {
-  readonly #windows = new Map<string, KnownWindow & { version: string }>();
-  #bytes = 0;
-
+export class KnownWindows extends VersionedCache<KnownWindow> {
   /** Remembers at most `limit` windows of at most `maxBytes` bytes in all. */
-  constructor(private readonly limit = WINDOWS_REMEMBERED, private readonly maxBytes = WINDOW_BYTES_REMEMBERED) {}
-
-  /** The window `key` at `version`, when remembered (it becomes the most recently used). */
-  get(key: string, version: string): KnownWindow | undefined {
-    const known = this.#windows.get(key);
-    if (known?.version !== version) return undefined;
-    this.#windows.delete(key);
-    this.#windows.set(key, known);
-    return { state: known.state, data: known.data };
-  }
-
-  /** Remembers `key` at `version` (replacing what was remembered for `key`). */
-  set(key: string, version: string, window: KnownWindow): void {
-    this.#forget(key);
-    if (window.data.length > this.maxBytes) return;
-    this.#windows.set(key, { version, ...window });
-    this.#bytes += window.data.length;
-    while (this.#windows.size > this.limit || this.#bytes > this.maxBytes) {
-      this.#forget(this.#windows.keys().next().value!);
-    }
-  }
-
-  #forget(key: string): void {
-    const known = this.#windows.get(key);
-    if (!known) return;
-    this.#windows.delete(key);
-    this.#bytes -= known.data.length;
+  constructor(limit = WINDOWS_REMEMBERED, maxBytes = WINDOW_BYTES_REMEMBERED) {
+    super(limit, maxBytes);
   }
 }
 
