@@ -30,6 +30,7 @@ import { eventPublisher } from "../core/pipeline/publisher.ts";
 import { reconcileStaging } from "../core/pipeline/reconcile.ts";
 import { createServerApp, DEFAULT_MAX_UPLOAD_BYTES } from "../core/pipeline/server_app.ts";
 import { DEFAULT_MAX_UPLOAD_MEMORY } from "../core/pipeline/upload_budget.ts";
+import { DEFAULT_MAX_DOWNLOAD_MEMORY } from "../core/pipeline/download_budget.ts";
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
@@ -65,6 +66,7 @@ interface ServerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, Deco
   token?: string;
   maxUploadSize: number;
   maxUploadMemory?: number;
+  maxDownloadMemory: number;
   requestTimeout: number;
   debug?: boolean;
 }
@@ -102,6 +104,13 @@ export function serverCommand(): Command {
           "when larger)",
         "MAX_UPLOAD_MEMORY",
       ).argParser(byteSizeArg),
+    )
+    .addOption(
+      envOption(
+        "--max-download-memory <bytes>",
+        "bytes the downloads being sent may hold at once (503 above; one download is always admitted)",
+        "MAX_DOWNLOAD_MEMORY",
+      ).argParser(byteSizeArg).default(DEFAULT_MAX_DOWNLOAD_MEMORY, "256MiB"),
     )
     .addOption(
       envOption("--request-timeout <duration>", "deadline for one request, body included", "REQUEST_TIMEOUT")
@@ -153,6 +162,7 @@ export function serverCommand(): Command {
       randomSuffix: () => crypto.randomUUID().replaceAll("-", "").slice(0, 12),
       maxUploadBytes: opts.maxUploadSize,
       maxUploadMemory,
+      maxDownloadMemory: opts.maxDownloadMemory,
       token: opts.token,
       requestTimeoutMs: opts.requestTimeout,
       healthChecks: dependencyChecks(store, writer, reader),

@@ -6,8 +6,9 @@
  * held 1.1 GB (measured on a bare `Deno.serve`). Here every download of the same version of a base
  * shares one buffer: the buffers of recent versions are remembered by app and version (up to
  * `maxBytes`, the least recently used forgotten first), concurrent requests for a version not yet
- * in memory share one read, and the body is streamed from the shared buffer in
- * {@link DOWNLOAD_CHUNK_BYTES} chunks, so a client that reads slowly holds one chunk, not a copy.
+ * in memory share one read, and the body is streamed from the shared buffer in chunks
+ * (download_budget.ts), so a client that reads slowly holds no copy; the buffers held by the
+ * responses being sent are bounded there.
  * Each request still asks the store for the base's current version (`stat`): a download is never
  * staler than that.
  *
@@ -23,9 +24,6 @@ import { VersionedCache } from "../versioned_cache.ts";
 
 /** Bytes of base versions remembered per server by default. */
 export const DEFAULT_BASE_DOWNLOAD_BYTES = 64 * 1024 * 1024;
-
-/** Size of the chunks a download is streamed in. */
-export const DOWNLOAD_CHUNK_BYTES = 64 * 1024;
 
 /** Recent versions of the apps' bases, shared by their downloads; see the module doc. */
 export class BaseDownloads {
@@ -49,29 +47,22 @@ export class BaseDownloads {
     }, readTimeoutMs);
   }
 
-  /** The current base of `app` (its bytes shared with other downloads of the same version); undefined when absent or deleted. */
-  async current(app: string, signal?: AbortSignal): Promise<BlobObject | undefined> {
+  /**
+   * The current base of `app` (its bytes shared with other downloads of the same version);
+   * undefined when absent or deleted. `beforeRead(size)` runs before a version not in memory is
+   * read from the store, and may refuse it by throwing.
+   */
+  async current(
+    app: string,
+    signal?: AbortSignal,
+    beforeRead?: (size: number) => void,
+  ): Promise<BlobObject | undefined> {
     const info = await this.store.stat(baseKey(app), signal);
     if (!info) return undefined;
     const known = this.#versions.get(app, info.version);
     if (known) return known;
+    beforeRead?.(info.size);
     if (info.size <= TOMBSTONE_MAX_BYTES) return await readBase(this.store, app, signal); // a tombstone, or tiny
     return await this.#read(app, signal);
   }
-}
-
-/** A stream of `data` in chunks of `chunkBytes` (views, no copies), produced as the reader pulls them. */
-export function chunkedStream(data: Uint8Array, chunkBytes = DOWNLOAD_CHUNK_BYTES): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= data.byteLength) {
-        controller.close();
-        return;
-      }
-      const end = Math.min(offset + chunkBytes, data.byteLength);
-      controller.enqueue(data.subarray(offset, end));
-      offset = end;
-    },
-  }, { highWaterMark: 0 });
 }

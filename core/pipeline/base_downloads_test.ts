@@ -1,7 +1,7 @@
 /**
  * BaseDownloads (base_downloads.ts): downloads of one version share one read and one buffer, a new
  * version is read again, deleted and absent bases are not found, memory is bounded by the bytes
- * remembered; chunkedStream yields the bytes in chunks without copying them.
+ * remembered.
  *
  * @module
  */
@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { openMemBlobStore } from "../../adapters/blob/mem_blob.ts";
 import { recordingStore } from "../../tests/support/delegating_store.ts";
 import { encodeTombstone } from "./base_state.ts";
-import { BaseDownloads, chunkedStream } from "./base_downloads.ts";
+import { BaseDownloads } from "./base_downloads.ts";
 
 async function countingStore() {
   const inner = await openMemBlobStore("mem://");
@@ -46,17 +46,4 @@ Deno.test("BaseDownloads: at most maxBytes of versions are remembered, the least
   assert.deepEqual(reads(), ["a/default.pgo", "b/default.pgo", "c/default.pgo"]);
   await downloads.current("b");
   assert.equal(reads().at(-1), "b/default.pgo", "b was forgotten and is read again");
-});
-
-Deno.test("chunkedStream: the bytes in chunks of views, produced as they are pulled", async () => {
-  const data = new Uint8Array(150_000).map((_, i) => i % 251);
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of chunkedStream(data, 64 * 1024)) chunks.push(chunk);
-  assert.deepEqual(chunks.map((c) => c.byteLength), [65536, 65536, 18928]);
-  assert.ok(chunks.every((c) => c.buffer === data.buffer), "views of the shared buffer");
-  assert.deepEqual(new Uint8Array(await new Response(chunkedStream(data)).arrayBuffer()), data);
-  assert.deepEqual(
-    new Uint8Array(await new Response(chunkedStream(new Uint8Array(0))).arrayBuffer()),
-    new Uint8Array(0),
-  );
 });

@@ -25,7 +25,9 @@
  * costs its bytes, the inflated profile.proto of a gzip upload while it is decoded, and the decoded
  * tables; `uploadMeter` (upload_meter.ts) observes exactly that. The bytes of all uploads held at
  * once are bounded too (`maxUploadMemory`, upload_budget.ts): past it, 503 with `Retry-After`.
- * Downloads of one version of a base share one buffer and stream from it (base_downloads.ts).
+ * Downloads of one version of a base share one buffer and stream from it (base_downloads.ts); the
+ * buffers held by all the downloads being sent are bounded (`maxDownloadMemory`,
+ * download_budget.ts): past it, 503 with `Retry-After`.
  *
  * @module
  */
@@ -60,7 +62,8 @@ import type { UploadMeter } from "./upload_meter.ts";
 import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { singleFlight } from "../single_flight.ts";
-import { BaseDownloads, chunkedStream } from "./base_downloads.ts";
+import { BaseDownloads } from "./base_downloads.ts";
+import { DEFAULT_MAX_DOWNLOAD_MEMORY, DownloadBudget, DownloadBudgetError } from "./download_budget.ts";
 import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_view.ts";
@@ -101,6 +104,11 @@ export interface ServerAppDeps {
    * `Retry-After`. Default: {@link DEFAULT_MAX_UPLOAD_MEMORY}.
    */
   maxUploadMemory?: number;
+  /**
+   * The bytes the downloads being sent may hold at once (download_budget.ts); past it, 503 with
+   * `Retry-After`. Default: {@link DEFAULT_MAX_DOWNLOAD_MEMORY}.
+   */
+  maxDownloadMemory?: number;
 }
 
 type Env = { Variables: { deadline: AbortSignal } };
@@ -132,6 +140,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
   const uploadBudget = new UploadBudget(deps.maxUploadMemory ?? DEFAULT_MAX_UPLOAD_MEMORY);
   const downloads = new BaseDownloads(deps.store, timeoutMs);
+  const downloadBudget = new DownloadBudget(deps.maxDownloadMemory ?? DEFAULT_MAX_DOWNLOAD_MEMORY);
   const app = new Hono<Env>();
 
   for (const middleware of deps.middleware ?? []) app.use("*", middleware);
@@ -151,7 +160,16 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
 
   app.route("/", healthRoutes(deps.healthChecks, deps.isReady));
   // The web page at `/` and its JSON routes (core/web/routes.ts), behind the same token.
-  app.route("/", webRoutes({ store: deps.store, token: deps.token, jobs, requestTimeoutMs: timeoutMs }));
+  app.route(
+    "/",
+    webRoutes({
+      store: deps.store,
+      token: deps.token,
+      jobs,
+      requestTimeoutMs: timeoutMs,
+      downloadBudget,
+    }),
+  );
 
   // One listing at a time, shared by the requests that arrive meanwhile (single_flight.ts): it walks
   // the whole store, so a flood of list requests must not cost one walk each.
@@ -280,18 +298,27 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const app = c.req.param("app");
     const problem = appNameProblem(app);
     if (problem) return apiError(400, `invalid app name: ${problem}`);
-    const base = await downloads.current(app, c.get("deadline"));
-    if (!base) return apiError(404, "Not Found");
-    const etag = etagOf(base.version);
-    const headers = { etag, "last-modified": base.modified.toUTCString(), "cache-control": "no-cache" };
-    const ifNoneMatch = c.req.header("if-none-match");
-    if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) return c.body(null, 304, headers);
-    // Streamed from the buffer every download of this version shares (base_downloads.ts).
-    return c.body(chunkedStream(base.data), 200, {
-      ...headers,
-      "content-type": "application/octet-stream",
-      "content-length": String(base.data.byteLength),
-    });
+    try {
+      // Streamed from the buffer every download of this version shares (base_downloads.ts), within
+      // the bytes all downloads being sent may hold (download_budget.ts): a version that does not
+      // fit is refused before it is read.
+      const base = await downloads.current(app, c.get("deadline"), (size) => downloadBudget.checkFits(size));
+      if (!base) return apiError(404, "Not Found");
+      const etag = etagOf(base.version);
+      const headers = { etag, "last-modified": base.modified.toUTCString(), "cache-control": "no-cache" };
+      const ifNoneMatch = c.req.header("if-none-match");
+      if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) return c.body(null, 304, headers);
+      const bodyHeaders = {
+        ...headers,
+        "content-type": "application/octet-stream",
+        "content-length": String(base.data.byteLength),
+      };
+      if (c.req.method === "HEAD") return c.body(null, 200, bodyHeaders);
+      return c.body(downloadBudget.stream(base.data), 200, bodyHeaders);
+    } catch (error) {
+      if (!(error instanceof DownloadBudgetError)) throw error;
+      return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });
+    }
   });
 
   app.delete("/api/profile/:app", async (c) => {

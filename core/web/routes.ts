@@ -35,7 +35,7 @@ import { appPage, errorPage, indexPage, type PageContext } from "./pages.ts";
 import { type AppViews, ProfileViews } from "./profile_views.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { singleFlight } from "../single_flight.ts";
-import { chunkedStream } from "../pipeline/base_downloads.ts";
+import { DownloadBudget, DownloadBudgetError } from "../pipeline/download_budget.ts";
 
 export type { AppListEntry, AppReport } from "./profile_views.ts";
 export type { FlameGraph } from "./flame_graph.ts";
@@ -49,6 +49,8 @@ export interface WebDeps {
   jobs?: ProfileJobs;
   /** Deadline of one request (default 2 minutes). */
   requestTimeoutMs?: number;
+  /** Bounds the bytes the responses being sent hold, shared with the API (default: a budget of its own). */
+  downloadBudget?: DownloadBudget;
 }
 
 const log = getLogger(["autopgo", "server", "web"]);
@@ -85,13 +87,21 @@ export function webRoutes(deps: WebDeps): Hono {
     if (!found) throw new HTTPException(404, { message: "Not Found" });
     return found;
   };
-  // The JSON serialised once per version, streamed from the shared bytes (base_downloads.ts `chunkedStream`).
-  const json = (c: Context, bytes: Uint8Array) =>
-    c.body(chunkedStream(bytes), 200, {
-      ...noStore,
-      "content-type": "application/json",
-      "content-length": String(bytes.byteLength),
-    });
+  // The JSON serialised once per version, streamed from the shared bytes within the download budget.
+  const budget = deps.downloadBudget ?? new DownloadBudget();
+  const json = (c: Context, bytes: Uint8Array) => {
+    const headers = { ...noStore, "content-type": "application/json", "content-length": String(bytes.byteLength) };
+    if (c.req.method === "HEAD") return c.body(null, 200, headers);
+    try {
+      return c.body(budget.stream(bytes), 200, headers);
+    } catch (error) {
+      if (!(error instanceof DownloadBudgetError)) throw error;
+      return new Response(JSON.stringify({ message: error.message, code: 503 }) + "\n", {
+        status: 503,
+        headers: { ...noStore, "content-type": "application/json", "retry-after": String(error.retryAfterSeconds) },
+      });
+    }
+  };
   app.get("/api/profile/:app/report", async (c) => json(c, (await viewsOf(c)).json.report));
   app.get("/api/profile/:app/flamegraph", async (c) => json(c, (await viewsOf(c)).json.flame));
 

@@ -1,0 +1,60 @@
+/**
+ * DownloadBudget and chunkedStream (download_budget.ts): streams yield the bytes in chunks without
+ * copying them; the distinct buffers held by open streams are bounded, a shared buffer costs
+ * nothing more, the first is always admitted, and a buffer is let go when its last stream ends or
+ * is cancelled.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { chunkedStream, DownloadBudget, DownloadBudgetError } from "./download_budget.ts";
+
+Deno.test("chunkedStream: the bytes in chunks of views, produced as they are pulled", async () => {
+  const data = new Uint8Array(150_000).map((_, i) => i % 251);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of chunkedStream(data, 64 * 1024)) chunks.push(chunk);
+  assert.deepEqual(chunks.map((c) => c.byteLength), [65536, 65536, 18928]);
+  assert.ok(chunks.every((c) => c.buffer === data.buffer), "views of the shared buffer");
+  assert.deepEqual(new Uint8Array(await new Response(chunkedStream(data)).arrayBuffer()), data);
+  assert.deepEqual(
+    new Uint8Array(await new Response(chunkedStream(new Uint8Array(0))).arrayBuffer()),
+    new Uint8Array(0),
+  );
+});
+
+Deno.test("DownloadBudget: distinct buffers of open streams are bounded; shared ones cost nothing", async () => {
+  const budget = new DownloadBudget(100);
+  const a = new Uint8Array(60);
+  const b = new Uint8Array(60);
+  const first = budget.stream(a, 16);
+  const sameBuffer = budget.stream(a, 16);
+  assert.equal(budget.bytesHeld, 60, "two streams of one buffer hold it once");
+  assert.throws(
+    () => budget.stream(b),
+    (e) => e instanceof DownloadBudgetError && /--max-download-memory/.test(e.message),
+  );
+  assert.equal(budget.bytesHeld, 60, "a refused stream holds nothing");
+  // Read to the end: one stream of `a` is done, the other still holds it.
+  assert.equal((await new Response(first).arrayBuffer()).byteLength, 60);
+  assert.equal(budget.bytesHeld, 60);
+  assert.throws(() => budget.stream(b), DownloadBudgetError);
+  // A client that goes away cancels its stream: `a` is let go, and `b` fits.
+  await sameBuffer.cancel();
+  assert.equal(budget.bytesHeld, 0);
+  const second = budget.stream(b);
+  assert.equal(budget.bytesHeld, 60);
+  await second.cancel();
+  await second.cancel(); // let go once only
+  assert.equal(budget.bytesHeld, 0);
+});
+
+Deno.test("DownloadBudget: the first buffer is admitted even when larger than the budget", async () => {
+  const budget = new DownloadBudget(10);
+  const large = budget.stream(new Uint8Array(50));
+  assert.equal(budget.bytesHeld, 50);
+  assert.throws(() => budget.stream(new Uint8Array(1)), DownloadBudgetError);
+  await large.cancel();
+  assert.equal(budget.bytesHeld, 0);
+  assert.throws(() => new DownloadBudget(0), RangeError);
+});
