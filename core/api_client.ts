@@ -78,27 +78,52 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Retries of a call that is safe to repeat. */
+export interface RetryOptions {
+  /** Attempts for transient failures (no answer, 408, 429, 502, 503, 504). Default 4. */
+  attempts?: number;
+  /** Waits between attempts (tests inject one); default a timer. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /** Options for {@link ApiClient.upload}. */
-export interface UploadOptions extends RequestOptions {
+export interface UploadOptions extends RequestOptions, RetryOptions {
   /**
    * Sent as `Idempotency-Key`; a retry with the same key is answered with the first 201 and
-   * merged once. Default: a fresh UUID per `upload` call, reused by its own retries.
+   * merged once. Default: a fresh UUID per `upload` call, reused by its own retries. A stream
+   * `body` is sent once whatever `attempts` says.
    */
   idempotencyKey?: string;
-  /**
-   * Attempts for transient failures (no answer, 408, 429, 502, 503, 504) when `body` is bytes;
-   * a stream is sent once. Default 4.
-   */
-  attempts?: number;
-  /** Waits between attempts (tests inject one); default an abortable timer. */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Statuses worth retrying: the request may not have been processed, or the server is busy. */
 const TRANSIENT_STATUSES = new Set([0, 408, 429, 502, 503, 504]);
 
-/** Options for {@link ApiClient.download}. */
-export interface DownloadOptions extends RequestOptions {
+/**
+ * Runs `call` up to `options.attempts` times while it fails with a transient status, waiting
+ * `Retry-After` (at most 10 s) or a jittered exponential backoff between attempts.
+ */
+async function withRetries<T>(
+  options: RetryOptions,
+  signal: AbortSignal | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
+  const attempts = Math.max(1, options.attempts ?? 4);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const status = error instanceof ApiError ? error.status : -1;
+      if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || signal?.aborted) throw error;
+      const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
+      await sleep(Math.min(10_000, retryAfter ?? 500 * 2 ** (attempt - 1) * (0.5 + Math.random())));
+    }
+  }
+}
+
+/** Options for {@link ApiClient.download} (a busy server's 503 is retried, honouring `Retry-After`). */
+export interface DownloadOptions extends RequestOptions, RetryOptions {
   /** Sends `If-None-Match`; a matching server answers 304 and `download` resolves `{ notModified: true }`. */
   ifNoneMatch?: string;
 }
@@ -179,30 +204,20 @@ export class ApiClient {
     options: UploadOptions = {},
   ): Promise<{ key: string }> {
     const idempotencyKey = options.idempotencyKey ?? crypto.randomUUID();
-    const attempts = body instanceof ReadableStream ? 1 : Math.max(1, options.attempts ?? 4);
-    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    for (let attempt = 1;; attempt++) {
+    const retries = body instanceof ReadableStream ? { ...options, attempts: 1 } : options;
+    const res = await withRetries(retries, options.signal, () => {
       const init: RequestInit & { duplex?: "half" } = {
         method: "POST",
         body: body as BodyInit,
         headers: { "content-type": "application/octet-stream", "idempotency-key": idempotencyKey },
       };
       if (body instanceof ReadableStream) init.duplex = "half";
-      let res: Response;
-      try {
-        res = await this.#send("upload", app, init, options, [201]);
-      } catch (error) {
-        const status = error instanceof ApiError ? error.status : -1;
-        if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || options.signal?.aborted) throw error;
-        const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
-        await sleep(Math.min(10_000, retryAfter ?? 500 * 2 ** (attempt - 1) * (0.5 + Math.random())));
-        continue;
-      }
-      const json = await readJson(res, `upload ${app}`);
-      const key = (json as { key?: unknown })?.key;
-      if (typeof key !== "string") throw new ApiError(`upload ${app}: server answered 201 without a "key"`, res.status);
-      return { key };
-    }
+      return this.#send("upload", app, init, options, [201]);
+    });
+    const json = await readJson(res, `upload ${app}`);
+    const key = (json as { key?: unknown })?.key;
+    if (typeof key !== "string") throw new ApiError(`upload ${app}: server answered 201 without a "key"`, res.status);
+    return { key };
   }
 
   /**
@@ -212,7 +227,11 @@ export class ApiClient {
   async download(app: string, options: DownloadOptions = {}): Promise<DownloadResult> {
     const headers: Record<string, string> = {};
     if (options.ifNoneMatch) headers["if-none-match"] = options.ifNoneMatch;
-    const res = await this.#send("download", app, { method: "GET", headers }, options, [200, 304]);
+    const res = await withRetries(
+      options,
+      options.signal,
+      () => this.#send("download", app, { method: "GET", headers }, options, [200, 304]),
+    );
     const etag = res.headers.get("etag") ?? undefined;
     if (res.status === 304) {
       await res.body?.cancel();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApiClient, type ApiError } from "./api_client.ts";
+import { ApiClient, ApiError } from "./api_client.ts";
 
 /** Serves `handler` on 127.0.0.1:0 for the duration of `fn`. */
 async function withServer(
@@ -236,4 +236,39 @@ Deno.test("api client retries transient upload failures with one Idempotency-Key
     ),
   );
   assert.equal(streamed, 1);
+});
+
+Deno.test("api client retries a busy server's download, honouring Retry-After; a 404 is final", async () => {
+  const waits: number[] = [];
+  let calls = 0;
+  const fetchStub: typeof fetch = () => {
+    calls++;
+    if (calls === 1) {
+      return Promise.resolve(
+        new Response(JSON.stringify({ message: "server busy", code: 503 }), {
+          status: 503,
+          headers: { "retry-after": "2" },
+        }),
+      );
+    }
+    return Promise.resolve(new Response(new Uint8Array([1, 2, 3]), { status: 200, headers: { etag: '"v1"' } }));
+  };
+  const client = new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: fetchStub });
+  const result = await client.download("app", { sleep: (ms) => Promise.resolve(void waits.push(ms)) });
+  assert.equal(result.notModified, false);
+  if (!result.notModified) {
+    assert.deepEqual(new Uint8Array(await new Response(result.body).arrayBuffer()), new Uint8Array([1, 2, 3]));
+  }
+  assert.deepEqual(waits, [2_000]);
+  assert.equal(calls, 2);
+  let missing = 0;
+  const notFound: typeof fetch = () => {
+    missing++;
+    return Promise.resolve(new Response(JSON.stringify({ message: "Not Found", code: 404 }), { status: 404 }));
+  };
+  await assert.rejects(
+    new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: notFound }).download("app"),
+    (e) => e instanceof ApiError && e.status === 404,
+  );
+  assert.equal(missing, 1);
 });
