@@ -12,8 +12,12 @@
  * is sent. Sharing a buffer already held costs nothing, and the first buffer is always admitted,
  * so a base larger than the budget can still be downloaded by one client at a time.
  *
- * A buffer is let go when its stream ends or is cancelled (a client that went away); a stream that
- * is dropped without either is let go when it is garbage-collected.
+ * A buffer is let go when its stream ends, is cancelled (a client that went away) or runs out of
+ * time; a stream that is dropped without any of these is let go when it is garbage-collected. The
+ * time a response may take ({@link downloadDeadlineMs}) is the request deadline plus the time of
+ * its bytes at {@link MIN_DOWNLOAD_BYTES_PER_SECOND}: a client that reads a chunk every minute
+ * otherwise kept its buffer (and its connection, which every chunk kept out of the idle timeout)
+ * for as long as it liked.
  *
  * @module
  */
@@ -23,6 +27,14 @@ export const DEFAULT_MAX_DOWNLOAD_MEMORY = 256 * 1024 * 1024;
 
 /** Size of the chunks a response is streamed in. */
 export const DOWNLOAD_CHUNK_BYTES = 64 * 1024;
+
+/** The slowest a download may be read once the request deadline has passed: 64 KiB/s. */
+export const MIN_DOWNLOAD_BYTES_PER_SECOND = 64 * 1024;
+
+/** Milliseconds a response of `bytes` may take: `requestTimeoutMs`, plus its bytes at the slowest rate allowed. */
+export function downloadDeadlineMs(bytes: number, requestTimeoutMs: number): number {
+  return requestTimeoutMs + Math.ceil(bytes / MIN_DOWNLOAD_BYTES_PER_SECOND) * 1000;
+}
 
 /** Seconds a refused client is asked to wait. */
 const RETRY_AFTER_SECONDS = 2;
@@ -71,11 +83,12 @@ export class DownloadBudget {
   }
 
   /**
-   * A stream of `data` in chunks that holds `data` against the budget until it ends or is
-   * cancelled. Throws {@link DownloadBudgetError}, holding nothing, when `data` is not held
-   * already and would pass the budget while something else is held.
+   * A stream of `data` in chunks that holds `data` against the budget until it ends, is
+   * cancelled or `options.signal` aborts (the stream then ends early). Throws
+   * {@link DownloadBudgetError}, holding nothing, when `data` is not held already and would pass
+   * the budget while something else is held.
    */
-  stream(data: Uint8Array, chunkBytes = DOWNLOAD_CHUNK_BYTES): ReadableStream<Uint8Array> {
+  stream(data: Uint8Array, options: Omit<ChunkedStreamOptions, "onDone"> = {}): ReadableStream<Uint8Array> {
     const open = this.#streams.get(data) ?? 0;
     if (open === 0) {
       this.checkFits(data.byteLength);
@@ -93,27 +106,55 @@ export class DownloadBudget {
       this.#streams.delete(data);
       this.#held -= data.byteLength;
     };
-    const stream = chunkedStream(data, chunkBytes, release);
+    const stream = chunkedStream(data, { ...options, onDone: release });
     this.#dropped.register(stream, release, token);
     return stream;
   }
 }
 
+/** Options of {@link chunkedStream}. */
+export interface ChunkedStreamOptions {
+  /** Bytes per chunk (default {@link DOWNLOAD_CHUNK_BYTES}). */
+  chunkBytes?: number;
+  /** Runs once, when the last chunk has been taken, the reader cancels or `signal` aborts. */
+  onDone?: () => void;
+  /**
+   * Ends the stream early when it aborts before the end: the response is cut short, which its
+   * `Content-Length` tells the client, and the server closes the connection (an errored stream
+   * would do the same, with a stack trace in the server's output).
+   */
+  signal?: AbortSignal;
+}
+
 /**
- * A stream of `data` in chunks of `chunkBytes` (views, no copies), produced as the reader pulls
- * them; `onDone` runs once, when the last chunk has been taken or the reader cancels.
+ * A stream of `data` in chunks (views, no copies), produced as the reader pulls them; see
+ * {@link ChunkedStreamOptions}.
  */
-export function chunkedStream(
-  data: Uint8Array,
-  chunkBytes = DOWNLOAD_CHUNK_BYTES,
-  onDone?: () => void,
-): ReadableStream<Uint8Array> {
+export function chunkedStream(data: Uint8Array, options: ChunkedStreamOptions = {}): ReadableStream<Uint8Array> {
+  const { chunkBytes = DOWNLOAD_CHUNK_BYTES, onDone, signal } = options;
   let offset = 0;
+  let finished = false;
+  let abort: (() => void) | undefined;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    if (abort) signal?.removeEventListener("abort", abort);
+    onDone?.();
+  };
   return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (!signal) return;
+      abort = () => {
+        controller.close();
+        finish();
+      };
+      if (signal.aborted) abort();
+      else signal.addEventListener("abort", abort, { once: true });
+    },
     pull(controller) {
       if (offset >= data.byteLength) {
         controller.close();
-        onDone?.();
+        finish();
         return;
       }
       const end = Math.min(offset + chunkBytes, data.byteLength);
@@ -121,7 +162,7 @@ export function chunkedStream(
       offset = end;
     },
     cancel() {
-      onDone?.();
+      finish();
     },
   }, { highWaterMark: 0 });
 }

@@ -1,19 +1,25 @@
 /**
  * DownloadBudget and chunkedStream (download_budget.ts): streams yield the bytes in chunks without
  * copying them; the distinct buffers held by open streams are bounded, a shared buffer costs
- * nothing more, the first is always admitted, and a buffer is let go when its last stream ends or
- * is cancelled.
+ * nothing more, the first is always admitted, and a buffer is let go when its last stream ends, is
+ * cancelled or runs out of time.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { chunkedStream, DownloadBudget, DownloadBudgetError } from "./download_budget.ts";
+import {
+  chunkedStream,
+  DownloadBudget,
+  DownloadBudgetError,
+  downloadDeadlineMs,
+  MIN_DOWNLOAD_BYTES_PER_SECOND,
+} from "./download_budget.ts";
 
 Deno.test("chunkedStream: the bytes in chunks of views, produced as they are pulled", async () => {
   const data = new Uint8Array(150_000).map((_, i) => i % 251);
   const chunks: Uint8Array[] = [];
-  for await (const chunk of chunkedStream(data, 64 * 1024)) chunks.push(chunk);
+  for await (const chunk of chunkedStream(data, { chunkBytes: 64 * 1024 })) chunks.push(chunk);
   assert.deepEqual(chunks.map((c) => c.byteLength), [65536, 65536, 18928]);
   assert.ok(chunks.every((c) => c.buffer === data.buffer), "views of the shared buffer");
   assert.deepEqual(new Uint8Array(await new Response(chunkedStream(data)).arrayBuffer()), data);
@@ -27,8 +33,8 @@ Deno.test("DownloadBudget: distinct buffers of open streams are bounded; shared 
   const budget = new DownloadBudget(100);
   const a = new Uint8Array(60);
   const b = new Uint8Array(60);
-  const first = budget.stream(a, 16);
-  const sameBuffer = budget.stream(a, 16);
+  const first = budget.stream(a, { chunkBytes: 16 });
+  const sameBuffer = budget.stream(a, { chunkBytes: 16 });
   assert.equal(budget.bytesHeld, 60, "two streams of one buffer hold it once");
   assert.throws(
     () => budget.stream(b),
@@ -57,4 +63,23 @@ Deno.test("DownloadBudget: the first buffer is admitted even when larger than th
   await large.cancel();
   assert.equal(budget.bytesHeld, 0);
   assert.throws(() => new DownloadBudget(0), RangeError);
+});
+
+Deno.test("DownloadBudget: a stream that runs out of time ends early and lets its buffer go", async () => {
+  const budget = new DownloadBudget(100);
+  const timeout = new AbortController();
+  const stalled = budget.stream(new Uint8Array(60), { chunkBytes: 16, signal: timeout.signal });
+  const reader = stalled.getReader();
+  assert.equal((await reader.read()).value?.byteLength, 16, "read a little, then stall");
+  assert.equal(budget.bytesHeld, 60);
+  timeout.abort();
+  assert.equal(budget.bytesHeld, 0);
+  assert.deepEqual(await reader.read(), { done: true, value: undefined }, "cut short after 16 of 60 bytes");
+  // A signal that aborted already: nothing is sent, nothing is held.
+  const late = budget.stream(new Uint8Array(60), { signal: AbortSignal.abort() });
+  assert.equal((await new Response(late).arrayBuffer()).byteLength, 0);
+  assert.equal(budget.bytesHeld, 0);
+  // The time allowed: the request deadline plus the bytes at the slowest rate.
+  assert.equal(downloadDeadlineMs(0, 120_000), 120_000);
+  assert.equal(downloadDeadlineMs(10 * MIN_DOWNLOAD_BYTES_PER_SECOND, 120_000), 130_000);
 });

@@ -63,7 +63,12 @@ import { dateToUnixNanos, stagingKey } from "./keys.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { singleFlight } from "../single_flight.ts";
 import { BaseDownloads } from "./base_downloads.ts";
-import { DEFAULT_MAX_DOWNLOAD_MEMORY, DownloadBudget, DownloadBudgetError } from "./download_budget.ts";
+import {
+  DEFAULT_MAX_DOWNLOAD_MEMORY,
+  DownloadBudget,
+  DownloadBudgetError,
+  downloadDeadlineMs,
+} from "./download_budget.ts";
 import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_view.ts";
@@ -314,7 +319,8 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
         "content-length": String(base.data.byteLength),
       };
       if (c.req.method === "HEAD") return c.body(null, 200, bodyHeaders);
-      return c.body(downloadBudget.stream(base.data), 200, bodyHeaders);
+      const deadline = AbortSignal.timeout(downloadDeadlineMs(base.data.byteLength, timeoutMs));
+      return c.body(downloadBudget.stream(base.data, { signal: deadline }), 200, bodyHeaders);
     } catch (error) {
       if (!(error instanceof DownloadBudgetError)) throw error;
       return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });

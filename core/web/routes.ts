@@ -35,7 +35,7 @@ import { appPage, errorPage, indexPage, type PageContext } from "./pages.ts";
 import { type AppViews, ProfileViews } from "./profile_views.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { singleFlight } from "../single_flight.ts";
-import { DownloadBudget, DownloadBudgetError } from "../pipeline/download_budget.ts";
+import { DownloadBudget, DownloadBudgetError, downloadDeadlineMs } from "../pipeline/download_budget.ts";
 
 export type { AppListEntry, AppReport } from "./profile_views.ts";
 export type { FlameGraph } from "./flame_graph.ts";
@@ -59,7 +59,8 @@ const log = getLogger(["autopgo", "server", "web"]);
 export function webRoutes(deps: WebDeps): Hono {
   const views = new ProfileViews(deps.store, { jobs: deps.jobs });
   const ctx: PageContext = { authRequired: deps.token !== undefined };
-  const deadline = () => AbortSignal.timeout(deps.requestTimeoutMs ?? 120_000);
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 120_000;
+  const deadline = () => AbortSignal.timeout(requestTimeoutMs);
   const app = new Hono();
   app.use("*", securityHeaders());
   const auth = bearerAuth({ token: deps.token });
@@ -80,7 +81,7 @@ export function webRoutes(deps: WebDeps): Hono {
   });
 
   // One listing at a time, shared by the requests that arrive meanwhile (it walks the whole store).
-  const listApps = singleFlight((signal) => views.list(signal), deps.requestTimeoutMs ?? 120_000);
+  const listApps = singleFlight((signal) => views.list(signal), requestTimeoutMs);
   app.get("/api/apps", async (c) => c.json({ apps: await listApps(deadline()) }, 200, noStore));
   const viewsOf = async (c: Context): Promise<AppViews> => {
     const found = await views.get(validApp(c.req.param("app") ?? ""), deadline());
@@ -93,7 +94,8 @@ export function webRoutes(deps: WebDeps): Hono {
     const headers = { ...noStore, "content-type": "application/json", "content-length": String(bytes.byteLength) };
     if (c.req.method === "HEAD") return c.body(null, 200, headers);
     try {
-      return c.body(budget.stream(bytes), 200, headers);
+      const signal = AbortSignal.timeout(downloadDeadlineMs(bytes.byteLength, requestTimeoutMs));
+      return c.body(budget.stream(bytes, { signal }), 200, headers);
     } catch (error) {
       if (!(error instanceof DownloadBudgetError)) throw error;
       return new Response(JSON.stringify({ message: error.message, code: 503 }) + "\n", {
