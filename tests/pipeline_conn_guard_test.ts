@@ -62,4 +62,18 @@ Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () 
   const bad = new RequestFramer(1024);
   feed(bad, "POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n");
   assert.equal(bad.phase, "raw", "left to the server, which answers 400 and closes");
+  const padded = new RequestFramer(64 * 1024);
+  feed(padded, `POST / HTTP/1.1\r\nContent-Length: ${"0".repeat(2000)}5\r\n\r\n`);
+  assert.equal(padded.phase, "raw", "a framing header too long to keep is left to the server");
+});
+
+Deno.test("framer: bare line feeds, long lines and many short ones", () => {
+  for (const byteByByte of [false, true]) {
+    const f = new RequestFramer(64 * 1024);
+    feed(f, `GET /${"a".repeat(5000)} HTTP/1.1\nX-Long: ${"b".repeat(5000)}\ncontent-length: 2\n\nok`, byteByByte);
+    assert.equal(f.phase, "idle", "LF-only line ends, lines longer than the framing keeps");
+    feed(f, `GET / HTTP/1.1\r\n${"a:\r\n".repeat(10_000)}\r\n`, byteByByte);
+    assert.equal(f.phase, "idle", "a head of 10,000 header lines");
+    assert.equal(f.headsStarted, 2);
+  }
 });

@@ -68,11 +68,26 @@ export function effectiveMaxConnections(configured: number, limit = openFileLimi
 
 type Phase = "idle" | "head" | "body" | "raw" | "overflow";
 
-/** Tracks request boundaries of one client→server byte stream (observes, never rewrites). */
+/** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
+const MAX_FRAMING_LINE = 1024;
+
+/**
+ * Tracks request boundaries of one client→server byte stream (observes, never rewrites). Linear
+ * in the bytes pushed: a head is read line by line and only its framing headers are kept (a head
+ * built up as one string and searched for its end at every line break cost 52 ms of CPU for one
+ * 64 KiB head of short lines).
+ */
 export class RequestFramer {
   readonly #maxHeaderBytes: number;
   #state: "head" | "length" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailer" | "raw" | "overflow" = "head";
-  #head = "";
+  /** Bytes of the current head so far (0: between requests). */
+  #headBytes = 0;
+  /** The current head line (the first {@link MAX_FRAMING_LINE} bytes) and whether it was longer. */
+  #headLine = "";
+  #headLineCut = false;
+  #headLines = 0;
+  #length = 0;
+  #chunked = false;
   #remaining = 0;
   #line = "";
   /** Number of request heads started so far. */
@@ -85,7 +100,7 @@ export class RequestFramer {
 
   /** Where the stream stands after the bytes pushed so far. */
   get phase(): Phase {
-    if (this.#state === "head") return this.#head === "" ? "idle" : "head";
+    if (this.#state === "head") return this.#headBytes === 0 ? "idle" : "head";
     if (this.#state === "raw" || this.#state === "overflow") return this.#state;
     return "body";
   }
@@ -127,34 +142,46 @@ export class RequestFramer {
   }
 
   #headByte(b: number): void {
-    if (this.#head === "" && (b === 0x0d || b === 0x0a)) return; // blank lines between requests
-    if (this.#head === "") this.headsStarted++;
-    this.#head += String.fromCharCode(b);
-    if (this.#head.length > this.#maxHeaderBytes) {
+    if (this.#headBytes === 0) {
+      if (b === 0x0d || b === 0x0a) return; // blank lines between requests
+      this.headsStarted++;
+      [this.#headLines, this.#length, this.#chunked] = [0, 0, false];
+    }
+    if (++this.#headBytes > this.#maxHeaderBytes) {
       this.#state = "overflow";
       return;
     }
-    if (b === 0x0a && (this.#head.endsWith("\r\n\r\n") || this.#head.endsWith("\n\n"))) this.#endHead();
+    if (b !== 0x0a) {
+      if (this.#headLine.length < MAX_FRAMING_LINE) this.#headLine += String.fromCharCode(b);
+      else this.#headLineCut = true;
+      return;
+    }
+    const line = this.#headLine.endsWith("\r") ? this.#headLine.slice(0, -1) : this.#headLine;
+    const cut = this.#headLineCut;
+    [this.#headLine, this.#headLineCut] = ["", false];
+    if (line === "" && !cut && this.#headLines > 0) return this.#endHead();
+    if (this.#headLines++ > 0) this.#framingHeader(line, cut); // the first line is the request line
+  }
+
+  /** Notes a header line's framing: `Transfer-Encoding` (chunked last) or `Content-Length`. */
+  #framingHeader(line: string, cut: boolean): void {
+    const colon = line.indexOf(":");
+    if (colon <= 0) return;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (name !== "transfer-encoding" && name !== "content-length") return;
+    const value = line.slice(colon + 1).trim().toLowerCase();
+    if (cut) this.#length = NaN; // too long to frame: left to the server
+    else if (name === "transfer-encoding") this.#chunked = /(^|,)\s*chunked\s*$/.test(value);
+    else this.#length = /^\d+$/.test(value) ? Number(value) : NaN;
   }
 
   #endHead(): void {
-    const lines = this.#head.split(/\r?\n/);
-    this.#head = "";
-    let length = 0;
-    let chunked = false;
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(":");
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim().toLowerCase();
-      if (name === "transfer-encoding") chunked = /(^|,)\s*chunked\s*$/.test(value);
-      else if (name === "content-length") length = /^\d+$/.test(value) ? Number(value) : NaN;
-    }
-    if (chunked) this.#state = "chunk-size";
-    else if (Number.isNaN(length)) this.#state = "raw"; // malformed: the server answers 400 and closes
-    else if (length > 0) {
+    this.#headBytes = 0;
+    if (this.#chunked) this.#state = "chunk-size";
+    else if (Number.isNaN(this.#length)) this.#state = "raw"; // malformed: the server answers 400 and closes
+    else if (this.#length > 0) {
       this.#state = "length";
-      this.#remaining = length;
+      this.#remaining = this.#length;
     }
   }
 
