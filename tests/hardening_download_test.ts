@@ -11,13 +11,8 @@
 import assert from "node:assert/strict";
 import { openFileBlobStore } from "../adapters/blob/file_blob.ts";
 import { startAutopgoServer } from "./support/autopgo_processes.ts";
+import { rssMiB } from "./support/hostile_run.ts";
 import { readResponseHead } from "./support/raw_connection.ts";
-
-/** Resident memory of process `pid` in MiB (Linux). */
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 Deno.test("hardening: stalled downloads of new versions cannot hold more than --max-download-memory", async () => {
   const server = await startAutopgoServer(["--max-download-memory", "32MiB"]);

@@ -15,6 +15,7 @@ import { underCi } from "./support/services/service.ts";
 import { assertSameSamples, totalSamples } from "./support/samples.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
+import { rssMiB } from "./support/hostile_run.ts";
 import { readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { largeLabelledProfile } from "./support/large_profile.ts";
@@ -298,12 +299,6 @@ Deno.test("hardening: retried uploads with the same Idempotency-Key merge once, 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
-
-/** Resident memory of process `pid` in MiB (Linux). */
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 Deno.test("hardening: stalled uploads cannot hold more than --max-upload-memory; the rest get 503 at once", async () => {
   const server = await startAutopgoServer(["--max-upload-size", "4MiB", "--max-upload-memory", "8MiB"]);

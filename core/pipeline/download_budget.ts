@@ -22,6 +22,8 @@
  * @module
  */
 
+import { MemoryBudgetError } from "./upload_budget.ts";
+
 /** Default budget: 256 MiB. */
 export const DEFAULT_MAX_DOWNLOAD_MEMORY = 256 * 1024 * 1024;
 
@@ -36,20 +38,11 @@ export function downloadDeadlineMs(bytes: number, requestTimeoutMs: number): num
   return requestTimeoutMs + Math.ceil(bytes / MIN_DOWNLOAD_BYTES_PER_SECOND) * 1000;
 }
 
-/** Seconds a refused client is asked to wait. */
-const RETRY_AFTER_SECONDS = 2;
-
-/** Sending `requested` more bytes would pass the budget (answered 503 with `Retry-After`). */
-export class DownloadBudgetError extends Error {
-  /** Seconds the client is asked to wait before it retries. */
-  readonly retryAfterSeconds = RETRY_AFTER_SECONDS;
-
+/** Sending `requested` more bytes would pass the download budget (answered 503 with `Retry-After`). */
+export class DownloadBudgetError extends MemoryBudgetError {
   /** Creates the error for `requested` more bytes while `held` of `max` are held. */
   constructor(requested: number, held: number, max: number) {
-    super(
-      `server busy: the downloads being sent hold ${held} of the ${max} bytes allowed at once ` +
-        `(--max-download-memory), ${requested} more do not fit; retry in ${RETRY_AFTER_SECONDS} s`,
-    );
+    super("the downloads being sent", "--max-download-memory", requested, held, max);
     this.name = "DownloadBudgetError";
   }
 }

@@ -19,20 +19,32 @@ import type { HeldKind, UploadMeter } from "./upload_meter.ts";
 /** Default budget: 256 MiB, four uploads of the default 64 MiB limit. */
 export const DEFAULT_MAX_UPLOAD_MEMORY = 256 * 1024 * 1024;
 
-/** Seconds a refused client is asked to wait. */
+/** Seconds a client refused by a memory budget is asked to wait. */
 const RETRY_AFTER_SECONDS = 2;
 
-/** Taking `requested` more bytes would pass the budget (answered 503 with `Retry-After`). */
-export class UploadBudgetError extends Error {
+/**
+ * A server-wide memory budget refused `requested` more bytes while `held` of `max` are held
+ * (answered 503 with `Retry-After`); `holders` names what holds them, `flag` the budget's flag.
+ */
+export class MemoryBudgetError extends Error {
   /** Seconds the client is asked to wait before it retries. */
   readonly retryAfterSeconds = RETRY_AFTER_SECONDS;
 
+  /** Creates the error, with a one-line message naming the budget's flag. */
+  constructor(holders: string, flag: string, requested: number, held: number, max: number) {
+    super(
+      `server busy: ${holders} hold ${held} of the ${max} bytes allowed at once (${flag}), ` +
+        `${requested} more do not fit; retry in ${RETRY_AFTER_SECONDS} s`,
+    );
+    this.name = "MemoryBudgetError";
+  }
+}
+
+/** Taking `requested` more bytes would pass the upload budget. */
+export class UploadBudgetError extends MemoryBudgetError {
   /** Creates the error for `requested` more bytes while `held` of `max` are held. */
   constructor(requested: number, held: number, max: number) {
-    super(
-      `server busy: the uploads being received hold ${held} of the ${max} bytes allowed at once ` +
-        `(--max-upload-memory), ${requested} more do not fit; retry in ${RETRY_AFTER_SECONDS} s`,
-    );
+    super("the uploads being received", "--max-upload-memory", requested, held, max);
     this.name = "UploadBudgetError";
   }
 }

@@ -51,14 +51,24 @@ export interface HostileRunResult {
   peakRssMiB?: number;
 }
 
-/** Peak resident set (VmHWM) of `pid` in MiB, if /proc is readable. */
-export function peakRssMiB(pid: number): number | undefined {
+/** A memory figure of `pid` from /proc (`VmHWM`, `VmRSS`, …) in MiB, if /proc is readable. */
+function procStatusMiB(pid: number, field: string): number | undefined {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(Deno.readTextFileSync(`/proc/${pid}/status`));
     return match ? Number(match[1]) / 1024 : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Peak resident set (VmHWM) of `pid` in MiB, if /proc is readable. */
+export function peakRssMiB(pid: number): number | undefined {
+  return procStatusMiB(pid, "VmHWM");
+}
+
+/** Resident set now (VmRSS) of `pid` in MiB; NaN without /proc. */
+export function rssMiB(pid: number): number {
+  return procStatusMiB(pid, "VmRSS") ?? NaN;
 }
 
 /** Median of `values`. */
