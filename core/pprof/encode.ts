@@ -15,6 +15,7 @@
 
 import { gzipSync } from "node:zlib";
 import type { Profile, Sample } from "./profile.ts";
+import { unitsOf } from "./merge_labels.ts";
 import { WIRE_VARINT } from "./wire.ts";
 import { WireWriter } from "./wire_writer.ts";
 
@@ -173,7 +174,7 @@ function writeSample(w: WireWriter, s: Sample, strings: StringTable): void {
   if (s.numLabel) {
     for (const key of sortedKeys(s.numLabel)) {
       const keyIndex = strings.add(key);
-      const units = s.numUnit?.[key];
+      const units = unitsOf(s, key);
       const values = s.numLabel[key];
       for (let j = 0; j < values.length; j++) {
         const unit = units && units.length !== 0 ? strings.add(units[j] ?? "") : 0;

@@ -168,7 +168,7 @@ Deno.test("fused merge: mappings with offsets, inline lines, columns and the lin
   assertSame([raw(noMappings), raw(b)], "first input without mappings");
 });
 
-Deno.test("fused merge: string and numeric labels, units, pprof's key collisions", () => {
+Deno.test("fused merge: string and numeric labels, units, pprof's key collisions, prototype-named keys", () => {
   const f = fn(1, "main.f"), m = mapping(1, 0x1000n, 0x2000n);
   const l = loc(1, m, 0x1100n, [[f, 2]]);
   const withLabels = (labels: Pick<Profile["sample"][0], "label" | "numLabel" | "numUnit">[]) =>
@@ -190,6 +190,9 @@ Deno.test("fused merge: string and numeric labels, units, pprof's key collisions
     { numLabel: { k: [1] } },
     { numLabel: { bytes: [1024, -5], n: [3] }, numUnit: { bytes: ["bytes", ""] } },
     { label: { "__proto__": ["p"], constructor: ["c"] } },
+    // Numeric keys named like Object.prototype's members (these crashed both engines).
+    { numLabel: { constructor: [7] } },
+    { numLabel: { toString: [7], b: [1] }, numUnit: { b: ["u"] } },
     {},
   ]);
   assertSame([a], "labels a");

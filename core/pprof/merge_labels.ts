@@ -78,7 +78,7 @@ export function labelByteKey(s: Pick<Sample, "label" | "numLabel" | "numUnit">):
   if (s.numLabel) {
     for (const k of Object.keys(s.numLabel).sort()) {
       const values = s.numLabel[k];
-      const units = s.numUnit?.[k] ?? [];
+      const units = unitsOf(s, k) ?? [];
       out += encodeString(k) + encodeNumber(values.length);
       for (const v of values) out += encodeNumber(v);
       out += encodeNumber(units.length);
@@ -86,6 +86,14 @@ export function labelByteKey(s: Pick<Sample, "label" | "numLabel" | "numUnit">):
     }
   }
   return out;
+}
+
+/**
+ * The units of numeric label `key` of `s`, if it has its own entry: label keys come from the
+ * profile, and a key such as "constructor" must not find `Object.prototype`'s.
+ */
+export function unitsOf(s: Pick<Sample, "numUnit">, key: string): string[] | undefined {
+  return s.numUnit && Object.hasOwn(s.numUnit, key) ? s.numUnit[key] : undefined;
 }
 
 /** Sets `record[key] = value` as an own property (safe for "__proto__"). */
@@ -253,6 +261,6 @@ export function copyAllLabels(src: Sample, dst: Sample): void {
   dst.numUnit = {};
   for (const [k, v] of Object.entries(src.numLabel!)) {
     setOwn(dst.numLabel, k, v.slice());
-    setOwn(dst.numUnit, k, (src.numUnit?.[k] ?? []).slice());
+    setOwn(dst.numUnit, k, (unitsOf(src, k) ?? []).slice());
   }
 }

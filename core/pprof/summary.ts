@@ -9,6 +9,7 @@ import { DEFAULT_PGO_FRAMES } from "./edges.ts";
 import { type NoInlineReport, noInlineReport } from "./noinline.ts";
 import { checkPgo, type PgoVerdict } from "./pgo.ts";
 import type { Profile } from "./profile.ts";
+import { unitsOf } from "./merge_labels.ts";
 
 /** Options of {@link summarizeProfile}. */
 export interface SummaryOptions {
@@ -70,7 +71,7 @@ function countStrings(p: Profile): number {
   for (const t of p.sampleType) add(t.type), add(t.unit);
   for (const s of p.sample) {
     for (const [k, vs] of Object.entries(s.label ?? {})) add(k), vs.forEach(add);
-    for (const k of Object.keys(s.numLabel ?? {})) add(k), (s.numUnit?.[k] ?? []).forEach(add);
+    for (const k of Object.keys(s.numLabel ?? {})) add(k), (unitsOf(s, k) ?? []).forEach(add);
   }
   for (const m of p.mapping) add(m.file), add(m.buildId);
   for (const f of p.function) add(f.name), add(f.systemName), add(f.filename);
