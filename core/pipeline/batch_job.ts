@@ -100,7 +100,7 @@ type Pass =
   | { kind: "base-unguarded" }
   | { kind: "member-failed"; index: number; message: string };
 
-/** Runs the batched merge on this thread (see the module doc). Throws only on bugs. */
+/** Runs the batched merge on this thread (see the module doc). Throws only on bugs outside a member's own merge. */
 export function mergeBatchBytes(job: BatchMergeJob): BatchMergeResult {
   const poison = new Map<number, string>();
   const unmergeable = new Map<number, string>();
@@ -165,15 +165,19 @@ function mergePass(
   const merged: number[] = [];
   for (const [index, staged] of job.staged.entries()) {
     if (poison.has(index) || unmergeable.has(index)) continue;
-    const prepared = prepareProfile(staged, job.rules, job.compaction, job.uploadLimits, job.noinline);
-    if ("poison" in prepared) {
-      poison.set(index, prepared.poison);
-      continue;
-    }
     try {
+      const prepared = prepareProfile(staged, job.rules, job.compaction, job.uploadLimits, job.noinline);
+      if ("poison" in prepared) {
+        poison.set(index, prepared.poison);
+        continue;
+      }
       merger.add(encodeUncompressed(prepared.profile));
     } catch (error) {
-      if (!(error instanceof ProfileError)) throw error;
+      if (!(error instanceof ProfileError)) {
+        // A bug met by this one upload: set it aside with the reason rather than fail every
+        // batch of its app, which would stop the app's merges for as long as it stays staged.
+        return { kind: "member-failed", index, message: `internal error while merging it: ${oneLineError(error)}` };
+      }
       if (error.kind === "incompatible" && base && merged.length === 0) return { kind: "base-incompatible" };
       return { kind: "member-failed", index, message: `cannot merge into the base: ${error.message}` };
     }
@@ -228,4 +232,10 @@ function normalizeBase(base: Uint8Array): { data: Uint8Array } | { message: stri
     if (error instanceof ProfileError) return { message: error.message };
     throw error;
   }
+}
+
+/** `error` as one line for a member's reason. */
+function oneLineError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.replace(/\s+/g, " ").trim().slice(0, 300);
 }
