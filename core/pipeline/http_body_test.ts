@@ -107,6 +107,19 @@ Deno.test("readBodyLimited gives an empty body for a request without one", async
   assert.equal(body.byteLength, 0);
 });
 
+Deno.test("readBodyLimited refuses a body of many tiny pieces, early, and leaves no reads behind", async () => {
+  const { stream, state } = countingStream(1_000_000, 1);
+  await assert.rejects(
+    readBodyLimited(post(stream), 1 << 20, NEVER),
+    /averaging under 64 bytes: send it in larger chunks/,
+  );
+  assert.ok(state.pulled <= 1_100, `pulled ${state.pulled} pieces`);
+  assert.ok(state.cancelled);
+  // Pieces of real sizes pass, even many of them.
+  const many = countingStream(5_000, 100);
+  assert.equal((await readBodyLimited(post(many.stream), 1 << 20, NEVER)).byteLength, 500_000);
+});
+
 Deno.test("readBodyLimited fails with BodyTimeoutError when the deadline passes mid-body", async () => {
   const stop = new AbortController();
   const stream = new ReadableStream<Uint8Array>({
