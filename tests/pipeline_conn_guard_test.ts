@@ -67,6 +67,17 @@ Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () 
   assert.equal(padded.phase, "raw", "a framing header too long to keep is left to the server");
 });
 
+Deno.test("framer: HTTP/2's connection preface is refused, not framed as a request", () => {
+  for (const byteByByte of [false, true]) {
+    const f = new RequestFramer(1024);
+    feed(f, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", byteByByte);
+    assert.equal(f.phase, "refused");
+  }
+  const h1 = new RequestFramer(1024);
+  feed(h1, "GET /PRI HTTP/1.1\r\n\r\n");
+  assert.equal(h1.phase, "idle");
+});
+
 Deno.test("framer: bare line feeds, long lines and many short ones", () => {
   for (const byteByByte of [false, true]) {
     const f = new RequestFramer(64 * 1024);

@@ -9,7 +9,10 @@
  * or whose head exceeds `maxHeaderBytes` (answered 431).
  *
  * No connection escapes the timeouts: autopgo serves no protocol upgrades, so `Upgrade` and
- * `Connection: upgrade` headers are framed like any request; a stream whose framing cannot be
+ * `Connection: upgrade` headers are framed like any request, and a connection that opens with
+ * HTTP/2's preface (`PRI * HTTP/2.0`, which `Deno.serve` would answer, but whose frames this
+ * framing cannot follow: a frame holding `0a 0a` looked like the end of a request head and
+ * restarted the head timeout) is closed at once; a stream whose framing cannot be
  * followed (a malformed length, answered 400 by the server) stays under the idle timeout and is
  * closed after `bodyTimeoutMs` at the latest.
  *
@@ -66,7 +69,7 @@ export function effectiveMaxConnections(configured: number, limit = openFileLimi
   return Math.max(16, Math.min(configured, Math.floor((limit - RESERVED_DESCRIPTORS) / 3)));
 }
 
-type Phase = "idle" | "head" | "body" | "raw" | "overflow";
+type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused";
 
 /** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
 const MAX_FRAMING_LINE = 1024;
@@ -79,7 +82,16 @@ const MAX_FRAMING_LINE = 1024;
  */
 export class RequestFramer {
   readonly #maxHeaderBytes: number;
-  #state: "head" | "length" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailer" | "raw" | "overflow" = "head";
+  #state:
+    | "head"
+    | "length"
+    | "chunk-size"
+    | "chunk-data"
+    | "chunk-crlf"
+    | "trailer"
+    | "raw"
+    | "overflow"
+    | "refused" = "head";
   /** Bytes of the current head so far (0: between requests). */
   #headBytes = 0;
   /** The current head line (the first {@link MAX_FRAMING_LINE} bytes) and whether it was longer. */
@@ -101,7 +113,7 @@ export class RequestFramer {
   /** Where the stream stands after the bytes pushed so far. */
   get phase(): Phase {
     if (this.#state === "head") return this.#headBytes === 0 ? "idle" : "head";
-    if (this.#state === "raw" || this.#state === "overflow") return this.#state;
+    if (this.#state === "raw" || this.#state === "overflow" || this.#state === "refused") return this.#state;
     return "body";
   }
 
@@ -112,6 +124,7 @@ export class RequestFramer {
       switch (this.#state) {
         case "raw":
         case "overflow":
+        case "refused":
           return;
         case "length": {
           const take = Math.min(this.#remaining, chunk.length - i);
@@ -161,6 +174,7 @@ export class RequestFramer {
     [this.#headLine, this.#headLineCut] = ["", false];
     if (line === "" && !cut && this.#headLines > 0) return this.#endHead();
     if (this.#headLines++ > 0) this.#framingHeader(line, cut); // the first line is the request line
+    else if (line.startsWith("PRI * HTTP/2")) this.#state = "refused"; // HTTP/2 is not served (module doc)
   }
 
   /** Notes a header line's framing: `Transfer-Encoding` (chunked last) or `Content-Length`. */
@@ -350,6 +364,7 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
             ).catch(() => {});
             break;
           }
+          if (phase === "refused") break;
           const newRequest = framer.headsStarted !== headsBefore;
           if (phase === "raw") {
             // Framing lost: keep the idle timeout on every chunk, and the body timeout overall.

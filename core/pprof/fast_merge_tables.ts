@@ -12,7 +12,7 @@
 
 import type { MappingFields } from "./decode_messages.ts";
 import { mappingKey } from "./merge_keys.ts";
-import { mixHash } from "./merge_samples.ts";
+import { mixHash, mixNumber } from "./merge_samples.ts";
 
 function grow<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, min: number): T {
   if (a.length >= min) return a;
@@ -32,11 +32,6 @@ function rehash(old: Int32Array, hashes: Int32Array, count: number): Int32Array<
     slots[p] = i + 1;
   }
   return slots;
-}
-
-/** Mixes a safe integer (both 32-bit halves) into a hash. */
-function mixNumber(h: number, v: number): number {
-  return mixHash(mixHash(h, v | 0), (v / 4294967296) | 0);
 }
 
 /** Merged functions; strings are merged string ids. */

@@ -23,7 +23,8 @@ import type { Function, Line, Location, Mapping, Profile, Sample } from "./profi
 import { emptyProfile } from "./profile.ts";
 import { checkCompatible, fillLineSlots, type LineSlot, mappingKey, sameLineSlots } from "./merge_keys.ts";
 import { copyAllLabels, hasKeys, LabelInterner, type LabelSet } from "./merge_labels.ts";
-import { IdToIndex, mixHash, SampleTable } from "./merge_samples.ts";
+import { IdToIndex, mixHash, mixNumber, SampleTable } from "./merge_samples.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
 
 export { checkCompatible };
 
@@ -77,6 +78,32 @@ function relativeAddressKey(src: Location, info: MappingInfo | undefined): numbe
   return rel <= MAX_SAFE_BIGINT ? Number(rel) : rel.toString();
 }
 
+/**
+ * A seeded hash of a location's merge key (see `#mapLocation`): the relative address, mapping,
+ * folding and lines as `#sameLines` compares them (one line: function, line and column; more:
+ * the line slots `slots` holds). Equal keys hash alike.
+ */
+function locationHash(
+  rel: number | string,
+  mapping: Mapping | undefined,
+  folded: boolean,
+  fns: readonly (Function | undefined)[],
+  lines: readonly Line[],
+  slots: readonly LineSlot[],
+): number {
+  let h = mixHash(HASH_SEED, typeof rel === "number" ? rel | 0 : rel.length);
+  h = mixHash(
+    mixHash(h, typeof rel === "number" ? (rel / 4294967296) | 0 : rel.charCodeAt(rel.length - 1)),
+    lines.length,
+  );
+  h = mixHash(mixHash(h, mapping?.id ?? 0), folded ? 1 : 0);
+  if (lines.length === 1) {
+    return finalMix(mixNumber(mixNumber(mixHash(h, fns[0]?.id ?? 0), lines[0].line), lines[0].column));
+  }
+  if (lines.length >= 2) { for (const slot of slots) h = slot === undefined ? mixHash(h, -1) : mixNumber(h, slot); }
+  return finalMix(h);
+}
+
 function isZeroSample(s: Sample): boolean {
   const value = s.value;
   for (let i = 0; i < value.length; i++) if (value[i] !== 0) return false;
@@ -104,8 +131,9 @@ export class ProfileMerger {
   #done = false;
   readonly #comments = new Set<string>();
   readonly #mappings = new Map<string, Mapping>();
-  readonly #functions = new Map<string, Function[]>();
-  readonly #locations = new Map<number | string, Location[]>();
+  readonly #functions = new Map<string, Function>();
+  /** Locations by a seeded hash of their key (hash_seed.ts), each with its relative address. */
+  readonly #locations = new Map<number, { loc: Location; rel: number | string }[]>();
   readonly #lineSlots = new Map<Location, LineSlot[]>();
   #fnScratch: (Function | undefined)[] = [];
   #slotScratch: LineSlot[] = [];
@@ -265,31 +293,34 @@ export class ProfileMerger {
       const f = srcLines[i].function;
       fns[i] = f ? this.#mapFunction(f) : undefined;
     }
-    // Location key: (address − mapping start, mapping, lines slots, is_folded). The relative
-    // address (= src.address − src mapping start, mod 2^64) buckets the candidates.
-    const bucketKey = relativeAddressKey(src, info);
-    let bucket = this.#locations.get(bucketKey);
+    // Location key: (address − mapping start, mapping, lines slots, is_folded), with the relative
+    // address = src.address − src mapping start, mod 2^64. Candidates are found by a seeded hash
+    // of the whole key: compacted profiles have every address 0 (hash_seed.ts says why seeded).
+    const rel = relativeAddressKey(src, info);
+    if (n >= 2) fillLineSlots(this.#slotScratch, fns, srcLines);
+    const hash = locationHash(rel, mapping, src.isFolded, fns, srcLines, this.#slotScratch);
+    let bucket = this.#locations.get(hash);
     if (bucket) {
-      if (n >= 2) fillLineSlots(this.#slotScratch, fns, srcLines);
       for (const cand of bucket) {
-        if (cand.mapping === mapping && cand.isFolded === src.isFolded && this.#sameLines(cand, fns, srcLines)) {
-          this.#locMemo.set(src.id, cand.id);
-          return cand;
+        const loc = cand.loc;
+        if (
+          cand.rel === rel && loc.mapping === mapping && loc.isFolded === src.isFolded &&
+          this.#sameLines(loc, fns, srcLines)
+        ) {
+          this.#locMemo.set(src.id, loc.id);
+          return loc;
         }
       }
     } else {
       bucket = [];
-      this.#locations.set(bucketKey, bucket);
+      this.#locations.set(hash, bucket);
     }
     const line: Line[] = new Array(n);
     for (let i = 0; i < n; i++) line[i] = { function: fns[i], line: srcLines[i].line, column: srcLines[i].column };
     const address = info && info.offset !== 0n ? BigInt.asUintN(64, src.address + info.offset) : src.address;
     const loc: Location = { id: this.#out.location.length + 1, mapping, address, line, isFolded: src.isFolded };
-    if (n >= 2) {
-      if (bucket.length === 0) fillLineSlots(this.#slotScratch, fns, srcLines);
-      this.#lineSlots.set(loc, this.#slotScratch.slice());
-    }
-    bucket.push(loc);
+    if (n >= 2) this.#lineSlots.set(loc, this.#slotScratch.slice());
+    bucket.push({ loc, rel });
     this.#out.location.push(loc);
     this.#locMemo.set(src.id, loc.id);
     return loc;
@@ -343,17 +374,11 @@ export class ProfileMerger {
   #mapFunction(src: Function): Function {
     const known = this.#fnMemo.get(src.id);
     if (known) return known;
-    // Function key: (start line, name, system name, file name), bucketed by name.
-    let bucket = this.#functions.get(src.name);
-    let fn: Function | undefined;
-    if (bucket) {
-      for (const f of bucket) {
-        if (f.startLine === src.startLine && f.systemName === src.systemName && f.filename === src.filename) {
-          fn = f;
-          break;
-        }
-      }
-    }
+    // Function key: (start line, name, system name, file name), as one unambiguous string (the
+    // lengths make it so): bucketing by name alone made many same-named functions quadratic.
+    const key =
+      `${src.startLine}:${src.name.length}:${src.systemName.length}:${src.name}${src.systemName}${src.filename}`;
+    let fn = this.#functions.get(key);
     if (!fn) {
       fn = {
         id: this.#out.function.length + 1,
@@ -362,8 +387,7 @@ export class ProfileMerger {
         filename: src.filename,
         startLine: src.startLine,
       };
-      if (bucket) bucket.push(fn);
-      else this.#functions.set(src.name, bucket = [fn]);
+      this.#functions.set(key, fn);
       this.#out.function.push(fn);
     }
     this.#fnMemo.set(src.id, fn);

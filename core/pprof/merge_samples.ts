@@ -15,6 +15,11 @@ export function mixHash(h: number, v: number): number {
   return h ^ (h >>> 15);
 }
 
+/** `h` mixed with both 32-bit halves of the integer `v` (any safe integer). */
+export function mixNumber(h: number, v: number): number {
+  return mixHash(mixHash(h, v | 0), (v / 4294967296) | 0);
+}
+
 function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
   let size = a.length * 2;
   while (size < min) size *= 2;
