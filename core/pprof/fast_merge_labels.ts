@@ -20,6 +20,7 @@
 import type { StringInterner } from "./fast_merge_strings.ts";
 import { labelByteKey, setOwn } from "./merge_labels.ts";
 import { mixHash } from "./merge_samples.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
 
 const TWO_32 = 4294967296;
 
@@ -70,12 +71,13 @@ export class LabelSetTable {
     if (ns + nn === 0) return -1;
     sortPairs(pairs, ns);
     sortByKey(triples, nn, 3);
-    let h = mixHash(0x5bd1e995 ^ ns, nn);
+    let h = mixHash(0x5bd1e995 ^ HASH_SEED ^ ns, nn);
     for (let i = 0; i < 2 * ns; i++) h = mixHash(h, pairs[i]);
     for (let i = 0; i < 3 * nn; i++) {
       const v = triples[i];
       h = mixHash(mixHash(h, v | 0), (v / 4294967296) | 0);
     }
+    h = finalMix(h);
     const size = 2 + 2 * ns + 4 * nn;
     const slots = this.#slots, mask = (slots.length >> 1) - 1;
     let pos = h & mask;

@@ -12,6 +12,7 @@
  */
 
 import { mixHash } from "./merge_samples.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
 
 function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(Math.max(min, 2 * a.length));
@@ -42,8 +43,9 @@ export class StackTable {
 
   /** Index of the stack `ids[0, n)` (merged location indexes, leaf first), added when new. */
   intern(ids: Int32Array, n: number): number {
-    let h = 0x1b873593 ^ n;
+    let h = 0x1b873593 ^ HASH_SEED ^ n;
     for (let i = 0; i < n; i++) h = mixHash(h, ids[i]);
+    h = finalMix(h);
     const slots = this.#slots, mask = slots.length - 1, starts = this.starts, frames = this.frames;
     let pos = h & mask;
     for (let e = slots[pos]; e !== 0; e = slots[pos = (pos + 1) & mask]) {
@@ -105,7 +107,7 @@ export class SampleIndex {
   /** Index of the sample with this key; a new one (index = previous `count`) when unseen. */
   intern(stack: number, identity: number): number {
     const slots = this.#slots, mask = slots.length - 1;
-    let pos = mixHash(mixHash(0x3c6ef372, stack), identity) & mask;
+    let pos = sampleHash(stack, identity) & mask;
     for (let e = slots[pos]; e !== 0; e = slots[pos = (pos + 1) & mask]) {
       if (this.stack[e - 1] === stack && this.identity[e - 1] === identity) return e - 1;
     }
@@ -126,10 +128,15 @@ export class SampleIndex {
     while (size < 2 * min) size *= 2;
     const slots = new Int32Array(size), mask = slots.length - 1;
     for (let i = 0; i < this.count; i++) {
-      let p = mixHash(mixHash(0x3c6ef372, this.stack[i]), this.identity[i]) & mask;
+      let p = sampleHash(this.stack[i], this.identity[i]) & mask;
       while (slots[p] !== 0) p = (p + 1) & mask;
       slots[p] = i + 1;
     }
     this.#slots = slots;
   }
+}
+
+/** The seeded hash a sample's key (stack, label identity) is placed by. */
+function sampleHash(stack: number, identity: number): number {
+  return finalMix(mixHash(mixHash(0x3c6ef372 ^ HASH_SEED, stack), identity));
 }

@@ -14,6 +14,13 @@
 
 import { ProfileError } from "./errors.ts";
 import { MAX_STRING_BYTES } from "./wire.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
+
+/**
+ * Different strings with one 32-bit hash met by a lookup before it refuses the input: real
+ * profiles, hashed with this process's seed, come nowhere near; only crafted ones do.
+ */
+const MAX_ALIKE_STRINGS = 64;
 
 const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const LENIENT_UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -40,8 +47,11 @@ export class StringInterner {
   /** Interns `buf[start, end)` (raw profile bytes) and returns its id. */
   intern(buf: Uint8Array, start: number, end: number): number {
     if (end === start) return 0;
-    // FNV-style over 4-byte words, then the tail bytes; `high` collects the top bits (non-ASCII?)
-    let h = 0x811c9dc5 ^ (end - start);
+    // FNV-style over 4-byte words, then the tail bytes, from this process's seed (hash_seed.ts);
+    // `high` collects the top bits (non-ASCII?). Words that differ only in their top bits still
+    // give hashes that differ only in theirs, whatever the seed: the final mix spreads them over
+    // the table, and MAX_ALIKE_STRINGS bounds a lookup among strings with one hash.
+    let h = HASH_SEED ^ (end - start);
     let high = 0, i = start;
     for (; i + 4 <= end; i += 4) {
       const word = buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24);
@@ -56,19 +66,26 @@ export class StringInterner {
       const canonical = ENCODER.encode(LENIENT_UTF8.decode(buf.subarray(start, end)));
       return this.intern(canonical, 0, canonical.length);
     }
-    h ^= h >>> 13;
+    h = finalMix(h);
     const slots = this.#slots, mask = slots.length - 1;
     const pool = this.bytes, starts = this.starts;
     const length = end - start;
-    let pos = h & mask;
+    let pos = h & mask, alike = 0;
     for (let entry = slots[pos]; entry !== 0; entry = slots[pos = (pos + 1) & mask]) {
       const id = entry - 1;
       if (this.#hashes[id] !== h) continue;
       const at = starts[id];
-      if (starts[id + 1] - at !== length) continue;
       let i = 0;
-      while (i < length && pool[at + i] === buf[start + i]) i++;
-      if (i === length) return id;
+      if (starts[id + 1] - at === length) {
+        while (i < length && pool[at + i] === buf[start + i]) i++;
+        if (i === length) return id;
+      }
+      if (++alike > MAX_ALIKE_STRINGS) {
+        throw new ProfileError(
+          "too-large",
+          `more than ${MAX_ALIKE_STRINGS} different strings share one hash: refused as crafted to slow merging down`,
+        );
+      }
     }
     const id = this.count++;
     if (id + 2 > starts.length) {

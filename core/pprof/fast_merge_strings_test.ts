@@ -11,6 +11,7 @@ import { decodeProfile } from "./decode.ts";
 import { encodeProfile } from "./encode.ts";
 import { EncodedProfileMerger } from "./fast_merge.ts";
 import { StringInterner } from "./fast_merge_strings.ts";
+import { ProfileError } from "./errors.ts";
 import { mergeProfiles } from "./merge.ts";
 import { committedProfiles } from "../../tests/support/fixtures.ts";
 
@@ -43,4 +44,24 @@ Deno.test("fused merge: a comment that outgrows the string pool keeps every earl
     got.length === want.length && first < 0,
     `fused output differs (${got.length} vs ${want.length} bytes, at ${first})`,
   );
+});
+
+Deno.test("StringInterner: strings crafted to share a hash whatever the seed are refused, not merged slowly", () => {
+  // Words that differ only in their top bits (byte values 0x01, 0x21, 0x41, 0x61 as each word's
+  // last byte) leave a multiplicative hash's low bits alone: 4^6 such strings share at most
+  // eight hashes, whatever the seed.
+  const strings = new StringInterner();
+  const tops = [0x01, 0x21, 0x41, 0x61];
+  const buf = new Uint8Array(24).fill(0x61);
+  assert.throws(() => {
+    for (let n = 0; n < 4 ** 6; n++) {
+      for (let word = 0; word < 6; word++) buf[4 * word + 3] = tops[(n >> (2 * word)) & 3];
+      strings.intern(buf, 0, buf.length);
+    }
+  }, (e) => e instanceof ProfileError && e.kind === "too-large" && /share one hash/.test(e.message));
+  assert.ok(strings.count <= 8 * (64 + 1) + 2, `refused after ${strings.count} strings`);
+  // Ordinary strings of the same shape are not affected.
+  const plain = new StringInterner();
+  for (let n = 0; n < 5_000; n++) plain.intern(new TextEncoder().encode(`label-value-${n}`), 0, 12 + String(n).length);
+  assert.equal(plain.count, 5_001);
 });

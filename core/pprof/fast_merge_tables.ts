@@ -13,6 +13,7 @@
 import type { MappingFields } from "./decode_messages.ts";
 import { mappingKey } from "./merge_keys.ts";
 import { mixHash, mixNumber } from "./merge_samples.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
 
 function grow<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, min: number): T {
   if (a.length >= min) return a;
@@ -46,7 +47,7 @@ export class FunctionTable {
 
   /** Index of the function with this key, created when new. */
   intern(name: number, systemName: number, filename: number, startLine: number): number {
-    const h = mixNumber(mixHash(mixHash(mixHash(0x2f1, name), systemName), filename), startLine);
+    const h = finalMix(mixNumber(mixHash(mixHash(mixHash(0x2f1 ^ HASH_SEED, name), systemName), filename), startLine));
     const mask = this.#slots.length - 1;
     let pos = h & mask;
     for (let e = this.#slots[pos]; e !== 0; e = this.#slots[pos = (pos + 1) & mask]) {
@@ -143,9 +144,10 @@ export class LocationTable {
     addrLo: number,
     addrHi: number,
   ): number {
-    let h = mixHash(mixHash(mixHash(mixHash(0x3a7 ^ n, mapping), relLo), relHi), folded);
+    let h = mixHash(mixHash(mixHash(mixHash(0x3a7 ^ HASH_SEED ^ n, mapping), relLo), relHi), folded);
     for (let j = 0; j < n; j++) h = mixNumber(mixHash(h, fns[j]), numbers[from + j]);
     if (n > 0) h = mixNumber(h, columns[from + n - 1]);
+    h = finalMix(h);
     const mask = this.#slots.length - 1;
     let pos = h & mask;
     for (let e = this.#slots[pos]; e !== 0; e = this.#slots[pos = (pos + 1) & mask]) {

@@ -234,7 +234,7 @@ export class ProfileMerger {
     if (n > this.#ids.length) this.#ids = new Int32Array(Math.max(n, this.#ids.length * 2));
     const ids = this.#ids;
     const memo = this.#locMemo;
-    let h = 0x9747b28c ^ n;
+    let h = 0x9747b28c ^ HASH_SEED ^ n;
     for (let i = 0; i < n; i++) {
       const l = locs[i];
       let id = memo.get(l.id);
@@ -249,6 +249,7 @@ export class ProfileMerger {
     if (numeric) labelId = this.#labels.numericLabels(src);
     else if (src.label) labelId = (labelSet = this.#labels.stringLabels(src.label))?.identity ?? 0;
     if (labelId !== 0) h = mixHash(h, labelId);
+    h = finalMix(h);
 
     const samples = this.#out.sample;
     const idx = this.#table.find(ids, n, labelId, h);

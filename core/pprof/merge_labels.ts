@@ -22,6 +22,7 @@
 
 import type { Sample } from "./profile.ts";
 import { mixHash } from "./merge_samples.ts";
+import { finalMix, HASH_SEED } from "./hash_seed.ts";
 
 const MAX_VALUE = Number.MAX_SAFE_INTEGER;
 
@@ -111,11 +112,11 @@ interface StoredSet extends LabelSet {
   readonly count: number;
 }
 
-/** FNV-1a over UTF-16 code units, mixed with the running hash. */
+/** The UTF-16 code units of `s` mixed into the running hash (every step mixes high bits down). */
 function mixString(h: number, s: string): number {
-  let x = 0x811c9dc5 ^ s.length;
-  for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 16777619);
-  return mixHash(h, x);
+  let x = h ^ s.length;
+  for (let i = 0; i < s.length; i++) x = mixHash(x, s.charCodeAt(i));
+  return x;
 }
 
 /** Interns label sets of samples; see the module doc. */
@@ -189,12 +190,13 @@ export class LabelInterner {
       keys[i] = name;
       lists[i] = values;
     }
-    let h = 0x5bd1e995 ^ count;
+    let h = 0x5bd1e995 ^ HASH_SEED ^ count;
     for (let i = 0; i < count; i++) {
       const values = lists[i];
       h = mixHash(mixHash(h, ids[i]), values.length);
       for (let j = 0; j < values.length; j++) h = mixString(h, values[j]);
     }
+    h = finalMix(h);
     const slots = this.#slots;
     const mask = slots.length - 1;
     let pos = h & mask;
