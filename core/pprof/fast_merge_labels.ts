@@ -20,7 +20,7 @@
 import type { StringInterner } from "./fast_merge_strings.ts";
 import { labelByteKey, setOwn } from "./merge_labels.ts";
 import { mixHash } from "./merge_samples.ts";
-import { finalMix, HASH_SEED } from "./hash_seed.ts";
+import { finalMix, HASH_SEED, hashFloodError, MAX_ALIKE } from "./hash_seed.ts";
 
 const TWO_32 = 4294967296;
 
@@ -80,9 +80,11 @@ export class LabelSetTable {
     h = finalMix(h);
     const size = 2 + 2 * ns + 4 * nn;
     const slots = this.#slots, mask = (slots.length >> 1) - 1;
-    let pos = h & mask;
+    let pos = h & mask, alike = 0;
     for (let entry = slots[2 * pos + 1]; entry !== 0; entry = slots[2 * (pos = (pos + 1) & mask) + 1]) {
-      if (slots[2 * pos] === h && this.#same(entry - 1, pairs, ns, triples, nn)) return entry - 1;
+      if (slots[2 * pos] !== h) continue;
+      if (this.#same(entry - 1, pairs, ns, triples, nn)) return entry - 1;
+      if (++alike > MAX_ALIKE) throw hashFloodError("label sets");
     }
     const set = this.count++;
     if (set + 2 > this.starts.length) this.#growSets();

@@ -14,13 +14,7 @@
 
 import { ProfileError } from "./errors.ts";
 import { MAX_STRING_BYTES } from "./wire.ts";
-import { finalMix, HASH_SEED } from "./hash_seed.ts";
-
-/**
- * Different strings with one 32-bit hash met by a lookup before it refuses the input: real
- * profiles, hashed with this process's seed, come nowhere near; only crafted ones do.
- */
-const MAX_ALIKE_STRINGS = 64;
+import { finalMix, HASH_SEED, hashFloodError, MAX_ALIKE } from "./hash_seed.ts";
 
 const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const LENIENT_UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -50,7 +44,7 @@ export class StringInterner {
     // FNV-style over 4-byte words, then the tail bytes, from this process's seed (hash_seed.ts);
     // `high` collects the top bits (non-ASCII?). Words that differ only in their top bits still
     // give hashes that differ only in theirs, whatever the seed: the final mix spreads them over
-    // the table, and MAX_ALIKE_STRINGS bounds a lookup among strings with one hash.
+    // the table, and MAX_ALIKE bounds a lookup among strings with one hash.
     let h = HASH_SEED ^ (end - start);
     let high = 0, i = start;
     for (; i + 4 <= end; i += 4) {
@@ -80,12 +74,7 @@ export class StringInterner {
         while (i < length && pool[at + i] === buf[start + i]) i++;
         if (i === length) return id;
       }
-      if (++alike > MAX_ALIKE_STRINGS) {
-        throw new ProfileError(
-          "too-large",
-          `more than ${MAX_ALIKE_STRINGS} different strings share one hash: refused as crafted to slow merging down`,
-        );
-      }
+      if (++alike > MAX_ALIKE) throw hashFloodError("strings");
     }
     const id = this.count++;
     if (id + 2 > starts.length) {

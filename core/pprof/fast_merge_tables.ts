@@ -13,7 +13,7 @@
 import type { MappingFields } from "./decode_messages.ts";
 import { mappingKey } from "./merge_keys.ts";
 import { mixHash, mixNumber } from "./merge_samples.ts";
-import { finalMix, HASH_SEED } from "./hash_seed.ts";
+import { finalMix, HASH_SEED, hashFloodError, MAX_ALIKE } from "./hash_seed.ts";
 
 function grow<T extends Int32Array | Uint32Array | Float64Array | Uint8Array>(a: T, min: number): T {
   if (a.length >= min) return a;
@@ -49,13 +49,15 @@ export class FunctionTable {
   intern(name: number, systemName: number, filename: number, startLine: number): number {
     const h = finalMix(mixNumber(mixHash(mixHash(mixHash(0x2f1 ^ HASH_SEED, name), systemName), filename), startLine));
     const mask = this.#slots.length - 1;
-    let pos = h & mask;
+    let pos = h & mask, alike = 0;
     for (let e = this.#slots[pos]; e !== 0; e = this.#slots[pos = (pos + 1) & mask]) {
       const i = e - 1;
+      if (this.#hashes[i] !== h) continue;
       if (
-        this.#hashes[i] === h && this.name[i] === name && this.systemName[i] === systemName &&
-        this.filename[i] === filename && this.startLine[i] === startLine
+        this.name[i] === name && this.systemName[i] === systemName && this.filename[i] === filename &&
+        this.startLine[i] === startLine
       ) return i;
+      if (++alike > MAX_ALIKE) throw hashFloodError("functions");
     }
     const i = this.count++;
     if (i >= this.name.length) {
@@ -149,13 +151,15 @@ export class LocationTable {
     if (n > 0) h = mixNumber(h, columns[from + n - 1]);
     h = finalMix(h);
     const mask = this.#slots.length - 1;
-    let pos = h & mask;
+    let pos = h & mask, alike = 0;
     for (let e = this.#slots[pos]; e !== 0; e = this.#slots[pos = (pos + 1) & mask]) {
       const i = e - 1;
+      if (this.#hashes[i] !== h) continue;
       if (
-        this.#hashes[i] === h && this.relLo[i] === relLo && this.relHi[i] === relHi &&
-        this.mapping[i] === mapping && this.folded[i] === folded && this.#sameLines(i, fns, numbers, columns, from, n)
+        this.relLo[i] === relLo && this.relHi[i] === relHi && this.mapping[i] === mapping &&
+        this.folded[i] === folded && this.#sameLines(i, fns, numbers, columns, from, n)
       ) return i;
+      if (++alike > MAX_ALIKE) throw hashFloodError("locations");
     }
     const i = this.count++;
     if (i + 1 >= this.mapping.length) this.#grow(i + 2);

@@ -24,7 +24,7 @@ import { emptyProfile } from "./profile.ts";
 import { checkCompatible, fillLineSlots, type LineSlot, mappingKey, sameLineSlots } from "./merge_keys.ts";
 import { copyAllLabels, hasKeys, LabelInterner, type LabelSet } from "./merge_labels.ts";
 import { IdToIndex, mixHash, mixNumber, SampleTable } from "./merge_samples.ts";
-import { finalMix, HASH_SEED } from "./hash_seed.ts";
+import { finalMix, HASH_SEED, hashFloodError, MAX_ALIKE } from "./hash_seed.ts";
 
 export { checkCompatible };
 
@@ -312,6 +312,7 @@ export class ProfileMerger {
           return loc;
         }
       }
+      if (bucket.length >= MAX_ALIKE) throw hashFloodError("locations");
     } else {
       bucket = [];
       this.#locations.set(hash, bucket);
