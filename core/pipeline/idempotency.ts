@@ -9,7 +9,8 @@
  *    listing of `<app>/staging/` finds it (a crash between staging and answering included);
  * 2. once merged: the worker writes `<app>/idempotency/<hash>` (`{"key": stagingKey}`) before it
  *    deletes the staged blob;
- * 3. once rejected: the staged blob keeps its name under `<app>/rejected/`.
+ * 3. once rejected: the worker writes the same record before it moves the blob to
+ *    `<app>/rejected/` (a listing of that folder, which an attacker can fill, is not searched).
  * Two concurrent requests with the same key both stage; the record (written only-if-absent by
  * the server after staging) decides the winner and the loser deletes its own unpublished blob.
  * Records are kept for {@link IDEMPOTENCY_WINDOW_MS}, then the worker's sweep removes them.
@@ -18,7 +19,7 @@
  */
 
 import { BlobNotFoundError, type BlobStore, PreconditionFailedError } from "../blob.ts";
-import { parseStagingKey, rejectedPrefix, stagingPrefix } from "./keys.ts";
+import { parseStagingKey, stagingPrefix } from "./keys.ts";
 import { sha256Hex } from "../hex.ts";
 
 /** The request header (case-insensitive), as in the IETF httpapi draft and Stripe's API. */
@@ -77,7 +78,7 @@ async function readRecord(store: BlobStore, app: string, hash: string, signal?: 
   return typeof key === "string" ? key : undefined;
 }
 
-/** Finds an earlier upload of `app` with key hash `hash` in any of the three places. */
+/** Finds an earlier upload of `app` with key hash `hash`: its record, else among the staged uploads. */
 export async function findEarlierUpload(
   store: BlobStore,
   app: string,
@@ -88,10 +89,6 @@ export async function findEarlierUpload(
   if (recorded) return { key: recorded, staged: (await store.stat(recorded, signal)) !== undefined };
   for await (const info of store.list(stagingPrefix(app), signal)) {
     if (hashInName(info.key) === hash) return { key: info.key, staged: true };
-  }
-  for await (const info of store.list(rejectedPrefix(app), signal)) {
-    const name = info.key.slice(rejectedPrefix(app).length);
-    if (hashInName(name) === hash) return { key: `${stagingPrefix(app)}${name}`, staged: false };
   }
   return undefined;
 }
@@ -118,11 +115,11 @@ export async function claimIdempotencyKey(
 }
 
 /**
- * Worker side: before a merged staged upload is deleted, keep the proof that its key was taken.
- * Written only-if-absent: the server's claim (the same key) may be there already, and a record is
- * never overwritten with another key.
+ * Worker side: before a merged or rejected staged upload is deleted, keep the proof that its key
+ * was taken. Written only-if-absent: the server's claim (the same key) may be there already, and a
+ * record is never overwritten with another key.
  */
-export async function rememberMergedUpload(store: BlobStore, stagingKey: string, signal?: AbortSignal): Promise<void> {
+export async function rememberTakenUpload(store: BlobStore, stagingKey: string, signal?: AbortSignal): Promise<void> {
   const parts = parseStagingKey(stagingKey);
   const hash = parts && hashInName(parts.name);
   if (!parts || !hash) return;

@@ -31,7 +31,7 @@ import { type MergeOutcomeLabel, NO_METRICS } from "../metrics.ts";
 import { rejectUpload } from "./app_admin.ts";
 import { knownBusy, withAppLease } from "./app_lease.ts";
 import { cleanedUploads } from "./cleaned_uploads.ts";
-import { claimOf, rememberMergedUpload } from "./idempotency.ts";
+import { claimOf, rememberTakenUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits, BatchOutcome } from "./merge_batch.ts";
 import type { WorkerDeps } from "./worker_events.ts";
@@ -167,7 +167,7 @@ async function mergeAndCleanUp(
  * cleaned_uploads.ts), announce `profile.merged`.
  */
 export async function cleanUpMerged(deps: WorkerDeps, app: string, key: string, signal?: AbortSignal): Promise<void> {
-  await rememberMergedUpload(deps.store, key, signal);
+  await rememberTakenUpload(deps.store, key, signal);
   await deps.store.delete(key, undefined, signal);
   cleanedUploads(deps.store).add(key);
   await deps.publisher.publish("profile.merged", { app, profileKey: key, mergedKey: baseKey(app) }, signal);

@@ -27,7 +27,7 @@ import { type MergeOutcomeLabel, type Metrics, NO_METRICS } from "../metrics.ts"
 import { deleteApp, deletionCutoff, rejectUpload } from "./app_admin.ts";
 import { AppBusyError, type AppLeaseOptions, busyRetryMs, restRetryMs } from "./app_lease.ts";
 import { cleanedUploads } from "./cleaned_uploads.ts";
-import { rememberMergedUpload } from "./idempotency.ts";
+import { rememberTakenUpload } from "./idempotency.ts";
 import { baseKey, parseStagingKey } from "./keys.ts";
 import type { BatchLimits } from "./merge_batch.ts";
 import { loadBase, loadBaseAt, type MergeDeps, mergeUpload, PoisonUploadError } from "./merge_upload.ts";
@@ -165,7 +165,7 @@ async function onMerged(deps: WorkerDeps, payload: Record<string, unknown>, sign
     ? await loadBaseAt(deps.store, windowTarget(deps.store, app, deps.windows, key).key, signal, deps.jobs)
     : undefined;
   if ((window ?? base).state.absorbed.includes(key) || (nanos !== undefined && nanos <= base.state.deletedBefore)) {
-    await rememberMergedUpload(deps.store, key, signal);
+    await rememberTakenUpload(deps.store, key, signal);
     await deps.store.delete(key, undefined, signal);
     return `deleted merged upload ${key}`;
   }
