@@ -120,15 +120,15 @@ Deno.test("a declared-length upload is read into one buffer of its size", async 
   assert.ok(meter.peakByKind.body <= gz.byteLength + 1, `body buffer ${meter.peakByKind.body} for ${gz.byteLength}`);
 });
 
-Deno.test("through a real server a declared-length upload lands in one buffer of its size, no chunk held", async () => {
+Deno.test("through a real server a declared-length upload lands in one buffer of its size, one chunk at a time", async () => {
   const { hono, meter, written } = await serverApp(IN_THREAD_JOBS);
   const server = startHttpServer("127.0.0.1", 0, hono.fetch, DEFAULT_CONN_GUARD);
   try {
     const response = await fetch(`${server.url}/api/profile/svc`, { method: "POST", body: raw as BodyInit });
     assert.equal(response.status, 201, await response.text());
     assertHeldOnce(meter, raw, "real server");
-    assert.equal(meter.peakByKind.body, raw.byteLength, "exactly the upload's size");
-    assert.equal(meter.peakByKind.chunk, 0, "read straight into the buffer (BYOB)");
+    assert.ok(meter.peakByKind.body <= raw.byteLength + 1, "the upload's size (+1 to see a longer body)");
+    assert.ok(meter.peakByKind.chunk <= 64 * 1024, "through one 64 KiB scratch buffer (BYOB)");
     assert.deepEqual(written[0], raw);
   } finally {
     await server.shutdown(1000);

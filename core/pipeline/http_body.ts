@@ -4,15 +4,14 @@
  * (slowloris) upload never buffers past the limit or holds a request forever.
  *
  * One buffer, never a second copy, and no chunk garbage:
- * - With a `Content-Length` (what Go clients and autopgo's own send) and a byte stream (every
- *   `Deno.serve` request body), the bytes are read by a BYOB reader straight into one buffer of
- *   exactly that size: its memory moves through the stream and back on each read, nothing else is
- *   allocated. (A large buffer's pages are committed by the OS as they are written.)
- * - Without one (chunked), reads go through one reused 64 KiB scratch buffer into a resizable
- *   ArrayBuffer whose maximum is the limit: V8 reserves that address range and commits pages only
- *   as the buffer grows in place, so memory follows the bytes that actually arrived, and the
- *   finished body is neither concatenated from a list of chunks nor moved into a fixed-length
- *   buffer (both would copy).
+ * - From a byte stream (every `Deno.serve` request body), reads go through one reused 64 KiB
+ *   scratch buffer into a resizable ArrayBuffer whose maximum is the limit (a declared
+ *   `Content-Length` + 1, or the upload limit): V8 reserves that address range and commits pages
+ *   only as the buffer grows in place, so memory, and what the meter is told, follows the bytes
+ *   that actually arrived, and the finished body is neither concatenated from a list of chunks nor
+ *   moved into a fixed-length buffer (both would copy). A declared length is not taken as held
+ *   before its bytes arrive: four requests declaring 64 MiB and sending nothing held the whole
+ *   upload budget for two minutes that way (measured), and no memory.
  * - A stream built in JS (not a byte stream: tests, library use) is read chunk by chunk into the
  *   resizable buffer, each chunk let go once copied.
  * The result views its whole buffer, so it can be transferred to a decode worker without a copy
@@ -144,12 +143,6 @@ export function declaredLength(request: Request): number | undefined {
   return declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
 }
 
-/**
- * Largest single BYOB read: the HTTP layer may stage a read of the view's size before it lands in
- * the view, so a read as large as the whole body would briefly cost a second copy of it.
- */
-const MAX_READ = 256 * 1024;
-
 /** Reads chunks of a body, racing the deadline; undefined at the end of the body. */
 type NextChunk = () => Promise<Uint8Array | undefined>;
 
@@ -160,39 +153,6 @@ function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReade
   } catch {
     return undefined; // not a byte stream: a stream built in JS (tests, library use)
   }
-}
-
-/**
- * Reads a body of `declared` bytes straight into one buffer of that size: each read of the BYOB
- * reader fills the rest of the buffer (its memory moves through the stream and back, it is never
- * copied), so no chunk is ever allocated.
- */
-async function readDeclared(
-  reader: ReadableStreamBYOBReader,
-  declared: number,
-  checked: <T>(p: Promise<T>) => Promise<T>,
-  opts: ReadBodyOptions,
-): Promise<Uint8Array<ArrayBuffer>> {
-  opts.meter?.held("body", declared); // before allocating: a meter may refuse (upload_budget.ts)
-  let buffer = new ArrayBuffer(declared);
-  let length = 0;
-  try {
-    while (length < declared) {
-      const want = Math.min(declared - length, MAX_READ);
-      const { done, value } = await checked(reader.read(new Uint8Array(buffer, length, want)));
-      if (done || !value) throw new BodyLengthError(length, declared);
-      buffer = value.buffer as ArrayBuffer;
-      length += value.byteLength;
-      const reason = opts.inspect?.(value, new Uint8Array(buffer, 0, length));
-      if (reason !== undefined) throw new BodyRejectedError(reason);
-    }
-    const { done, value } = await checked(reader.read(new Uint8Array(1)));
-    if (!done) throw new BodyLengthError(declared + (value?.byteLength ?? 0), declared);
-  } catch (error) {
-    opts.meter?.held("body", -declared);
-    throw error;
-  }
-  return new Uint8Array(buffer);
 }
 
 /**
@@ -263,7 +223,6 @@ export async function readBodyLimited(
     return result;
   };
   try {
-    if (byob && declared !== undefined) return await readDeclared(byob, declared, checked, opts);
     // A declared length bounds the buffer exactly; one more byte is room to notice a longer body.
     const limit = declared === undefined ? maxBytes : declared + 1;
     let scratch = new Uint8Array(64 * 1024);

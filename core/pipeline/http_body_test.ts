@@ -152,14 +152,15 @@ async function throughServer(body: BodyInit, maxBytes: number, inspect?: ReadBod
   }
 }
 
-Deno.test("readBodyLimited reads a declared body from Deno.serve straight into its buffer: no chunk held", async () => {
+Deno.test("readBodyLimited reads a declared body from Deno.serve into one buffer, held as its bytes arrive", async () => {
   const data = new Uint8Array(3_000_000).map((_, i) => i % 253);
   const { text, read, meter } = await throughServer(data as BodyInit, 4_000_000);
   assert.equal(text, "ok");
   assert.deepEqual(read, data);
   assert.ok(read && isOwned(read));
-  assert.equal(meter.peakByKind.body, data.byteLength, "one buffer of exactly the body's size");
-  assert.equal(meter.peakByKind.chunk, 0, "the bytes land in the buffer: no chunk is ever allocated");
+  assert.ok(meter.peakByKind.body <= data.byteLength + 1, "one buffer of the body's size (+1 to see a longer one)");
+  assert.ok(meter.peakByKind.chunk <= 64 * 1024, "through one 64 KiB scratch buffer");
+  assert.ok(meter.reports > 10, "taken as the bytes arrive, not declared ahead");
 });
 
 Deno.test("readBodyLimited reads a chunked body from Deno.serve through one 64 KiB scratch buffer", async () => {

@@ -207,6 +207,9 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
     let body: Uint8Array;
     try {
+      // A body that cannot fit now is refused before it is read; the budget is then taken as its
+      // bytes arrive (http_body.ts), so a request that declares much and sends nothing holds nothing.
+      uploadBudget.checkFits(Math.min(declaredLength(c.req.raw) ?? 0, maxUploadBytes));
       body = await readBodyLimited(c.req.raw, maxUploadBytes, c.get("deadline"), { meter, inspect });
     } catch (error) {
       if (error instanceof BodyTooLargeError) return apiError(413, error.message);

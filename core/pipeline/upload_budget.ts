@@ -8,8 +8,9 @@
  * uploads being received, checked and staged (upload_meter.ts kind `body`: committed as bytes
  * arrive, released when the request lets go of the body); an upload whose next bytes would pass it
  * is answered 503 with `Retry-After` at once: before its body is read when its `Content-Length`
- * does not fit, as soon as the bytes that arrived do not fit otherwise. The uploads already held
- * go on.
+ * does not fit in what is left now ({@link UploadBudget.checkFits}), as soon as the bytes that
+ * arrived do not fit otherwise. A declared length is only checked, never taken ahead of its bytes
+ * (a client could take the budget without sending any). The uploads already held go on.
  *
  * @module
  */
@@ -66,6 +67,11 @@ export class UploadBudget implements UploadMeter {
   /** Bytes of upload bodies held now. */
   get bytesHeld(): number {
     return this.#held;
+  }
+
+  /** Throws {@link UploadBudgetError} when `bytes` more would not fit now (nothing is taken). */
+  checkFits(bytes: number): void {
+    if (this.#held + bytes > this.maxBytes) throw new UploadBudgetError(bytes, this.#held, this.maxBytes);
   }
 
   /** See {@link UploadMeter.held}: only `body` counts; a growth past the budget throws and counts nothing. */
