@@ -22,7 +22,7 @@
  * @module
  */
 
-import { MemoryBudgetError } from "./upload_budget.ts";
+import { MemoryBudget, MemoryBudgetError } from "./memory_budget.ts";
 
 /** Default budget: 256 MiB. */
 export const DEFAULT_MAX_DOWNLOAD_MEMORY = 256 * 1024 * 1024;
@@ -48,31 +48,13 @@ export class DownloadBudgetError extends MemoryBudgetError {
 }
 
 /** The distinct buffers held by open response streams, against a maximum; see the module doc. */
-export class DownloadBudget {
+export class DownloadBudget extends MemoryBudget {
   readonly #streams = new Map<Uint8Array, number>();
   readonly #dropped = new FinalizationRegistry<() => void>((release) => release());
-  #held = 0;
 
-  /** A budget of `maxBytes` bytes (a positive safe integer). */
-  constructor(readonly maxBytes: number = DEFAULT_MAX_DOWNLOAD_MEMORY) {
-    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-      throw new RangeError(`download memory budget must be a positive number of bytes, got ${maxBytes}`);
-    }
-  }
-
-  /** Bytes of the buffers open response streams hold now. */
-  get bytesHeld(): number {
-    return this.#held;
-  }
-
-  /**
-   * Throws {@link DownloadBudgetError} when a buffer of `bytes` not held yet would not fit now:
-   * asked before a response's bytes are read from the store, so a refused download costs no read.
-   */
-  checkFits(bytes: number): void {
-    if (this.#held > 0 && this.#held + bytes > this.maxBytes) {
-      throw new DownloadBudgetError(bytes, this.#held, this.maxBytes);
-    }
+  /** A budget of `maxBytes` bytes (a positive safe integer); the first buffer is always admitted. */
+  constructor(maxBytes: number = DEFAULT_MAX_DOWNLOAD_MEMORY) {
+    super(maxBytes, { what: "download", refuse: (...args) => new DownloadBudgetError(...args), admitFirst: true });
   }
 
   /**
@@ -83,10 +65,7 @@ export class DownloadBudget {
    */
   stream(data: Uint8Array, options: Omit<ChunkedStreamOptions, "onDone"> = {}): ReadableStream<Uint8Array> {
     const open = this.#streams.get(data) ?? 0;
-    if (open === 0) {
-      this.checkFits(data.byteLength);
-      this.#held += data.byteLength;
-    }
+    if (open === 0) this.change(data.byteLength);
     this.#streams.set(data, open + 1);
     const token = {};
     let released = false;
@@ -97,7 +76,7 @@ export class DownloadBudget {
       const left = (this.#streams.get(data) ?? 1) - 1;
       if (left > 0) return void this.#streams.set(data, left);
       this.#streams.delete(data);
-      this.#held -= data.byteLength;
+      this.change(-data.byteLength);
     };
     const stream = chunkedStream(data, { ...options, onDone: release });
     this.#dropped.register(stream, release, token);

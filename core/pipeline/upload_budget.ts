@@ -16,30 +16,11 @@
  */
 
 import type { HeldKind, UploadMeter } from "./upload_meter.ts";
+import { MemoryBudget, MemoryBudgetError } from "./memory_budget.ts";
+
 
 /** Default budget: 256 MiB, four uploads of the default 64 MiB limit. */
 export const DEFAULT_MAX_UPLOAD_MEMORY = 256 * 1024 * 1024;
-
-/** Seconds a client refused by a memory budget is asked to wait. */
-const RETRY_AFTER_SECONDS = 2;
-
-/**
- * A server-wide memory budget refused `requested` more bytes while `held` of `max` are held
- * (answered 503 with `Retry-After`); `holders` names what holds them, `flag` the budget's flag.
- */
-export class MemoryBudgetError extends Error {
-  /** Seconds the client is asked to wait before it retries. */
-  readonly retryAfterSeconds = RETRY_AFTER_SECONDS;
-
-  /** Creates the error, with a one-line message naming the budget's flag. */
-  constructor(holders: string, flag: string, requested: number, held: number, max: number) {
-    super(
-      `server busy: ${holders} hold ${held} of the ${max} bytes allowed at once (${flag}), ` +
-        `${requested} more do not fit; retry in ${RETRY_AFTER_SECONDS} s`,
-    );
-    this.name = "MemoryBudgetError";
-  }
-}
 
 /** Taking `requested` more bytes would pass the upload budget. */
 export class UploadBudgetError extends MemoryBudgetError {
@@ -54,31 +35,15 @@ export class UploadBudgetError extends MemoryBudgetError {
  * The bytes of upload bodies held now, against a maximum; an {@link UploadMeter} that counts kind
  * `body` and throws {@link UploadBudgetError}, counting nothing, for a growth that would pass it.
  */
-export class UploadBudget implements UploadMeter {
-  #held = 0;
-
+export class UploadBudget extends MemoryBudget implements UploadMeter {
   /** A budget of `maxBytes` bytes (a positive safe integer). */
-  constructor(readonly maxBytes: number = DEFAULT_MAX_UPLOAD_MEMORY) {
-    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
-      throw new RangeError(`upload memory budget must be a positive number of bytes, got ${maxBytes}`);
-    }
-  }
-
-  /** Bytes of upload bodies held now. */
-  get bytesHeld(): number {
-    return this.#held;
-  }
-
-  /** Throws {@link UploadBudgetError} when `bytes` more would not fit now (nothing is taken). */
-  checkFits(bytes: number): void {
-    if (this.#held + bytes > this.maxBytes) throw new UploadBudgetError(bytes, this.#held, this.maxBytes);
+  constructor(maxBytes: number = DEFAULT_MAX_UPLOAD_MEMORY) {
+    super(maxBytes, { what: "upload", refuse: (...args) => new UploadBudgetError(...args) });
   }
 
   /** See {@link UploadMeter.held}: only `body` counts; a growth past the budget throws and counts nothing. */
   held(kind: HeldKind, delta: number): void {
-    if (kind !== "body") return;
-    if (delta > 0 && this.#held + delta > this.maxBytes) throw new UploadBudgetError(delta, this.#held, this.maxBytes);
-    this.#held = Math.max(0, this.#held + delta);
+    if (kind === "body") this.change(delta);
   }
 }
 
