@@ -13,7 +13,7 @@
  * @module
  */
 
-import { nodeFetch } from "./http_fetch.ts";
+import { bodySnippet, nodeFetch } from "./http_fetch.ts";
 import type { WindowRange } from "./pipeline/window_view.ts";
 
 /** A merged profile as listed by `GET /api/profile`. */
@@ -364,10 +364,7 @@ async function readJson(res: Response, what: string): Promise<unknown> {
 
 /** One line describing a non-success response, from its `{"message"}` body or its text. */
 async function describeErrorResponse(res: Response): Promise<string> {
-  let text = "";
-  try {
-    text = await res.text();
-  } catch { /* body unreadable: status alone */ }
+  const text = await bodySnippet(res, 64 * 1024); // a server decides its error body's size
   const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
   try {
     const message = (JSON.parse(text) as { message?: unknown })?.message;

@@ -8,7 +8,9 @@
  * back-pressure) and response bodies (read as they arrive), honours `signal` (aborting before the
  * head, or while either body streams, rejects or errors with `signal.reason`, so a timeout stays a
  * `TimeoutError`), follows redirects like `fetch` (303 and POST-after-301/302 become GET; a
- * streamed body cannot be replayed; `authorization` is dropped across origins) and turns network
+ * streamed body cannot be replayed; credentials — `Authorization`, `Proxy-Authorization`, `Cookie`,
+ * `Cookie2`, `WWW-Authenticate` — are dropped across origins, as Go's client does for
+ * its sensitive headers) and turns network
  * failures into a `TypeError` carrying the cause. One connection per request, closed afterwards:
  * nothing lingers between calls. It asks for no compression; a `gzip`/`deflate` body sent anyway
  * is decoded as `fetch` does.
@@ -18,6 +20,54 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
+
+/** Headers that carry credentials, never sent on to another origin by a redirect. */
+const CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "cookie", "cookie2", "www-authenticate"];
+
+/**
+ * Reads at most `maxBytes` of `res`'s body, then cancels the rest: for error bodies and answers
+ * whose size the peer decides (a hostile one could send gigabytes). `complete` is false when the
+ * body was longer; a body that fails midway gives what arrived.
+ */
+export async function readBodyPrefix(
+  res: Response,
+  maxBytes: number,
+): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  if (!res.body) return { bytes: new Uint8Array(0), complete: true };
+  const chunks: Uint8Array[] = [];
+  let length = 0, complete = true;
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (length + value.byteLength > maxBytes) {
+        chunks.push(value.subarray(0, maxBytes - length));
+        length = maxBytes;
+        complete = false;
+        break;
+      }
+      chunks.push(value);
+      length += value.byteLength;
+    }
+  } catch {
+    complete = false;
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { bytes, complete };
+}
+
+/** The first `maxBytes` of `res`'s body as text (for an error message). */
+export async function bodySnippet(res: Response, maxBytes = 4096): Promise<string> {
+  return new TextDecoder().decode((await readBodyPrefix(res, maxBytes)).bytes);
+}
 
 /** The `fetch` signature this module implements (and callers inject in tests). */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -64,7 +114,7 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
     } else if (body instanceof ReadableStream) {
       throw new TypeError(`cannot follow the redirect to ${next.origin}: the request body was a stream`);
     }
-    if (next.origin !== url.origin) headers.delete("authorization");
+    if (next.origin !== url.origin) { for (const name of CREDENTIAL_HEADERS) headers.delete(name); }
     url = next;
   }
 }

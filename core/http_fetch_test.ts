@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { nodeFetch } from "./http_fetch.ts";
+import { bodySnippet, nodeFetch, readBodyPrefix } from "./http_fetch.ts";
 
 /** Serves `handler` on 127.0.0.1:`port` (0: any) for the duration of `fn`. */
 async function withServer(
@@ -133,10 +133,12 @@ Deno.test("nodeFetch rejects with the signal's reason: abort before the head, ti
   });
 });
 
-Deno.test("nodeFetch follows redirects like fetch and drops authorization across origins", async () => {
+Deno.test("nodeFetch follows redirects like fetch and drops credentials across origins", async () => {
   const seen: string[] = [];
   await withServer((other) => {
-    seen.push(`other ${other.method} auth=${other.headers.get("authorization")}`);
+    const h = other.headers;
+    seen.push(`other ${other.method} auth=${h.get("authorization")}`);
+    seen.push(`other cookie=${h.get("cookie")} proxy=${h.get("proxy-authorization")} key=${h.get("x-api-key")}`);
     return new Response("elsewhere");
   }, async (otherBase) => {
     await withServer(async (req) => {
@@ -147,7 +149,7 @@ Deno.test("nodeFetch follows redirects like fetch and drops authorization across
       if (url.pathname === "/away") return Response.redirect(`${otherBase}/there`, 307);
       return new Response("here");
     }, async (base) => {
-      const auth = { authorization: "Bearer t" };
+      const auth = { authorization: "Bearer t", cookie: "s=1", "proxy-authorization": "Basic eA==", "x-api-key": "k" };
       assert.equal(await (await nodeFetch(`${base}/moved`, { headers: auth })).text(), "here");
       assert.equal(await (await nodeFetch(`${base}/post`, { method: "POST", body: "x" })).text(), "here");
       assert.equal(await (await nodeFetch(`${base}/away`, { headers: auth })).text(), "elsewhere");
@@ -163,15 +165,32 @@ Deno.test("nodeFetch follows redirects like fetch and drops authorization across
       await assert.rejects(nodeFetch(`${base}/away`, { method: "PUT", body: streamed }), /stream/);
     });
   });
-  assert.deepEqual(seen.slice(0, 7), [
+  assert.deepEqual(seen.slice(0, 8), [
     "GET /moved auth=Bearer t body=",
     "GET /here auth=Bearer t body=",
     "POST /post auth=null body=x",
     "GET /here auth=null body=",
     "GET /away auth=Bearer t body=",
     "other GET auth=null",
+    "other cookie=null proxy=null key=k", // as Go's client: credentials stay, other headers go on
     "GET /moved auth=null body=",
   ]);
+});
+
+Deno.test("readBodyPrefix reads at most its limit of an endless body, and says so", async () => {
+  let pulled = 0;
+  const endless = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled++;
+      c.enqueue(new Uint8Array(1000).fill(65));
+    },
+  });
+  const cut = await readBodyPrefix(new Response(endless), 2500);
+  assert.deepEqual([cut.bytes.byteLength, cut.complete], [2500, false]);
+  assert.ok(pulled <= 4, `pulled ${pulled} chunks`);
+  const whole = await readBodyPrefix(new Response("short"), 2500);
+  assert.deepEqual([new TextDecoder().decode(whole.bytes), whole.complete], ["short", true]);
+  assert.equal(await bodySnippet(new Response("x".repeat(10_000)), 10), "xxxxxxxxxx");
 });
 
 Deno.test("nodeFetch gives null bodies to HEAD, 204 and 304, and decodes a gzip body", async () => {

@@ -6,6 +6,11 @@
  * @module
  */
 
+import { bodySnippet, readBodyPrefix } from "../core/http_fetch.ts";
+
+/** The largest answer read from a discovery agent (Nomad, Consul). */
+export const MAX_DISCOVERY_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 /** TLS material read from the environment (PEM file paths). */
 export interface TlsFiles {
   /** CA bundle used to verify the server. */
@@ -84,11 +89,22 @@ export class JsonApi {
       if (signal.aborted) throw new Error(`${this.#o.service}: request to ${url.origin}${url.pathname} aborted`);
       throw new Error(`${this.#o.service}: cannot reach ${url.origin}: ${(e as Error).message}`);
     }
-    const text = await res.text();
     if (res.status !== 200) {
-      const detail = text.replace(/\s+/g, " ").trim().slice(0, 200);
+      const detail = (await bodySnippet(res)).replace(/\s+/g, " ").trim().slice(0, 200);
       throw new Error(`${this.#o.service}: GET ${url.pathname} answered ${res.status}${detail ? `: ${detail}` : ""}`);
     }
+    // At most MAX_DISCOVERY_RESPONSE_BYTES: an endless answer took 9 GB of the scraper's memory.
+    const { bytes, complete } = await readBodyPrefix(res, MAX_DISCOVERY_RESPONSE_BYTES);
+    if (!complete) {
+      if (signal.aborted) throw new Error(`${this.#o.service}: request to ${url.origin}${url.pathname} aborted`);
+      if (bytes.byteLength < MAX_DISCOVERY_RESPONSE_BYTES) {
+        throw new Error(`${this.#o.service}: GET ${url.pathname}: the answer broke off`);
+      }
+      throw new Error(
+        `${this.#o.service}: GET ${url.pathname} answered more than ${MAX_DISCOVERY_RESPONSE_BYTES} bytes: refused`,
+      );
+    }
+    const text = new TextDecoder().decode(bytes);
     try {
       return { body: JSON.parse(text) as T, headers: res.headers };
     } catch {

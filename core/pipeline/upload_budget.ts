@@ -18,7 +18,6 @@
 import type { HeldKind, UploadMeter } from "./upload_meter.ts";
 import { MemoryBudget, MemoryBudgetError } from "./memory_budget.ts";
 
-
 /** Default budget: 256 MiB, four uploads of the default 64 MiB limit. */
 export const DEFAULT_MAX_UPLOAD_MEMORY = 256 * 1024 * 1024;
 

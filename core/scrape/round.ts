@@ -13,7 +13,7 @@
  * @module
  */
 
-import { nodeFetch } from "../http_fetch.ts";
+import { bodySnippet, nodeFetch } from "../http_fetch.ts";
 import { countSamples } from "../pprof/sample_count.ts";
 import { profileUrl, type Target } from "./target.ts";
 
@@ -85,7 +85,7 @@ export async function scrapeTarget(
     url = profileUrl(target, options.seconds).href;
     const res = await (options.fetch ?? nodeFetch)(url, { headers: options.targetHeaders, signal });
     if (res.status !== 200) {
-      const text = await res.text().catch(() => "");
+      const text = await bodySnippet(res); // at most 4 KiB of an error body: a target decides its size
       throw new Error(
         `target answered ${res.status}${text.trim() ? `: ${text.replace(/\s+/g, " ").trim().slice(0, 200)}` : ""}`,
       );
