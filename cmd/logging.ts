@@ -84,20 +84,39 @@ const LEVEL_NAMES: Record<LogLevel, string> = {
 
 /** A value inside a message: strings bare, errors by their message, the rest as JSON (or inspected). */
 function renderValue(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (value instanceof Error) return value.message;
+  if (typeof value === "string") return safeText(value);
+  if (value instanceof Error) return safeText(value.message);
   if (typeof value === "bigint") return value.toString();
   try {
-    return JSON.stringify(value) ?? String(value);
+    return safeText(JSON.stringify(value) ?? String(value));
   } catch {
-    return Deno.inspect(value);
+    return safeText(Deno.inspect(value));
   }
 }
 
-/** A property value as JSON: errors become `{name, message}`, bigints strings. */
+/** Longest logged value; values come from clients too (an event's id, a key), and one was 50 MB. */
+const MAX_LOGGED_CHARS = 2048;
+
+/**
+ * `text` fit for one log line: control characters escaped (a line feed in a client's value would
+ * forge a log line of its own) and cut at {@link MAX_LOGGED_CHARS}.
+ */
+export function safeText(text: string): string {
+  const cut = text.length > MAX_LOGGED_CHARS
+    ? `${text.slice(0, MAX_LOGGED_CHARS)}… (${text.length - MAX_LOGGED_CHARS} more characters)`
+    : text;
+  return cut.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f]/g,
+    (c) => c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** A property value as JSON: errors become `{name, message}`, bigints strings, long strings cut. */
 function jsonValue(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Error) return { name: value.name, message: value.message.slice(0, MAX_LOGGED_CHARS) };
   if (typeof value === "bigint") return value.toString();
+  if (typeof value === "string" && value.length > MAX_LOGGED_CHARS) return safeText(value);
   return value;
 }
 

@@ -112,8 +112,17 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(envelope));
 }
 
+/**
+ * The largest event read: autopgo's own are a few hundred bytes, and parsing a 50 MB one (a bus
+ * anybody can write to) took the worker to 482 MiB.
+ */
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
+
 /** Parses and checks an envelope's shape; throws {@link EventFormatError} on anything else. */
 export function decodeEnvelope(body: Uint8Array): Envelope {
+  if (body.byteLength > MAX_ENVELOPE_BYTES) {
+    throw new EventFormatError(`event of ${body.byteLength} bytes is larger than ${MAX_ENVELOPE_BYTES}: not read`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));

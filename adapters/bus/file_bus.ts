@@ -35,6 +35,7 @@
  */
 
 import { join } from "node:path";
+import { getLogger } from "@logtape/logtape";
 import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "../../core/events.ts";
 import {
   type BusSettings,
@@ -48,6 +49,8 @@ import { type Clock, systemClock } from "../clock.ts";
 import { absolutePathFromFileUrl } from "../driver_url.ts";
 import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurableTemp } from "../fs_util.ts";
 import { BusDir, inflightName, keyHash, NO_KEY, pad, type QueueEntry } from "./file_bus_dir.ts";
+
+const log = getLogger(["autopgo", "bus", "file"]);
 
 const WHAT = "file event bus";
 /** An idle reader lists the whole queue at least this often (a message file put in by hand). */
@@ -271,11 +274,20 @@ export class FileEventReader implements EventReader {
 
   #load(entry: QueueEntry): IncomingMessage | undefined {
     let content: Uint8Array;
+    let unreadable = false;
     try {
       content = Deno.readFileSync(join(this.dir.inflight, entry.name)); // an event: small, local
     } catch (e) {
       if (isMissing(e)) return undefined; // lease already expired and reclaimed
-      throw new Error(`${WHAT} ${this.dir.root}: read message ${entry.name}: ${(e as Error).message}`);
+      // Unreadable (a directory, no permission): delivered as damaged, so it is acked as poison
+      // and removed, rather than failing every receive and holding up its app's queue for good.
+      log.error("{bus}: message {name} is unreadable, delivered as damaged: {error}", {
+        bus: this.dir.root,
+        name: entry.name,
+        error: (e as Error).message,
+      });
+      content = new Uint8Array(0);
+      unreadable = true;
     }
     const newline = content.indexOf(10);
     let header: { id?: unknown; orderingKey?: unknown } = {};
@@ -294,7 +306,9 @@ export class FileEventReader implements EventReader {
       deliveryAttempt: entry.attempt,
       ack: async () => {
         if (!this.#held.delete(lease.name)) return;
-        await removeIfExists(join(this.dir.inflight, lease.name));
+        const path = join(this.dir.inflight, lease.name);
+        if (unreadable) await Deno.remove(path, { recursive: true }).catch(() => {});
+        else await removeIfExists(path);
         localChange(this.dir.root).notify();
       },
       nack: async (delayMs?: number) => {

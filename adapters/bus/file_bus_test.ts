@@ -103,6 +103,29 @@ Deno.test("file bus: a damaged message file is delivered whole instead of blocki
   }
 });
 
+Deno.test("file bus: an unreadable message (a directory in its place) is delivered as damaged, then removed", async () => {
+  const { dir, url, cleanup } = await tempBus("?poll=10ms");
+  try {
+    const reader = await openFileEventReader(url);
+    const writer = await openFileEventWriter(url);
+    await Deno.mkdir(join(dir, "pending", `${"1".padStart(16, "0")}._.1.0`));
+    const message = await receiveWithin(reader, 2_000);
+    assert.equal(message?.id, "damaged-1");
+    assert.equal(message?.body.byteLength, 0);
+    await message?.ack();
+    assert.deepEqual([...Deno.readDirSync(join(dir, "inflight"))], []);
+    // The queue goes on.
+    await writer.send({ body: enc("next") });
+    const next = await receiveWithin(reader, 2_000);
+    assert.equal(next && dec(next.body), "next");
+    await next?.ack();
+    await writer.close();
+    await reader.close();
+  } finally {
+    await cleanup();
+  }
+});
+
 Deno.test("file bus: ?duplicate=2 enqueues each message twice with one id", async () => {
   const { url, cleanup } = await tempBus("?duplicate=2&poll=10ms");
   try {

@@ -73,12 +73,22 @@ export interface StagingKeyParts {
 const STAGING_NAME = /^(\d{1,20})(?:-[A-Za-z0-9]+)?$/;
 
 /**
- * Parses `<app>/staging/<name>`; returns undefined when `key` is not a staging key of a valid app.
- * Both our `<nanos>-<random>` names and the original's bare `<nanos>` are accepted.
+ * What a staging name may be: letters, digits, `.`, `_` and `-`, starting with a letter or digit,
+ * at most 200 characters. Names come from events too: one the blob store refuses (`..`, a NUL, a
+ * reserved `.autopgo-` prefix, 300 characters) used to be retried for 13 minutes as a store
+ * failure, holding up every later event of its app on an ordered bus.
+ */
+const SAFE_STAGING_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/**
+ * Parses `<app>/staging/<name>`; returns undefined when `key` is not a staging key of a valid app
+ * with a safe name. Both our `<nanos>-<random>` names and the original's bare `<nanos>` are
+ * accepted.
  */
 export function parseStagingKey(key: string): StagingKeyParts | undefined {
   const parts = key.split("/");
-  if (parts.length !== 3 || parts[1] !== "staging" || !isValidAppName(parts[0]) || parts[2] === "") return undefined;
+  if (parts.length !== 3 || parts[1] !== "staging" || !isValidAppName(parts[0])) return undefined;
+  if (!SAFE_STAGING_NAME.test(parts[2])) return undefined;
   const m = STAGING_NAME.exec(parts[2]);
   return { app: parts[0], name: parts[2], unixNanos: m ? BigInt(m[1]) : undefined };
 }
