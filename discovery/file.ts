@@ -136,9 +136,19 @@ export class FileTargetSource implements TargetSource {
   }
 }
 
+/** The largest targets file read: 16 MiB is over 100,000 targets. */
+export const MAX_TARGETS_FILE_BYTES = 16 * 1024 * 1024;
+
 async function readTargets(path: string): Promise<Target[]> {
   let text: string;
   try {
+    // A regular file of a bounded size: a FIFO put in its place hung every reload, and a 111 MB
+    // file took the scraper to 1 GiB.
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new Error("not a regular file");
+    if (info.size > MAX_TARGETS_FILE_BYTES) {
+      throw new Error(`file is ${info.size} bytes, over the limit of ${MAX_TARGETS_FILE_BYTES}`);
+    }
     text = await Deno.readTextFile(path);
   } catch (e) {
     const reason = e instanceof Deno.errors.NotFound ? "file does not exist" : (e as Error).message;

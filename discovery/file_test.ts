@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FileTargetSource, parseTargetsFile } from "./file.ts";
+import { FileTargetSource, MAX_TARGETS_FILE_BYTES, parseTargetsFile } from "./file.ts";
 
 const signal = new AbortController().signal;
 
@@ -60,6 +60,15 @@ Deno.test("file source: missing file at start is an error; reload keeps the old 
     assert.equal(await source.reload(), undefined);
     assert.deepEqual(await source.list(signal), [{ address: "http://127.0.0.1:2000", path: "/p" }]);
     await source.check(signal);
+
+    // A FIFO in its place is refused at once (reading it hung the reload), and so is a huge file.
+    await Deno.remove(path);
+    await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.match((await source.reload())?.message ?? "", /not a regular file/);
+    await Deno.remove(path);
+    await Deno.writeFile(path, new Uint8Array(MAX_TARGETS_FILE_BYTES + 1));
+    assert.match((await source.reload())?.message ?? "", /over the limit of 16777216/);
+    assert.deepEqual(await source.list(signal), [{ address: "http://127.0.0.1:2000", path: "/p" }], "old list kept");
 
     await Deno.remove(path);
     await assert.rejects(source.check(signal), /not readable/);
