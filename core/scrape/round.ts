@@ -14,6 +14,7 @@
  */
 
 import { bodySnippet, nodeFetch } from "../http_fetch.ts";
+import { BodyBuffer } from "../pipeline/http_body.ts";
 import { countSamples } from "../pprof/sample_count.ts";
 import { profileUrl, type Target } from "./target.ts";
 
@@ -91,22 +92,17 @@ export async function scrapeTarget(
       );
     }
     if (!res.body) throw new Error("target answered 200 with no body");
-    const chunks: Uint8Array[] = [];
-    let bytes = 0;
+    // One buffer that grows as the bytes arrive (a list of chunks and then their copy held every
+    // profile twice: six gzip-bomb targets took 1.9 GB).
+    const body = new BodyBuffer(MAX_SCRAPED_PROFILE_BYTES);
     for await (const chunk of res.body) {
-      bytes += chunk.byteLength;
-      if (bytes > MAX_SCRAPED_PROFILE_BYTES) {
+      if (!body.append(chunk)) {
         await res.body.cancel().catch(() => {});
         throw new Error(`target sent more than ${MAX_SCRAPED_PROFILE_BYTES} bytes`);
       }
-      chunks.push(chunk);
     }
-    const profile = new Uint8Array(bytes);
-    let offset = 0;
-    for (const chunk of chunks) {
-      profile.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const profile = body.finish();
+    const bytes = profile.byteLength;
     // Bytes that are no profile still go to the server, whose answer says what is wrong with them.
     if (countSamples(profile) === 0) return { target, url, ok: true, idle: true, bytes, ms: now() - started };
     const { key } = await options.uploader.upload(options.app, profile, { signal, timeoutMs: 0 });
