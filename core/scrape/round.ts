@@ -28,8 +28,12 @@ export interface ProfileUploader {
   ): Promise<{ key: string }>;
 }
 
-/** Largest profile a target may send (a 30 s CPU profile of a busy service is a few MiB). */
-export const MAX_SCRAPED_PROFILE_BYTES = 256 * 1024 * 1024;
+/**
+ * Largest profile a target may send, after any `Content-Encoding` is decoded: the server's default
+ * upload limit (a 30 s CPU profile of a busy service is a few MiB). Each target of a round may hold
+ * this much at once: at 256 MiB, six targets answering with gzip bombs took the scraper to 2.9 GB.
+ */
+export const MAX_SCRAPED_PROFILE_BYTES = 64 * 1024 * 1024;
 
 /** Settings of a round. */
 export interface RoundOptions {
