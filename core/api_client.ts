@@ -53,13 +53,16 @@ export class ApiError extends Error {
   readonly status: number;
   /** The server's `Retry-After` in milliseconds, when it sent one in seconds. */
   readonly retryAfterMs?: number;
+  /** No answer came within the call's timeout (such a call is not retried: it already waited). */
+  readonly timedOut: boolean;
 
   /** Creates an error with a one-line message. */
-  constructor(message: string, status: number, retryAfterMs?: number) {
+  constructor(message: string, status: number, retryAfterMs?: number, timedOut = false) {
     super(message.replace(/\s*\n\s*/g, " ").trim());
     this.name = "ApiError";
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.timedOut = timedOut;
   }
 }
 
@@ -115,7 +118,8 @@ async function withRetries<T>(
       return await call();
     } catch (error) {
       const status = error instanceof ApiError ? error.status : -1;
-      if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || signal?.aborted) throw error;
+      const timedOut = error instanceof ApiError && error.timedOut; // 4 × 60 s of silence helps nobody
+      if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || timedOut || signal?.aborted) throw error;
       const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
       await sleep(Math.min(10_000, retryAfter ?? 500 * 2 ** (attempt - 1) * (0.5 + Math.random())));
     }
@@ -174,6 +178,10 @@ export class ApiClient {
   /** Creates a client; throws {@link ApiError} when `baseUrl` is not an http(s) URL. */
   constructor(options: ApiClientOptions) {
     this.#base = parseBaseUrl(options.baseUrl);
+    if (options.token && /[\u0000-\u001f\u007f]/.test(options.token)) {
+      // Said without the token: an HTTP header error would print it.
+      throw new ApiError("the token (--token / AUTOPGO_TOKEN) contains a control character, such as a line break", 0);
+    }
     this.#token = options.token || undefined;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
     this.#fetch = options.fetch ?? nodeFetch;
@@ -322,7 +330,8 @@ export class ApiClient {
     try {
       res = await this.#fetch(url, { ...init, headers, signal: signals.length ? AbortSignal.any(signals) : undefined });
     } catch (e) {
-      throw new ApiError(`${what}: ${describeFetchError(e, url, timeoutMs)}`, 0);
+      const timedOut = (e as Error)?.name === "TimeoutError";
+      throw new ApiError(`${what}: ${describeFetchError(e, url, timeoutMs)}`, 0, undefined, timedOut);
     }
     if (okStatuses.includes(res.status)) return res;
     const retryAfter = res.headers.get("retry-after");
@@ -368,7 +377,7 @@ async function describeErrorResponse(res: Response): Promise<string> {
   const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
   try {
     const message = (JSON.parse(text) as { message?: unknown })?.message;
-    if (typeof message === "string" && message) return `server answered ${status}: ${message}`;
+    if (typeof message === "string" && message) return `server answered ${status}: ${snippet(message, 500)}`;
   } catch { /* not JSON */ }
   return text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
 }
@@ -393,7 +402,9 @@ function describeFetchError(e: unknown, url: URL, timeoutMs: number): string {
   return `cannot reach ${url.origin}: ${known ?? err?.message ?? String(e)}`;
 }
 
+/** `text` on one line, without control characters (a server's escape codes reach a terminal otherwise), cut at `max`. */
 function snippet(text: string, max = 200): string {
-  const one = text.replace(/\s+/g, " ").trim();
+  // deno-lint-ignore no-control-regex
+  const one = text.replace(/\s+/g, " ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?").trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
 }

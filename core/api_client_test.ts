@@ -272,3 +272,26 @@ Deno.test("api client retries a busy server's download, honouring Retry-After; a
   );
   assert.equal(missing, 1);
 });
+
+Deno.test("api client: a timeout is not retried, escape codes never reach the terminal, a bad token is not echoed", async () => {
+  let calls = 0;
+  const silent: typeof fetch = (_input, init) => {
+    calls++;
+    return new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+  };
+  const slow = new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: silent, timeoutMs: 50 });
+  await assert.rejects(
+    slow.download("app", { sleep: () => Promise.resolve() }),
+    (e) => e instanceof ApiError && e.timedOut,
+  );
+  assert.equal(calls, 1, "waited once, not four times");
+  const colourful: typeof fetch = () => Promise.resolve(new Response("\u001b[31mred\u001b[0m alert", { status: 500 }));
+  await assert.rejects(
+    new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: colourful }).list(),
+    (e) => e instanceof ApiError && e.message.endsWith("server answered 500: ?[31mred?[0m alert"),
+  );
+  assert.throws(
+    () => new ApiClient({ baseUrl: "http://127.0.0.1:1", token: "sekret\ntoken" }),
+    (e) => e instanceof ApiError && !e.message.includes("sekret") && /control character/.test(e.message),
+  );
+});
