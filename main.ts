@@ -29,7 +29,13 @@ export async function main(): Promise<void> {
   if (inWorker()) await import("./core/pipeline/decode_worker.ts");
   else {
     if (isBareVersionRequest(Deno.args)) {
-      console.log(versionLine());
+      try {
+        Deno.stdout.writeSync(new TextEncoder().encode(`${versionLine()}\n`));
+      } catch (e) {
+        if (e instanceof Deno.errors.BrokenPipe) Deno.exit(0);
+        Deno.stderr.writeSync(new TextEncoder().encode(`autopgo: writing the version: ${(e as Error).message}\n`));
+        Deno.exit(1);
+      }
       Deno.exit(0);
     }
     // A plain `autopgo merge` starts without commander and logging (cmd/merge_plain.ts); the rest builds the program.

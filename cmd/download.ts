@@ -1,8 +1,10 @@
 /**
  * `autopgo download APP [-o FILE]`: fetches an application's merged profile. The file is
  * written to a temporary file in the same directory and renamed into place only once the whole
- * profile has arrived, so a failed download never creates, truncates or replaces the output.
- * `-o -` writes to stdout; `--ignore-errors` turns failures into a warning and exit code 0.
+ * profile has arrived and proved to be a profile, so a failed download never creates, truncates or
+ * replaces the output; an output that is a symbolic link is written where it points, a device or
+ * a FIFO is written into. `-o -` writes to stdout (never a terminal); `--ignore-errors` turns
+ * failures into a warning and exit code 0.
  *
  * @module
  */
@@ -10,6 +12,7 @@
 import { Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { ApiClient, ApiError } from "../core/api_client.ts";
+import { countSamples } from "../core/pprof/sample_count.ts";
 import { CliError, printProblem, withNextStep } from "./cli_error.ts";
 import { apiUrlOption, appNameArg, envOption, tokenOption } from "./options.ts";
 
@@ -39,6 +42,9 @@ export function downloadCommand(): Command {
     .action(async (app: string, opts: DownloadOptions) => {
       try {
         if (opts.output !== "-") await checkOutputFolder(opts.output);
+        else if (Deno.stdout.isTerminal()) {
+          throw new CliError("refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
+        }
         const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
         const result = await client.download(app).catch((e) => {
           if (e instanceof ApiError && e.status === 404) {
@@ -47,10 +53,17 @@ export function downloadCommand(): Command {
           throw e;
         });
         if (result.notModified) throw new CliError(`download ${app}: unexpected 304 Not Modified`);
-        if (opts.output === "-") {
-          await result.body.pipeTo(Deno.stdout.writable, { preventClose: true });
-        } else {
-          const bytes = await writeAtomically(opts.output, result.body);
+        // The whole answer is checked before anything is written: a proxy's login page or a cut
+        // gzip stream answered with 200 replaced a good default.pgo, and go build then failed.
+        const profile = new Uint8Array(await new Response(result.body).arrayBuffer());
+        if (profile.byteLength > 0 && countSamples(profile) === undefined) {
+          throw new CliError(
+            `download ${app}: the server's answer (${profile.byteLength} bytes) is not a profile; nothing was written`,
+          );
+        }
+        if (opts.output === "-") await writeToStdout(profile);
+        else {
+          const bytes = await writeAtomically(opts.output, new Blob([profile]).stream());
           getLogger(["autopgo", "download"]).info("wrote {bytes} bytes to {path}", { bytes, path: opts.output });
         }
       } catch (e) {
@@ -58,6 +71,16 @@ export function downloadCommand(): Command {
         printProblem(`${withNextStep(e)} (ignored because of --ignore-errors)`, "warning");
       }
     });
+}
+
+/** Writes `data` to standard output; a reader that went away is no error, a failed write is. */
+async function writeToStdout(data: Uint8Array): Promise<void> {
+  try {
+    for (let written = 0; written < data.byteLength;) written += await Deno.stdout.write(data.subarray(written));
+  } catch (e) {
+    if (e instanceof Deno.errors.BrokenPipe) return;
+    throw new CliError(`writing to standard output: ${(e as Error).message}`);
+  }
 }
 
 /** The folder `path` would be written into, without touching the file system. */
@@ -93,8 +116,14 @@ export async function writeAtomically(path: string, body: ReadableStream<Uint8Ar
   }
   let mode = 0o644;
   try {
+    if ((await Deno.lstat(path)).isSymlink) {
+      // Written where the link points, as other tools do; the link itself stays.
+      return await writeAtomically(await Deno.realPath(path), body);
+    }
     const existing = await Deno.stat(path);
     if (existing.isDirectory) throw new CliError(`output ${path} is a directory`);
+    // A device or a FIFO (/dev/stdout, a named pipe) is written into, never replaced by a file.
+    if (!existing.isFile) return await writeInto(path, body);
     if (existing.mode !== null) mode = existing.mode & 0o777;
   } catch (e) {
     if (e instanceof CliError) throw e;
@@ -128,4 +157,24 @@ export async function writeAtomically(path: string, body: ReadableStream<Uint8Ar
     await Deno.remove(temp).catch(() => {});
     throw e;
   }
+}
+
+/** Streams `body` into the existing special file `path` (a device, a FIFO); resolves the byte count. */
+async function writeInto(path: string, body: ReadableStream<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  try {
+    const file = await Deno.open(path, { write: true });
+    try {
+      for await (const chunk of body) {
+        for (let written = 0; written < chunk.byteLength;) written += await file.write(chunk.subarray(written));
+        bytes += chunk.byteLength;
+      }
+    } finally {
+      file.close();
+    }
+  } catch (e) {
+    await body.cancel().catch(() => {});
+    throw new CliError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+  return bytes;
 }

@@ -93,6 +93,18 @@ export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
  * the target. On failure the temp file is removed and any existing target is untouched.
  */
 export function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  // A symbolic link is written where it points; a device or a FIFO is written into, never
+  // replaced by a regular file (`-o /dev/stdout` as root replaced the device).
+  try {
+    if (Deno.lstatSync(path).isSymlink) return writeFileAtomic(Deno.realPathSync(path), data);
+    const existing = Deno.statSync(path);
+    if (!existing.isFile && !existing.isDirectory) {
+      Deno.writeFileSync(path, data, { create: false });
+      return Promise.resolve();
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
+  }
   const dir = dirname(path);
   const temp = join(dir, `.${crypto.randomUUID()}.autopgo-tmp`);
   try {

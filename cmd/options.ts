@@ -85,6 +85,24 @@ export function durationArg(value: string): number {
   }
 }
 
+/**
+ * The longest a timer may wait: Deno's (Node's) timers take at most 2^31 − 1 ms (24.8 days) and
+ * fire after 1 ms beyond it, so a 30-day header timeout reset every connection at once.
+ */
+export const MAX_TIMER_MS = 24 * 24 * 3600_000;
+
+/** commander argParser for durations of at most `maxMs` (`label` names the bound in the error). */
+export function durationArgAtMost(maxMs: number, label: string): (value: string) => number {
+  return (value) => {
+    const ms = durationArg(value);
+    if (ms > maxMs) throw new InvalidArgumentError(`duration must be at most ${label}, got "${value}"`);
+    return ms;
+  };
+}
+
+/** commander argParser for durations a timer waits: at most 24 days ({@link MAX_TIMER_MS}). */
+export const timerDurationArg: (value: string) => number = durationArgAtMost(MAX_TIMER_MS, "24d");
+
 /** commander argParser for non-negative integers. */
 export function nonNegativeIntArg(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);

@@ -25,10 +25,11 @@ import { CliError, oneLine } from "./cli_error.ts";
 import {
   apiUrlOption,
   appNameArg,
-  durationArg,
+  durationArgAtMost,
   envOption,
   nonNegativeIntArg,
   portArg,
+  timerDurationArg,
   tokenOption,
 } from "./options.ts";
 
@@ -127,12 +128,12 @@ export function scrapeCommand(): Command {
         .argParser(sampleSizeArg).makeOptionMandatory(),
     )
     .addOption(
-      envOption("-f, --frequency <duration>", "time between rounds", "FREQUENCY").argParser(durationArg)
+      envOption("-f, --frequency <duration>", "time between rounds", "FREQUENCY").argParser(timerDurationArg)
         .default(60_000, "60s"),
     )
     .addOption(
       envOption("-d, --duration <duration>", "profile duration, whole seconds", "DURATION").argParser(
-        durationArg,
+        durationArgAtMost(24 * 3600_000, "24h"),
       ).default(30_000, "30s"),
     )
     .addOption(
@@ -140,7 +141,7 @@ export function scrapeCommand(): Command {
         "--target-timeout <duration>",
         "deadline per target for profiling and upload (default: duration + max(10s, duration/4))",
         "TARGET_TIMEOUT",
-      ).argParser(durationArg),
+      ).argParser(timerDurationArg),
     )
     .addOption(
       envOption("--target-header <header>", "'Name: value' header sent to targets (repeatable)", "TARGET_HEADER")

@@ -34,7 +34,7 @@ import { DEFAULT_MAX_DOWNLOAD_MEMORY } from "../core/pipeline/download_budget.ts
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
-import { durationArg, envOption, isLoopbackHost, portArg, tokenOption } from "./options.ts";
+import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } from "./options.ts";
 import { listenEarly } from "./listen.ts";
 import {
   addHttpTimeoutOptions,
@@ -114,7 +114,7 @@ export function serverCommand(): Command {
     )
     .addOption(
       envOption("--request-timeout <duration>", "deadline for one request, body included", "REQUEST_TIMEOUT")
-        .argParser(durationArg).default(120_000, "2m"),
+        .argParser(timerDurationArg).default(120_000, "2m"),
     )
     .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
   addWorkerTuningOptions(command);

@@ -32,7 +32,7 @@ import { uploadDecodeLimits } from "../core/pipeline/upload_limits.ts";
 import { runWorker, type WorkerDeps } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
-import { durationArg, envOption, nonNegativeIntArg, portArg } from "./options.ts";
+import { durationArg, envOption, nonNegativeIntArg, portArg, timerDurationArg } from "./options.ts";
 import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
 import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
 import { listenEarly } from "./listen.ts";
@@ -77,11 +77,11 @@ export function addHttpTimeoutOptions(command: Command): Command {
   return command
     .addOption(
       envOption("--header-timeout <duration>", "time a client has to send a request head", "HEADER_TIMEOUT")
-        .argParser(durationArg).default(DEFAULT_CONN_GUARD.headerTimeoutMs, "10s"),
+        .argParser(timerDurationArg).default(DEFAULT_CONN_GUARD.headerTimeoutMs, "10s"),
     )
     .addOption(
       envOption("--idle-timeout <duration>", "time a keep-alive connection may sit idle", "IDLE_TIMEOUT")
-        .argParser(durationArg).default(DEFAULT_CONN_GUARD.idleTimeoutMs, "2m"),
+        .argParser(timerDurationArg).default(DEFAULT_CONN_GUARD.idleTimeoutMs, "2m"),
     )
     .addOption(
       envOption(
@@ -125,7 +125,9 @@ export function addWorkerTuningOptions(command: Command): Command {
         .choices(["pgo", "none"]).default("pgo"),
     )
     .addOption(
-      envOption("--concurrency <n>", "events merged in parallel", "CONCURRENCY").argParser(nonNegativeIntArg).default(
+      envOption("--concurrency <n>", "events merged in parallel (at most 1024)", "CONCURRENCY").argParser(
+        concurrencyArg,
+      ).default(
         1,
       ),
     )
@@ -135,7 +137,7 @@ export function addWorkerTuningOptions(command: Command): Command {
         "period of the sweep that merges orphaned uploads (0: only at start)",
         "SWEEP_INTERVAL",
       )
-        .argParser(durationArg).default(60_000, "1m"),
+        .argParser(timerDurationArg).default(60_000, "1m"),
     )
     .addOption(
       envOption("--sweep-grace <duration>", "age before the sweep takes over an upload from its event", "SWEEP_GRACE")
@@ -419,4 +421,11 @@ export function workerCommand(): Command {
     await Promise.allSettled([reader.close(), writer.close(), store.close()]);
     log.info("stopped");
   });
+}
+
+/** `--concurrency`: 0–1024 (99,999,999 made the worker spin at start, deaf to health checks and SIGTERM). */
+function concurrencyArg(value: string): number {
+  const n = nonNegativeIntArg(value);
+  if (n > 1024) throw new InvalidArgumentError(`concurrency must be at most 1024, got ${n}`);
+  return n;
 }

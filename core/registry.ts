@@ -90,6 +90,14 @@ export class SchemeRegistry<T> {
         `invalid ${this.#kind} URL ${JSON.stringify(redactUrl(text))}: expected scheme://… (e.g. file:///abs/dir)`,
       );
     }
+    // `file:relative` parses as file:///relative: a folder at the root, which nobody meant.
+    if (url.protocol === "file:" && !/^file:\/\//i.test(text.trim())) {
+      throw new Error(
+        `invalid ${this.#kind} URL ${
+          JSON.stringify(redactUrl(text))
+        }: a file URL needs an absolute path, e.g. file:///var/lib/autopgo`,
+      );
+    }
     const scheme = url.protocol.slice(0, -1);
     const opener = this.#openers.get(scheme);
     if (!opener) {

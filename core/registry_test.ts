@@ -27,6 +27,8 @@ Deno.test("registry: unknown schemes and malformed URLs are one-line errors", as
   registry.register("file", () => Promise.resolve("f"));
   await assert.rejects(registry.open("gs://b"), /\(known schemes: file, mem\)$/);
   await assert.rejects(registry.open("/var/lib/autopgo"), /invalid blob store URL "\/var\/lib\/autopgo": expected/);
+  await assert.rejects(registry.open("file:relative"), /a file URL needs an absolute path/);
+  assert.equal(await registry.open("file:///var/lib/autopgo"), "f");
   assert.throws(() => registry.register("Bad:", () => Promise.resolve("x")), /invalid blob store URL scheme/);
 });
 

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { readRegularTextFile } from "../core/regular_file.ts";
+
 import { getLogger } from "@logtape/logtape";
 import type { Target, TargetSource } from "../core/scrape/target.ts";
 import { makeTarget } from "../core/scrape/target.ts";
@@ -142,14 +144,7 @@ export const MAX_TARGETS_FILE_BYTES = 16 * 1024 * 1024;
 async function readTargets(path: string): Promise<Target[]> {
   let text: string;
   try {
-    // A regular file of a bounded size: a FIFO put in its place hung every reload, and a 111 MB
-    // file took the scraper to 1 GiB.
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new Error("not a regular file");
-    if (info.size > MAX_TARGETS_FILE_BYTES) {
-      throw new Error(`file is ${info.size} bytes, over the limit of ${MAX_TARGETS_FILE_BYTES}`);
-    }
-    text = await Deno.readTextFile(path);
+    text = await readRegularTextFile(path, MAX_TARGETS_FILE_BYTES); // a 111 MB file took the scraper to 1 GiB
   } catch (e) {
     const reason = e instanceof Deno.errors.NotFound ? "file does not exist" : (e as Error).message;
     throw new Error(`targets file ${path}: ${reason}`);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { readRegularTextFile } from "../regular_file.ts";
+
 /** One pruning rule: pprof `Prune(drop, keep)`. */
 export interface PruneRule {
   drop: RegExp;
@@ -81,13 +83,16 @@ export function parsePruneConfig(text: string, name: string): PruneConfig {
   });
 }
 
+/** Largest prune rules file read. */
+const MAX_PRUNE_FILE_BYTES = 16 * 1024 * 1024;
+
 /**
  * Loads the pruning file at `path` (undefined or "" → no rules). A file that cannot be read is
  * an error: the operator asked for rules explicitly. `readTextFile` is injected for tests.
  */
 export async function loadPruneConfig(
   path: string | undefined,
-  readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
+  readTextFile: (path: string) => Promise<string> = (path) => readRegularTextFile(path, MAX_PRUNE_FILE_BYTES),
 ): Promise<PruneConfig> {
   if (path === undefined || path === "") return [];
   let text: string;
