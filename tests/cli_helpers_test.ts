@@ -102,6 +102,18 @@ Deno.test("download: a stream that fails midway leaves the existing file and no 
       /^CliError: output folder .*\/missing does not exist$/,
     );
     await assert.rejects(writeAtomically(dir, new Blob([new Uint8Array([1])]).stream()), /is a directory/);
+
+    // A symbolic link is written where it points; a FIFO is written into, not replaced by a file.
+    await Deno.symlink(path, `${dir}/link.pgo`);
+    assert.equal(await writeAtomically(`${dir}/link.pgo`, new Blob([new Uint8Array([4, 5])]).stream()), 2);
+    assert.ok((await Deno.lstat(`${dir}/link.pgo`)).isSymlink);
+    assert.deepEqual(await Deno.readFile(path), new Uint8Array([4, 5]));
+    const fifo = `${dir}/pipe`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const reader = Deno.readFile(fifo);
+    assert.equal(await writeAtomically(fifo, new Blob([new Uint8Array([6, 7, 8])]).stream()), 3);
+    assert.deepEqual(await reader, new Uint8Array([6, 7, 8]));
+    assert.ok((await Deno.lstat(fifo)).isFifo, "still a FIFO");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -78,6 +78,19 @@ Deno.test("utilities: upload, list, download (file and stdout), delete, clean ag
     assert.match(ignored.stderr, /^autopgo: warning: no merged profile for app "nope" yet .*--ignore-errors\)\n$/);
     await assert.rejects(Deno.stat(absent), Deno.errors.NotFound);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["alpha.pgo", "keep.pgo"]);
+    // nor does an answer that is no profile (a proxy's login page with 200)
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("<!DOCTYPE html>"));
+    try {
+      const page = await runAutopgo(["download", "alpha", "-o", keep, "-u", `http://127.0.0.1:${proxy.addr.port}`]);
+      assert.equal(page.code, 1);
+      assert.equal(
+        page.stderr,
+        "autopgo: download alpha: the server's answer (15 bytes) is not a profile; nothing was written\n",
+      );
+      assert.equal(await Deno.readTextFile(keep), "previous profile");
+    } finally {
+      await proxy.shutdown();
+    }
 
     // clean: strictly larger than; fresh profiles are not older than an hour
     const largest = Math.max(alpha.size, beta.size);
