@@ -55,7 +55,15 @@ export function downloadCommand(): Command {
         if (result.notModified) throw new CliError(`download ${app}: unexpected 304 Not Modified`);
         // The whole answer is checked before anything is written: a proxy's login page or a cut
         // gzip stream answered with 200 replaced a good default.pgo, and go build then failed.
-        const profile = new Uint8Array(await new Response(result.body).arrayBuffer());
+        const profile = await new Response(result.body).arrayBuffer().then(
+          (buffer) => new Uint8Array(buffer),
+          (e: Error) => {
+            const why = e?.name === "TimeoutError"
+              ? "no complete answer in time"
+              : `the answer broke off (${e?.message})`;
+            throw new CliError(`download ${app}: ${why}; nothing was written`);
+          },
+        );
         if (profile.byteLength > 0 && countSamples(profile) === undefined) {
           throw new CliError(
             `download ${app}: the server's answer (${profile.byteLength} bytes) is not a profile; nothing was written`,
@@ -131,7 +139,9 @@ export async function writeAtomically(path: string, body: ReadableStream<Uint8Ar
   }
   let temp: string;
   try {
-    temp = await Deno.makeTempFile({ dir, prefix: `.${base}.`, suffix: ".tmp" });
+    // deno-lint-ignore no-control-regex
+    const prefix = `.${base.replace(/[\u0000-\u001f\u007f]/g, "_")}.`; // Deno refuses control characters here
+    temp = await Deno.makeTempFile({ dir, prefix, suffix: ".tmp" });
   } catch (e) {
     await body.cancel().catch(() => {});
     throw new CliError(`cannot write ${path}: ${(e as Error).message}`);
