@@ -103,6 +103,12 @@ export interface UploadOptions extends RequestOptions, RetryOptions {
 const TRANSIENT_STATUSES = new Set([0, 408, 429, 502, 503, 504]);
 
 /**
+ * What a download retries: a busy server only. A server that cannot be reached is reported at
+ * once: a build step falls back without waiting (retrying it took 3.5 s).
+ */
+const BUSY_STATUSES = new Set([408, 429, 502, 503, 504]);
+
+/**
  * Runs `call` up to `options.attempts` times while it fails with a transient status, waiting
  * `Retry-After` (at most 10 s) or a jittered exponential backoff between attempts.
  */
@@ -110,6 +116,7 @@ async function withRetries<T>(
   options: RetryOptions,
   signal: AbortSignal | undefined,
   call: () => Promise<T>,
+  statuses: ReadonlySet<number> = TRANSIENT_STATUSES,
 ): Promise<T> {
   const attempts = Math.max(1, options.attempts ?? 4);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -119,14 +126,14 @@ async function withRetries<T>(
     } catch (error) {
       const status = error instanceof ApiError ? error.status : -1;
       const timedOut = error instanceof ApiError && error.timedOut; // 4 × 60 s of silence helps nobody
-      if (attempt >= attempts || !TRANSIENT_STATUSES.has(status) || timedOut || signal?.aborted) throw error;
+      if (attempt >= attempts || !statuses.has(status) || timedOut || signal?.aborted) throw error;
       const retryAfter = error instanceof ApiError ? error.retryAfterMs : undefined;
       await sleep(Math.min(10_000, retryAfter ?? 500 * 2 ** (attempt - 1) * (0.5 + Math.random())));
     }
   }
 }
 
-/** Options for {@link ApiClient.download} (a busy server's 503 is retried, honouring `Retry-After`). */
+/** Options for {@link ApiClient.download} (a busy server's 503 is retried, honouring `Retry-After`; an unreachable one is not). */
 export interface DownloadOptions extends RequestOptions, RetryOptions {
   /** Sends `If-None-Match`; a matching server answers 304 and `download` resolves `{ notModified: true }`. */
   ifNoneMatch?: string;
@@ -239,6 +246,7 @@ export class ApiClient {
       options,
       options.signal,
       () => this.#send("download", app, { method: "GET", headers }, options, [200, 304]),
+      BUSY_STATUSES,
     );
     const etag = res.headers.get("etag") ?? undefined;
     if (res.status === 304) {

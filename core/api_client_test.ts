@@ -295,3 +295,17 @@ Deno.test("api client: a timeout is not retried, escape codes never reach the te
     (e) => e instanceof ApiError && !e.message.includes("sekret") && /control character/.test(e.message),
   );
 });
+
+Deno.test("api client: a download does not retry a server it cannot reach (a build step falls back at once)", async () => {
+  let calls = 0;
+  const refused: typeof fetch = () => {
+    calls++;
+    return Promise.reject(Object.assign(new TypeError("connection refused"), { code: "ECONNREFUSED" }));
+  };
+  const client = new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: refused });
+  await assert.rejects(
+    client.download("app", { sleep: () => Promise.resolve() }),
+    (e) => e instanceof ApiError && e.status === 0,
+  );
+  assert.equal(calls, 1);
+});
