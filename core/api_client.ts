@@ -185,6 +185,7 @@ export class ApiClient {
   /** Creates a client; throws {@link ApiError} when `baseUrl` is not an http(s) URL. */
   constructor(options: ApiClientOptions) {
     this.#base = parseBaseUrl(options.baseUrl);
+    // deno-lint-ignore no-control-regex
     if (options.token && /[\u0000-\u001f\u007f]/.test(options.token)) {
       // Said without the token: an HTTP header error would print it.
       throw new ApiError("the token (--token / AUTOPGO_TOKEN) contains a control character, such as a line break", 0);
