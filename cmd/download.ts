@@ -12,6 +12,7 @@
 import { Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { ApiClient, ApiError } from "../core/api_client.ts";
+import { replaceControlCharacters } from "../core/control_chars.ts";
 import { countSamples } from "../core/pprof/sample_count.ts";
 import { CliError, printProblem, withNextStep } from "./cli_error.ts";
 import { apiUrlOption, appNameArg, envOption, tokenOption } from "./options.ts";
@@ -139,8 +140,7 @@ export async function writeAtomically(path: string, body: ReadableStream<Uint8Ar
   }
   let temp: string;
   try {
-    // deno-lint-ignore no-control-regex
-    const prefix = `.${base.replace(/[\u0000-\u001f\u007f]/g, "_")}.`; // Deno refuses control characters here
+    const prefix = `.${replaceControlCharacters(base, "_")}.`; // Deno refuses control characters here
     temp = await Deno.makeTempFile({ dir, prefix, suffix: ".tmp" });
   } catch (e) {
     await body.cancel().catch(() => {});

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { replaceControlCharacters } from "../core/control_chars.ts";
 import {
   configure,
   getStreamSink,
@@ -105,9 +106,8 @@ export function safeText(text: string): string {
   const cut = text.length > MAX_LOGGED_CHARS
     ? `${text.slice(0, MAX_LOGGED_CHARS)}… (${text.length - MAX_LOGGED_CHARS} more characters)`
     : text;
-  return cut.replace(
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f]/g,
+  return replaceControlCharacters(
+    cut,
     (c) => c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }

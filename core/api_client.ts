@@ -14,6 +14,7 @@
  */
 
 import { bodySnippet, nodeFetch } from "./http_fetch.ts";
+import { hasControlCharacter, replaceControlCharacters } from "./control_chars.ts";
 import type { WindowRange } from "./pipeline/window_view.ts";
 
 /** A merged profile as listed by `GET /api/profile`. */
@@ -185,8 +186,7 @@ export class ApiClient {
   /** Creates a client; throws {@link ApiError} when `baseUrl` is not an http(s) URL. */
   constructor(options: ApiClientOptions) {
     this.#base = parseBaseUrl(options.baseUrl);
-    // deno-lint-ignore no-control-regex
-    if (options.token && /[\u0000-\u001f\u007f]/.test(options.token)) {
+    if (options.token && hasControlCharacter(options.token)) {
       // Said without the token: an HTTP header error would print it.
       throw new ApiError("the token (--token / AUTOPGO_TOKEN) contains a control character, such as a line break", 0);
     }
@@ -413,7 +413,6 @@ function describeFetchError(e: unknown, url: URL, timeoutMs: number): string {
 
 /** `text` on one line, without control characters (a server's escape codes reach a terminal otherwise), cut at `max`. */
 function snippet(text: string, max = 200): string {
-  // deno-lint-ignore no-control-regex
-  const one = text.replace(/\s+/g, " ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?").trim();
+  const one = replaceControlCharacters(text.replace(/\s+/g, " "), "?", true).trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
 }

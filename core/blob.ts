@@ -11,6 +11,8 @@
  * @module
  */
 
+import { hasControlCharacter } from "./control_chars.ts";
+
 /** Metadata of one stored object. */
 export interface BlobInfo {
   /** Full key, `/`-separated (e.g. `my-app/default.pgo`). */
@@ -157,8 +159,7 @@ export function assertFolderPrefix(prefix: string): void {
  */
 export function assertValidKey(key: string): void {
   const bad = key === "" || key.startsWith("/") || key.endsWith("/") || key.includes("\\") ||
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f]/.test(key) ||
+    hasControlCharacter(key) ||
     key.split("/").some((s) => s === "" || s === "." || s === "..");
   if (bad) throw new BlobError("invalid", `invalid blob key ${JSON.stringify(key)}`, { key });
 }
