@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { openFileBlobStore } from "../adapters/blob/file_blob.ts";
 import { eventually, startAutopgoServer } from "./support/autopgo_processes.ts";
 import { rssMiB } from "./support/hostile_run.ts";
-import { readResponseHead } from "./support/raw_connection.ts";
+import { closeAll, readResponseHead } from "./support/raw_connection.ts";
 
 Deno.test("hardening: stalled downloads of new versions cannot hold more than --max-download-memory", async () => {
   const server = await startAutopgoServer(["--max-download-memory", "32MiB"]);
@@ -56,11 +56,7 @@ Deno.test("hardening: stalled downloads of new versions cannot hold more than --
     }, 10_000);
     assert.deepEqual(served, base);
   } finally {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    closeAll(conns);
     await store.close();
     await server.close();
   }

@@ -16,7 +16,7 @@ import { assertSameSamples, totalSamples } from "./support/samples.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { mergeProfiles } from "../core/pprof/merge.ts";
 import { rssMiB } from "./support/hostile_run.ts";
-import { readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
+import { closeAll, readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { largeLabelledProfile } from "./support/large_profile.ts";
 
@@ -64,11 +64,7 @@ Deno.test("hardening: a connection flood past the cap and the open-file limit le
     assert.equal(status, 200, `ready after the flood (failed connects: ${failedConnects})`);
     assert.doesNotMatch(server.lines.join("\n"), /Uncaught|Too many open files.*exit/);
   } finally {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed by the server */ }
-    }
+    closeAll(conns);
     assert.equal(await server.close(), 0, "the server exits cleanly after the flood");
   }
 });
@@ -361,11 +357,7 @@ Deno.test("hardening: stalled uploads cannot hold more than --max-upload-memory;
     }
     assert.equal(status, 201, "the large upload is accepted once the stalled ones are gone");
   } finally {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+    closeAll(conns);
     await server.close();
   }
 });

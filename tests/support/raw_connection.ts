@@ -43,3 +43,12 @@ export async function readResponseHead(conn: Deno.Conn, limitMs: number): Promis
   clearTimeout(timer);
   return { text, ms: Date.now() - started };
 }
+
+/** Closes every connection of `conns`, ignoring those already closed (by the peer or a timeout). */
+export function closeAll(conns: Iterable<Deno.Conn>): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
