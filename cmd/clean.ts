@@ -62,7 +62,11 @@ export function cleanCommand(): Command {
     .action(async (opts: CleanOptions) => {
       const rules: CleanRules = { olderThanMs: opts.olderThan, largerThanBytes: opts.largerThan };
       if (!rules.olderThanMs && !rules.largerThanBytes) {
-        throw new CliError("one of --older-than or --larger-than must be set (see `autopgo clean --help`)");
+        const zero = opts.olderThan === 0 ? "--older-than 0" : opts.largerThan === 0 ? "--larger-than 0" : undefined;
+        const why = zero === undefined ? "" : `${zero} sets no rule (0 means unset, as in the original); `;
+        throw new CliError(
+          `${why}one of --older-than or --larger-than must be set above 0 (see \`autopgo clean --help\`)`,
+        );
       }
       const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
       const now = Date.now();

@@ -53,6 +53,26 @@ export function commandNameIn(args: readonly string[]): string | undefined {
 }
 
 /**
+ * The word of a command line that names no command where one is expected: the topic of
+ * `autopgo help WORD`, or a word after `--version` (`autopgo --version extra`). Commander would
+ * print the whole usage for the first and the version for the second, ignoring the word.
+ */
+export function strayWordIn(args: readonly string[]): string | undefined {
+  const words: string[] = [];
+  let version = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") break;
+    if (ROOT_OPTIONS_WITH_VALUE.has(arg)) i++;
+    else if (VERSION_FLAGS.has(arg)) version = true;
+    else if (!arg.startsWith("-")) words.push(arg);
+  }
+  const known = (word: string) => word in COMPONENTS || word in UTILITIES;
+  if (words[0] === "help") return words[1] !== undefined && !known(words[1]) ? words[1] : undefined;
+  return version && words[0] !== undefined && !known(words[0]) ? words[0] : undefined;
+}
+
+/**
  * True when `args` only ask for the version (a version flag and root options, no command and no help): the
  * program is then built without any command module, so `autopgo --version` loads none of them.
  */
@@ -133,6 +153,13 @@ export async function buildProgram(only?: string | null): Promise<Command> {
 export async function runCli(args: string[]): Promise<number> {
   const name = commandNameIn(args);
   setProblemFormat(logFormatIn(args));
+  const stray = strayWordIn(args);
+  if (stray !== undefined) {
+    printProblem(`unknown command ${JSON.stringify(stray)} (see \`autopgo --help\`)`, "error", {
+      code: "commander.unknownCommand",
+    });
+    return 1;
+  }
   const program = await buildProgram(asksOnlyVersion(args) ? null : name);
   try {
     await program.parseAsync(args, { from: "user" });

@@ -56,7 +56,8 @@ export function byteSizeArg(value: string): number {
   if (!m) throw new InvalidArgumentError(`expected a size like 1048576, 512KiB or 64MiB, got "${value}"`);
   const unit = (m[2] ?? "b").toLowerCase()[0];
   const n = Number(m[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit];
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`size must be positive, got "${value}"`);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`size is too large (at most 8 PiB), got "${value}"`);
+  if (n <= 0) throw new InvalidArgumentError(`size must be positive, got "${value}"`);
   return n;
 }
 

@@ -157,7 +157,31 @@ Deno.test("CLI errors: one line each, saying what to do next", async () => {
         what: "clean without a rule",
         args: ["clean"],
         env: api,
-        line: /^autopgo: one of --older-than or --larger-than must be set \(see `autopgo clean --help`\)$/,
+        line: /^autopgo: one of --older-than or --larger-than must be set above 0 \(see `autopgo clean --help`\)$/,
+      },
+      {
+        what: "clean with a rule of 0, which means unset",
+        args: ["clean", "--older-than", "0"],
+        env: api,
+        line: /^autopgo: --older-than 0 sets no rule \(0 means unset, as in the original\); one of .* above 0 /,
+      },
+      {
+        what: "help for a command that does not exist",
+        args: ["help", "bogus"],
+        env: api,
+        line: /^autopgo: unknown command "bogus" \(see `autopgo --help`\)$/,
+      },
+      {
+        what: "a word after --version",
+        args: ["--version", "extra"],
+        env: api,
+        line: /^autopgo: unknown command "extra" \(see `autopgo --help`\)$/,
+      },
+      {
+        what: "a size beyond what a number holds exactly",
+        args: ["server", "--max-upload-size", "99999999999999999999"],
+        env: api,
+        line: /^autopgo: server: --max-upload-size "99999999999999999999": size is too large \(at most 8 PiB\)/,
       },
     ];
     for (const c of cases) assertOneLine(await runAutopgo(c.args, { env: c.env }), c);

@@ -140,7 +140,7 @@ Deno.test("utilities: user errors are one line with a non-zero exit", async () =
       [["upload", profiles.heap, "-a", "x"], /^autopgo: upload x: server answered 4\d\d .+$/],
       [["download", "UPPER"], /app name "UPPER" may only contain/],
       [["delete", "never-uploaded"], /^autopgo: no profile for app "never-uploaded" to delete \(see `autopgo list`\)$/],
-      [["clean"], /^autopgo: one of --older-than or --larger-than must be set \(see `autopgo clean --help`\)$/],
+      [["clean"], /^autopgo: one of --older-than or --larger-than must be set above 0 \(see `autopgo clean --help`\)$/],
       [["clean", "-d", "soon"], /invalid duration "soon"/],
       [["list", "-u", "localhost:8080"], /^autopgo: invalid API URL "localhost:8080"/],
     ];
