@@ -29,6 +29,34 @@ export function countSamples(data: Uint8Array, limits?: Partial<DecodeLimits>): 
   }
 }
 
+/** Most bytes {@link isIdleProfile} inflates: an idle Go CPU profile is a few KiB. */
+export const IDLE_PROFILE_PROBE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * True when a gzip or raw profile.proto input is a valid profile with no samples (a target that did
+ * no work), at a cost bounded by {@link IDLE_PROFILE_PROBE_BYTES} whatever the input: what the
+ * scraper asks of every profile before uploading it, where {@link countSamples} would inflate a
+ * 64 MiB gzip bomb up to the decoder's 512 MiB limit. The top level is walked until its first
+ * `sample` field (Go writes them right after the sample types); an input with none is checked by
+ * the decoder's own top-level pass. False for everything else: a profile with a sample, one that
+ * inflates further than the probe, and bytes that are no profile (whoever receives them says why).
+ */
+export function isIdleProfile(data: Uint8Array): boolean {
+  try {
+    const limits = resolveDecodeLimits({ maxDecompressedBytes: IDLE_PROFILE_PROBE_BYTES });
+    const raw = rawProfileBytes(data, limits);
+    const r = new WireReader(raw);
+    while (r.pos < r.end) {
+      const tag = r.tag();
+      if (tag === 18) return false; // field 2, `sample`, length-delimited
+      r.skip(tag & 7);
+    }
+    return scanProfile(new WireReader(raw), limits).samples.length === 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Per value column (sample type), the sum of the absolute sample values of a raw profile.proto
  * input: the totals `decodeProfile` would give, from the samples' value fields alone. Throws

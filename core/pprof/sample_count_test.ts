@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { gunzipSync } from "node:zlib";
-import { countSamples, sampleValueTotals } from "./sample_count.ts";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { countSamples, IDLE_PROFILE_PROBE_BYTES, isIdleProfile, sampleValueTotals } from "./sample_count.ts";
 import { decodeProfile } from "./decode.ts";
 import { encodeProfile, encodeUncompressed } from "./encode.ts";
 import { ProfileError } from "./errors.ts";
@@ -24,6 +24,47 @@ Deno.test("countSamples: gzip and raw inputs, idle profiles and junk", () => {
   assert.equal(countSamples(new TextEncoder().encode("not a profile")), undefined);
   assert.equal(countSamples(new Uint8Array()), undefined);
 });
+
+Deno.test("isIdleProfile: true only for a valid profile without samples, within a bounded inflation", () => {
+  const data = Deno.readFileSync(committedProfiles().cpu[0]);
+  const profile = decodeProfile(data);
+  const idle = encodeProfile({ ...profile, sample: [] });
+  assert.equal(isIdleProfile(idle), true);
+  assert.equal(isIdleProfile(new Uint8Array(gunzipSync(idle))), true);
+  assert.equal(isIdleProfile(data), false);
+  assert.equal(isIdleProfile(new TextEncoder().encode("not a profile")), false);
+  assert.equal(isIdleProfile(new Uint8Array()), false);
+  // An idle profile padded past the probe with an unknown top-level field (field 100, 8 MiB) is
+  // not called idle: the probe stops inflating there (the server's answer says what it holds).
+  const raw = new Uint8Array(gunzipSync(idle));
+  const padding = IDLE_PROFILE_PROBE_BYTES * 2;
+  const field = [0xa2, 0x06, ...varint(padding)];
+  const padded = new Uint8Array(raw.length + field.length + padding);
+  padded.set(raw);
+  padded.set(field, raw.length);
+  assert.equal(countSamples(padded), 0, "the padded profile is valid and idle");
+  assert.equal(isIdleProfile(new Uint8Array(gzipSync(padded))), false);
+  // A gzip bomb: 256 MiB of zeros in ~256 KiB.
+  assert.equal(isIdleProfile(new Uint8Array(gzipSync(new Uint8Array(256 * 1024 * 1024)))), false);
+});
+
+Deno.test("isIdleProfile: 400 seeded mutations agree with countSamples(...) === 0", () => {
+  const data = Deno.readFileSync(committedProfiles().cpu[0]);
+  const idleRaw = new Uint8Array(gunzipSync(encodeProfile({ ...decodeProfile(data), sample: [] })));
+  const inputs = [idleRaw, new Uint8Array(gunzipSync(data))];
+  const rand = seededRandom(13);
+  for (let i = 0; i < 400; i++) {
+    const { name, mutant } = randomMutation(inputs[i % inputs.length], rand);
+    assert.equal(isIdleProfile(mutant), countSamples(mutant) === 0, `mutation ${i} (${name})`);
+  }
+});
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
 
 /** The totals `decodeProfile` gives: per sample type, the sum of the absolute sample values. */
 function decodedTotals(data: Uint8Array): number[] {

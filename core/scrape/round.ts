@@ -15,7 +15,7 @@
 
 import { bodySnippet, nodeFetch } from "../http_fetch.ts";
 import { BodyBuffer } from "../pipeline/http_body.ts";
-import { countSamples } from "../pprof/sample_count.ts";
+import { isIdleProfile } from "../pprof/sample_count.ts";
 import { profileUrl, type Target } from "./target.ts";
 
 /** What the round needs from the API client (see `core/api_client.ts`). */
@@ -101,6 +101,7 @@ export async function scrapeTarget(
     const body = new BodyBuffer(MAX_SCRAPED_PROFILE_BYTES);
     for await (const chunk of res.body) {
       if (!body.append(chunk)) {
+        body.discard(); // the bytes go now, not when the buffer is collected
         await res.body.cancel().catch(() => {});
         throw new Error(`target sent more than ${MAX_SCRAPED_PROFILE_BYTES} bytes`);
       }
@@ -108,7 +109,7 @@ export async function scrapeTarget(
     const profile = body.finish();
     const bytes = profile.byteLength;
     // Bytes that are no profile still go to the server, whose answer says what is wrong with them.
-    if (countSamples(profile) === 0) return { target, url, ok: true, idle: true, bytes, ms: now() - started };
+    if (isIdleProfile(profile)) return { target, url, ok: true, idle: true, bytes, ms: now() - started };
     const { key } = await options.uploader.upload(options.app, profile, { signal, timeoutMs: 0 });
     return { target, url, ok: true, idle: false, key, bytes, ms: now() - started };
   } catch (e) {
