@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
 import { bodySnippet, nodeFetch, readBodyPrefix } from "./http_fetch.ts";
 
 /** Serves `handler` on 127.0.0.1:`port` (0: any) for the duration of `fn`. */
@@ -210,6 +211,55 @@ Deno.test("nodeFetch gives null bodies to HEAD, 204 and 304, and decodes a gzip 
     assert.equal(same.status, 304);
     assert.equal(same.headers.get("etag"), '"1"');
     assert.equal(await (await nodeFetch(`${base}/gz`)).text(), "compressed text");
+  });
+});
+
+Deno.test("nodeFetch decodes a gzip bomb in small chunks, inflating only what the reader takes", async () => {
+  // 64 KiB of gzip that inflates to 64 MiB, sent again and again (a hostile target).
+  const member = gzipSync(new Uint8Array(64 << 20));
+  let sent = 0;
+  await withServer(() => {
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += member.length;
+        controller.enqueue(member);
+      },
+    });
+    return new Response(body, { headers: { "content-encoding": "gzip" } });
+  }, async (base) => {
+    const reader = (await nodeFetch(`${base}/bomb`)).body!.getReader();
+    let read = 0, largest = 0;
+    while (read < 8 << 20) {
+      const { value } = await reader.read();
+      read += value!.byteLength;
+      largest = Math.max(largest, value!.byteLength);
+    }
+    await reader.cancel();
+    assert.ok(largest <= 64 * 1024, `largest decoded chunk ${largest} bytes`);
+    // Each member inflates to 64 MiB: had the inflater taken everything the connection offered,
+    // the reader would have been handed it. What was sent is what the sockets' buffers hold.
+    assert.ok(sent <= 16 << 20, `${sent} compressed bytes sent for 8 MiB read`);
+  });
+});
+
+Deno.test("nodeFetch: a corrupt gzip body is a TypeError naming the encoding; a timeout mid-body stays a TimeoutError", async () => {
+  await withServer((req) => {
+    if (new URL(req.url).pathname === "/corrupt") {
+      return new Response(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff]), {
+        headers: { "content-encoding": "gzip" },
+      });
+    }
+    const head = gzipSync(new TextEncoder().encode("the start")).subarray(0, 12);
+    const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(head) }); // never ends
+    return new Response(body, { headers: { "content-encoding": "gzip" } });
+  }, async (base) => {
+    await assert.rejects((await nodeFetch(`${base}/corrupt`)).arrayBuffer(), (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(e.message, /^decoding the gzip body: /);
+      return true;
+    });
+    const res = await nodeFetch(`${base}/stalls`, { signal: AbortSignal.timeout(300) });
+    await assert.rejects(res.arrayBuffer(), (e: Error) => e.name === "TimeoutError");
   });
 });
 
