@@ -40,14 +40,46 @@ export function listenError(component: string, host: string, port: number, error
   return new CliError(`cannot listen on ${host}:${port}: ${oneLine(error)} (--host, --port)`);
 }
 
+/**
+ * `--host`'s default: every interface, IPv6 and IPv4 alike, as Go's `:8080` listens (the original's
+ * components). On a machine without IPv6 (a kernel or container with it turned off) this address
+ * cannot be bound, and every IPv4 interface (`0.0.0.0`) is listened on instead.
+ */
+export const ALL_INTERFACES = "::";
+
+/** How `--help` shows {@link ALL_INTERFACES}. */
+export const ALL_INTERFACES_HELP = "::, all interfaces, IPv6 and IPv4 (0.0.0.0 where IPv6 is off)";
+
 /** Binds `host:port` now (through the connection guard when given) and answers 503 until `serve`. */
 export function listenEarly(component: string, host: string, port: number, guard?: ConnGuardOptions): EarlyServer {
   let handler: Handler = starting;
-  let http: HttpServerHandle;
-  try {
-    http = startHttpServer(host, port, (request) => handler(request), guard);
-  } catch (error) {
-    throw listenError(component, host, port, error);
-  }
+  const http = bindHost(
+    host,
+    (hostname) => startHttpServer(hostname, port, (request) => handler(request), guard),
+    (hostname, error) => listenError(component, hostname, port, error),
+  );
   return { http, serve: (h) => handler = h };
+}
+
+/**
+ * `bind(host)`; for {@link ALL_INTERFACES} on a machine that has no IPv6, `bind("0.0.0.0")`. A port
+ * that is taken or forbidden is not retried. Errors are thrown as `describe` words them.
+ */
+export function bindHost<T>(
+  host: string,
+  bind: (hostname: string) => T,
+  describe: (host: string, e: unknown) => Error,
+): T {
+  try {
+    return bind(host);
+  } catch (error) {
+    const portProblem = error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied ||
+      error instanceof Deno.errors.NotCapable;
+    if (host !== ALL_INTERFACES || portProblem) throw describe(host, error);
+  }
+  try {
+    return bind("0.0.0.0");
+  } catch (error) {
+    throw describe("0.0.0.0", error);
+  }
 }

@@ -17,7 +17,7 @@ import { createOpsApp } from "../core/pipeline/http_serve.ts";
 import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
-import { listenEarly } from "./listen.ts";
+import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly } from "./listen.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
 import type { TargetSource } from "../core/scrape/target.ts";
@@ -153,7 +153,12 @@ export function scrapeCommand(): Command {
       envOption("-p, --port <port>", "port of the health/ready HTTP server", "PORT").argParser(portArg)
         .default(8082),
     )
-    .addOption(envOption("--host <address>", "address the health/ready server listens on", "HOST").default("0.0.0.0"))
+    .addOption(
+      envOption("--host <address>", "address the health/ready server listens on", "HOST").default(
+        ALL_INTERFACES,
+        ALL_INTERFACES_HELP,
+      ),
+    )
     .addOption(
       envOption(
         "--unhealthy-after <rounds>",

@@ -35,7 +35,7 @@ import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./de
 import { durationArg, envOption, nonNegativeIntArg, portArg, timerDurationArg } from "./options.ts";
 import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
 import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
-import { listenEarly } from "./listen.ts";
+import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly } from "./listen.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -61,9 +61,12 @@ export function byteSizeArg(value: string): number {
   return n;
 }
 
-/** The `--host` option (`AUTOPGO_HOST`); the original listened on all interfaces. */
+/** The `--host` option (`AUTOPGO_HOST`); the original listened on all interfaces (Go's `:port`). */
 export function hostOption(): Option {
-  return envOption("--host <address>", "interface to listen on", "HOST").default("0.0.0.0");
+  return envOption("--host <address>", "interface to listen on", "HOST").default(
+    ALL_INTERFACES,
+    ALL_INTERFACES_HELP,
+  );
 }
 
 /** HTTP connection limits shared by `server` and `worker`. */

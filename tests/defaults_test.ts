@@ -12,7 +12,7 @@ import { runAutopgo } from "./support/cli.ts";
 import { spawnAutopgo } from "./support/autopgo_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const TOKEN_WARNING = /listening beyond loopback \(0\.0\.0\.0\) without --token/;
+const TOKEN_WARNING = /listening beyond loopback \((::|0\.0\.0\.0)\) without --token/;
 
 Deno.test({
   name: "deno task start listens on 127.0.0.1 and says so; AUTOPGO_SERVER_PORT wins over AUTOPGO_PORT",
@@ -39,7 +39,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "autopgo server listens on all interfaces by default, logs 0.0.0.0 and warns unless --token is set",
+  name:
+    "autopgo server listens on all interfaces, IPv6 and IPv4, by default, logs [::] (0.0.0.0 without IPv6) and warns unless --token is set",
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {
@@ -48,8 +49,14 @@ Deno.test({
     for (const extra of [[], ["--token", "s3cret"]]) {
       const server = spawnAutopgo(["server", "--port", "0", "--data-dir", dataDir, ...extra]);
       try {
-        await server.waitFor(/listening on http:\/\/0\.0\.0\.0:\d+/, 60_000);
+        // 0.0.0.0 only on a machine without IPv6.
+        const [, all, port] = await server.waitFor(/listening on http:\/\/(\[::\]|0\.0\.0\.0):(\d+)/, 60_000);
         if (extra.length === 0) await server.waitFor(TOKEN_WARNING);
+        for (const host of all === "[::]" ? ["127.0.0.1", "[::1]"] : ["127.0.0.1"]) {
+          const res = await fetch(`http://${host}:${port}/api/health`);
+          assert.equal(res.status, 200, host);
+          await res.body?.cancel();
+        }
       } finally {
         assert.equal(await server.stop(), 0);
       }
