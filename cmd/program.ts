@@ -12,7 +12,7 @@ import { Command, CommanderError, Option } from "commander";
 import { dispose, getLogger } from "@logtape/logtape";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, resolveLogLevel, setupLogging } from "./logging.ts";
 import { CliError, printProblem, setProblemFormat, withNextStep } from "./cli_error.ts";
-import { preferComponentEnv } from "./options.ts";
+import { componentEnvName, preferComponentEnv } from "./options.ts";
 import { VERSION_FLAGS, versionLine } from "./version.ts";
 
 /** How a command module is loaded: a literal dynamic import, so only the command being run is loaded (fast start-up). */
@@ -184,6 +184,13 @@ export async function runCli(args: string[]): Promise<number> {
   }
 }
 
+/** An option's variable as a component's help names it: its own name or the shared one (options.ts). */
+function envNames(command: string | undefined, envVar: string): string {
+  if (command === undefined || !(command in COMPONENTS)) return envVar;
+  const own = componentEnvName(command, envVar);
+  return own === envVar || !envVar.startsWith("AUTOPGO_") ? envVar : `${own} or ${envVar}`;
+}
+
 /** Commander exits that print nothing of ours (help and version output). */
 const SILENT_CODES = new Set(["commander.help", "commander.helpDisplayed", "commander.version"]);
 
@@ -227,7 +234,7 @@ export function describeCommanderError(error: CommanderError, program: Command, 
       const flags = /'([^']+)'/.exec(text)?.[1];
       const option = optionOf(flags);
       const long = option?.long ?? flags;
-      const env = option?.envVar ? ` or set ${option.envVar}` : "";
+      const env = option?.envVar ? ` or set ${envNames(name, option.envVar)}` : "";
       return `${scope}${long} is required: pass ${flags?.replace(/^-\w, /, "") ?? long}${env} (${help})`;
     }
     case "commander.missingArgument": {

@@ -195,7 +195,11 @@ Deno.test(
 Deno.test("scrape: invalid configuration is a one-line error and a non-zero exit", async () => {
   const { runAutopgo } = await import("./support/cli.ts");
   const cases: [string[], Record<string, string>, RegExp][] = [
-    [["scrape", "-s", "1", "t.json"], {}, /^autopgo: scrape: --app is required: pass --app <name> or set AUTOPGO_APP/],
+    [
+      ["scrape", "-s", "1", "t.json"],
+      {},
+      /^autopgo: scrape: --app is required: pass --app <name> or set AUTOPGO_SCRAPE_APP or AUTOPGO_APP /,
+    ],
     [["scrape", "-a", "shop", "t.json"], {}, /^autopgo: scrape: --sample-size is required: pass --sample-size <n>/],
     [["scrape", "-a", "shop", "-s", "0", "t.json"], {}, /sample size must be at least 1/],
     [["scrape", "-a", "Shop", "-s", "1", "t.json"], {}, /app name "Shop" may only contain/],
