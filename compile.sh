@@ -3,7 +3,7 @@
 # single-file `autopgo.js` (build/bundle.ts: `deno bundle` split into modules that its first run unpacks into a cache
 # folder; runs wherever Deno runs: `deno run -A autopgo.js …`), install.sh, and
 # SHA256SUMS over all of them. Every build is stamped with the version (cmd/version.ts) and the git commit, so
-# `autopgo --version` prints e.g. `autopgo 0.2.0 (commit 1a2b3c4, deno 2.9.6)`.
+# `autopgo --version` prints e.g. `autopgo 0.1.0 (commit 1a2b3c4, deno 2.9.6)`.
 #
 # Usage: compile.sh [TARGET|js ...]    default: the five targets below and js ($TARGETS also names targets)
 #        compile.sh --checksums        only rewrite SHA256SUMS over the assets already in dist/
@@ -132,17 +132,17 @@ for arg in "$@"; do
     *) requested+=("$arg") ;;
   esac
 done
-dist=${DIST_DIR:-dist}
-mkdir -p "$dist"
-dist=$(cd "$dist" && pwd)
-if $checksums_only; then write_checksums; exit 0; fi
-
 explicit=true
 [ ${#requested[@]} -gt 0 ] || [ -z "${TARGETS:-}" ] || read -r -a requested <<<"$TARGETS"
 [ ${#requested[@]} -gt 0 ] || { explicit=false; requested=("${all_targets[@]}" js); }
 for t in "${requested[@]}"; do
   [[ " ${all_targets[*]} js " == *" $t "* ]] || die "unknown target $t (known: ${all_targets[*]} js)"
 done
+
+dist=${DIST_DIR:-dist}
+mkdir -p "$dist"
+dist=$(cd "$dist" && pwd)
+if $checksums_only; then write_checksums; exit 0; fi
 
 version=$(sed -n 's/^export const VERSION = "\(.*\)";/\1/p' cmd/version.ts)
 [ -n "$version" ] || die "no VERSION in cmd/version.ts"

@@ -1,22 +1,28 @@
 #!/bin/sh
-# Installs autopgo from a GitHub release: the binary for this OS and architecture, verified against the release's
-# SHA256SUMS, into PREFIX/bin. Use the copy attached to a release, which knows the repository it came from:
-#
-#   curl -fsSL https://github.com/OWNER/autopgo/releases/latest/download/install.sh | sh
-#   curl -fsSL https://github.com/OWNER/autopgo/releases/latest/download/install.sh | sh -s -- --version v0.2.0
-#
-# Options (environment):
-#   --version TAG    release to install, e.g. v0.2.0 (AUTOPGO_VERSION; default latest)
-#   --prefix DIR     install to DIR/bin (AUTOPGO_PREFIX; default /usr/local if writable, else ~/.local)
-#   --bin-dir DIR    install to DIR itself (AUTOPGO_BIN_DIR)
-#   --repo OWNER/NAME  repository whose releases to use (AUTOPGO_REPO)
-#   --resolve        print the release tag, target and asset name, install nothing
-# AUTOPGO_RELEASE_URL replaces https://github.com/OWNER/NAME/releases (mirrors, GitHub Enterprise, tests).
-# Binaries exist for Linux and macOS on x86_64 and arm64 and for Windows on x86_64; elsewhere run the release's
-# autopgo.js with Deno (`deno run -A autopgo.js`).
+# Installs autopgo from a GitHub release; `sh install.sh --help` (or `... | sh -s -- --help`) says how.
 set -eu
 
 default_repo="" # compile.sh writes the publishing repository here in the copy attached to a release
+
+usage() {
+  cat <<'USAGE'
+Installs autopgo from a GitHub release: the binary for this OS and architecture, verified against the release's
+SHA256SUMS, into PREFIX/bin. Use the copy attached to a release, which knows the repository it came from:
+
+  curl -fsSL https://github.com/OWNER/autopgo/releases/latest/download/install.sh | sh
+  curl -fsSL https://github.com/OWNER/autopgo/releases/latest/download/install.sh | sh -s -- --version v0.1.0
+
+Options (environment):
+  --version TAG    release to install, e.g. v0.1.0 (AUTOPGO_VERSION; default latest)
+  --prefix DIR     install to DIR/bin (AUTOPGO_PREFIX; default /usr/local if writable, else ~/.local)
+  --bin-dir DIR    install to DIR itself (AUTOPGO_BIN_DIR)
+  --repo OWNER/NAME  repository whose releases to use (AUTOPGO_REPO)
+  --resolve        print the release tag, target and asset name, install nothing
+AUTOPGO_RELEASE_URL replaces https://github.com/OWNER/NAME/releases (mirrors, GitHub Enterprise, tests).
+Binaries exist for Linux and macOS on x86_64 and arm64 and for Windows on x86_64; elsewhere run the release's
+autopgo.js with Deno (`deno run -A autopgo.js`).
+USAGE
+}
 
 die() {
   printf 'autopgo install: error: %s\n' "$*" >&2
@@ -40,7 +46,7 @@ while [ $# -gt 0 ]; do
     --repo) repo=$2 && shift ;;
     --resolve) resolve_only=true ;;
     -h | --help)
-      sed -n '2,17p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//' || true
+      usage
       exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -128,7 +134,7 @@ case $version in
   latest) tag=$(latest_tag) ;;
   v*) tag=$version ;;
   [0-9]*) tag=v$version ;;
-  *) die "--version $version: expected a tag such as v0.2.0, or latest" ;;
+  *) die "--version $version: expected a tag such as v0.1.0, or latest" ;;
 esac
 if $resolve_only; then
   printf 'tag=%s\ntarget=%s\nasset=%s\n' "$tag" "$target" "$asset"

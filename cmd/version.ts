@@ -1,5 +1,5 @@
 /**
- * Build identity printed by `autopgo --version`, e.g. `autopgo 0.2.0 (commit 1a2b3c4, deno 2.9.6)`.
+ * Build identity printed by `autopgo --version`, e.g. `autopgo 0.1.0 (commit 1a2b3c4, deno 2.9.6)`.
  * The version is kept in code (not read from deno.json at run time) so a compiled binary is
  * self-contained; the commit is stamped by compile.sh (build_info.ts); the Deno version is the
  * runtime's own (denort's in a compiled binary, the running deno's for `autopgo.js`).
