@@ -2,12 +2,14 @@
  * DownloadBudget and chunkedStream (download_budget.ts): streams yield the bytes in chunks without
  * copying them; the distinct buffers held by open streams are bounded, a shared buffer costs
  * nothing more, the first is always admitted, and a buffer is let go when its last stream ends, is
- * cancelled or runs out of time.
+ * cancelled, runs out of time or is dropped and collected.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import {
   chunkedStream,
   DownloadBudget,
@@ -82,4 +84,19 @@ Deno.test("DownloadBudget: a stream that runs out of time ends early and lets it
   // The time allowed: the request deadline plus the bytes at the slowest rate.
   assert.equal(downloadDeadlineMs(0, 120_000), 120_000);
   assert.equal(downloadDeadlineMs(10 * MIN_DOWNLOAD_BYTES_PER_SECOND, 120_000), 130_000);
+});
+
+Deno.test("DownloadBudget: a stream dropped without ending or cancelling lets its buffer go when collected", async () => {
+  const budget = new DownloadBudget(100);
+  (() => void budget.stream(new Uint8Array(60)))(); // a response Deno never got to send, dropped
+  assert.equal(budget.bytesHeld, 60);
+  // V8 exposes `gc` only behind --expose-gc; set at run time, it shows in a new context.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const held = () => budget.bytesHeld;
+  for (let tries = 0; held() !== 0 && tries < 50; tries++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 10)); // finalizers run in a later task
+  }
+  assert.equal(held(), 0, "the finalizer released the dropped stream's bytes");
 });
