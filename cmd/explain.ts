@@ -188,7 +188,8 @@ with the callee the compiler would test for before the dynamic call.
   share       that weight as a percentage of all edges
   site share  that weight as a percentage of the site's weight, of how many callees
   kind        interface: several methods of one name on different types were called
-              func value: a closure was called, so the call goes through a function value
+              func value: a closure and, hotter, a plain function were called (Go
+              devirtualizes a function value to a plain function only)
   caller, offset, callee: as above (ties with other callees are named)
 An interface call that reached only one type looks like a direct call in a profile and is
 not listed.`;

@@ -23,6 +23,8 @@ Deno.test("explainEdgeMap: shares, cumulative shares, hot cut and indirect call 
       edge("m.a", "runtime.asyncPreempt", 2, 5),
       edge("m.d", "m.e", 1, 10),
       edge("m.f", "m.g.func1", 3, 6),
+      edge("m.j", "m.k.func2", 5, 3),
+      edge("m.j", "m.Plain", 5, 4),
       edge("m.h", "m.(*I).Lock", 1, 4),
     ],
   };
@@ -35,8 +37,9 @@ Deno.test("explainEdgeMap: shares, cumulative shares, hot cut and indirect call 
   // m.d → m.e (one function) and m.h → (*I).Lock (one method) may be direct calls: not listed.
   assertEquals(r.devirtualization.map((c) => [c.caller, c.callee, c.siteShare, c.calleeCount, c.kind]), [
     ["m.a", "m.(*B).Area", 62.5, 3, "interface"],
-    ["m.f", "m.g.func1", 100, 1, "func value"],
+    ["m.j", "m.Plain", (4 / 7) * 100, 2, "func value"],
   ]);
+  // m.f → m.g.func1: a closure, which Go's compiler never devirtualizes to (nor a direct call of it).
   const text = formatExplainReport(r, 1);
   ok(text.includes("Hot (70% CDF): 2 edges at 1 call sites"), text);
   ok(text.includes("… 1 more (use --top 0 to list all)"), text);

@@ -86,6 +86,16 @@ export function indirectCallKind(callees: readonly string[]): IndirectCallKind |
   return undefined;
 }
 
+/**
+ * True when a function-value call whose hottest callee is `callee` is devirtualized by Go's
+ * compiler: it skips the site when that callee is a closure (its context would have to be passed
+ * along; go.dev/issue/61577) or a method (method values and expressions), and does not fall back to
+ * the next callee (cmd/compile/internal/devirtualize/pgo.go, maybeDevirtualizeFunctionCall).
+ */
+export function funcValueTarget(callee: string): boolean {
+  return !isClosure(callee) && methodName(callee) === undefined;
+}
+
 /** Every call site the edge map proves indirect, keyed `<offset>\u0000<caller>`, with its kind. */
 export function indirectCallSites(map: PgoEdgeMap): Map<string, IndirectCallKind> {
   const callees = new Map<string, string[]>();
@@ -137,7 +147,7 @@ export function explainEdgeMap(
   const indirect = indirectCallSites(map);
   const devirtualization = devirtualizationCandidates(map).flatMap((c) => {
     const kind = indirect.get(`${c.callSiteOffset}\u0000${c.caller}`);
-    return kind ? [{ ...describe(c, total), kind }] : [];
+    return kind && (kind === "interface" || funcValueTarget(c.callee)) ? [{ ...describe(c, total), kind }] : [];
   });
   return {
     ...info,
