@@ -76,6 +76,8 @@ export function decodeProfile(
  */
 export function parseFailure(error: unknown, raw: Uint8Array): unknown {
   if (error instanceof ProfileError && error.kind === "malformed") {
+    const other = otherFormatProblem(raw);
+    if (other) return new ProfileError("unsupported", other);
     const legacy = legacyFormatName(raw);
     if (legacy) {
       return new ProfileError(
@@ -86,6 +88,24 @@ export function parseFailure(error: unknown, raw: Uint8Array): unknown {
     }
   }
   return error instanceof ProfileError ? error.withContext("parsing profile") : error;
+}
+
+/**
+ * What else `raw` is, when it is one of the files met where a profile is expected (the output of
+ * `go tool preprofile`, a Go execution trace, a goroutine dump, a web page), as one line saying
+ * so and what to give instead.
+ */
+export function otherFormatProblem(raw: Uint8Array): string | undefined {
+  const head = String.fromCharCode(...raw.subarray(0, 64));
+  const instead = "take a CPU profile from /debug/pprof/profile";
+  let what: string | undefined;
+  if (head.startsWith("GO PREPROFILE V1")) {
+    return "go tool preprofile output is not a pprof profile: give the CPU profile it was made from (go build reads both)";
+  }
+  if (/^go 1\.\d+ trace\0/.test(head)) what = "a Go execution trace (/debug/pprof/trace)";
+  else if (/^goroutine \d+ \[/.test(head)) what = "a goroutine dump (/debug/pprof/goroutine?debug=2)";
+  else if (/^\s*<(!doctype html|html)/i.test(head)) what = "an HTML page";
+  return what && `${what} is not a pprof profile: ${instead}`;
 }
 
 /** Names a legacy (pre-profile.proto) format google/pprof would fall back to, if `raw` looks like one. */

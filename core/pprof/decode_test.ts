@@ -470,3 +470,22 @@ Deno.test("count limits are enforced while decoding", () => {
     (e) => (e as ProfileError).kind === "too-large",
   );
 });
+
+Deno.test("files met where a profile is expected are named, with what to give instead", () => {
+  const cases: [string, RegExp][] = [
+    ["GO PREPROFILE V1\nmain.a\nmain.b\n1 2\n", /^go tool preprofile output is not a pprof profile: give the CPU/],
+    ["go 1.23 trace\0\0\0\x01\x02\x03", /^a Go execution trace \(\/debug\/pprof\/trace\) is not a pprof profile: take/],
+    ["goroutine 1 [running]:\nmain.main()\n", /^a goroutine dump .* is not a pprof profile: take a CPU profile from/],
+    ["<!DOCTYPE html><html><body>/debug/pprof/</body></html>", /^an HTML page is not a pprof profile: take/],
+  ];
+  for (const [text, expected] of cases) {
+    const raw = new TextEncoder().encode(text);
+    for (const input of [raw, new Uint8Array(gzipSync(raw))]) {
+      assert.throws(() => decodeProfile(input), (e: unknown) => {
+        assert.ok(e instanceof ProfileError && e.kind === "unsupported", String(e));
+        assert.match(e.message, expected);
+        return true;
+      });
+    }
+  }
+});
