@@ -138,7 +138,7 @@ Deno.test("issue 15: unmappable uploads are refused at the door with 422 and a o
     for (const [name, { variant, reason }] of Object.entries(UNMAPPABLE_VARIANTS)) {
       const r = await upload(server.url, "door", variantBytes(real, variant));
       assert.equal(r.status, 422, `${name}: ${JSON.stringify(r.body)}`);
-      assert.match(String(r.body.message), /^profile is not usable for PGO: [^\n]+$/, name);
+      assert.match(String(r.body.message), /^profile cannot be merged: [^\n]+$/, name);
       assert.match(String(r.body.message), reason, name);
     }
     assert.deepEqual(await listFiles(dataDir), [], "nothing staged");
@@ -181,7 +181,7 @@ Deno.test("issue 15: existing bases: a mappable one is normalised, an unmappable
       key: "stuck",
       count: 0,
       bases: 1,
-      lastReason: "cannot derive samples/count from cpu/nanoseconds: no cpu/nanoseconds period (no period type)",
+      lastReason: "cannot derive samples/count from cpu/nanoseconds: no CPU time period (no period type)",
       lastRejectedAt: "",
     });
     const cli = await runAutopgo(["list", "--json", "-u", server.url]);

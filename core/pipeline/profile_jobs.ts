@@ -53,7 +53,7 @@ export type CompactionMode = "pgo" | "none";
 /** What the upload check found. */
 export type UploadVerdict =
   | { status: "usable" }
-  | { status: "unusable"; reasons: string[] }
+  | ({ status: "unusable" } & Refusal)
   | { status: "invalid"; kind: ProfileErrorKind; message: string };
 
 /** What an upload check held besides the upload itself, in bytes (reported when asked: upload_meter.ts). */
@@ -173,16 +173,29 @@ export class JobDeadlineError extends Error {
  * values and asks whether Go's PGO would use it: the profile, or the one-line reasons it is not
  * usable. The server's check and the worker's preparation both call this, so they agree.
  */
-export function normalizeUpload(p: Profile): { profile: Profile } | { reasons: string[] } {
+export function normalizeUpload(p: Profile): { profile: Profile } | Refusal {
   try {
     canonicalizeProfile(p);
     checkUploadValues(p);
   } catch (error) {
-    if (error instanceof ProfileError) return { reasons: [error.message] };
+    if (error instanceof ProfileError) {
+      return { reasons: [error.message], refusal: `cannot be merged: ${error.message}` };
+    }
     throw error;
   }
   const verdict = checkPgo(p);
-  return verdict.usable ? { profile: p } : { reasons: verdict.reasons };
+  if (verdict.usable) return { profile: p };
+  return { reasons: verdict.reasons, refusal: `is not usable for PGO: ${verdict.reasons.join("; ")}` };
+}
+
+/**
+ * Why an upload is refused: `reasons`, one line each, and `refusal`, the predicate that completes
+ * "profile …": "is not usable for PGO: …" when Go's compiler would not use it, "cannot be merged:
+ * …" when it is no CPU profile autopgo can keep (core/pprof/canonical.ts) or has values it refuses.
+ */
+export interface Refusal {
+  reasons: string[];
+  refusal: string;
 }
 
 /**
@@ -199,7 +212,7 @@ export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>
   }
   if (held) held.tables = decodedTableBytes(profile);
   const normalized = normalizeUpload(profile);
-  return "profile" in normalized ? { status: "usable" } : { status: "unusable", reasons: normalized.reasons };
+  return "profile" in normalized ? { status: "usable" } : { status: "unusable", ...normalized };
 }
 
 /** The bookkeeping of an encoded base profile (its comments only are decoded). */
@@ -225,7 +238,7 @@ export function prepareProfile(
 ): { profile: Profile } | { poison: string } {
   try {
     const normalized = normalizeUpload(decodeProfile(data, limits));
-    if ("reasons" in normalized) return { poison: `not usable for PGO: ${normalized.reasons.join("; ")}` };
+    if ("reasons" in normalized) return { poison: normalized.refusal.replace(/^is /, "") };
     let profile = normalized.profile;
     for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
     if (rules.length > 0) profile = compactProfile(profile);

@@ -278,7 +278,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const verdict = checked.verdict;
     if (verdict.status === "invalid") return apiError(400, `invalid profile: ${verdict.message}`);
     if (verdict.status === "unusable") {
-      return apiError(422, `profile is not usable for PGO: ${verdict.reasons.join("; ")}`);
+      return apiError(422, `profile ${verdict.refusal}`);
     }
     const staged = await stage(deps, app, body, c.get("deadline"), hash);
     const key = hash ? await claimIdempotencyKey(deps.store, app, hash, staged, c.get("deadline")) : staged;

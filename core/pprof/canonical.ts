@@ -7,11 +7,14 @@
  * Rules ({@link canonicalizeProfile}):
  * - the first `samples/count` and the first `cpu/nanoseconds` column are kept, in that order;
  *   every other column (an extra type, a duplicate, a renamed one) is dropped;
- * - the period is known when the period type is `cpu/nanoseconds` and the period is positive;
+ * - the period is known when the period type is CPU time (`cpu/nanoseconds`, or `cpu/microseconds`,
+ *   `cpu/milliseconds`, `cpu/seconds`, converted to nanoseconds) and the period is positive;
  * - a missing `samples/count` is derived as `cpu/nanoseconds ÷ period`, the inverse of what Go's
  *   runtime writes (`cpu = count × period`); a value that is not a multiple of the period is
  *   rounded to the nearest integer, and a non-zero value never becomes 0 (a sampled stack stays
- *   sampled);
+ *   sampled). So is a present one when `cpu/nanoseconds` comes first: Go's compiler reads the
+ *   first of the two columns, and the canonical form's first is `samples/count`, so the weights it
+ *   reads follow the ones it would have read from the upload (up to that rounding);
  * - a missing `cpu/nanoseconds` is derived as `samples/count × period` (exactly what Go writes);
  * - an absent period type (empty type and unit) becomes `cpu/nanoseconds` with period 0 when both
  *   columns are present; any other period type (`space/bytes`, `wall/nanoseconds`) is not a CPU
@@ -43,6 +46,14 @@ export const CANONICAL_SAMPLE_TYPES: readonly Readonly<ValueType>[] = Object.fre
 
 /** The canonical period type. */
 export const CANONICAL_PERIOD_TYPE: Readonly<ValueType> = CANONICAL_SAMPLE_TYPES[1];
+
+/** Nanoseconds per unit of the CPU time units a period type may use (`cpu/microseconds`…). */
+const CPU_TIME_UNITS: Readonly<Record<string, number>> = Object.freeze({
+  nanoseconds: 1,
+  microseconds: 1_000,
+  milliseconds: 1_000_000,
+  seconds: 1_000_000_000,
+});
 
 /** How a profile's columns map onto the canonical ones (see the module doc). */
 export interface CanonicalPlan {
@@ -81,17 +92,26 @@ export function canonicalPlan(p: Profile): CanonicalPlan {
     );
   }
   const pt = p.periodType;
-  const cpuPeriod = same(pt, CANONICAL_PERIOD_TYPE);
-  if (!cpuPeriod && (pt.type !== "" || pt.unit !== "")) {
-    throw new ProfileError("unsupported", `not a CPU profile: period type is ${fmt(pt)}, need cpu/nanoseconds`);
+  const scale = pt.type === "cpu" ? CPU_TIME_UNITS[pt.unit] : undefined;
+  if (scale === undefined && (pt.type !== "" || pt.unit !== "")) {
+    throw new ProfileError(
+      "unsupported",
+      `not a CPU profile: period type is ${fmt(pt)}, need CPU time (cpu/nanoseconds); autopgo merges CPU profiles only`,
+    );
   }
-  const period = cpuPeriod && p.period > 0 ? p.period : 0;
+  const period = scale !== undefined && p.period > 0 ? p.period * scale : 0;
+  if (!Number.isSafeInteger(period)) {
+    throw new ProfileError("unsupported", `period ${p.period} ${pt.unit} is beyond 2^53 nanoseconds`);
+  }
   if (period === 0 && (count < 0 || cpu < 0)) {
     const [missing, from] = count < 0 ? ["samples/count", "cpu/nanoseconds"] : ["cpu/nanoseconds", "samples/count"];
-    const had = cpuPeriod ? `period ${p.period}` : "no period type";
-    throw new ProfileError("unsupported", `cannot derive ${missing} from ${from}: no cpu/nanoseconds period (${had})`);
+    const had = scale !== undefined ? `period ${p.period}` : "no period type";
+    throw new ProfileError("unsupported", `cannot derive ${missing} from ${from}: no CPU time period (${had})`);
   }
-  return { count, cpu, period };
+  // Go's compiler weighs edges by the first of the two columns; when that is cpu/nanoseconds, the
+  // stored samples/count (which comes first in the canonical form) is derived from it.
+  const reads = cpu >= 0 && (count < 0 || cpu < count) ? "cpu" : "count";
+  return { count: reads === "cpu" && period > 0 ? -1 : count, cpu, period };
 }
 
 /** `samples/count` for a `cpu/nanoseconds` value: nearest multiple of the period, never 0 for a non-zero value. */

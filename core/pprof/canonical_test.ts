@@ -34,6 +34,25 @@ Deno.test("canonicalizeProfile: every mappable variant normalises to exactly its
   }
 });
 
+Deno.test("canonicalizeProfile: with cpu/nanoseconds first, the stored count follows it, as Go's compiler would read it", () => {
+  const p = real();
+  const period = p.period;
+  // Measured CPU time: values that are not multiples of the period, and counts that disagree.
+  p.sampleType = [{ type: "cpu", unit: "nanoseconds" }, { type: "samples", unit: "count" }];
+  for (const [i, s] of p.sample.entries()) s.value = [s.value[1] + ((i * 7_919_993) % period) - period / 2, 1];
+  const cpu = p.sample.map((s) => s.value[0]);
+  canonicalizeProfile(p);
+  assert.deepEqual(p.sample.map((s) => s.value), cpu.map((c) => [derivedCount(c, period), c]));
+  // Without a period to derive it from, the count column is kept as it is.
+  const q = real();
+  q.sampleType = [{ type: "cpu", unit: "nanoseconds" }, { type: "samples", unit: "count" }];
+  q.periodType = { type: "", unit: "" };
+  const swapped = q.sample.map((s) => [s.value[1], s.value[0]]);
+  for (const [i, s] of q.sample.entries()) s.value = swapped[i];
+  canonicalizeProfile(q);
+  assert.deepEqual(q.sample.map((s) => s.value), swapped.map(([c, n]) => [n, c]));
+});
+
 Deno.test("canonicalizeProfile: unmappable profiles throw one-line unsupported errors and stay unchanged", () => {
   for (const [name, { variant, reason }] of Object.entries(UNMAPPABLE_VARIANTS)) {
     const p = variant(real());

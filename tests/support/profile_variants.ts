@@ -39,6 +39,13 @@ export const MAPPABLE_VARIANTS: Record<string, Variant> = {
   countOnly: (p) => columns(p, [COUNT()], ([n]) => [n]),
   duplicated: (p) => columns(p, [CPU(), COUNT(), COUNT(), CPU()], ([n, c]) => [c, n, n + 1, c + 1]),
   noPeriodType: (p) => Object.assign(p, { periodType: { type: "", unit: "" }, period: 0 }),
+  microsecondPeriod: (p) =>
+    Object.assign(p, { periodType: { type: "cpu", unit: "microseconds" }, period: p.period / 1000 }),
+  cpuOnlyMicrosecondPeriod: (p) =>
+    Object.assign(columns(p, [CPU()], ([, c]) => [c]), {
+      periodType: { type: "cpu", unit: "microseconds" },
+      period: p.period / 1000,
+    }),
 };
 
 /** Variants that cannot be mapped, with the reason's pattern. */
@@ -49,7 +56,7 @@ export const UNMAPPABLE_VARIANTS: Record<string, { variant: Variant; reason: Reg
   },
   cpuOnlyWithoutPeriod: {
     variant: (p) => Object.assign(columns(p, [CPU()], ([, c]) => [c]), { periodType: { type: "", unit: "" } }),
-    reason: /cannot derive samples\/count from cpu\/nanoseconds: no cpu\/nanoseconds period/,
+    reason: /cannot derive samples\/count from cpu\/nanoseconds: no CPU time period/,
   },
   countOnlyZeroPeriod: {
     variant: (p) => Object.assign(columns(p, [COUNT()], ([n]) => [n]), { period: 0 }),
