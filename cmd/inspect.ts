@@ -21,6 +21,8 @@ import { formatBytes, formatNanos, formatPercent, formatValue } from "./human.ts
 import { nonNegativeIntArg } from "./options.ts";
 import { readProfileBytes } from "./merge.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
+import type { Profile } from "../core/pprof/profile.ts";
+import { normalizeUpload } from "../core/pipeline/profile_jobs.ts";
 import { type ProfileSummary, summarizeProfile } from "../core/pprof/summary.ts";
 import { describeNoInline } from "../core/pprof/noinline.ts";
 import { describeWindowRange, type WindowRange, windowRangeOfComments } from "../core/pipeline/window_view.ts";
@@ -39,6 +41,8 @@ export interface InspectReport extends ProfileSummary {
   bytes: number;
   /** The retention windows a rebuilt `default.pgo` covers; absent for other profiles. */
   windows?: WindowRange;
+  /** What an autopgo server answers to its upload ({@link uploadVerdict}). */
+  upload: string;
 }
 
 /** The note printed for a compacted profile. */
@@ -91,11 +95,12 @@ export function formatInspectReport(r: InspectReport, byCum = false): string {
     ? `usable (weights from ${r.sampleTypes[r.pgo.sampleIndex]})`
     : `NOT usable: ${r.pgo.reasons.join("; ")}`;
   row("PGO", pgo);
+  row("Upload", r.upload);
   const guards = describeNoInline(r.noInline);
   if (guards) row("No-inline", guards);
   if (r.compacted) row("Compacted", COMPACTED_NOTE);
   const ranked = r.totals.find((t) => `${t.type}/${t.unit}` === r.rankedBy);
-  const total = ranked?.total ?? 0;
+  const total = r.rankedTotal;
   const unit = ranked?.unit ?? "";
   const rows = byCum ? r.topCum : r.topFlat;
   const shown = rows.reduce((sum, f) => sum + f.flat, 0);
@@ -117,7 +122,8 @@ export function runInspect(path: string, opts: InspectCommandOptions): Promise<s
     try {
       const data = readProfileBytes(path);
       const profile = decodeProfile(data);
-      report = { file: path, bytes: data.length, ...summarizeProfile(profile, { top: opts.top }) };
+      const summary = summarizeProfile(profile, { top: opts.top });
+      report = { file: path, bytes: data.length, ...summary, upload: uploadVerdict(profile) };
       const windows = windowRangeOfComments(profile.comments);
       if (windows) report.windows = windows;
     } catch (e) {
@@ -125,6 +131,19 @@ export function runInspect(path: string, opts: InspectCommandOptions): Promise<s
     }
     return opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report, opts.cum);
   });
+}
+
+/**
+ * What an autopgo server answers to an upload of `p`: "accepted", or "refused (422): …" with the
+ * server's reason (profile_jobs.ts normalizeUpload, run on a copy: it rewrites values in place).
+ * The compiler may use a profile the server refuses (one that is no CPU profile autopgo can keep).
+ */
+export function uploadVerdict(p: Profile): string {
+  const copy = { ...p, sample: p.sample.map((s) => ({ ...s, value: s.value.slice() })) };
+  const normalized = normalizeUpload(copy);
+  return "refusal" in normalized
+    ? `refused by autopgo server (422): profile ${normalized.refusal}`
+    : "accepted by autopgo server";
 }
 
 /** Builds the `inspect` command. */

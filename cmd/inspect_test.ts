@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { formatTopTable, type InspectReport, runInspect } from "./inspect.ts";
+import { formatTopTable, type InspectReport, runInspect, uploadVerdict } from "./inspect.ts";
+import { decodeProfile } from "../core/pprof/decode.ts";
+import { encodeProfile } from "../core/pprof/encode.ts";
 import { CliError } from "./cli_error.ts";
 import { committedProfiles } from "../tests/support/fixtures.ts";
 
@@ -94,6 +96,34 @@ Deno.test("inspect: no input crashes it (missing, directory, empty, garbage, mut
       outcomes[await assertGraceful(write(`m${i}`, data), `mutation ${i}`)]++;
     }
     assert.ok(outcomes.error > 0, "some mutations must be rejected");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("inspect: what the server answers to an upload, and a diff profile's percentages of its base", async () => {
+  const [path] = committedProfiles().cpu;
+  const profile = decodeProfile(Deno.readFileSync(path));
+  assert.equal(uploadVerdict(profile), "accepted by autopgo server");
+  // A diff as go tool pprof -diff_base writes it: the base's samples negated and labelled.
+  const base = profile.sample.map((s) => ({
+    ...s,
+    value: s.value.map((v) => -v),
+    label: { "pprof::base": ["true"] },
+  }));
+  const diff = {
+    ...profile,
+    sample: [...profile.sample.map((s) => ({ ...s, value: [2 * s.value[0], 2 * s.value[1]] })), ...base],
+  };
+  const dir = await Deno.makeTempDir({ prefix: "inspect-diff-" });
+  try {
+    await Deno.writeFile(`${dir}/diff.pb.gz`, encodeProfile(diff));
+    const r = JSON.parse(await runInspect(`${dir}/diff.pb.gz`, { json: true, top: 3 })) as InspectReport;
+    const cpu = profile.sample.reduce((sum, s) => sum + s.value[1], 0);
+    assert.equal(r.rankedBy, "cpu/nanoseconds");
+    assert.equal(r.rankedTotal, cpu, "the base's total, as go tool pprof -top shows it");
+    assert.match(r.upload, /^refused by autopgo server \(422\): profile cannot be merged: sample \d+ has a negative/);
+    assert.equal(uploadVerdict(profile), "accepted by autopgo server", "the copy was checked, not the profile");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -49,6 +49,11 @@ export interface ProfileSummary {
   totals: SampleTypeTotal[];
   /** Sample type the top lists are ranked by ("" when the profile has no sample types). */
   rankedBy: string;
+  /**
+   * What percentages of `rankedBy` are of, as go tool pprof computes it: the sum of absolute
+   * values, over the diff base's samples only when the profile is a diff (`pprof::base` label).
+   */
+  rankedTotal: number;
   topFlat: FunctionStat[];
   topCum: FunctionStat[];
   pgo: PgoVerdict;
@@ -136,6 +141,7 @@ export function summarizeProfile(p: Profile, opts: SummaryOptions = {}): Profile
     .sort((a, b) => Math.abs(b.cum) - Math.abs(a.cum) || cmp(a.name, b.name) || Math.abs(b.flat) - Math.abs(a.flat));
   const ranked = p.sampleType[index];
   return {
+    rankedTotal: index >= 0 ? pprofTotal(p, index) : 0,
     sampleTypes: p.sampleType.map((t) => `${t.type}/${t.unit}`),
     defaultSampleType: p.defaultSampleType,
     periodType: p.periodType.type || p.periodType.unit ? `${p.periodType.type}/${p.periodType.unit}` : "",
@@ -159,6 +165,18 @@ export function summarizeProfile(p: Profile, opts: SummaryOptions = {}): Profile
     compacted: p.sample.length > 0 && p.mapping.length === 0 && maxStackDepth <= DEFAULT_PGO_FRAMES,
     noInline: noInlineReport(p),
   };
+}
+
+/** Label google/pprof's `-diff_base` puts on the base's samples (negated) in a diff profile. */
+const DIFF_BASE_LABEL = "pprof::base";
+
+/** go tool pprof's total of column `index`: absolute values, the diff base's samples only in a diff. */
+function pprofTotal(p: Profile, index: number): number {
+  const isBase = (s: Profile["sample"][number]) => s.label?.[DIFF_BASE_LABEL] !== undefined;
+  const diff = p.sample.some(isBase);
+  let total = 0;
+  for (const s of p.sample) if (!diff || isBase(s)) total += Math.abs(s.value[index] ?? 0);
+  return total;
 }
 
 function cmp(a: string, b: string): number {
