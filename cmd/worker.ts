@@ -23,7 +23,7 @@ import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
 import type { Metrics } from "../core/metrics.ts";
-import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
+import { MAX_PROFILE_SECONDS, withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { DEFAULT_BATCH_LIMITS } from "../core/pipeline/merge_batch.ts";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { loadPruneConfig, type PruneConfig, PruneConfigError } from "../core/pipeline/prune_config.ts";
@@ -106,6 +106,8 @@ export function connGuardOptions(flags: HttpTimeoutFlags, bodyTimeoutMs: number)
     headerTimeoutMs: flags.headerTimeout,
     idleTimeoutMs: flags.idleTimeout,
     bodyTimeoutMs,
+    // A request's work is bounded by the server's deadlines; `--debug`'s profile takes up to 300 s.
+    responseTimeoutMs: Math.max(bodyTimeoutMs, flags.idleTimeout, (MAX_PROFILE_SECONDS + 10) * 1000),
     maxHeaderBytes: DEFAULT_CONN_GUARD.maxHeaderBytes,
     maxConnections: flags.maxConnections,
   };

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { RequestFramer } from "../core/pipeline/conn_guard.ts";
+import { startHttpServer } from "../core/pipeline/http_serve.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -88,3 +89,51 @@ Deno.test("framer: bare line feeds, long lines and many short ones", () => {
     assert.equal(f.headsStarted, 2);
   }
 });
+
+Deno.test("guard: a request that arrives whole is answered however long the server works, within the response timeout", async () => {
+  const guard = { headerTimeoutMs: 300, idleTimeoutMs: 300, bodyTimeoutMs: 300, maxHeaderBytes: 64 * 1024 };
+  const server = startHttpServer("127.0.0.1", 0, async (request) => {
+    await request.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // longer than every client timeout
+    return new Response("done");
+  }, { ...guard, responseTimeoutMs: 5_000 });
+  let release = () => {};
+  const forgotten = new Promise<Response>((resolve) => release = () => resolve(new Response("late")));
+  const quiet = startHttpServer("127.0.0.1", 0, () => forgotten, {
+    ...guard,
+    responseTimeoutMs: 600,
+  });
+  try {
+    for (
+      const request of [
+        "GET / HTTP/1.1\r\nhost: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nbody",
+      ]
+    ) {
+      const answer = await exchange(server.port, request); // head (and body) in one write
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*done$/, request);
+    }
+    // A server that never answers: the connection is closed once the response timeout has passed.
+    assert.equal(await exchange(quiet.port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n"), "");
+  } finally {
+    release();
+    await server.shutdown(0);
+    await quiet.shutdown(0);
+  }
+});
+
+/** Sends `request` in one write and reads until the server closes or the answer ends. */
+async function exchange(port: number, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(enc(request.replace("host: x\r\n", "host: x\r\nconnection: close\r\n")));
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) chunks.push(buffer.slice(0, n));
+    return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the server */ }
+  }
+}

@@ -6,7 +6,8 @@
  * bytes to a `Deno.serve` bound to an ephemeral loopback port. It closes a connection whose
  * request head is not complete `headerTimeoutMs` after it started (or after connecting), that
  * sits idle between requests for `idleTimeoutMs`, whose body takes longer than `bodyTimeoutMs`,
- * or whose head exceeds `maxHeaderBytes` (answered 431).
+ * whose complete request gets no answer within `responseTimeoutMs`, or whose head exceeds
+ * `maxHeaderBytes` (answered 431).
  *
  * No connection escapes the timeouts: autopgo serves no protocol upgrades, so `Upgrade` and
  * `Connection: upgrade` headers are framed like any request, and a connection that opens with
@@ -34,6 +35,12 @@ export interface ConnGuardOptions {
   idleTimeoutMs: number;
   bodyTimeoutMs: number;
   maxHeaderBytes: number;
+  /**
+   * How long a request that has fully arrived may wait for the first byte of its answer (the
+   * server's own deadlines bound its work; this only ends connections it forgot). Default: the
+   * longer of `idleTimeoutMs` and `bodyTimeoutMs`.
+   */
+  responseTimeoutMs?: number;
   /** Client connections relayed at once; more are refused (default {@link DEFAULT_MAX_CONNECTIONS}). */
   maxConnections?: number;
 }
@@ -370,8 +377,11 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
             // Framing lost: keep the idle timeout on every chunk, and the body timeout overall.
             rawSince ??= Date.now();
             arm(Math.max(0, Math.min(options.idleTimeoutMs, rawSince + options.bodyTimeoutMs - Date.now())));
-          } else if (phase === "idle" && phaseBefore !== "idle") arm(options.idleTimeoutMs);
-          else if (phase === "head" && (newRequest || phaseBefore !== "head")) arm(options.headerTimeoutMs);
+          } else if (phase === "idle" && (phaseBefore !== "idle" || newRequest)) {
+            // A whole request has arrived (head and body may come in one read): the client is not
+            // slow, the server is working. Its answer's bytes re-arm the idle timeout as they flow.
+            arm(options.responseTimeoutMs ?? Math.max(options.idleTimeoutMs, options.bodyTimeoutMs));
+          } else if (phase === "head" && (newRequest || phaseBefore !== "head")) arm(options.headerTimeoutMs);
           else if (phase === "body" && (newRequest || phaseBefore !== "body")) arm(options.bodyTimeoutMs);
         }
         // A response still streaming keeps an otherwise idle connection alive.
