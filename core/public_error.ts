@@ -2,7 +2,7 @@
  * What an unauthenticated client may learn from a failure: answers and health reports never
  * carry filesystem paths (they reveal the deployment's layout), and a failure's HTTP status
  * follows its cause — 507 when the disk or bucket is full, 503 when a dependency is
- * unavailable, 500 otherwise. The full error, paths included, goes to the server's log only.
+ * unavailable or has not answered by the request's deadline, 500 otherwise. The full error, paths included, goes to the server's log only.
  *
  * @module
  */
@@ -32,15 +32,29 @@ export function isStorageFull(error: unknown): boolean {
   });
 }
 
-/** The HTTP status for an unexpected failure: 507 storage full, 503 dependency unavailable, else 500. */
+/**
+ * True when `error` (or a cause) is the request's deadline passing (an `AbortError` or
+ * `TimeoutError`): what an SDK throws when it is still waiting for a store or bus that hangs.
+ */
+export function isDeadline(error: unknown): boolean {
+  return causes(error).some((e) => e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError"));
+}
+
+/**
+ * The HTTP status for an unexpected failure: 507 storage full, 503 dependency unavailable or
+ * still not answering at the request's deadline, else 500.
+ */
 export function failureStatus(error: unknown): 500 | 503 | 507 {
   if (isStorageFull(error)) return 507;
-  if (causes(error).some((e) => (e as { kind?: unknown }).kind === "unavailable")) return 503;
+  if (causes(error).some((e) => (e as { kind?: unknown }).kind === "unavailable") || isDeadline(error)) return 503;
   return 500;
 }
 
 /** The one-line message a client sees for an unexpected failure: no paths, no stack. */
 export function publicMessage(error: unknown): string {
+  if (isDeadline(error) && !isStorageFull(error)) {
+    return "the request timed out waiting for the store or the event bus (--request-timeout); retry later";
+  }
   const text = error instanceof Error ? error.message : String(error);
   return scrubPaths(text.replace(/\s+/g, " ").trim()).slice(0, 300);
 }

@@ -29,3 +29,12 @@ Deno.test("failureStatus: 507 for a full disk anywhere in the cause chain, 503 f
   assert.equal(failureStatus(new Error("boom")), 500);
   assert.equal(publicMessage(new Error("bad\n  thing at /root/x")), "bad thing at <path>");
 });
+
+Deno.test("failureStatus: a dependency still not answering at the request's deadline is 503, said plainly", () => {
+  const aborted = new DOMException("The operation was aborted. Rejecting from abort signal callback", "AbortError");
+  const wrapped = new Error('read "shop/default.pgo" on azblob container "profiles"', { cause: aborted });
+  for (const error of [aborted, wrapped, new DOMException("Signal timed out.", "TimeoutError")]) {
+    assert.equal(failureStatus(error), 503, String(error));
+    assert.match(publicMessage(error), /^the request timed out waiting for the store or the event bus/);
+  }
+});
