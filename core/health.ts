@@ -31,10 +31,27 @@ export interface HealthReport {
   message?: string;
 }
 
+/** Longest a probe waits for the dependency checks before it is answered (Kubernetes' default probe timeout is 1 s). */
+export const HEALTH_ANSWER_MS = 900;
+
 /** Runs all checks concurrently, each bounded by `timeoutMs`, and builds the report. */
-export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs = 5000): Promise<HealthReport> {
-  const dependencies = await Promise.all(checks.map(async (c): Promise<DependencyStatus> => {
+export function runHealthChecks(checks: readonly HealthCheck[], timeoutMs = 5000): Promise<HealthReport> {
+  return startHealthChecks(checks, timeoutMs).report;
+}
+
+/** A run of the checks: each one's status once it has settled, and the whole report. */
+interface HealthRun {
+  settled: (DependencyStatus | undefined)[];
+  report: Promise<HealthReport>;
+  done: boolean;
+  at: number;
+}
+
+function startHealthChecks(checks: readonly HealthCheck[], timeoutMs: number, at = 0): HealthRun {
+  const settled: (DependencyStatus | undefined)[] = checks.map(() => undefined);
+  const report = Promise.all(checks.map(async (c, i): Promise<DependencyStatus> => {
     const signal = AbortSignal.timeout(timeoutMs);
+    let status: DependencyStatus;
     try {
       await Promise.race([
         c.check(signal),
@@ -42,11 +59,18 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
           signal.addEventListener("abort", () => reject(new Error(`health check timed out after ${timeoutMs}ms`)))
         ),
       ]);
-      return { name: c.name, status: "healthy" };
+      status = { name: c.name, status: "healthy" };
     } catch (e) {
-      return { name: c.name, status: "unhealthy", message: publicMessage(e) };
+      status = { name: c.name, status: "unhealthy", message: publicMessage(e) };
     }
-  }));
+    return settled[i] = status;
+  })).then(reportOf);
+  const run: HealthRun = { settled, report, done: false, at };
+  report.finally(() => run.done = true);
+  return run;
+}
+
+function reportOf(dependencies: DependencyStatus[]): HealthReport {
   const firstBad = dependencies.find((d) => d.status === "unhealthy");
   return firstBad
     ? { status: "unhealthy", dependencies, message: firstBad.message }
@@ -54,20 +78,41 @@ export async function runHealthChecks(checks: readonly HealthCheck[], timeoutMs 
 }
 
 /**
- * Runs `checks` at most once per `ttlMs`: concurrent and repeated requests within the window
- * share one run, so a client polling `/api/health` or `/api/ready` cannot multiply the probes
- * sent to the blob store and the bus.
+ * Runs `checks` at most once per `ttlMs`, and never while a run is still going: concurrent and
+ * repeated requests share one run, so a client polling `/api/health` or `/api/ready` cannot
+ * multiply the probes sent to the blob store and the bus. A request waits at most `answerMs`: a
+ * dependency that has not answered by then (a store that hangs) is reported unhealthy at once,
+ * while its check goes on (up to 5 s) for the requests after it.
  */
 export function sharedHealthRunner(
   checks: readonly HealthCheck[],
   ttlMs = 1_000,
   now: () => number = Date.now,
+  answerMs = HEALTH_ANSWER_MS,
 ): () => Promise<HealthReport> {
-  let last: { at: number; report: Promise<HealthReport> } | undefined;
-  return () => {
+  let last: HealthRun | undefined;
+  return async () => {
     const t = now();
-    if (!last || t - last.at >= ttlMs) last = { at: t, report: runHealthChecks(checks) };
-    return last.report;
+    if (!last || (last.done && t - last.at >= ttlMs)) last = startHealthChecks(checks, 5_000, t);
+    const run = last;
+    if (run.done) return run.report;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<HealthReport>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            reportOf(checks.map((c, i) =>
+              run.settled[i] ?? { name: c.name, status: "unhealthy", message: `no answer within ${answerMs}ms` }
+            )),
+          ),
+        answerMs,
+      );
+    });
+    try {
+      return await Promise.race([run.report, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }
 
