@@ -82,7 +82,8 @@ function reportOf(dependencies: DependencyStatus[]): HealthReport {
  * repeated requests share one run, so a client polling `/api/health` or `/api/ready` cannot
  * multiply the probes sent to the blob store and the bus. A request waits at most `answerMs`: a
  * dependency that has not answered by then (a store that hangs) is reported unhealthy at once,
- * while its check goes on (up to 5 s) for the requests after it.
+ * with the reason its last settled check gave, while its check goes on (up to 5 s) for the
+ * requests after it.
  */
 export function sharedHealthRunner(
   checks: readonly HealthCheck[],
@@ -91,9 +92,14 @@ export function sharedHealthRunner(
   answerMs = HEALTH_ANSWER_MS,
 ): () => Promise<HealthReport> {
   let last: HealthRun | undefined;
+  /** Each dependency's status in the last run that settled it: a late answer repeats its reason. */
+  const known: (DependencyStatus | undefined)[] = checks.map(() => undefined);
   return async () => {
     const t = now();
-    if (!last || (last.done && t - last.at >= ttlMs)) last = startHealthChecks(checks, 5_000, t);
+    if (!last || (last.done && t - last.at >= ttlMs)) {
+      if (last) last.settled.forEach((status, i) => known[i] = status ?? known[i]);
+      last = startHealthChecks(checks, 5_000, t);
+    }
     const run = last;
     if (run.done) return run.report;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -101,9 +107,11 @@ export function sharedHealthRunner(
       timer = setTimeout(
         () =>
           resolve(
-            reportOf(checks.map((c, i) =>
-              run.settled[i] ?? { name: c.name, status: "unhealthy", message: `no answer within ${answerMs}ms` }
-            )),
+            reportOf(checks.map((c, i) => {
+              const before = known[i]?.status === "unhealthy" ? `${known[i]?.message}; ` : "";
+              const message = `${before}${c.name}: no answer within ${answerMs}ms`;
+              return run.settled[i] ?? { name: c.name, status: "unhealthy", message };
+            })),
           ),
         answerMs,
       );

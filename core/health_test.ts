@@ -24,9 +24,9 @@ Deno.test("sharedHealthRunner: a hanging dependency is answered unhealthy at onc
   const [first, second] = await Promise.all([health(), health()]);
   assert.deepEqual(first, {
     status: "unhealthy",
-    message: "no answer within 50ms",
+    message: "blob: no answer within 50ms",
     dependencies: [
-      { name: "blob", status: "unhealthy", message: "no answer within 50ms" },
+      { name: "blob", status: "unhealthy", message: "blob: no answer within 50ms" },
       { name: "bus", status: "healthy" },
     ],
   });
@@ -40,4 +40,20 @@ Deno.test("sharedHealthRunner: a hanging dependency is answered unhealthy at onc
   assert.equal((await health()).status, "unhealthy", "a new run, hanging again");
   assert.equal(calls, 2);
   release();
+});
+
+Deno.test("sharedHealthRunner: a late answer repeats the reason the dependency's last check gave", async () => {
+  let fail = (_: Error) => {};
+  const store: HealthCheck = {
+    name: "blob",
+    check: () => new Promise<void>((_, reject) => fail = reject),
+  };
+  let clock = 0;
+  const health = sharedHealthRunner([store], 1_000, () => clock, 50);
+  assert.equal((await health()).message, "blob: no answer within 50ms");
+  fail(new Error('s3 bucket "profiles": connect ECONNREFUSED'));
+  assert.equal((await health()).message, 's3 bucket "profiles": connect ECONNREFUSED');
+  clock += 1_000; // the next run hangs
+  assert.equal((await health()).message, 's3 bucket "profiles": connect ECONNREFUSED; blob: no answer within 50ms');
+  fail(new Error("done"));
 });

@@ -45,9 +45,16 @@ Deno.test({
     try {
       const url = (await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 90_000))[1];
       assert.match(server.lines.join("\n"), /not reachable yet/);
-      const notReady = await fetch(`${url}/api/ready`);
-      assert.equal(notReady.status, 503);
-      assert.match((await notReady.json()).message, /not ready: .*profiles/);
+      // Probes are answered within a second; the store is named once its first check has failed.
+      await waitFor(
+        async () => {
+          const notReady = await fetch(`${url}/api/ready`);
+          assert.equal(notReady.status, 503);
+          return /not ready: .*profiles/.test((await notReady.json()).message);
+        },
+        30_000,
+        "a not-ready answer naming the bucket",
+      );
       await minio.start();
       await waitFor(async () => (await fetch(`${url}/api/ready`)).status === 200, 30_000, "ready once MinIO is back");
     } finally {
