@@ -2,7 +2,8 @@
  * What an unauthenticated client may learn from a failure: answers and health reports never
  * carry filesystem paths (they reveal the deployment's layout), and a failure's HTTP status
  * follows its cause — 507 when the disk or bucket is full, 503 when a dependency is
- * unavailable or has not answered by the request's deadline, 500 otherwise. The full error, paths included, goes to the server's log only.
+ * unavailable or has not answered by the request's deadline, 500 otherwise. The full error,
+ * paths included, goes to the server's log only.
  *
  * @module
  */
