@@ -36,7 +36,7 @@ import {
   writtenWithGuards,
 } from "../pprof/noinline.ts";
 import { type BaseState, writeBaseState } from "./base_state.ts";
-import { type CompactionMode, prepareProfile } from "./profile_jobs.ts";
+import { baseGzipLevel, type CompactionMode, prepareProfile } from "./profile_jobs.ts";
 import type { PruneRule } from "./prune_config.ts";
 
 /** Everything a batched merge needs. */
@@ -192,6 +192,7 @@ function mergePass(
   };
   const guards = job.noinline;
   const data = merger.finish({
+    level: baseGzipLevel(job.compaction),
     comments: (comments) => {
       const written = writeBaseState(comments, state);
       return guards ? recordNoInlineGuards(written, guards) : written;

@@ -99,6 +99,11 @@ Deno.test("mergeBatch: one write holds exactly what one merge per upload holds (
       assert.equal(batched.writes(), 1, "one conditional write");
       const got = await base(batched.store, "b"), want = await base(single, "b");
       assertSameSamples(got, want, `compaction ${compaction}, ${pruneConfig.length} prune rules`);
+      // Both paths gzip at the compaction's level: the header's XFL byte is 4 for zlib's level 1
+      // (a small pgo base, rewritten by every batch), 0 for level 4 (a full one: its size matters).
+      for (const store of [batched.store, single]) {
+        assert.equal((await readBase(store, "b"))!.data[8], compaction === "pgo" ? 4 : 0, `gzip level, ${compaction}`);
+      }
       assert.deepEqual(readBaseState(got.comments), { absorbed: keys, deletedBefore: 0n, merged: real.length });
       // A second batch on top: counted and recorded like further single merges.
       const more = [await stage(batched.store, "b", real[0]), await stage(batched.store, "b", real[1])];
