@@ -18,6 +18,7 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type {
   BlobReport,
@@ -40,6 +41,13 @@ import { singleFlight } from "./single_flight.ts";
  * (170–250 ms; 1 s: 0.35%), still ten samples a second for a metric scraped every few seconds.
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
+
+const log = getLogger(["autopgo", "metrics"]);
+
+/** `error`'s message on one line, for a log record. */
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
+}
 
 /** A merged profile's size, as the base-size gauge reads it. */
 export interface BaseSize {
@@ -203,15 +211,41 @@ export class PrometheusMetrics implements Metrics {
     for (const outcome of TARGETS) this.#targets.inc({ outcome }, 0);
     const baseSizes = options.baseSizes;
     if (baseSizes) {
+      // The store may be down when scraped, which is when the other metrics matter most: a failed
+      // listing leaves the sizes out (never stale ones) and says so, and the scrape still succeeds.
+      // Both gauges collect at the start of a rendering and share its one listing.
+      let listing: Promise<BaseSize[] | undefined> | undefined, failing = false;
+      const list = () =>
+        listing ??= baseSizes(AbortSignal.timeout(5_000)).then((sizes) => {
+          if (failing) log.info("the merged profiles are listed again for autopgo_base_profile_bytes");
+          failing = false;
+          return sizes;
+        }, (error) => {
+          if (!failing) {
+            log.warn("cannot list the merged profiles for autopgo_base_profile_bytes: {error}", {
+              error: oneLine(error),
+            });
+          }
+          failing = true;
+          return undefined;
+        }).finally(() => listing = undefined);
       new Gauge({
         name: "autopgo_base_profile_bytes",
         help: "Size of each app's merged profile (default.pgo) in bytes.",
         labelNames: ["app"],
         registers,
         async collect() {
-          const sizes = await baseSizes(AbortSignal.timeout(5_000));
+          const sizes = await list();
           this.reset();
-          for (const base of sizes) this.set({ app: base.key }, base.size);
+          for (const base of sizes ?? []) this.set({ app: base.key }, base.size);
+        },
+      });
+      new Gauge({
+        name: "autopgo_base_profile_listing_ok",
+        help: "1 when the listing of the merged profiles for autopgo_base_profile_bytes succeeded, else 0.",
+        registers,
+        async collect() {
+          this.set((await list()) ? 1 : 0);
         },
       });
     }

@@ -101,3 +101,31 @@ Deno.test("PrometheusMetrics: concurrent scrapes share one collection of the bas
   await metrics.render();
   assert.equal(walks, 2, "a later scrape collects again");
 });
+
+Deno.test("PrometheusMetrics: a failed listing of the base sizes leaves them out, says so, and the scrape succeeds", async () => {
+  let down = false;
+  const metrics = new PrometheusMetrics({
+    processMetrics: false,
+    baseSizes: () =>
+      down
+        ? Promise.reject(new Error('listPrefixes on gs bucket "b": connect ECONNREFUSED'))
+        : Promise.resolve([{ key: "app", size: 123, lastModified: "2026-01-01T00:00:00.000Z" }]),
+  });
+  const scrape = async () => {
+    const response = await serveMetrics(new Request("http://x/metrics"), metrics);
+    assert.equal(response.status, 200);
+    return parsePrometheusText(await response.text());
+  };
+  const value = (text: Map<string, { samples: { value: number }[] }>, name: string) =>
+    text.get(name)?.samples[0]?.value;
+  let text = await scrape();
+  assert.equal(value(text, "autopgo_base_profile_bytes"), 123);
+  assert.equal(value(text, "autopgo_base_profile_listing_ok"), 1);
+  down = true;
+  text = await scrape();
+  assert.equal(value(text, "autopgo_base_profile_bytes"), undefined, "no stale sizes");
+  assert.equal(value(text, "autopgo_base_profile_listing_ok"), 0);
+  assert.ok(text.has("autopgo_uploads_accepted_total"), "the other metrics are still served");
+  down = false;
+  assert.equal(value(await scrape(), "autopgo_base_profile_listing_ok"), 1);
+});
