@@ -1,6 +1,6 @@
 /**
  * What an unauthenticated client may learn from a failure: answers and health reports never
- * carry filesystem paths (they reveal the deployment's layout), and a failure's HTTP status
+ * carry filesystem paths (they reveal the deployment's layout) nor whole URLs (only their origin), and a failure's HTTP status
  * follows its cause — 507 when the disk or bucket is full, 503 when a dependency is
  * unavailable or has not answered by the request's deadline, 500 otherwise. The full error,
  * paths included, goes to the server's log only.
@@ -13,6 +13,15 @@ export function scrubPaths(text: string): string {
   return text
     .replace(/(^|[\s"'(=:])\/(?:[^\s"'():/]+\/)*[^\s"'():/]+/g, "$1<path>")
     .replace(/(^|[\s"'(=:])[A-Za-z]:\\(?:[^\s"'():\\]+\\?)*/g, "$1<path>");
+}
+
+/**
+ * URLs in `text` cut to their origin (`scheme://host:port`): an SDK's error names the whole
+ * request URL — object keys, query strings, and any credentials written in it — where the
+ * endpoint is what tells a client which dependency failed.
+ */
+export function originsOnly(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s@/"'?#]*@)?([^\s/"'?#]+)[^\s"')]*/gi, "$1$2");
 }
 
 function causes(error: unknown): unknown[] {
@@ -57,5 +66,5 @@ export function publicMessage(error: unknown): string {
     return "the request timed out waiting for the store or the event bus (--request-timeout); retry later";
   }
   const text = error instanceof Error ? error.message : String(error);
-  return scrubPaths(text.replace(/\s+/g, " ").trim()).slice(0, 300);
+  return scrubPaths(originsOnly(text.replace(/\s+/g, " ").trim())).slice(0, 300);
 }

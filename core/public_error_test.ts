@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { failureStatus, publicMessage, scrubPaths } from "./public_error.ts";
+import { failureStatus, originsOnly, publicMessage, scrubPaths } from "./public_error.ts";
 
 Deno.test("scrubPaths: absolute paths become <path>, other text stays", () => {
   assert.equal(
@@ -18,6 +18,26 @@ Deno.test("scrubPaths: absolute paths become <path>, other text stays", () => {
     's3 bucket "profiles" at http://127.0.0.1:9000',
   );
   assert.equal(scrubPaths("app/default.pgo and 3/4"), "app/default.pgo and 3/4");
+});
+
+Deno.test("originsOnly: a URL keeps its scheme, host and port; its credentials, path and query go", () => {
+  assert.equal(
+    originsOnly(
+      'listPrefixes on gs bucket "bkt": request to http://127.0.0.1:14443/storage/v1/b/bkt/o?prefix=&maxResults=1000 ' +
+        "failed, reason: connect ECONNREFUSED 127.0.0.1:14443",
+    ),
+    'listPrefixes on gs bucket "bkt": request to http://127.0.0.1:14443 failed, reason: connect ECONNREFUSED 127.0.0.1:14443',
+  );
+  assert.equal(originsOnly("nats://user:secret@nats.internal:4222/x down"), "nats://nats.internal:4222 down");
+  assert.equal(
+    originsOnly('at "https://acct.blob.core.windows.net/c/k?sig=abc"'),
+    'at "https://acct.blob.core.windows.net"',
+  );
+  assert.equal(originsOnly("app/default.pgo: 3/4 done"), "app/default.pgo: 3/4 done");
+  assert.equal(
+    publicMessage(new Error("GET https://u:p@s3.example:9000/b/k?X-Amz-Signature=1 failed")),
+    "GET https://s3.example:9000 failed",
+  );
 });
 
 Deno.test("failureStatus: 507 for a full disk anywhere in the cause chain, 503 for unavailable, else 500", () => {
