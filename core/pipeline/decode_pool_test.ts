@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
 import { DecodePool } from "./decode_pool.ts";
 import { checkUploadBytes, JobDeadlineError, mergeBytes, QueueFullError } from "./profile_jobs.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
@@ -62,7 +63,11 @@ Deno.test("DecodePool merges in a Worker byte for byte as on this thread", async
       expected,
     );
     const state2 = await pool.baseState(base.slice());
-    assert.deepEqual(state2.result, { status: "ok", state });
+    assert.equal(state2.result.status, "ok");
+    const { state: read, raw } = state2.result as { state: unknown; raw?: Uint8Array };
+    assert.deepEqual(read, state);
+    assert.ok(raw, "the inflated base comes back with its state");
+    assert.deepEqual(new Uint8Array(raw), new Uint8Array(gunzipSync(base)));
   } finally {
     pool.close();
   }

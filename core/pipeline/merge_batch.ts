@@ -200,7 +200,7 @@ export async function mergeBatch(
       ...kept,
     };
     const result: BatchMergeResult = await jobs.mergeBatch({
-      base: dropBase ? undefined : base.data,
+      base: dropBase ? undefined : base.raw ?? base.data,
       staged: members.map((m) => m.data),
       keys: pending,
       rules: rulesFor(deps.pruneConfig, app),

@@ -102,6 +102,8 @@ export interface LoadedBase {
   version?: string;
   /** The encoded base; undefined when absent or a tombstone. */
   data?: Uint8Array;
+  /** The base inflated, when `data` is gzip: what a merge reads (it need not inflate it again). */
+  raw?: Uint8Array;
   state: BaseState;
 }
 
@@ -137,7 +139,9 @@ export async function loadBaseAt(
   const { result, data } = await jobs.baseState(object.data, { signal });
   // Not the upload's fault: report as a (retried, loudly logged) failure, never as poison.
   if (result.status === "unreadable") throw new Error(`base profile ${key} is unreadable: ${result.message}`);
-  return { version: object.version, data, state: result.state };
+  return result.raw
+    ? { version: object.version, data, raw: result.raw, state: result.state }
+    : { version: object.version, data, state: result.state };
 }
 
 function unreadableBase(app: string, message: string): Error {
@@ -204,7 +208,7 @@ export async function mergeUpload(
     }
     const absorbed = [...await trimAbsorbed(deps.store, base.state.absorbed, signal), key];
     const job: MergeJob = {
-      base: base.data,
+      base: base.raw ?? base.data,
       staged: staged.data,
       rules: rulesFor(deps.pruneConfig, app),
       compaction: deps.compaction,

@@ -30,7 +30,8 @@ import { decodeComments } from "../pprof/comments.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { DEFAULT_GZIP_LEVEL, encodeProfile } from "../pprof/encode.ts";
 import { ProfileError, type ProfileErrorKind } from "../pprof/errors.ts";
-import type { DecodeLimits } from "../pprof/limits.ts";
+import { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "../pprof/limits.ts";
+import { rawProfileBytes } from "../pprof/inflate.ts";
 import { compactProfile, mergeProfiles } from "../pprof/merge.ts";
 import {
   applyNoInlineGuards,
@@ -82,7 +83,13 @@ export interface CheckHeld {
 }
 
 /** A base profile's bookkeeping, or why it cannot be read. */
-export type BaseStateResult = { status: "ok"; state: BaseState } | { status: "unreadable"; message: string };
+/**
+ * The bookkeeping of a base, or why it cannot be read. `raw`: the base inflated, when it is stored
+ * gzipped, so that a merge that follows reads it instead of inflating it a second time.
+ */
+export type BaseStateResult =
+  | { status: "ok"; state: BaseState; raw?: Uint8Array }
+  | { status: "unreadable"; message: string };
 
 /** Everything a merge needs: the base (absent for the first upload), the upload and how to treat it. */
 export interface MergeJob {
@@ -235,7 +242,9 @@ export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>
 /** The bookkeeping of an encoded base profile (its comments only are decoded). */
 export function baseStateOfBytes(data: Uint8Array): BaseStateResult {
   try {
-    return { status: "ok", state: readBaseState(decodeComments(data)) };
+    const raw = rawProfileBytes(data, DEFAULT_DECODE_LIMITS);
+    const state = readBaseState(decodeComments(raw));
+    return raw === data ? { status: "ok", state } : { status: "ok", state, raw };
   } catch (error) {
     if (error instanceof ProfileError) return { status: "unreadable", message: error.message };
     throw error;
@@ -343,8 +352,13 @@ export function ownRequest(request: JobRequest): JobRequest {
 export function ownReply(reply: JobReply): JobReply {
   switch (reply.op) {
     case "check-upload":
-    case "base-state":
       return { ...reply, data: owned(reply.data) };
+    case "base-state": {
+      const result = reply.result.status === "ok" && reply.result.raw
+        ? { ...reply.result, raw: owned(reply.result.raw) }
+        : reply.result;
+      return { ...reply, data: owned(reply.data), result };
+    }
     case "merge": {
       const result = reply.result.status === "merged"
         ? { ...reply.result, data: owned(reply.result.data) }
@@ -390,6 +404,9 @@ export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
     if ("result" in message && message.result.status === "merged") arrays.push(message.result.data);
   } else {
     arrays.push(message.data);
+    if (message.op === "base-state" && "result" in message && message.result.status === "ok") {
+      arrays.push(message.result.raw);
+    }
   }
   const buffers = new Set<ArrayBuffer>();
   for (const a of arrays) if (a && a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
