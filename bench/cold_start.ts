@@ -14,7 +14,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { machineLine } from "./ingest.ts";
 import { type Measurement, measureOnce, median, requireGnuTime, type Side } from "./measure.ts";
@@ -131,8 +131,7 @@ export async function measureColdStart(options: ColdStartOptions = {}): Promise<
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       runs: { type: "string", default: "15" },
       "no-bundle": { type: "boolean", default: false },

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
 import { runExplain } from "../cmd/explain.ts";
 import { NO_METRICS } from "../core/metrics.ts";
@@ -78,7 +78,9 @@ async function sha(path: string): Promise<string> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { days: { type: "string" }, "half-life-hours": { type: "string" } } });
+  const { values } = benchArgs(import.meta.url, {
+    options: { days: { type: "string" }, "half-life-hours": { type: "string" } },
+  });
   const days = Number(values.days ?? 4);
   const halfLifeMs = Number(values["half-life-hours"] ?? 24) * HOUR;
   const [sortProfile] = await generateProfiles({ count: 1, durationMs: 0, units: 6000, rate: 250, only: "/api/sort" });

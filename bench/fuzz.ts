@@ -13,7 +13,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { type FuzzReport, runFuzz } from "../tests/support/fuzz.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
@@ -48,8 +48,7 @@ export function fuzzSection(r: FuzzReport, routeEvery: number): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       inputs: { type: "string", default: "1000000" },
       seed: { type: "string", default: "1" },

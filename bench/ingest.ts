@@ -23,7 +23,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { DEFAULT_BATCH_LIMITS } from "../core/pipeline/merge_batch.ts";
@@ -126,8 +126,7 @@ export async function machineLine(): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       sizes: { type: "string", default: "200,1000" },
       "worker-uploads": { type: "string", default: "1000" },

@@ -16,14 +16,14 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { mergeBatchBytes } from "../core/pipeline/batch_job.ts";
 import { mergeBytes } from "../core/pipeline/profile_jobs.ts";
 import { type NoInlineGuards, noInlineGuards } from "../core/pprof/noinline.ts";
 import { median } from "./measure.ts";
 
-const { values } = parseArgs({
+const { values } = benchArgs(import.meta.url, {
   options: {
     dir: { type: "string", default: fileURLToPath(new URL("../tests/fixtures/profiles/", import.meta.url)) },
     batch: { type: "string", default: "64" },

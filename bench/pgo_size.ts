@@ -13,7 +13,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { encodeProfile } from "../core/pprof/encode.ts";
@@ -84,7 +84,7 @@ function sizeRow(profiles: Profile[], inputBytes: number): { row: SizeRow; full:
 }
 
 async function main(): Promise<void> {
-  const { values: flags } = parseArgs({
+  const { values: flags } = benchArgs(import.meta.url, {
     options: {
       builds: { type: "string", default: "2" },
       "preprofile-runs": { type: "string", default: "5" },

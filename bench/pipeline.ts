@@ -14,7 +14,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
@@ -133,8 +133,7 @@ async function measureBus(
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       uploads: { type: "string", default: "100" },
       events: { type: "string", default: "1000" },

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { goBinary } from "../tests/support/go.ts";
@@ -100,8 +100,7 @@ function verdict(c: Comparison): string {
 }
 
 async function main(): Promise<void> {
-  const { values: flags } = parseArgs({
-    args: Deno.args,
+  const { values: flags } = benchArgs(import.meta.url, {
     options: {
       runs: { type: "string", default: "5" },
       warmups: { type: "string", default: "1" },

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import type { CompactionMode } from "../core/pipeline/merge_upload.ts";
 import { cachedProfiles, machineLine, usableProfiles } from "./ingest.ts";
@@ -110,8 +110,7 @@ export async function measureScaling(options: ScalingOptions = {}): Promise<stri
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       bases: { type: "string", default: "10,100,1000" },
       runs: { type: "string", default: "30" },

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
@@ -186,8 +186,7 @@ export function keptUp(r: StepResult): boolean {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       workers: { type: "string", default: "1,2" },
       bus: { type: "string", default: "nats" },

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { fileUrlFromPath } from "../adapters/mod.ts";
 import { runDistributedPipeline } from "../tests/support/distributed_pipeline.ts";
@@ -20,8 +20,7 @@ import { formatMarkdown, replaceSection } from "./run.ts";
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       uploads: { type: "string", default: "1000" },
       "worker-kills": { type: "string", default: "10" },

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { type AutopgoProcess, spawnAutopgo, startAutopgoServer } from "../tests/support/autopgo_processes.ts";
 import { MAIN_TS } from "../tests/support/cli.ts";
@@ -109,8 +109,7 @@ function perMinuteList(samples: RssSample[], pick: (s: RssSample) => number | un
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       minutes: { type: "string", default: "10" },
       "warmup-minutes": { type: "string", default: "2" },

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { committedProfiles } from "../tests/support/fixtures.ts";
 import { largeLabelledProfile } from "../tests/support/large_profile.ts";
@@ -156,8 +156,7 @@ async function measureTables(path: string): Promise<{ heap: number; estimate: nu
 const mib = (bytes: number) => (bytes / MIB).toFixed(1);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       before: { type: "string" },
       revert: { type: "string" },

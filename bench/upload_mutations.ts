@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import {
   mutationRunProblems,
@@ -53,8 +53,7 @@ export function mutationsSection(runs: { compaction: string; report: UploadMutat
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
+  const { values } = benchArgs(import.meta.url, {
     options: {
       uploads: { type: "string", default: "20000" },
       seed: { type: "string", default: "20261201" },
