@@ -31,7 +31,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): P
       try {
         return await fn();
       } finally {
-        await file.unlock();
+        file.unlockSync(); // never waits: a synchronous call is microseconds, an async one far more
       }
     } finally {
       file.close();
@@ -73,17 +73,27 @@ export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
+/** Writes up to this many bytes with synchronous calls (into the page cache: microseconds); more asynchronously. */
+const SYNC_WRITE_BYTES = 1 << 20;
+
 /**
  * Writes `data` to a new file `tempPath` (which must not exist), flushes it to disk and
- * returns its identity. The caller renames it into place or removes it.
+ * returns its identity. The caller renames it into place or removes it. Opening, writing a
+ * small file and `stat` are synchronous calls (Deno's asynchronous file calls cost tens of
+ * microseconds each in hand-offs to its I/O threads); only the flush, which waits for the
+ * disk, is asynchronous.
  */
 export async function writeDurableTemp(tempPath: string, data: Uint8Array): Promise<FileIdentity> {
-  const file = await Deno.open(tempPath, { write: true, createNew: true, mode: 0o644 });
+  const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o644 });
   try {
     let written = 0;
-    while (written < data.length) written += await file.write(data.subarray(written));
+    if (data.length <= SYNC_WRITE_BYTES) {
+      while (written < data.length) written += file.writeSync(data.subarray(written));
+    } else {
+      while (written < data.length) written += await file.write(data.subarray(written));
+    }
     await file.syncData();
-    return identityOf(await file.stat());
+    return identityOf(file.statSync());
   } finally {
     file.close();
   }
@@ -93,7 +103,7 @@ export async function writeDurableTemp(tempPath: string, data: Uint8Array): Prom
 export async function syncDir(dir: string): Promise<void> {
   let handle: Deno.FsFile | undefined;
   try {
-    handle = await Deno.open(dir, { read: true });
+    handle = Deno.openSync(dir, { read: true });
     await handle.sync();
   } catch {
     // Windows cannot open or fsync directories; renames there are durable enough.
@@ -102,13 +112,22 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes a file, ignoring a missing one. */
-export async function removeIfExists(path: string): Promise<void> {
+/**
+ * Removes a file, ignoring a missing one, with a synchronous call (an unlink is microseconds). A
+ * missing file is the common case (a legacy metadata file, a temp file already renamed), so its
+ * error is built without a stack trace, which cost more than the call itself.
+ */
+export function removeIfExists(path: string): Promise<void> {
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
-    await Deno.remove(path);
+    Deno.removeSync(path);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
+  return Promise.resolve();
 }
 
 /** `bytes` random bytes as lower-case hex. */

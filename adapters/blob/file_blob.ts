@@ -261,7 +261,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
         assertPrecondition(key, current, conditions);
         const next = `${(current?.generation ?? 0) + 1}-${this.#newToken()}`;
         try {
-          await Deno.rename(temp, path);
+          Deno.renameSync(temp, path);
         } catch (e) {
           throw this.#fail("write", key, e, "a folder of other objects has this name");
         }
@@ -420,8 +420,8 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     // the version falls back to the file identity, which is still safe for compare-and-swap.
     const temp = join(dirname(path), tempName());
     try {
-      await Deno.writeTextFile(temp, JSON.stringify(meta), { createNew: true });
-      await Deno.rename(temp, metaPathOf(path));
+      Deno.writeTextFileSync(temp, JSON.stringify(meta), { createNew: true });
+      Deno.renameSync(temp, metaPathOf(path));
       await removeIfExists(legacyMetaPathOf(path));
     } finally {
       await removeIfExists(temp).catch(() => {});

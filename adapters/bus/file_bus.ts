@@ -128,11 +128,12 @@ export class FileEventWriter implements EventWriter {
       }
       signal?.throwIfAborted();
       const key = keyHash(message.orderingKey);
-      await withFileLock(this.dir.lock, async () => {
-        const seqs = await this.dir.nextSeqs(temps.length, now);
+      await withFileLock(this.dir.lock, () => {
+        const seqs = this.dir.nextSeqs(temps.length, now);
         for (const [i, temp] of temps.entries()) {
-          await Deno.rename(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
+          Deno.renameSync(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
         }
+        return Promise.resolve();
       });
       localChange(this.dir.root).notify();
       await syncDir(this.dir.pending);
@@ -260,7 +261,7 @@ export class FileEventReader implements EventReader {
         const leased = { ...next.entry, at: now + this.settings.ackDeadlineMs };
         leased.name = inflightName(leased, this.#owner);
         try {
-          await Deno.rename(join(this.dir.pending, next.entry.name), join(this.dir.inflight, leased.name));
+          Deno.renameSync(join(this.dir.pending, next.entry.name), join(this.dir.inflight, leased.name));
         } catch (e) {
           if (isMissing(e)) return { wakeAt: now }; // removed by hand meanwhile: look again
           throw e;

@@ -106,8 +106,8 @@ export class BusDir {
   }
 
   /** Hands out `count` increasing sequence numbers; call under the bus lock. */
-  async nextSeqs(count: number, now: number): Promise<number[]> {
-    let last = await this.#readSeq();
+  nextSeqs(count: number, now: number): number[] {
+    let last = this.#readSeq();
     if (last === undefined) {
       last = 0;
       for (const sub of [this.pending, this.inflight]) {
@@ -116,7 +116,7 @@ export class BusDir {
     }
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) seqs.push(last = Math.max(last + 1, Math.floor(now) * 1000));
-    await Deno.writeTextFile(this.seqFile, `${pad(last)}\n`);
+    Deno.writeTextFileSync(this.seqFile, `${pad(last)}\n`);
     return seqs;
   }
 
@@ -130,9 +130,9 @@ export class BusDir {
     }
   }
 
-  async #readSeq(): Promise<number | undefined> {
+  #readSeq(): number | undefined {
     try {
-      const text = await Deno.readTextFile(this.seqFile);
+      const text = Deno.readTextFileSync(this.seqFile);
       return /^\d{16}\n$/.test(text) ? Number(text.slice(0, 16)) : undefined;
     } catch (e) {
       if (isMissing(e)) return undefined;
@@ -147,26 +147,26 @@ export class BusDir {
   renewLease(entry: QueueEntry, deadline: number, owner: string): Promise<QueueEntry | undefined> {
     const renewed = { ...entry, at: Math.round(deadline) };
     renewed.name = inflightName(renewed, owner);
-    return withFileLock(this.lock, async () => {
+    return withFileLock(this.lock, () => {
       try {
-        await Deno.rename(join(this.inflight, entry.name), join(this.inflight, renewed.name));
-        return renewed;
+        Deno.renameSync(join(this.inflight, entry.name), join(this.inflight, renewed.name));
+        return Promise.resolve(renewed);
       } catch (e) {
-        if (isMissing(e)) return undefined;
-        throw e;
+        if (isMissing(e)) return Promise.resolve(undefined);
+        return Promise.reject(e);
       }
     });
   }
 
   /** Atomically moves a leased message back to `pending/` with the next attempt; false if the lease is gone. */
-  async returnToPending(entry: QueueEntry, visibleAt: number): Promise<boolean> {
+  returnToPending(entry: QueueEntry, visibleAt: number): Promise<boolean> {
     const name = `${pad(entry.seq)}.${entry.key}.${entry.attempt + 1}.${Math.round(visibleAt)}`;
     try {
-      await Deno.rename(join(this.inflight, entry.name), join(this.pending, name));
-      return true;
+      Deno.renameSync(join(this.inflight, entry.name), join(this.pending, name));
+      return Promise.resolve(true);
     } catch (e) {
-      if (isMissing(e)) return false;
-      throw e;
+      if (isMissing(e)) return Promise.resolve(false);
+      return Promise.reject(e);
     }
   }
 }
