@@ -1,7 +1,8 @@
 /**
  * Binding a component's HTTP port first, before it loads rules or opens its store and bus: a port
  * that is taken (or not permitted) is named at once, in one line, instead of after minutes of
- * waiting for a broker. Until the component is built, the port answers 503 `starting`.
+ * waiting for a broker. Until the component is built, the port answers 503 `starting`, with what
+ * it waits for once a store or bus has not answered ({@link reportStartupWait}).
  *
  * @module
  */
@@ -21,8 +22,26 @@ export interface EarlyServer {
   serve(handler: Handler): void;
 }
 
-function starting(): Response {
-  return Response.json({ message: "starting", code: 503 }, { status: 503, headers: { "retry-after": "1" } });
+let waitingFor: string | undefined;
+
+/**
+ * Says what start-up is waiting for (a store or bus that is not reachable yet), added to the 503
+ * `starting` answers so that a client sees why; `undefined` once it is open. The text is public:
+ * give URLs redacted and errors as `publicMessage` makes them.
+ */
+export function reportStartupWait(text: string | undefined): void {
+  waitingFor = text;
+}
+
+/** What start-up waits for, as last reported; undefined when nothing is reported. */
+export function startupWait(): string | undefined {
+  return waitingFor;
+}
+
+/** The answer while the component starts: 503 `starting`, with what it waits for when known. */
+export function startingResponse(): Response {
+  const message = waitingFor ? `starting: ${waitingFor}` : "starting";
+  return Response.json({ message, code: 503 }, { status: 503, headers: { "retry-after": "1" } });
 }
 
 /** The one-line error for a port that cannot be bound; `component` names the env variables. */
@@ -52,7 +71,7 @@ export const ALL_INTERFACES_HELP = "::, all interfaces, IPv6 and IPv4 (0.0.0.0 w
 
 /** Binds `host:port` now (through the connection guard when given) and answers 503 until `serve`. */
 export function listenEarly(component: string, host: string, port: number, guard?: ConnGuardOptions): EarlyServer {
-  let handler: Handler = starting;
+  let handler: Handler = startingResponse;
   const http = bindHost(
     host,
     (hostname) => startHttpServer(hostname, port, (request) => handler(request), guard),

@@ -1,7 +1,7 @@
 /** bindHost: the default host falls back to IPv4 where IPv6 cannot be bound; nothing else is retried. @module */
 
 import assert from "node:assert/strict";
-import { ALL_INTERFACES, bindHost } from "./listen.ts";
+import { ALL_INTERFACES, bindHost, reportStartupWait, startingResponse } from "./listen.ts";
 
 const describe = (host: string, e: unknown) => new Error(`${host}: ${(e as Error).message}`);
 
@@ -42,4 +42,21 @@ Deno.test("bindHost: where both fail, the IPv4 attempt's error is the one report
       }, describe),
     /^Error: 0\.0\.0\.0: no network$/,
   );
+});
+
+Deno.test("startingResponse: 503 starting, with what start-up waits for while it is reported", async () => {
+  try {
+    assert.deepEqual(await startingResponse().json(), { message: "starting", code: 503 });
+    reportStartupWait("blob store s3://b is not reachable yet (connection refused); retrying");
+    const response = startingResponse();
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("retry-after"), "1");
+    assert.equal(
+      (await response.json()).message,
+      "starting: blob store s3://b is not reachable yet (connection refused); retrying",
+    );
+  } finally {
+    reportStartupWait(undefined);
+  }
+  assert.equal((await startingResponse().json()).message, "starting");
 });

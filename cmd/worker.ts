@@ -16,6 +16,7 @@ import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
 import { kindFromNetworkError } from "../core/blob_bucket.ts";
 import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
+import { originsOnly, publicMessage } from "../core/public_error.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
 import { createOpsApp } from "../core/pipeline/http_serve.ts";
@@ -35,7 +36,7 @@ import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./de
 import { durationArg, envOption, nonNegativeIntArg, portArg, timerDurationArg } from "./options.ts";
 import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
 import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
-import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly } from "./listen.ts";
+import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly, reportStartupWait, startupWait } from "./listen.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -250,6 +251,7 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
         kindFromNetworkError(error) !== undefined;
       if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
       const delayMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
+      reportStartupWait(`${what} ${publicUrl(url)} is not reachable yet (${publicMessage(error)}); retrying`);
       log.warn("{what} {url} is not reachable yet, retrying in {seconds}s: {error}", {
         what,
         url: redactUrl(url),
@@ -259,6 +261,7 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+  reportStartupWait(`checking ${what} ${publicUrl(url)}`);
   const timeout = AbortSignal.timeout(STARTUP_CHECK_MS);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -281,8 +284,14 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
     }
   } finally {
     clearTimeout(timer);
+    reportStartupWait(undefined);
   }
   return resource;
+}
+
+/** `url` as an unauthenticated client may see it: no credentials, path or query (no file store path at all). */
+function publicUrl(url: string): string {
+  return /^file:/i.test(url) ? "file://<path>" : originsOnly(redactUrl(url));
 }
 
 function oneLine(error: unknown): string {
@@ -366,7 +375,7 @@ export function workerCommand(): Command {
     let ready = false;
     const checks: HealthCheck[] = [{
       name: "startup",
-      check: () => Promise.reject(new Error("opening the blob store and the event bus")),
+      check: () => Promise.reject(new Error(startupWait() ?? "opening the blob store and the event bus")),
     }];
     const ops = createOpsApp(checks, () => ready, [accessLog(), requestMetrics(metrics)]).fetch;
     const early = listenEarly("worker", opts.host, opts.port, guard);

@@ -66,15 +66,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "startup: a worker whose NATS server is down waits for it, then serves and becomes ready",
+  name: "startup: a worker whose NATS server is down says so while it waits, then serves and becomes ready",
   ignore: Boolean(natsSkip()),
 }, async () => {
-  const port = freePort();
+  const port = freePort(), apiPort = freePort();
   const bus = "nats://autopgo.profile?natsv2=true&jetstream=true";
   const worker = spawnAutopgo([
     "worker",
     "--port",
-    "0",
+    String(apiPort),
     "--host",
     "127.0.0.1",
     "--blob-store-url",
@@ -86,6 +86,14 @@ Deno.test({
   ], { env: { NATS_SERVER_URL: `nats://127.0.0.1:${port}` } });
   try {
     await worker.waitFor(/is not reachable yet, retrying/, 60_000);
+    // Meanwhile health says what start-up waits for (no query string, no credentials).
+    const starting = await fetch(`http://127.0.0.1:${apiPort}/api/health`);
+    assert.equal(starting.status, 503);
+    const startup = (await starting.json()).dependencies.find((d: { name: string }) => d.name === "startup");
+    assert.match(
+      startup?.message ?? "",
+      /^event (reader|writer) nats:\/\/autopgo\.profile is not reachable yet \(.+\); retrying$/,
+    );
     let nats = await startNatsServer({ port });
     try {
       const url = (await worker.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 90_000))[1];
