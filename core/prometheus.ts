@@ -344,8 +344,7 @@ export async function serveMetrics(
   try {
     body = await metrics.render();
   } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
-    return Response.json({ message: `collecting metrics: ${message}`, code: 503 }, { status: 503 });
+    return Response.json({ message: `collecting metrics: ${oneLine(error)}`, code: 503 }, { status: 503 });
   }
   return new Response(request.method === "HEAD" ? null : body, {
     headers: { "content-type": metrics.contentType, "cache-control": "no-store" },
