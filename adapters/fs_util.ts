@@ -118,16 +118,40 @@ export async function syncDir(dir: string): Promise<void> {
  * error is built without a stack trace, which cost more than the call itself.
  */
 export function removeIfExists(path: string): Promise<void> {
+  try {
+    withoutStackTraces(() => Deno.removeSync(path));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
+  }
+  return Promise.resolve();
+}
+
+/**
+ * The file's metadata, or undefined when nothing is there ({@link isMissing}), with a synchronous
+ * call whose "missing" error is built without a stack trace (as in {@link removeIfExists}): a
+ * store asks about absent files all the time (an upload already merged, a legacy metadata file).
+ */
+export function statIfExists(path: string): Deno.FileInfo | undefined {
+  try {
+    return withoutStackTraces(() => Deno.statSync(path));
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Runs `fn` with V8 capturing no stack trace for errors created meanwhile: for calls whose errors
+ * are expected answers, not bugs (building the trace cost more than the call itself).
+ */
+export function withoutStackTraces<T>(fn: () => T): T {
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    Deno.removeSync(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
+    return fn();
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
-  return Promise.resolve();
 }
 
 /** `bytes` random bytes as lower-case hex. */

@@ -59,8 +59,10 @@ import {
   randomHex,
   removeIfExists,
   sameIdentity,
+  statIfExists,
   syncDir,
   withFileLock,
+  withoutStackTraces,
   writeDurableTemp,
 } from "../fs_util.ts";
 
@@ -193,7 +195,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     const path = this.#path(key, signal);
     let file: Deno.FsFile;
     try {
-      file = Deno.openSync(path, { read: true });
+      file = withoutStackTraces(() => Deno.openSync(path, { read: true }));
     } catch (e) {
       if (isMissing(e) || e instanceof Deno.errors.IsADirectory) throw new BlobNotFoundError(key);
       throw this.#fail("read", key, e);
@@ -394,14 +396,8 @@ export class FileBlobStore implements BlobStore, BlobDriver {
   }
 
   #current(path: string): Current | undefined {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(path);
-    } catch (e) {
-      if (isMissing(e)) return undefined;
-      throw e;
-    }
-    if (!info.isFile) return undefined;
+    const info = statIfExists(path);
+    if (!info?.isFile) return undefined;
     return { info, ...this.#versionOf(path, info) };
   }
 
@@ -503,7 +499,7 @@ async function migrateLegacyMeta(dir: string, legacyName: string): Promise<void>
 function readMeta(path: string): Meta | undefined {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = withoutStackTraces(() => Deno.readTextFileSync(path));
   } catch (e) {
     if (isMissing(e)) return undefined;
     throw e;

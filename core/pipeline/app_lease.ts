@@ -71,15 +71,31 @@ export class AppBusyError extends Error {
   /** The app rests after a batch (module doc) and is free again in `retryMs`; else it is being merged. */
   readonly resting: boolean;
 
-  /** `retryMs` is how long the caller should wait. */
+  /**
+   * `retryMs` is how long the caller should wait. Built without a stack trace: it is an answer
+   * (the worker keeps the event), thrown for most events of a busy app, not a failure to debug.
+   */
   constructor(app: string, holder: string, retryMs: number, resting = false) {
-    super(resting ? `app "${app}" rests after a batch by ${holder}` : `app "${app}" is being merged by ${holder}`);
+    const stackTraceLimit = Error.stackTraceLimit;
+    // The message is computed with the limit at 0; `Error` cannot throw, and the limit is back at once.
+    super(
+      withoutTrace(
+        resting ? `app "${app}" rests after a batch by ${holder}` : `app "${app}" is being merged by ${holder}`,
+      ),
+    );
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = "AppBusyError";
     this.app = app;
     this.holder = holder;
     this.retryMs = retryMs;
     this.resting = resting;
   }
+}
+
+/** `message`, with V8's stack-trace limit set to 0 for the error about to be built with it (AppBusyError). */
+function withoutTrace(message: string): string {
+  Error.stackTraceLimit = 0;
+  return message;
 }
 
 /** First delay of an event handed back because its app is busy; doubled per delivery up to the cap. */

@@ -37,6 +37,14 @@ function clock(start = 1_700_000_000_000) {
   return { now: () => t, advance: (ms: number) => t += ms };
 }
 
+Deno.test("AppBusyError: an answer without a stack trace, and the limit is restored", () => {
+  const before = Error.stackTraceLimit;
+  const busy = new AppBusyError("x", "worker-a", 250, true);
+  assert.equal(busy.stack, 'AppBusyError: app "x" rests after a batch by worker-a');
+  assert.equal(Error.stackTraceLimit, before);
+  assert.ok((new Error("a bug").stack ?? "").includes("\n    at "));
+});
+
 Deno.test("withAppLease: a second holder is refused while the first merges, and the lease is released", async () => {
   const store = await openMemBlobStore("mem://");
   const c = clock();
