@@ -156,7 +156,7 @@ export class DecodePool implements ProfileJobs {
 
   /** See {@link ProfileJobs.baseState}. */
   async baseState(data: Uint8Array, opts?: JobOptions) {
-    const reply = await this.run({ op: "base-state", data }, opts);
+    const reply = await this.run({ op: "base-state", data, inflated: opts?.inflated }, opts);
     if (reply.op !== "base-state") throw new Error(`decode pool: ${reply.op} reply to a base-state job`);
     return { result: reply.result, data: reply.data };
   }

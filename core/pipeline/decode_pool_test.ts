@@ -62,12 +62,15 @@ Deno.test("DecodePool merges in a Worker byte for byte as on this thread", async
       await pool.merge({ ...job, base: base.slice(), staged: second.slice(), uploadLimits: limits }),
       expected,
     );
-    const state2 = await pool.baseState(base.slice());
+    const state2 = await pool.baseState(base.slice(), { inflated: true });
     assert.equal(state2.result.status, "ok");
     const { state: read, raw } = state2.result as { state: unknown; raw?: Uint8Array };
     assert.deepEqual(read, state);
-    assert.ok(raw, "the inflated base comes back with its state");
+    assert.ok(raw, "the inflated base comes back with its state when asked for");
     assert.deepEqual(new Uint8Array(raw), new Uint8Array(gunzipSync(base)));
+    // Readers of the state alone (web views, windows) get no copy of the inflated base.
+    const stateOnly = await pool.baseState(base.slice());
+    assert.deepEqual(stateOnly.result, { status: "ok", state });
   } finally {
     pool.close();
   }

@@ -162,7 +162,7 @@ export async function mergeBatch(
       throw new Error(`merging ${pending.length} uploads: base ${targetKey} kept changing, will retry`);
     }
     const cutoff = target ? await target.cutoff(signal) : 0n;
-    const base = await loadBaseAt(deps.store, targetKey, signal, jobs);
+    const base = await loadBaseAt(deps.store, targetKey, signal, jobs, { inflated: true });
     // A window written before the app's deletion holds deleted samples: start it anew.
     const stale = base.data !== undefined && base.state.deletedBefore < cutoff;
     const deletedBefore = cutoff > base.state.deletedBefore ? cutoff : base.state.deletedBefore;

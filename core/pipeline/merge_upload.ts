@@ -102,22 +102,24 @@ export interface LoadedBase {
   version?: string;
   /** The encoded base; undefined when absent or a tombstone. */
   data?: Uint8Array;
-  /** The base inflated, when `data` is gzip: what a merge reads (it need not inflate it again). */
+  /** The base inflated, when `data` is gzip and it was asked for: what a merge reads (no second inflate). */
   raw?: Uint8Array;
   state: BaseState;
 }
 
 /**
  * Reads `<app>/default.pgo` and its bookkeeping (a tombstone yields its cut-off and no data). Only
- * the base's comments are decoded, by `jobs` (default: on this thread).
+ * the base's comments are decoded, by `jobs` (default: on this thread). With `inflated` (for a
+ * merge that follows), a gzipped base also comes back inflated (`raw`).
  */
 export async function loadBase(
   store: BlobStore,
   app: string,
   signal?: AbortSignal,
   jobs: ProfileJobs = IN_THREAD_JOBS,
+  opts: { inflated?: boolean } = {},
 ): Promise<LoadedBase> {
-  return await loadBaseAt(store, baseKey(app), signal, jobs);
+  return await loadBaseAt(store, baseKey(app), signal, jobs, opts);
 }
 
 /** {@link loadBase} of any base-like profile: `default.pgo` or a retention window (keys.ts). */
@@ -126,6 +128,7 @@ export async function loadBaseAt(
   key: string,
   signal?: AbortSignal,
   jobs: ProfileJobs = IN_THREAD_JOBS,
+  opts: { inflated?: boolean } = {},
 ): Promise<LoadedBase> {
   let object;
   try {
@@ -136,7 +139,7 @@ export async function loadBaseAt(
   }
   const cutoff = parseTombstone(object.data);
   if (cutoff !== undefined) return { version: object.version, state: { absorbed: [], deletedBefore: cutoff } };
-  const { result, data } = await jobs.baseState(object.data, { signal });
+  const { result, data } = await jobs.baseState(object.data, { signal, inflated: opts.inflated });
   // Not the upload's fault: report as a (retried, loudly logged) failure, never as poison.
   if (result.status === "unreadable") throw new Error(`base profile ${key} is unreadable: ${result.message}`);
   return result.raw
@@ -193,7 +196,7 @@ export async function mergeUpload(
   const jobs = deps.jobs ?? IN_THREAD_JOBS;
   for (let conflicts = 0;; conflicts++) {
     signal?.throwIfAborted();
-    const base = await loadBase(deps.store, app, signal, jobs);
+    const base = await loadBase(deps.store, app, signal, jobs, { inflated: true });
     if (base.state.absorbed.includes(key)) return { kind: "already-absorbed" };
     if (parts.unixNanos !== undefined && parts.unixNanos <= base.state.deletedBefore) {
       await deps.store.delete(key, undefined, signal);

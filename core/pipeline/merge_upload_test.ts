@@ -13,12 +13,13 @@ import type { BlobStore } from "../blob.ts";
 import { isCanonical } from "../pprof/canonical.ts";
 import { decodeProfile } from "../pprof/decode.ts";
 import { encodeProfile } from "../pprof/encode.ts";
+import { gunzipSync } from "node:zlib";
 import { mergeProfiles } from "../pprof/merge.ts";
 import { readBaseState, writeBaseState } from "./base_state.ts";
 import { baseKey, stagingKey } from "./keys.ts";
 import { NO_METRICS, type PoisonReason } from "../metrics.ts";
 import { DecodePool } from "./decode_pool.ts";
-import { mergeUpload } from "./merge_upload.ts";
+import { loadBase, mergeUpload } from "./merge_upload.ts";
 import { listRejected, readBase } from "./profiles_view.ts";
 import { processUpload } from "./worker_events.ts";
 
@@ -143,4 +144,17 @@ Deno.test("processUpload: a base set aside is counted as poison unmappable_base,
   assert.deepEqual(poison, []);
   assert.match(await processUpload(deps, "stuck", await stage(store, "stuck", b)), /^merged /);
   assert.deepEqual(poison, ["unmappable_base"]);
+});
+
+Deno.test("loadBase: the inflated base comes back only for a merge that asks for it", async () => {
+  const store = await openMemBlobStore("mem://");
+  const [a] = real();
+  await mergeUpload(depsFor(store), "app", await stage(store, "app", a));
+  const stored = (await readBase(store, "app"))!.data;
+  const stateOnly = await loadBase(store, "app");
+  assert.equal(stateOnly.raw, undefined);
+  assert.equal(stateOnly.state.merged, 1);
+  const forMerge = await loadBase(store, "app", undefined, undefined, { inflated: true });
+  assert.deepEqual(forMerge.state, stateOnly.state);
+  assert.deepEqual(forMerge.raw, new Uint8Array(gunzipSync(stored)));
 });

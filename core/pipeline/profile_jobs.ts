@@ -85,7 +85,8 @@ export interface CheckHeld {
 /** A base profile's bookkeeping, or why it cannot be read. */
 /**
  * The bookkeeping of a base, or why it cannot be read. `raw`: the base inflated, when it is stored
- * gzipped, so that a merge that follows reads it instead of inflating it a second time.
+ * gzipped and the job was asked for it ({@link JobOptions.inflated}), so that a merge that follows
+ * reads it instead of inflating it a second time.
  */
 export type BaseStateResult =
   | { status: "ok"; state: BaseState; raw?: Uint8Array }
@@ -127,7 +128,7 @@ export type MergeJobResult =
 /** A job as sent to a worker. */
 export type JobRequest =
   | { op: "check-upload"; data: Uint8Array; limits: Partial<DecodeLimits>; measure?: boolean }
-  | { op: "base-state"; data: Uint8Array }
+  | { op: "base-state"; data: Uint8Array; inflated?: boolean }
   | { op: "merge"; job: MergeJob }
   | { op: "merge-batch"; job: BatchMergeJob }
   | { op: "rebuild"; job: RebuildJob };
@@ -148,6 +149,11 @@ export interface JobOptions {
   shed?: boolean;
   /** Upload checks only: also report what the check held ({@link CheckHeld}). */
   measure?: boolean;
+  /**
+   * Base states only: also hand back the inflated base (`raw` of {@link BaseStateResult}) for a
+   * merge that follows; readers of the state alone (web views, windows) leave it out.
+   */
+  inflated?: boolean;
 }
 
 /** Runs profile jobs somewhere: on this thread ({@link IN_THREAD_JOBS}) or in a worker pool. */
@@ -239,12 +245,15 @@ export function checkUploadBytes(data: Uint8Array, limits: Partial<DecodeLimits>
   return "profile" in normalized ? { status: "usable" } : { status: "unusable", ...normalized };
 }
 
-/** The bookkeeping of an encoded base profile (its comments only are decoded). */
-export function baseStateOfBytes(data: Uint8Array): BaseStateResult {
+/**
+ * The bookkeeping of an encoded base profile (its comments only are decoded); with `inflated`,
+ * also the inflated bytes of a gzipped base.
+ */
+export function baseStateOfBytes(data: Uint8Array, inflated = false): BaseStateResult {
   try {
     const raw = rawProfileBytes(data, DEFAULT_DECODE_LIMITS);
     const state = readBaseState(decodeComments(raw));
-    return raw === data ? { status: "ok", state } : { status: "ok", state, raw };
+    return raw === data || !inflated ? { status: "ok", state } : { status: "ok", state, raw };
   } catch (error) {
     if (error instanceof ProfileError) return { status: "unreadable", message: error.message };
     throw error;
@@ -424,7 +433,7 @@ export function runJob(request: JobRequest): JobReply {
         : { op: request.op, verdict, data: request.data };
     }
     case "base-state":
-      return { op: request.op, result: baseStateOfBytes(request.data), data: request.data };
+      return { op: request.op, result: baseStateOfBytes(request.data, request.inflated), data: request.data };
     case "merge":
       return { op: request.op, result: mergeBytes(request.job), job: request.job };
     case "merge-batch":
@@ -446,7 +455,7 @@ export const IN_THREAD_JOBS: ProfileJobs = {
   // deno-lint-ignore require-await
   async baseState(data, opts) {
     opts?.signal?.throwIfAborted();
-    return { result: baseStateOfBytes(data), data };
+    return { result: baseStateOfBytes(data, opts?.inflated), data };
   },
   // deno-lint-ignore require-await
   async merge(job, opts) {
