@@ -118,7 +118,9 @@ Deno.test("two worker processes sweeping the same orphaned uploads race on one f
       "--event-writer-url",
       `mem://${bus}`,
     ];
-    processes.push(...await Promise.all([startAutopgo(worker("a")), startAutopgo(worker("b"))]));
+    // Debug logs: the sweep's per-upload notes (counted below) are debug lines.
+    const env = { AUTOPGO_LOG_LEVEL: "debug" };
+    processes.push(...await Promise.all([startAutopgo(worker("a"), { env }), startAutopgo(worker("b"), { env })]));
     await waitFor(
       async () => {
         const stored = await listFiles(storeDir);
@@ -135,7 +137,9 @@ Deno.test("two worker processes sweeping the same orphaned uploads race on one f
     const conflicts = logs.flatMap((l) => [...l.matchAll(/after (\d+) write conflicts/g)].map((m) => Number(m[1])));
     const overlaps = logs.map((l) => (l.match(/sweep: \S+ (was already merged|is gone)/g) ?? []).length);
     console.log(
-      `merges per worker: ${merges.join(" + ")}; uploads the other worker got first: ${overlaps.join(" + ")}; ` +
+      `merges per worker: ${merges.join(" + ")}; sweep notes of uploads already merged (by either worker) or gone: ${
+        overlaps.join(" + ")
+      }; ` +
         `conflicts retried before a merge: ${conflicts.reduce((a, b) => a + b, 0)}`,
     );
     assert.equal(merges[0] + merges[1], files.length);

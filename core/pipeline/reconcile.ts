@@ -58,7 +58,8 @@ export async function reconcileStaging(
     if (signal?.aborted) break;
     try {
       const note = await process(app, key);
-      log.info("sweep: {note}", { note });
+      // Debug, as for events (worker.ts): a merge already logged its own "merged … (batch of N)" line.
+      log.debug("sweep: {note}", { note });
     } catch (error) {
       failed++;
       log.warn("sweep: {key} failed, next sweep retries: {error}", { key, error: String(error) });
