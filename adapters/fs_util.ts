@@ -17,7 +17,7 @@ const inProcessTails = new Map<string, Promise<void>>();
  * mutex first, so at most one thread per process waits in `flock`. The kernel drops the
  * lock if the process dies, so a crash never leaves the store locked.
  */
-export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(lockPath: string, fn: () => T | Promise<T>): Promise<T> {
   const previous = inProcessTails.get(lockPath) ?? Promise.resolve();
   let release!: () => void;
   const mine = new Promise<void>((r) => release = r);

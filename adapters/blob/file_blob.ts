@@ -143,6 +143,8 @@ interface Current {
   info: Deno.FileInfo;
   version: string;
   generation: number;
+  /** An earlier version's metadata file was read for it (no current one): remove it on write or delete. */
+  legacy: boolean;
 }
 
 interface Meta extends FileIdentity {
@@ -255,19 +257,21 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       throw this.#fail("write", key, e, "a parent path is an object, not a folder");
     }
     const temp = join(dir, tempName());
+    let renamed = false;
     try {
       const identity = await writeDurableTemp(temp, data);
       signal?.throwIfAborted();
-      const version = await withFileLock(this.#lockPath(key), async () => {
+      const version = await withFileLock(this.#lockPath(key), () => {
         const current = this.#current(path);
         assertPrecondition(key, current, conditions);
         const next = `${(current?.generation ?? 0) + 1}-${this.#newToken()}`;
         try {
           Deno.renameSync(temp, path);
+          renamed = true;
         } catch (e) {
           throw this.#fail("write", key, e, "a folder of other objects has this name");
         }
-        await this.#writeMeta(path, { version: next, ...identity });
+        this.#writeMeta(path, { version: next, ...identity }, current?.legacy ?? false);
         return next;
       });
       await syncDir(dir);
@@ -276,7 +280,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       if (e instanceof PreconditionFailedError || signal?.aborted || isOwnError(e)) throw e;
       throw this.#fail("write", key, e);
     } finally {
-      await removeIfExists(temp).catch(() => {});
+      if (!renamed) await removeIfExists(temp).catch(() => {});
     }
   }
 
@@ -295,7 +299,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
         assertPrecondition(key, current, conditions);
         await removeIfExists(path);
         await removeIfExists(metaPathOf(path));
-        await removeIfExists(legacyMetaPathOf(path));
+        if (current.legacy) await removeIfExists(legacyMetaPathOf(path));
         return true;
       });
       if (deleted) await syncDir(dirname(path));
@@ -401,26 +405,36 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     return { info, ...this.#versionOf(path, info) };
   }
 
-  #versionOf(path: string, info: Deno.FileInfo): { version: string; generation: number } {
+  #versionOf(path: string, info: Deno.FileInfo): { version: string; generation: number; legacy: boolean } {
     const identity = identityOf(info);
-    const meta = readMeta(metaPathOf(path)) ?? readMeta(legacyMetaPathOf(path));
+    // An earlier version's file is looked for only without current metadata (opening the store renamed the rest).
+    let meta = readMeta(metaPathOf(path)), legacy = false;
+    if (!meta) legacy = (meta = readMeta(legacyMetaPathOf(path))) !== undefined;
     if (meta && sameIdentity(meta, identity)) {
-      return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0 };
+      return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0, legacy };
     }
     // No trustworthy metadata: derive a token from the file itself (stable until it is replaced).
-    return { version: `0-f${identity.ino ?? 0}.${identity.mtimeMs}.${identity.size}`, generation: 0 };
+    return { version: `0-f${identity.ino ?? 0}.${identity.mtimeMs}.${identity.size}`, generation: 0, legacy };
   }
 
-  async #writeMeta(path: string, meta: Meta): Promise<void> {
+  /** Writes the metadata of `path` (and removes an earlier version's file for it when `legacy`). */
+  #writeMeta(path: string, meta: Meta, legacy: boolean): void {
     // Not fsynced on purpose: after a crash a lost or torn metadata file no longer matches and
     // the version falls back to the file identity, which is still safe for compare-and-swap.
     const temp = join(dirname(path), tempName());
     try {
       Deno.writeTextFileSync(temp, JSON.stringify(meta), { createNew: true });
       Deno.renameSync(temp, metaPathOf(path));
-      await removeIfExists(legacyMetaPathOf(path));
-    } finally {
-      await removeIfExists(temp).catch(() => {});
+    } catch (e) {
+      try {
+        withoutStackTraces(() => Deno.removeSync(temp));
+      } catch { /* never created */ }
+      throw e;
+    }
+    if (legacy) {
+      try {
+        withoutStackTraces(() => Deno.removeSync(legacyMetaPathOf(path)));
+      } catch { /* gone already; a stale one is never trusted over the current file */ }
     }
   }
 

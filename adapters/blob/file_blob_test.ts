@@ -137,6 +137,16 @@ Deno.test("file blob: metadata of earlier versions (.autopgo-meta.<name>) is rea
     await openFileBlobStore(fileUrlFromPath(dir));
     await assert.rejects(Deno.stat(legacy), Deno.errors.NotFound);
     assert.equal((await reopened.stat("app/default.pgo"))?.version, next);
+    // Written under the old name after this store opened (an earlier version beside it): read, then
+    // replaced by the next write's current metadata; a delete removes it too.
+    await Deno.rename(current, legacy);
+    assert.equal((await reopened.stat("app/default.pgo"))?.version, next);
+    const third = await reopened.write("app/default.pgo", enc("third"), { ifVersion: next });
+    const listed = async () => (await Array.fromAsync(Deno.readDir(join(dir, "app")))).map((e) => e.name).sort();
+    assert.deepEqual(await listed(), [".autopgo-version.default.pgo.json", "default.pgo"]);
+    await Deno.rename(current, legacy);
+    assert.equal(await reopened.delete("app/default.pgo", { ifVersion: third }), true);
+    assert.deepEqual(await listed(), []);
     await reopened.close();
   } finally {
     await cleanup();
