@@ -9,6 +9,11 @@
  * - errors become {@link BusError}s with a portable kind and the driver's error as `cause`;
  * - `send` retries transient (`unavailable`) failures with jittered backoff: a repeated send
  *   can duplicate an event, which at-least-once delivery allows and the worker tolerates;
+ * - once a send has failed as `unavailable` through all its attempts, the topic fails fast: later
+ *   sends throw at once (kind `unavailable`, the last failure as `cause`) and one send every
+ *   {@link BusWrapperOptions.failFastMs} tries again with a single attempt, until one succeeds or a
+ *   check passes. An upload's answer then does not wait out every bus client's own reconnect and
+ *   retry timers (21 s per upload with NATS down), whatever the bus;
  * - one observer hook for metrics: each finished send, receive, ack, nack and check with its
  *   outcome (`ok` or the error kind).
  *
@@ -56,6 +61,13 @@ export interface BusWrapperOptions {
   random?: () => number;
   /** Overrides the reader's renew interval (tests). */
   renewIntervalMs?: number;
+  /**
+   * After a send failed as `unavailable` through all its attempts, later sends fail at once, and
+   * one per this many ms tries again (default 5,000; 0: every send tries in full).
+   */
+  failFastMs?: number;
+  /** Clock of `failFastMs`, in ms (tests). */
+  now?: () => number;
   /** Metrics hook: one report per finished operation (a send's retries count once). */
   observe?: BusObserver;
 }
@@ -119,36 +131,99 @@ abstract class BusEndpoint<D extends (EventWriter | EventReader) & BusDriverErro
   }
 }
 
+/** A topic that could not be reached: since when, when a send may try again, and why. */
+interface Outage {
+  since: number;
+  retryAt: number;
+  error: BusError;
+  /** A send is trying again right now (the others still fail fast). */
+  probing: boolean;
+}
+
 /** A portable topic around a writer driver. */
 export class Topic extends BusEndpoint<EventWriter & BusDriverErrors> implements EventWriter {
+  #outage?: Outage;
+
   /** Wraps `driver`. */
   constructor(driver: EventWriter & BusDriverErrors, options: BusWrapperOptions = {}) {
     super(driver, options, "topic");
   }
 
-  /** Publishes; retries transient failures. */
+  /** Publishes; retries transient failures, and fails fast while the topic is known unreachable. */
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<void> {
-    const attempts = this.options.attempts ?? 4;
-    for (let attempt = 1;; attempt++) {
-      if (this.closed) throw new BusError("closed", "send: the topic is closed");
-      signal?.throwIfAborted();
-      try {
-        await this.driverImpl.send(message, signal);
-        return this.report("send", "ok");
-      } catch (raw) {
-        if (signal?.aborted) throw raw;
-        const error = wrapError(this.driverImpl, "send", raw);
-        if (!error.retryable || attempt >= attempts) {
-          this.report("send", error.kind);
-          throw error;
+    const probe = this.#admit();
+    const attempts = probe ? 1 : this.options.attempts ?? 4;
+    try {
+      for (let attempt = 1;; attempt++) {
+        if (this.closed) throw new BusError("closed", "send: the topic is closed");
+        signal?.throwIfAborted();
+        try {
+          await this.driverImpl.send(message, signal);
+          this.#outage = undefined;
+          return this.report("send", "ok");
+        } catch (raw) {
+          if (signal?.aborted) throw raw;
+          const error = wrapError(this.driverImpl, "send", raw);
+          if (!error.retryable || attempt >= attempts) {
+            this.#failed(error);
+            this.report("send", error.kind);
+            throw error;
+          }
+          const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
+          await abortableSleep(
+            Math.round(base * (0.5 + (this.options.random ?? Math.random)())),
+            signal ?? new AbortController().signal,
+          );
         }
-        const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
-        await abortableSleep(
-          Math.round(base * (0.5 + (this.options.random ?? Math.random)())),
-          signal ?? new AbortController().signal,
-        );
       }
+    } finally {
+      if (probe && this.#outage) this.#outage.probing = false;
     }
+  }
+
+  /** Health check; a passing one ends an outage (the next send tries in full). */
+  override async check(signal?: AbortSignal): Promise<void> {
+    await super.check(signal);
+    this.#outage = undefined;
+  }
+
+  /**
+   * Lets a send through: false for a normal one, true for the one send that tries again during an
+   * outage; throws at once for the others.
+   */
+  #admit(): boolean {
+    const outage = this.#outage;
+    if (!outage || this.closed) return false;
+    const now = this.#now();
+    if (outage.probing || now < outage.retryAt) {
+      this.report("send", "unavailable");
+      const seconds = (ms: number) => `${Math.max(0, Math.ceil(ms / 1000))} s`;
+      const since = new Date(outage.since).toISOString().replace(/\.\d+Z$/, "Z");
+      throw new BusError(
+        "unavailable",
+        `send: not tried (the topic has been unreachable since ${since}; a send tries again in ${
+          seconds(outage.retryAt - now)
+        }): ${outage.error.message}`,
+        { cause: outage.error },
+      );
+    }
+    outage.probing = true;
+    return true;
+  }
+
+  /** Starts or extends an outage after a send that failed through all its attempts as `unavailable`. */
+  #failed(error: BusError): void {
+    const failFastMs = this.options.failFastMs ?? 5_000;
+    if (error.kind !== "unavailable" || failFastMs <= 0) {
+      if (error.kind !== "closed") this.#outage = undefined; // the bus answered: it is reachable
+      return;
+    }
+    const now = this.#now();
+    this.#outage = { since: this.#outage?.since ?? now, retryAt: now + failFastMs, error, probing: false };
+  }
+
+  #now(): number {
+    return (this.options.now ?? Date.now)();
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Start-up against real cloud stores and brokers: a missing bucket, wrong credentials or a
  * missing subscription stop `autopgo server` / `worker` with one line naming the problem; a store
- * or broker that is down only delays readiness (`/api/ready` 503 until it answers).
+ * or broker that is down only delays readiness (`/api/ready` 503 until it answers); a broker that
+ * goes down later slows one upload's answer, not every one.
  *
  * @module
  */
@@ -9,7 +10,8 @@
 import assert from "node:assert/strict";
 import { runAutopgo } from "./support/cli.ts";
 import { spawnAutopgo } from "./support/autopgo_processes.ts";
-import { waitFor } from "./support/pipeline_process.ts";
+import { upload, waitFor } from "./support/pipeline_process.ts";
+import { committedProfiles } from "./support/fixtures.ts";
 import { minioBinary, startMinio } from "./support/services/minio.ts";
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
 import { freePort, serviceSkip } from "./support/services/service.ts";
@@ -112,5 +114,60 @@ Deno.test({
     }
   } finally {
     await worker.stop("SIGKILL");
+  }
+});
+
+Deno.test({
+  name: "outage: with NATS down, one upload waits out the retries, the next answer at once; back up, events flow",
+  ignore: Boolean(natsSkip()),
+}, async () => {
+  const nats = await startNatsServer();
+  const store = await Deno.makeTempDir({ prefix: "autopgo-outage-" });
+  const server = spawnAutopgo([
+    "server",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--blob-store-url",
+    `file://${store}`,
+    "--event-writer-url",
+    "nats://autopgo.outage?natsv2=true&jetstream=true",
+  ], { env: { NATS_SERVER_URL: nats.url } });
+  const profile = Deno.readFileSync(committedProfiles().cpu[0]);
+  const timed = async () => {
+    const started = performance.now();
+    const answer = await upload(url, "shop", profile);
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    return { key: String(answer.body.key), ms: performance.now() - started };
+  };
+  const failedFor = (key: string) =>
+    server.lines.some((l) => l.includes(`publishing profile.uploaded for ${key} failed`));
+  let url = "";
+  try {
+    url = (await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 60_000))[1];
+    await waitFor(async () => (await fetch(`${url}/api/ready`)).status === 200, 30_000, "ready");
+    assert.equal(failedFor((await timed()).key), false);
+    await nats.halt();
+    const first = await timed(); // waits for the bus client's reconnect, through every retry
+    assert.ok(failedFor(first.key));
+    for (let i = 0; i < 3; i++) {
+      const next = await timed();
+      assert.ok(next.ms < 3_000, `an upload during the outage answered in ${next.ms.toFixed(0)} ms`);
+      assert.ok(
+        server.lines.some((l) => l.includes(next.key) && /not tried \(the topic has been unreachable since/.test(l)),
+        server.lines.slice(-3).join("\n"),
+      );
+    }
+    await nats.start();
+    // A passing health check ends the outage; the next upload's event is sent again.
+    await waitFor(async () => (await fetch(`${url}/api/health`)).status === 200, 60_000, "healthy once NATS is back");
+    const after = await timed();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(failedFor(after.key), false, server.lines.slice(-3).join("\n"));
+  } finally {
+    await server.stop("SIGKILL");
+    await nats.stop();
+    await Deno.remove(store, { recursive: true });
   }
 });

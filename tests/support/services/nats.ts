@@ -48,6 +48,10 @@ export interface NatsServer {
   logs(): string;
   /** Stops the server (SIGTERM, or SIGKILL with `kill`) and starts it again on the same port and store. */
   restart(options?: { kill?: boolean }): Promise<void>;
+  /** Stops the server (SIGTERM); its port and store stay for {@link NatsServer.start}: an outage. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same port and store (after {@link NatsServer.halt}). */
+  start(): Promise<void>;
   /** Stops the server and removes its store. */
   stop(): Promise<void>;
 }
@@ -60,7 +64,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? freePort();
   const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store.path, ...(options.args ?? [])];
   const start = () => launch({ name: "nats-server", command: binary, args, ready: () => portOpen(port) });
-  let running: LaunchedProcess;
+  let running: LaunchedProcess | undefined;
   try {
     running = await start();
   } catch (error) {
@@ -71,14 +75,23 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir: store.path,
-    logs: () => running.logs(),
+    logs: () => running?.logs() ?? "",
     async restart(restartOptions = {}) {
-      if (restartOptions.kill) await running.kill();
-      else await running.stop();
+      if (restartOptions.kill) await running?.kill();
+      else await running?.stop();
+      running = await start();
+    },
+    async halt() {
+      await running?.stop();
+      running = undefined;
+    },
+    async start() {
+      if (running) throw new Error("nats-server is already running");
       running = await start();
     },
     async stop() {
-      await running.stop();
+      await running?.stop();
+      running = undefined;
       await store.remove();
     },
   };
