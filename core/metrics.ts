@@ -23,7 +23,8 @@ export type UploadRejection =
   | "too_large" // 413: over --max-upload-size
   | "timeout" // 408: the body did not arrive within --request-timeout
   | "not_usable" // 422: decodes, but Go's PGO would not use it
-  | "busy" // 503: decode queue full, check deadline, --max-upload-memory held, bus down, shutting down
+  | "busy" // 503: decode queue full, check deadline, --max-upload-memory held, shutting down
+  | "unavailable" // 503: the store did not answer (or not before --request-timeout)
   | "error"; // 5xx: the store failed, or a bug
 
 /** What became of one staged upload in the worker (`autopgo_merges_total{outcome}`). */

@@ -76,6 +76,7 @@ const REJECTIONS: UploadRejection[] = [
   "timeout",
   "not_usable",
   "busy",
+  "unavailable",
   "error",
 ];
 const OUTCOMES: MergeOutcomeLabel[] = ["merged", "duplicate", "gone", "dropped", "rejected", "failed"];

@@ -2,7 +2,8 @@
  * The one HTTP middleware that counts requests: every answered request by method, route pattern
  * and status, with its duration, and the upload outcomes of `POST /api/profile/:app` — accepted
  * (201, idempotent replays told apart) or rejected by reason, the reason read from the status and,
- * for a 400, from whether the profile or the request was at fault. Register it first, so that
+ * for a 400, from whether the profile or the request was at fault; a 503 is `unavailable` when the
+ * error handler answered it (a dependency failed: `c.error` is set), else `busy` (refused for capacity). Register it first, so that
  * answers of the token check, the not-found handler and the error handler are counted too.
  *
  * @module
@@ -48,6 +49,7 @@ export async function rejectionOf(c: Context, status: number): Promise<UploadRej
     case 422:
       return "not_usable";
     case 503:
+      return c.error ? "unavailable" : "busy";
     case 429:
       return "busy";
     default:

@@ -38,11 +38,15 @@ function app(metrics: ReturnType<typeof recorder>["metrics"]): Hono {
     if (body === "bad-key") return c.json({ message: "Idempotency-Key is too long", code: 400 }, 400);
     if (body === "big") return c.json({ message: "too large", code: 413 }, 413);
     if (body === "busy") return c.json({ message: "queue full", code: 503 }, 503);
-    if (body === "boom") throw new Error("store down");
+    if (body === "boom") throw new Error("a bug");
+    if (body === "down") throw Object.assign(new Error("store down"), { kind: "unavailable" });
     return c.json({ key: "k" }, 201, body === "again" ? { "idempotent-replayed": "true" } : {});
   });
   app.notFound((c) => c.json({ message: "Not Found", code: 404 }, 404));
-  app.onError((_, c) => c.json({ message: "failed", code: 500 }, 500));
+  app.onError((error, c) => {
+    const status = (error as { kind?: string }).kind === "unavailable" ? 503 : 500;
+    return c.json({ message: "failed", code: status }, status);
+  });
   return app;
 }
 
@@ -70,10 +74,19 @@ Deno.test("requestMetrics: upload outcomes by reason", async () => {
   const a = app(r.metrics);
   const post = (body: string, headers: Record<string, string> = auth) =>
     a.request("/api/profile/shop", { method: "POST", body, headers });
-  for (const body of ["ok", "again", "junk", "bad-key", "big", "busy", "boom"]) await post(body);
+  for (const body of ["ok", "again", "junk", "bad-key", "big", "busy", "boom", "down"]) await post(body);
   await post("ok", {});
   assert.deepEqual(r.accepted, [false, true]);
-  assert.deepEqual(r.rejected, ["invalid_profile", "invalid_request", "too_large", "busy", "error", "unauthorized"]);
+  // A 503 the handler chose is capacity (busy); one the error handler gave for a failing dependency is not.
+  assert.deepEqual(r.rejected, [
+    "invalid_profile",
+    "invalid_request",
+    "too_large",
+    "busy",
+    "error",
+    "unavailable",
+    "unauthorized",
+  ]);
 });
 
 Deno.test("appOf: the :app segment of a route in a path", () => {
