@@ -1,7 +1,8 @@
 /**
  * Staged uploads this worker process merged and deleted, remembered briefly so that the
  * `profile.merged` event it announced for each of them, which comes back to the workers, is acked
- * without asking the store again.
+ * without asking the store again; so is a `profile.uploaded` event of such an upload (kept while
+ * its app was busy, with the upload merged meanwhile by the batch that made the app busy).
  *
  * Every upload the worker merges is announced with `profile.merged` (the original's consumers
  * expect it), and a worker handling that event checks that the staged upload is gone. Without this

@@ -81,6 +81,9 @@ export async function processBatch(
     metrics.merge("gone", performance.now() - started);
     return `${key} is gone (merged, rejected or deleted before)`;
   };
+  // Merged and deleted by this process (its batch gathered the upload before this event came back
+  // from being kept): gone, without a busy check or a `stat`.
+  if (cleanedUploads(deps.store).has(key)) return gone();
   // Seen busy a moment ago by this process: defer the event without asking the store anything
   // (when it is handled again, its upload has usually been merged: then one `stat` answers it).
   const busy = deps.appLease && knownBusy(deps.store, app, deps.appLease);

@@ -204,7 +204,7 @@ Deno.test("processUpload: batch.maxUploads 1 keeps one merge per upload", async 
   assertSameSamples(await base(store, "one"), expected(real.slice(0, 2)));
 });
 
-Deno.test("profile.merged events of uploads this worker merged are acked without a stat; another worker's take one", async () => {
+Deno.test("events of uploads this worker merged (merged, or uploaded and kept) are answered without a stat; another worker stats", async () => {
   const store = await openMemBlobStore("mem://");
   const stats: string[] = [];
   const counting = (inner: BlobStore) => delegatingStore(inner, { stat: (k, s) => (stats.push(k), inner.stat(k, s)) });
@@ -227,4 +227,10 @@ Deno.test("profile.merged events of uploads this worker merged are acked without
   const { note } = await handleEvent(other.deps, merged(keys[0]), 1);
   assert.match(note, /already cleaned up/);
   assert.deepEqual(stats, [keys[0]], "another worker asks the store");
+  // The uploaded events of those uploads too (as when they come back after being kept for a busy app).
+  stats.length = 0;
+  for (const k of keys) assert.match(await processUpload(merging.deps, "m", k), /is gone/);
+  assert.deepEqual(stats, [], "no stat for uploads this worker merged");
+  assert.match(await processUpload(other.deps, "m", keys[1]), /is gone/);
+  assert.deepEqual(stats, [keys[1]]);
 });
