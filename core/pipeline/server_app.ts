@@ -73,6 +73,7 @@ import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_view.ts";
 import { IN_THREAD_JOBS, isOwned, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
+import { UnsentEvents } from "./unsent_events.ts";
 
 /** Default upload limit: 64 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -146,6 +147,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   const uploadBudget = new UploadBudget(deps.maxUploadMemory ?? DEFAULT_MAX_UPLOAD_MEMORY);
   const downloads = new BaseDownloads(deps.store, timeoutMs);
   const downloadBudget = new DownloadBudget(deps.maxDownloadMemory ?? DEFAULT_MAX_DOWNLOAD_MEMORY);
+  const unsent = new UnsentEvents(log, deps.clock);
   const app = new Hono<Env>();
 
   for (const middleware of deps.middleware ?? []) app.use("*", middleware);
@@ -236,12 +238,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     // (duplicates are harmless, the merge is exactly-once).
     if (earlier.staged) {
       await deps.publisher.publish("profile.uploaded", { app, profileKey: earlier.key }, c.get("deadline"))
-        .catch((error) =>
-          log.warn("re-publishing {key} failed; the sweep merges it: {error}", {
-            key: earlier.key,
-            error: String(error),
-          })
-        );
+        .then(() => unsent.sent(), (error) => unsent.failed(earlier.key, error));
     }
     return c.json({ key: earlier.key }, 201, { "idempotent-replayed": "true" });
   };
@@ -288,15 +285,12 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     }
     try {
       await deps.publisher.publish("profile.uploaded", { app, profileKey: key }, c.get("deadline"));
+      unsent.sent();
     } catch (error) {
       // The upload is durable once staged: a worker may already have merged it (batches gather an
       // app's staged uploads from the store), and the reconcile sweep merges it if no event ever
       // comes. So it is accepted; only the event, which merely speeds the merge up, is missing.
-      log.warn("publishing profile.uploaded for {key} failed; the worker's sweep merges it: {error}", {
-        key,
-        app,
-        error: String(error),
-      });
+      unsent.failed(key, error);
     }
     log.info("staged upload {key} ({size} bytes)", { key, size: body.byteLength });
     return c.json({ key }, 201);
