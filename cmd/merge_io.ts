@@ -69,7 +69,7 @@ export function readProfileBytes(path: string): Uint8Array {
  * failing file.
  */
 export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
-  const merger = new EncodedProfileMerger();
+  const merger = new EncodedProfileMerger({ expectedBytes: inputBytes(paths) });
   let read = 0;
   for (const path of paths) {
     try {
@@ -86,6 +86,24 @@ export function mergeProfileFilesEncoded(paths: readonly string[]): Uint8Array {
   } catch (e) {
     throw new CliError(`merge: ${oneLine(e)}`);
   }
+}
+
+/**
+ * The bytes of the input files in all (the merger sizes its tables from it); 0 when unknown: one
+ * input, standard input, or a file that cannot be read (its error comes when it is read).
+ */
+function inputBytes(paths: readonly string[]): number {
+  if (paths.length < 2) return 0;
+  let total = 0;
+  for (const path of paths) {
+    if (path === "-") return 0;
+    try {
+      total += Deno.statSync(path).size;
+    } catch {
+      return 0;
+    }
+  }
+  return total;
 }
 
 /**

@@ -72,6 +72,21 @@ function fit<T extends Int32Array | Float64Array>(a: T, n: number): T {
   return b;
 }
 
+/** The most samples {@link FusedMergerOptions.expectedBytes} sizes the tables for (at most about 30 MB of tables). */
+export const MAX_EXPECTED_SAMPLES = 1 << 17;
+
+/** Options of {@link EncodedProfileMerger}. */
+export interface FusedMergerOptions {
+  /** Decode limits of every input (defaults: `DEFAULT_DECODE_LIMITS`). */
+  limits?: Partial<DecodeLimits>;
+  /**
+   * The bytes of all inputs that will be added, as given to `add` (compressed or not), when known
+   * (a merge of files): the merged tables are then sized once, from the first input, for all of
+   * them. Only a hint: the tables still grow if the merge outgrows it, and the output is the same.
+   */
+  expectedBytes?: number;
+}
+
 /** Options of {@link EncodedProfileMerger.finish}. */
 export interface FusedFinishOptions {
   /** Gzip the output (default true), as `encodeProfile`. */
@@ -108,6 +123,10 @@ export class EncodedProfileMerger {
   #count = 0;
   /** The value factor of the input being added. */
   #factor = 1;
+  /** Compressed bytes of all inputs, when the caller knows them ({@link FusedMergerOptions.expectedBytes}). */
+  readonly #expectedBytes: number;
+  /** Compressed bytes of the input being added. */
+  #inputBytes = 0;
   #failure: ProfileError | undefined;
   #done = false;
   // Scratch.
@@ -116,9 +135,10 @@ export class EncodedProfileMerger {
   #sampleValues = new Float64Array(16);
   readonly #labelScratch = new SampleLabels();
 
-  /** A merger decoding inputs under `limits` (defaults: `DEFAULT_DECODE_LIMITS`). */
-  constructor(opts: { limits?: Partial<DecodeLimits> } = {}) {
+  /** A merger decoding inputs under `limits` (defaults: `DEFAULT_DECODE_LIMITS`); see {@link FusedMergerOptions}. */
+  constructor(opts: FusedMergerOptions = {}) {
     this.#lim = resolveDecodeLimits(opts.limits);
+    this.#expectedBytes = opts.expectedBytes ?? 0;
   }
 
   /** Number of inputs added so far. */
@@ -143,6 +163,7 @@ export class EncodedProfileMerger {
       throw new RangeError(`valueFactor must be a positive safe integer, got ${factor}`);
     }
     this.#factor = factor;
+    this.#inputBytes = data.length;
     const lim = this.#lim;
     const raw = rawProfileBytes(data, lim);
     let header: FusedHeader;
@@ -335,18 +356,27 @@ export class EncodedProfileMerger {
   /**
    * Grows the merged tables once for what this input can add (at most one sample, label set and
    * value row per sample message; its strings): no doubling garbage while merging a large base.
-   * Label entries are guessed from the first sample.
+   * Label entries are guessed from the first sample. For the first input of a merge whose total
+   * size is known, the tables are sized for all inputs at once, as many times this input's samples
+   * and strings as the inputs are its size ({@link FusedMergerOptions.expectedBytes}; at most
+   * {@link MAX_EXPECTED_SAMPLES}): growing them by doubling rehashed every sample, label set and
+   * string several times.
    */
   #reserve(spans: readonly number[], types: number): void {
-    const samples = spans.length / 2, input = this.#input;
+    const input = this.#input;
+    let samples = spans.length / 2, strings = input.stringCount;
     if (samples === 0) return;
+    if (this.#count === 1 && this.#expectedBytes > this.#inputBytes && this.#inputBytes > 0) {
+      const scale = Math.min(this.#expectedBytes / this.#inputBytes, MAX_EXPECTED_SAMPLES / samples);
+      if (scale > 1) [samples, strings] = [Math.ceil(samples * scale), Math.ceil(strings * scale)];
+    }
     const total = this.#samples.count + samples;
     this.#samples.reserve(samples);
     this.#stacks.reserve(samples); // at most one new stack per sample; the frame pool grows as needed
     this.#values = fit(this.#values, total * types);
     this.#sampleLabels = fit(this.#sampleLabels, total);
-    const strings = input.top.strings;
-    this.#strings.reserve(input.stringCount, strings[strings.length - 1] - strings[0]);
+    const offsets = input.top.strings;
+    this.#strings.reserve(strings, offsets[offsets.length - 1] - offsets[0]);
     this.#labels.reserve(samples, samples * (2 + 2 * Math.min(labelsOf(input.raw, spans[0], spans[1]), 16)));
   }
 

@@ -90,6 +90,20 @@ Deno.test("fused merge: committed real profiles give the object path's exact byt
   assertSame(cpu.map((d) => new Uint8Array(gunzipSync(d))), "raw inputs");
 });
 
+Deno.test("fused merge: expectedBytes only sizes the tables — exact, too small, far too large: the same bytes", () => {
+  const c = committedProfiles();
+  const inputs = [...read(c.cpuLabelled), ...read(c.cpu), ...read(c.cpuLabelled)];
+  const total = inputs.reduce((sum, d) => sum + d.length, 0);
+  const merge = (expectedBytes?: number) => {
+    const merger = new EncodedProfileMerger({ expectedBytes });
+    for (const d of inputs) merger.add(d);
+    return merger.finish({ compress: false });
+  };
+  const want = merge();
+  assert.deepEqual(want, objectPath(inputs, false));
+  for (const hint of [total, 1, inputs[0].length, 1e12]) assert.deepEqual(merge(hint), want, `expectedBytes ${hint}`);
+});
+
 Deno.test("fused merge: finish({ comments }) gives the object path's bytes with its comments replaced", () => {
   const c = committedProfiles();
   const inputs = read(c.cpu.slice(0, 2));
