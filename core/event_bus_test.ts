@@ -27,6 +27,16 @@ function fakeWriter() {
 
 const message = { body: new Uint8Array([1]), orderingKey: "app" };
 
+/** A topic over a fake writer whose first send has failed through all four attempts (an outage has begun). */
+async function failedTopic(now: () => number) {
+  const { state, writer } = fakeWriter();
+  const topic = new Topic(writer, { retryBaseMs: 1, random: () => 0, now });
+  state.failing = "unavailable";
+  await assert.rejects(topic.send(message));
+  assert.equal(state.sends, 4);
+  return { state, topic };
+}
+
 Deno.test("Topic: after a send fails through its attempts, sends fail fast; one per interval tries again", async () => {
   const { state, writer } = fakeWriter();
   let now = Date.UTC(2026, 11, 2, 15, 58, 2, 500);
@@ -72,11 +82,7 @@ Deno.test("Topic: after a send fails through its attempts, sends fail fast; one 
 });
 
 Deno.test("Topic: a passing check ends an outage; other failures and failFastMs 0 never start one", async () => {
-  const { state, writer } = fakeWriter();
-  const now = 1_000_000;
-  const topic = new Topic(writer, { retryBaseMs: 1, random: () => 0, now: () => now });
-  state.failing = "unavailable";
-  await assert.rejects(topic.send(message));
+  const { state, topic } = await failedTopic(() => 1_000_000);
   await assert.rejects(topic.send(message), /not tried/);
   state.failing = undefined;
   await topic.check();
@@ -97,11 +103,8 @@ Deno.test("Topic: a passing check ends an outage; other failures and failFastMs 
 });
 
 Deno.test("Topic: concurrent sends during the retry send one probe; an aborted probe lets the next one try", async () => {
-  const { state, writer } = fakeWriter();
   let now = 1_000_000;
-  const topic = new Topic(writer, { retryBaseMs: 1, random: () => 0, now: () => now });
-  state.failing = "unavailable";
-  await assert.rejects(topic.send(message));
+  const { state, topic } = await failedTopic(() => now);
   now += 5_000;
   const results = await Promise.allSettled([topic.send(message), topic.send(message), topic.send(message)]);
   assert.equal(state.sends, 5, "one probe");

@@ -12,6 +12,7 @@ import { runAutopgo } from "./support/cli.ts";
 import { spawnAutopgo } from "./support/autopgo_processes.ts";
 import { upload, waitFor } from "./support/pipeline_process.ts";
 import { committedProfiles } from "./support/fixtures.ts";
+import { fileUrlFromPath } from "../adapters/driver_url.ts";
 import { minioBinary, startMinio } from "./support/services/minio.ts";
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
 import { freePort, serviceSkip } from "./support/services/service.ts";
@@ -124,17 +125,9 @@ Deno.test({
 }, async () => {
   const nats = await startNatsServer();
   const store = await Deno.makeTempDir({ prefix: "autopgo-outage-" });
-  const server = spawnAutopgo([
-    "server",
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--blob-store-url",
-    `file://${store}`,
-    "--event-writer-url",
-    "nats://autopgo.outage?natsv2=true&jetstream=true",
-  ], { env: { NATS_SERVER_URL: nats.url } });
+  const bus = "nats://autopgo.outage?natsv2=true&jetstream=true";
+  const local = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", fileUrlFromPath(store)];
+  const server = spawnAutopgo(["server", ...local, "--event-writer-url", bus], { env: { NATS_SERVER_URL: nats.url } });
   const profile = Deno.readFileSync(committedProfiles().cpu[0]);
   const timed = async () => {
     const started = performance.now();
