@@ -1,20 +1,19 @@
-/** Tests of which buses make `autopgo worker` take the per-app merge lease (cmd/worker.ts `orderedPerApp`). */
+/** Tests of which buses make `autopgo worker` take the per-app merge lease (cmd/worker.ts `appEventsShared`). */
 
 import assert from "node:assert/strict";
-import { orderedPerApp } from "./worker.ts";
+import { appEventsShared } from "./worker.ts";
 
-Deno.test("orderedPerApp: file, mem and Kafka order an app's events; NATS, SQS, Pub/Sub and Service Bus do not", () => {
-  for (
-    const url of ["file:///var/bus?poll=10ms", "mem://events", "kafka://workers?topic=autopgo", "KAFKA://g?topic=t"]
-  ) {
-    assert.equal(orderedPerApp(url), true, url);
+Deno.test("appEventsShared: mem (one process) and Kafka (one reader per partition) take no lease; the rest do", () => {
+  for (const url of ["mem://events", "kafka://workers?topic=autopgo", "KAFKA://g?topic=t"]) {
+    assert.equal(appEventsShared(url), false, url);
   }
   for (
     const url of [
+      "file:///var/bus?poll=10ms",
       "nats://autopgo.profile?natsv2=true&jetstream=true&queue=worker",
       "awssqs://sqs.eu-west-1.amazonaws.com/123/queue",
       "gcppubsub://projects/p/subscriptions/s",
       "azuresb://topic?subscription=workers",
     ]
-  ) assert.equal(orderedPerApp(url), false, url);
+  ) assert.equal(appEventsShared(url), true, url);
 });

@@ -6,9 +6,11 @@
  * reach every worker. Without a lease, two workers merge the same app at once: they gather the
  * same waiting uploads, both decode, merge and gzip the base, one compare-and-swap write loses
  * and its work is thrown away, and the batches get smaller, so each upload costs more CPU. The
- * lease gives the per-app ordering that the file bus and Kafka partitions give, on any bus.
- * `autopgo worker` takes it on the buses without that ordering (cmd/worker.ts `orderedPerApp`):
- * on an ordered bus an event handed back would hold up its app's queue for its delay.
+ * lease gives the per-app ordering that Kafka partitions give, on any bus. `autopgo worker` takes
+ * it wherever several processes can take one app's events (cmd/worker.ts `appEventsShared`): every
+ * bus but mem:// (one process) and Kafka (one reader per partition). On the file bus, which hands an
+ * app's events out one at a time but to any reader, it is taken for its rest: without it, four
+ * workers rewrote the base 210–669 times for 1,000 uploads, against 36–39 with it.
  *
  * The lease is an optimisation, never a guarantee: exactly-once merging still rests on the base's
  * compare-and-swap write and its absorbed list (merge_batch.ts). A worker that finds the lease
