@@ -82,7 +82,6 @@ export interface CheckHeld {
   tables: number;
 }
 
-/** A base profile's bookkeeping, or why it cannot be read. */
 /**
  * The bookkeeping of a base, or why it cannot be read. `raw`: the base inflated, when it is stored
  * gzipped and the job was asked for it ({@link JobOptions.inflated}), so that a merge that follows
