@@ -8,16 +8,17 @@
  * autopgo messages carry no metadata besides their ordering key, which is always the message key,
  * so `key_name` is accepted for URL compatibility and changes nothing (it must not be empty).
  *
- * Reader: `kafka://GROUP?topic=TOPIC[&offset=oldest|newest][&session_timeout=30s]` — the
+ * Reader: `kafka://GROUP?topic=TOPIC[&offset=oldest|newest][&session_timeout=10s]` — the
  * consumer group is the URL's host and path; every reader of one group shares the topic's
  * messages (competing consumers), and each group gets every message.
  * - `topic` (gocloud, required): the topic to read. gocloud accepts several; this driver one.
  * - `offset` (gocloud): where a group that has committed nothing yet starts: `newest` (the
  *   default, as in gocloud: messages published before the group first joined are not read) or
  *   `oldest` (the start of the topic's retained log). A group with commits always resumes there.
- * - `session_timeout` (autopgo's; Go duration, default `30s`, at least `1s` and within the
- *   broker's `group.min/max.session.timeout.ms`): how long the group waits for a member that
- *   stopped heartbeating (killed, frozen, cut off) before giving its partitions to the others.
+ * - `session_timeout` (autopgo's; Go duration, default `10s` as sarama's, at least `1s` and within
+ *   the broker's `group.min/max.session.timeout.ms`): how long the group waits for a member that
+ *   stopped heartbeating (killed, frozen, cut off) before giving its partitions to the others, and,
+ *   after a broker restart, for the members' old sessions before merging resumes.
  * Unknown or repeated parameters are errors, as in gocloud; so are brokers in the URL.
  *
  * # Message delivery semantics

@@ -297,8 +297,8 @@ Deno.test("kafka bus: URLs follow gocloud's kafkapubsub; mistakes are one-line e
     group: "workers",
     topic: "profiles",
     fromBeginning: false,
-    sessionTimeoutMs: 30_000,
-    heartbeatIntervalMs: 3_000,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
   });
   const oldest = kafkaReaderSettings(new URL("kafka://team/workers?topic=p&offset=oldest&session_timeout=6s"));
   assert.deepEqual([oldest.group, oldest.fromBeginning, oldest.sessionTimeoutMs], ["team/workers", true, 6_000]);

@@ -45,6 +45,11 @@ export interface KafkaBroker {
   readonly brokers: string;
   /** The last lines the broker printed. */
   logs(): string;
+  /**
+   * Stops the broker (SIGTERM, or SIGKILL with `kill`), waits `downMs`, and starts it again on the
+   * same ports and data; resolves once it serves metadata.
+   */
+  restart(options?: { kill?: boolean; downMs?: number }): Promise<void>;
   /** Stops the broker (SIGTERM, SIGKILL after a grace period) and removes its data. */
   stop(): Promise<void>;
 }
@@ -174,16 +179,24 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
       const output = new TextDecoder().decode(format.stderr) + new TextDecoder().decode(format.stdout);
       throw new Error(`kafka storage format failed (exit ${format.code}): ${output.trim().slice(-2000)}`);
     }
-    const running = await launch({
-      name: "kafka",
-      command: java,
-      args: [...jvm, "kafka.Kafka", properties],
-      ready: async () => await portOpen(port) && await answersMetadata(brokers),
-      readyTimeoutMs: 120_000,
-    });
+    const start = () =>
+      launch({
+        name: "kafka",
+        command: java,
+        args: [...jvm, "kafka.Kafka", properties],
+        ready: async () => await portOpen(port) && await answersMetadata(brokers),
+        readyTimeoutMs: 120_000,
+      });
+    let running = await start();
     return {
       brokers,
       logs: () => running.logs(),
+      async restart(restartOptions = {}) {
+        if (restartOptions.kill) await running.kill();
+        else await running.stop(15_000);
+        await new Promise((resolve) => setTimeout(resolve, restartOptions.downMs ?? 0));
+        running = await start();
+      },
       async stop() {
         await running.stop(15_000);
         await data.remove();
