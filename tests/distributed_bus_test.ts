@@ -70,11 +70,7 @@ Deno.test({
   const kafka = await startKafka();
   try {
     // As an operator would: the topic exists before the components start (3 partitions).
-    const { Kafka, logLevel } = await import("kafkajs");
-    const admin = new Kafka({ brokers: [kafka.brokers], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: "autopgo-profile", numPartitions: 3 }], waitForLeaders: true });
-    await admin.disconnect();
+    await kafka.createTopic("autopgo-profile", 3);
     await withMinio(async (minio, blobUrl) => {
       const report = await runDistributedPipeline({
         blobUrl,

@@ -21,11 +21,7 @@ Deno.test({
   const store = await Deno.makeTempDir({ prefix: "autopgo-kafka-restart-" });
   const processes: AutopgoProcess[] = [];
   try {
-    const { Kafka, logLevel } = await import("kafkajs");
-    const admin = new Kafka({ brokers: [kafka.brokers], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: "events", numPartitions: 3 }], waitForLeaders: true });
-    await admin.disconnect();
+    await kafka.createTopic("events", 3);
     const env = { KAFKA_BROKERS: kafka.brokers };
     const local = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", fileUrlFromPath(store)];
     const bus = ["--event-writer-url", "kafka://events"];
@@ -47,7 +43,8 @@ Deno.test({
     await waitFor(() => staged() === 0, 60_000, "the upload after the restart merged");
     const seconds = (performance.now() - started) / 1000;
     console.log(`merged ${seconds.toFixed(1)} s after the upload that followed the broker's restart`);
-    assert.ok(seconds < 20, `merging resumed after ${seconds.toFixed(1)} s, not within the 10 s session timeout`);
+    // 10 s of session timeout and the group's rejoin; the earlier 30 s default took 30 s.
+    assert.ok(seconds < 25, `merging resumed after ${seconds.toFixed(1)} s, not soon after the 10 s session timeout`);
   } finally {
     for (const p of processes) await p.stop();
     await kafka.stop();

@@ -45,6 +45,8 @@ export interface KafkaBroker {
   readonly brokers: string;
   /** The last lines the broker printed. */
   logs(): string;
+  /** Creates `topic` with `partitions` partitions, as an operator would before the components start. */
+  createTopic(topic: string, partitions: number): Promise<void>;
   /**
    * Stops the broker (SIGTERM, or SIGKILL with `kill`), waits `downMs`, and starts it again on the
    * same ports and data; resolves once it serves metadata.
@@ -191,6 +193,15 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
     return {
       brokers,
       logs: () => running.logs(),
+      async createTopic(topic, partitions) {
+        const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+        await admin.connect();
+        try {
+          await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+        } finally {
+          await admin.disconnect();
+        }
+      },
       async restart(restartOptions = {}) {
         if (restartOptions.kill) await running.kill();
         else await running.stop(15_000);
