@@ -426,16 +426,11 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       Deno.writeTextFileSync(temp, JSON.stringify(meta), { createNew: true });
       Deno.renameSync(temp, metaPathOf(path));
     } catch (e) {
-      try {
-        withoutStackTraces(() => Deno.removeSync(temp));
-      } catch { /* never created */ }
+      void removeIfExists(temp).catch(() => {}); // synchronous inside; a failure leaves a stale temp file
       throw e;
     }
-    if (legacy) {
-      try {
-        withoutStackTraces(() => Deno.removeSync(legacyMetaPathOf(path)));
-      } catch { /* gone already; a stale one is never trusted over the current file */ }
-    }
+    // A legacy file left behind is harmless: it is never trusted over the current metadata.
+    if (legacy) void removeIfExists(legacyMetaPathOf(path)).catch(() => {});
   }
 
   #path(key: string, signal?: AbortSignal): string {
