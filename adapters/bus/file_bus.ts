@@ -133,7 +133,6 @@ export class FileEventWriter implements EventWriter {
         for (const [i, temp] of temps.entries()) {
           Deno.renameSync(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
         }
-        return Promise.resolve();
       });
       localChange(this.dir.root).notify();
       await syncDir(this.dir.pending);

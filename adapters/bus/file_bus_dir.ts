@@ -150,10 +150,10 @@ export class BusDir {
     return withFileLock(this.lock, () => {
       try {
         Deno.renameSync(join(this.inflight, entry.name), join(this.inflight, renewed.name));
-        return Promise.resolve(renewed);
+        return renewed;
       } catch (e) {
-        if (isMissing(e)) return Promise.resolve(undefined);
-        return Promise.reject(e);
+        if (isMissing(e)) return undefined;
+        throw e;
       }
     });
   }
