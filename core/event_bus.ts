@@ -7,13 +7,14 @@
  * - while a message is held, its {@link IncomingMessage.inProgress} is called every
  *   {@link EventReader.renewIntervalMs}, so a long merge is not redelivered to another worker;
  * - errors become {@link BusError}s with a portable kind and the driver's error as `cause`;
- * - `send` retries transient (`unavailable`) failures with jittered backoff: a repeated send
- *   can duplicate an event, which at-least-once delivery allows and the worker tolerates;
+ * - `send` retries transient (`unavailable`) failures with jittered backoff, while the retry
+ *   starts within {@link BusWrapperOptions.retryWithinMs} of the send: a repeated send can
+ *   duplicate an event, which at-least-once delivery allows and the worker tolerates;
  * - once a send has failed as `unavailable` through all its attempts, the topic fails fast: later
  *   sends throw at once (kind `unavailable`, the last failure as `cause`) and one send every
  *   {@link BusWrapperOptions.failFastMs} tries again with a single attempt, until one succeeds or a
  *   check passes. An upload's answer then does not wait out every bus client's own reconnect and
- *   retry timers (21 s per upload with NATS down), whatever the bus;
+ *   retry timers (21 s per upload with NATS down, before; 5 s for the first now), whatever the bus;
  * - one observer hook for metrics: each finished send, receive, ack, nack and check with its
  *   outcome (`ok` or the error kind).
  *
@@ -57,6 +58,13 @@ export interface BusWrapperOptions {
   attempts?: number;
   /** First retry delay in ms (default 200), doubled per attempt with ±50% jitter, at most 5 s. */
   retryBaseMs?: number;
+  /**
+   * A failed send is tried again only while its retry would start within this many ms of the
+   * send's start (default 5,000): a driver that failed slowly (it waited out its own timeout for a
+   * lost connection) is not waited out again, and the first send of an outage answers in about one
+   * driver timeout, not `attempts` of them.
+   */
+  retryWithinMs?: number;
   /** Jitter source in [0, 1). */
   random?: () => number;
   /** Overrides the reader's renew interval (tests). */
@@ -153,6 +161,7 @@ export class Topic extends BusEndpoint<EventWriter & BusDriverErrors> implements
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<void> {
     const probe = this.#admit();
     const attempts = probe ? 1 : this.options.attempts ?? 4;
+    const started = this.#now();
     try {
       for (let attempt = 1;; attempt++) {
         if (this.closed) throw new BusError("closed", "send: the topic is closed");
@@ -164,16 +173,15 @@ export class Topic extends BusEndpoint<EventWriter & BusDriverErrors> implements
         } catch (raw) {
           if (signal?.aborted) throw raw;
           const error = wrapError(this.driverImpl, "send", raw);
-          if (!error.retryable || attempt >= attempts) {
+          const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
+          const delayMs = Math.round(base * (0.5 + (this.options.random ?? Math.random)()));
+          const tooLate = this.#now() + delayMs - started >= (this.options.retryWithinMs ?? 5_000);
+          if (!error.retryable || attempt >= attempts || tooLate) {
             this.#failed(error);
             this.report("send", error.kind);
             throw error;
           }
-          const base = Math.min(5_000, (this.options.retryBaseMs ?? 200) * 2 ** (attempt - 1));
-          await abortableSleep(
-            Math.round(base * (0.5 + (this.options.random ?? Math.random)())),
-            signal ?? new AbortController().signal,
-          );
+          await abortableSleep(delayMs, signal ?? new AbortController().signal);
         }
       }
     } finally {

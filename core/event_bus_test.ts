@@ -81,6 +81,23 @@ Deno.test("Topic: after a send fails through its attempts, sends fail fast; one 
   ]);
 });
 
+Deno.test("Topic: a slow failure is retried only while the retry starts within retryWithinMs of the send", async () => {
+  for (const [failureMs, expectedSends] of [[5_000, 1], [2_000, 3], [0, 4]]) {
+    const { state, writer } = fakeWriter();
+    let now = 0;
+    const slow: EventWriter = {
+      ...writer,
+      // The driver waits out its own timeout before it fails, as nats.js does for a lost connection.
+      send: (m) => (now += failureMs, writer.send(m)),
+    };
+    const topic = new Topic(slow, { retryBaseMs: 1, random: () => 0, now: () => now });
+    state.failing = "unavailable";
+    await assert.rejects(topic.send(message), /broker down/);
+    assert.equal(state.sends, expectedSends, `failures that take ${failureMs} ms`);
+    await assert.rejects(topic.send(message), /not tried/, "the outage has begun");
+  }
+});
+
 Deno.test("Topic: a passing check ends an outage; other failures and failFastMs 0 never start one", async () => {
   const { state, topic } = await failedTopic(() => 1_000_000);
   await assert.rejects(topic.send(message), /not tried/);
