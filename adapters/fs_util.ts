@@ -115,15 +115,17 @@ export async function syncDir(dir: string): Promise<void> {
 /**
  * Removes a file, ignoring a missing one, with a synchronous call (an unlink is microseconds). A
  * missing file is the common case (a legacy metadata file, a temp file already renamed), so its
- * error is built without a stack trace, which cost more than the call itself.
+ * error is built without a stack trace, which cost more than the call itself. Resolves whether a
+ * file was removed.
  */
-export function removeIfExists(path: string): Promise<void> {
+export function removeIfExists(path: string): Promise<boolean> {
   try {
     withoutStackTraces(() => Deno.removeSync(path));
+    return Promise.resolve(true);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
   }
-  return Promise.resolve();
+  return Promise.resolve(false);
 }
 
 /**

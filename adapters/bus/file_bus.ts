@@ -47,14 +47,28 @@ import {
 } from "./bus_common.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { absolutePathFromFileUrl } from "../driver_url.ts";
-import { isMissing, randomHex, removeIfExists, syncDir, withFileLock, writeDurableTemp } from "../fs_util.ts";
+import {
+  isMissing,
+  randomHex,
+  removeIfExists,
+  syncDir,
+  withFileLock,
+  withoutStackTraces,
+  writeDurableTemp,
+} from "../fs_util.ts";
 import { BusDir, inflightName, keyHash, NO_KEY, pad, type QueueEntry } from "./file_bus_dir.ts";
 
 const log = getLogger(["autopgo", "bus", "file"]);
 
 const WHAT = "file event bus";
-/** An idle reader lists the whole queue at least this often (a message file put in by hand). */
+/**
+ * An idle reader lists the whole queue at least this often (a message file put in by hand), and a
+ * busy one claims through its followers (FileEventReader #claimFollower) at most this long after
+ * its last listing (which also returns other readers' expired leases).
+ */
 const FULL_SCAN_MS = 1_000;
+/** Messages behind a claimed one that a reader remembers for its key. */
+const MAX_FOLLOWERS = 256;
 
 /**
  * Per bus directory, a signal that this process sent, acked or nacked a message there, so that
@@ -167,6 +181,12 @@ export class FileEventReader implements EventReader {
   readonly #held = new Map<string, QueueEntry>();
   /** What the last claim that found nothing saw, so an idle poll can skip listing the queue. */
   #idle?: { mark: string; wakeAt: number; until: number };
+  /** When this reader last listed the queue to claim (the follower path is used within FULL_SCAN_MS of it). */
+  #listedAt = -Infinity;
+  /** Per ordering key, the messages behind the one this reader claimed, by sequence (see #claimFollower). */
+  readonly #followers = new Map<string, QueueEntry[]>();
+  /** Keys whose message this reader acked while holding its lease: nothing of them is in flight. */
+  readonly #acked = new Set<string>();
 
   /** Prefer {@link openFileEventReader}. */
   constructor(private readonly dir: BusDir, private readonly settings: BusSettings, private readonly clock: Clock) {}
@@ -212,6 +232,11 @@ export class FileEventReader implements EventReader {
     try {
       return await withFileLock(this.dir.lock, async () => {
         const now = this.clock.now();
+        if (now - this.#listedAt < FULL_SCAN_MS) {
+          const claimed = this.#claimFollower(now);
+          if (claimed) return { claimed };
+        }
+        this.#listedAt = now;
         const keysInFlight = new Set<string>();
         let leaseWake: number | undefined;
         let returned = false;
@@ -238,7 +263,8 @@ export class FileEventReader implements EventReader {
         // sees the keys' heads and the unkeyed messages instead of the whole sorted queue.
         const heads = new Map<string, QueueEntry>();
         const candidates: QueueEntry[] = [];
-        for (const entry of this.dir.list(this.dir.pending)) {
+        const pending = this.dir.list(this.dir.pending);
+        for (const entry of pending) {
           if (entry.key === NO_KEY) candidates.push(entry);
           else {
             const head = heads.get(entry.key);
@@ -257,19 +283,61 @@ export class FileEventReader implements EventReader {
           if (!returned) this.#idle = { mark, wakeAt: wake, until: now + FULL_SCAN_MS };
           return { wakeAt: wake };
         }
-        const leased = { ...next.entry, at: now + this.settings.ackDeadlineMs };
-        leased.name = inflightName(leased, this.#owner);
-        try {
-          Deno.renameSync(join(this.dir.pending, next.entry.name), join(this.dir.inflight, leased.name));
-        } catch (e) {
-          if (isMissing(e)) return { wakeAt: now }; // removed by hand meanwhile: look again
-          throw e;
+        const claimed = this.#lease(next.entry, now);
+        if (!claimed) return { wakeAt: now }; // removed by hand meanwhile: look again
+        const key = claimed.key;
+        if (key !== NO_KEY) {
+          const behind = pending.filter((entry) => entry.key === key && entry.seq > claimed.seq);
+          this.#followers.set(key, behind.sort((a, b) => a.seq - b.seq).slice(0, MAX_FOLLOWERS));
+          this.#acked.delete(key);
         }
-        return { claimed: leased };
+        return { claimed };
       });
     } catch (e) {
       throw new Error(`${WHAT} ${this.dir.root}: receive: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Claims, without listing the queue, the next message of a key whose previous message this
+   * reader claimed and then acked within its lease; call under the bus lock. That message is still
+   * its key's head if its file is where the listing saw it: from that claim to the ack the key was
+   * in flight here, so no other reader took one of its messages, and later sends have higher
+   * sequence numbers. If another reader took it (or returned it under a new name), the rename
+   * finds nothing and the claim lists the queue as usual. An app's events after a batch merged
+   * its uploads are acked one after another, and each claim used to list the whole queue
+   * (BENCHMARKS.md, session 12).
+   */
+  #claimFollower(now: number): QueueEntry | undefined {
+    let best: QueueEntry | undefined;
+    for (const key of this.#acked) {
+      const next = this.#followers.get(key)?.[0];
+      if (!next) this.#acked.delete(key);
+      else if (next.at <= now && (!best || next.seq < best.seq)) best = next;
+    }
+    if (!best) return undefined;
+    this.#acked.delete(best.key);
+    this.#followers.get(best.key)!.shift();
+    const claimed = this.#lease(best, now);
+    if (!claimed) this.#followers.delete(best.key);
+    this.#idle = undefined;
+    return claimed;
+  }
+
+  /** Moves `entry` from `pending/` to `inflight/` under this reader's lease; undefined if it is gone. */
+  #lease(entry: QueueEntry, now: number): QueueEntry | undefined {
+    const leased = { ...entry, at: now + this.settings.ackDeadlineMs };
+    leased.name = inflightName(leased, this.#owner);
+    try {
+      // Taken by another reader: an expected answer, built without a stack trace.
+      withoutStackTraces(() =>
+        Deno.renameSync(join(this.dir.pending, entry.name), join(this.dir.inflight, leased.name))
+      );
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    return leased;
   }
 
   #load(entry: QueueEntry): IncomingMessage | undefined {
@@ -308,11 +376,12 @@ export class FileEventReader implements EventReader {
         if (!this.#held.delete(lease.name)) return;
         const path = join(this.dir.inflight, lease.name);
         if (unreadable) await Deno.remove(path, { recursive: true }).catch(() => {});
-        else await removeIfExists(path);
+        else if (await removeIfExists(path) && this.#followers.has(lease.key)) this.#acked.add(lease.key);
         localChange(this.dir.root).notify();
       },
       nack: async (delayMs?: number) => {
         if (!this.#held.delete(lease.name)) return;
+        this.#followers.delete(lease.key);
         await this.dir.returnToPending(lease, this.clock.now() + (delayMs ?? nackBackoffMs(lease.attempt)));
         localChange(this.dir.root).notify();
       },

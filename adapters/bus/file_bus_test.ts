@@ -244,3 +244,88 @@ Deno.test("file bus: an idle reader still finds a message file put in by hand (a
     await cleanup();
   }
 });
+
+/** Counts listings of `pending/` folders while `fn` runs (Deno.readDirSync spied on). */
+async function countingListings<T>(fn: (count: () => number) => Promise<T>): Promise<T> {
+  const original = Deno.readDirSync;
+  let listings = 0;
+  Deno.readDirSync = (path: string | URL) => {
+    if (String(path).endsWith("pending")) listings++;
+    return original(path);
+  };
+  try {
+    return await fn(() => listings);
+  } finally {
+    Deno.readDirSync = original;
+  }
+}
+
+Deno.test("file bus: after an ack a reader claims its key's next message without listing the queue, unless taken", async () => {
+  const { url, cleanup } = await tempBus("?poll=10ms");
+  const clock = new ManualClock();
+  try {
+    const writer = await openFileEventWriter(url, { clock });
+    for (const [body, key] of [["a1", "a"], ["a2", "a"], ["a3", "a"], ["b1", "b"]]) {
+      await writer.send({ body: enc(body), orderingKey: key });
+    }
+    const [reader, other] = [await openFileEventReader(url, { clock }), await openFileEventReader(url, { clock })];
+    await countingListings(async (listings) => {
+      const a1 = await reader.receive();
+      assert.equal(a1 && dec(a1.body), "a1");
+      const listed = listings();
+      await a1?.ack();
+      const a2 = await reader.receive();
+      assert.equal(a2 && dec(a2.body), "a2");
+      assert.equal(listings(), listed, "a2 followed a1 without a listing");
+      await a2?.ack();
+      const a3 = await other.receive(); // another reader takes the key's next message first
+      assert.equal(a3 && dec(a3.body), "a3");
+      const b1 = await reader.receive(); // a3 is gone: the reader lists the queue again
+      assert.equal(b1 && dec(b1.body), "b1");
+      assert.ok(listings() > listed + 1);
+      await Promise.all([a3?.ack(), b1?.ack()]);
+    });
+    await Promise.all([writer.close(), reader.close(), other.close()]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("file bus: competing readers that ack and nack at random deliver each key in order, one at a time", async () => {
+  const { url, cleanup } = await tempBus("?poll=5ms");
+  try {
+    const writer = await openFileEventWriter(url);
+    const keys = ["k0", "k1", "k2"];
+    const total = 90;
+    for (let i = 0; i < total; i++) await writer.send({ body: enc(String(i)), orderingKey: keys[i % 3] });
+    const readers = [await openFileEventReader(url), await openFileEventReader(url)];
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const acked = new Map<string, number[]>(keys.map((k) => [k, []]));
+    const inFlight = new Set<string>();
+    let done = 0;
+    await Promise.all(readers.map(async (reader) => {
+      while (done < total) {
+        const message = await receiveWithin(reader, 200);
+        if (!message) continue;
+        const key = message.orderingKey!;
+        assert.ok(!inFlight.has(key), `two messages of ${key} in flight`);
+        inFlight.add(key);
+        await new Promise((resolve) => setTimeout(resolve, random() * 3));
+        inFlight.delete(key);
+        if (random() < 0.25) await message.nack(0);
+        else {
+          acked.get(key)!.push(Number(dec(message.body)));
+          done++;
+          await message.ack();
+        }
+      }
+    }));
+    for (const [i, key] of keys.entries()) {
+      assert.deepEqual(acked.get(key), Array.from({ length: total / 3 }, (_, n) => n * 3 + i), key);
+    }
+    await Promise.all([writer.close(), ...readers.map((r) => r.close())]);
+  } finally {
+    await cleanup();
+  }
+});
