@@ -21,7 +21,7 @@ import { decodeProfile } from "../core/pprof/decode.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
 import { parsePrometheusText } from "../tests/support/prom_text.ts";
-import { cpuSeconds, peakRssMiB } from "./proc_stats.ts";
+import { busyShare, cpuSeconds, machineCpu, peakRssMiB } from "./proc_stats.ts";
 import { type BenchSetup, pipelineCommands } from "./setups.ts";
 
 /** What one run measures. */
@@ -61,6 +61,11 @@ export interface IngestResult {
   /** CPU time (user + system) of each process while the uploads were ingested (backlog workers: whole life), s. */
   serverCpuS: number;
   workerCpuS: number[];
+  /**
+   * Share of the machine's CPU time (all cores, every process) that was busy while the workers ingested:
+   * live, from the first POST to the last merge; backlog, from the last worker ready to the last merge.
+   */
+  machineBusy: number;
   /** Batch writes of the measured apps, counted from the workers' `merged … (batch of N)` log lines. */
   batches: number;
   /** Compare-and-swap writes of those batches that lost to another worker and were redone. */
@@ -193,6 +198,7 @@ export async function measureIngest(
       await warmUp(server.url, storeDir, config.workers, config.warmup ?? 50, bodies);
     }
     const cpuBefore = { server: cpuSeconds(server.child.pid), workers: workers.map((w) => cpuSeconds(w.child.pid)) };
+    let machineBefore = machineCpu();
     const opsBefore = await workerOps(workers);
     const startedAt = new Map<string, number>();
     const mergedAt = new Map<string, number>();
@@ -220,13 +226,14 @@ export async function measureIngest(
     }));
     uploading = false;
     if (config.backlog) {
-      const started = startWorkers();
+      const started = startWorkers().then(() => machineBefore = machineCpu());
       await watch(() => mergedAt.size === startedAt.size, 20);
       await started;
       // From the last worker ready: start-up is not ingest, and N workers starting at once on shared
       // cores would otherwise charge each one's start-up to the others' throughput.
       first = Math.max(...readyAt);
     } else await watcher;
+    const machineBusy = busyShare(machineBefore, machineCpu());
     const last = Math.max(...mergedAt.values());
     const measured = config.backlog ? [...mergedAt.values()].filter((t) => t > first).length : config.uploads;
     const serverCpuS = cpuSeconds(server.child.pid) - cpuBefore.server;
@@ -262,6 +269,7 @@ export async function measureIngest(
       workerRssMiB: workers.map((w) => peakRssMiB(w.child.pid)),
       serverCpuS,
       workerCpuS,
+      machineBusy,
       batches: 0,
       conflicts: 0,
       workerOps: ops,

@@ -106,6 +106,8 @@ export function workersTable(results: IngestResult[], cores: number): string {
         } (${all}) | **${ratio.toFixed(2)}×** | ${median(runs.map((r) => r.batches)).toFixed(0)} | ${
           median(runs.map((r) => r.conflicts)).toFixed(0)
         } | ${per1000((r) => sum(r.workerCpuS)).toFixed(1)} s / ${per1000((r) => r.serverCpuS).toFixed(1)} s | ${
+          (median(runs.map((r) => r.machineBusy)) * 100).toFixed(0)
+        }% | ${
           live ? `${ms(median(runs.map((r) => r.mergedP50)))} / ${ms(median(runs.map((r) => r.mergedP99)))}` : "–"
         } | ${live ? ms(median(runs.map((r) => r.postP50))) : "–"} | ${
           median(runs.map((r) => Math.max(...r.workerRssMiB))).toFixed(0)
@@ -125,8 +127,8 @@ export function workersTable(results: IngestResult[], cores: number): string {
   }
   const sanity = results.filter((r) => r.sanity).map((r) => `${r.setup} ${r.config.workers}: ${r.sanity}`);
   return [
-    "| store + bus | mode | uploads | workers | uploads/s, median (each run, in round order) | vs 1 worker, median of the rounds' ratios | batch writes | lost write races | CPU per 1,000 uploads: workers / server | upload→merged p50 / p99 | POST p50 | peak RSS, largest worker | worker store / bus operations, kept events per 1,000 uploads |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| store + bus | mode | uploads | workers | uploads/s, median (each run, in round order) | vs 1 worker, median of the rounds' ratios | batch writes | lost write races | CPU per 1,000 uploads: workers / server | machine CPU busy | upload→merged p50 / p99 | POST p50 | peak RSS, largest worker | worker store / bus operations, kept events per 1,000 uploads |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     `Target: ingest grows with workers up to the ${cores} cores here and never shrinks (on the rounds' ratios): ${
@@ -149,5 +151,8 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `next bus or mode); "vs 1 worker" is the median over the rounds of the ratio to the 1-worker run of the same ` +
     `round, which cancels load that drifts between rounds; other columns are medians. Batch ` +
     `writes and lost write races count the measured apps' base writes (from the workers' logs); CPU is user + ` +
-    `system time while the uploads were ingested (backlog workers: their whole life, start-up included).`;
+    `system time while the uploads were ingested (backlog workers: their whole life, start-up included); ` +
+    `"machine CPU busy" is the share of all cores' time that every process on the machine (server, workers, ` +
+    `bus, the benchmark's clients) kept busy over the measured span: near 100% with one worker, more workers ` +
+    `have no idle core to grow into.`;
 }

@@ -1,6 +1,7 @@
 /**
  * Linux `/proc` readings of a running process for the benchmarks: its resident set now (`VmRSS`), its peak
- * (`VmHWM`) and its user + system CPU time. Each answers NaN when the process is gone or `/proc` is not there.
+ * (`VmHWM`) and its user + system CPU time; and the whole machine's busy and total CPU time. Each answers NaN
+ * when the process is gone or `/proc` is not there.
  *
  * @module
  */
@@ -32,4 +33,21 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** The machine's CPU time so far, all cores, in clock ticks: busy (everything but idle and I/O wait) and total. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3] - fields[4], total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+/** The share of the machine's CPU time (all cores) that was busy between two {@link machineCpu} readings. */
+export function busyShare(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  return (after.busy - before.busy) / (after.total - before.total);
 }
