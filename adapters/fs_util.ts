@@ -120,12 +120,21 @@ export async function syncDir(dir: string): Promise<void> {
  */
 export function removeIfExists(path: string): Promise<boolean> {
   try {
-    withoutStackTraces(() => Deno.removeSync(path));
-    return Promise.resolve(true);
+    return Promise.resolve(removeIfExistsSync(path));
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
+    return Promise.reject(e);
   }
-  return Promise.resolve(false);
+}
+
+/** {@link removeIfExists}, answering at once: whether a file was removed. */
+export function removeIfExistsSync(path: string): boolean {
+  try {
+    withoutStackTraces(() => Deno.removeSync(path));
+    return true;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    return false;
+  }
 }
 
 /**

@@ -51,6 +51,7 @@ import {
   isMissing,
   randomHex,
   removeIfExists,
+  removeIfExistsSync,
   syncDir,
   withFileLock,
   withoutStackTraces,
@@ -376,7 +377,9 @@ export class FileEventReader implements EventReader {
         if (!this.#held.delete(lease.name)) return;
         const path = join(this.dir.inflight, lease.name);
         if (unreadable) await Deno.remove(path, { recursive: true }).catch(() => {});
-        else if (await removeIfExists(path) && this.#followers.has(lease.key)) this.#acked.add(lease.key);
+        // Removed and noted in one synchronous step, so that no claim runs between them: one that
+        // took the key's next message by a listing would let the note send a second one after it.
+        else if (removeIfExistsSync(path) && this.#followers.has(lease.key)) this.#acked.add(lease.key);
         localChange(this.dir.root).notify();
       },
       nack: async (delayMs?: number) => {

@@ -291,7 +291,7 @@ Deno.test("file bus: after an ack a reader claims its key's next message without
   }
 });
 
-Deno.test("file bus: competing readers that ack and nack at random deliver each key in order, one at a time", async () => {
+Deno.test("file bus: competing readers, two loops each, that ack and nack at random deliver each key in order, one at a time", async () => {
   const { url, cleanup } = await tempBus("?poll=5ms");
   try {
     const writer = await openFileEventWriter(url);
@@ -304,7 +304,8 @@ Deno.test("file bus: competing readers that ack and nack at random deliver each 
     const acked = new Map<string, number[]>(keys.map((k) => [k, []]));
     const inFlight = new Set<string>();
     let done = 0;
-    await Promise.all(readers.map(async (reader) => {
+    // Two loops per reader: one reader's acks run while its other claims are under way.
+    await Promise.all([...readers, ...readers].map(async (reader) => {
       while (done < total) {
         const message = await receiveWithin(reader, 200);
         if (!message) continue;
