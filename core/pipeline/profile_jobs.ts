@@ -208,23 +208,27 @@ export function normalizeUpload(p: Profile): { profile: Profile } | Refusal {
     checkUploadValues(p);
   } catch (error) {
     if (error instanceof ProfileError) {
-      return { reasons: [error.message], refusal: `cannot be merged: ${error.message}` };
+      const poison = `cannot be merged: ${error.message}`;
+      return { reasons: [error.message], refusal: poison, poison };
     }
     throw error;
   }
   const verdict = checkPgo(p);
   if (verdict.usable) return { profile: p };
-  return { reasons: verdict.reasons, refusal: `is not usable for PGO: ${verdict.reasons.join("; ")}` };
+  const poison = `not usable for PGO: ${verdict.reasons.join("; ")}`;
+  return { reasons: verdict.reasons, refusal: `is ${poison}`, poison };
 }
 
 /**
  * Why an upload is refused: `reasons`, one line each, and `refusal`, the predicate that completes
  * "profile …": "is not usable for PGO: …" when Go's compiler would not use it, "cannot be merged:
- * …" when it is no CPU profile autopgo can keep (core/pprof/canonical.ts) or has values it refuses.
+ * …" when it is no CPU profile autopgo can keep (core/pprof/canonical.ts) or has values it refuses;
+ * `poison`, the same as the worker's reason for setting the upload aside ("not usable for PGO: …").
  */
 export interface Refusal {
   reasons: string[];
   refusal: string;
+  poison: string;
 }
 
 /**
@@ -272,7 +276,7 @@ export function prepareProfile(
 ): { profile: Profile } | { poison: string } {
   try {
     const normalized = normalizeUpload(decodeProfile(data, limits));
-    if ("reasons" in normalized) return { poison: normalized.refusal.replace(/^is /, "") };
+    if ("reasons" in normalized) return { poison: normalized.poison };
     let profile = normalized.profile;
     for (const rule of rules) pruneProfile(profile, rule.drop, rule.keep);
     if (rules.length > 0) profile = compactProfile(profile);
