@@ -66,6 +66,11 @@ export interface IngestResult {
    * live, from the first POST to the last merge; backlog, from the last worker ready to the last merge.
    */
   machineBusy: number;
+  /**
+   * Uploads the server answered per second, from the first POST to the last answer: in a backlog run
+   * with no worker running (the server's own rate), in a live one beside the workers.
+   */
+  acceptedPerSecond: number;
   /** Batch writes of the measured apps, counted from the workers' `merged … (batch of N)` log lines. */
   batches: number;
   /** Compare-and-swap writes of those batches that lost to another worker and were redone. */
@@ -224,6 +229,7 @@ export async function measureIngest(
         startedAt.set(key, t);
       }
     }));
+    const acceptedPerSecond = config.uploads / ((performance.now() - first) / 1000);
     uploading = false;
     if (config.backlog) {
       const started = startWorkers().then(() => machineBefore = machineCpu());
@@ -270,6 +276,7 @@ export async function measureIngest(
       serverCpuS,
       workerCpuS,
       machineBusy,
+      acceptedPerSecond,
       batches: 0,
       conflicts: 0,
       workerOps: ops,
