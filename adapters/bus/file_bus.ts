@@ -145,8 +145,9 @@ export class FileEventWriter implements EventWriter {
       const key = keyHash(message.orderingKey);
       await withFileLock(this.dir.lock, () => {
         const seqs = this.dir.nextSeqs(temps.length, now);
-        for (const [i, temp] of temps.entries()) {
-          Deno.renameSync(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
+        while (temps.length > 0) {
+          Deno.renameSync(temps[0], join(this.dir.pending, `${pad(seqs.shift()!)}.${key}.1.${now}`));
+          temps.shift(); // renamed: nothing left to remove
         }
       });
       localChange(this.dir.root).notify();
@@ -155,6 +156,8 @@ export class FileEventWriter implements EventWriter {
       if (signal?.aborted) throw e;
       throw new Error(`${WHAT} ${this.dir.root}: send: ${(e as Error).message}`);
     } finally {
+      // Only temps that were not renamed into the queue (a failed send): removing the others
+      // failed with NotFound on every send.
       for (const temp of temps) await removeIfExists(temp).catch(() => {});
     }
   }

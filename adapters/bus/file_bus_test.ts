@@ -330,3 +330,25 @@ Deno.test("file bus: competing readers, two loops each, that ack and nack at ran
     await cleanup();
   }
 });
+
+Deno.test("file bus: a send removes no file once its temps are renamed into the queue", async () => {
+  const { dir, url, cleanup } = await tempBus("?duplicate=2");
+  const original = Deno.removeSync;
+  let removals = 0;
+  try {
+    const writer = await openFileEventWriter(url);
+    Deno.removeSync = (path: string | URL, options?: Deno.RemoveOptions) => {
+      removals++;
+      return original(path, options);
+    };
+    await writer.send({ body: enc("one"), orderingKey: "k" });
+    Deno.removeSync = original;
+    assert.equal(removals, 0, "each removal of a renamed temp failed with NotFound");
+    assert.deepEqual([...Deno.readDirSync(join(dir, "tmp"))], []);
+    assert.equal([...Deno.readDirSync(join(dir, "pending"))].length, 2);
+    await writer.close();
+  } finally {
+    Deno.removeSync = original;
+    await cleanup();
+  }
+});
