@@ -153,8 +153,8 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `writes and lost write races count the measured apps' base writes (from the workers' logs); CPU is user + ` +
     `system time while the uploads were ingested (backlog workers: their whole life, start-up included); ` +
     `"machine CPU busy" is the share of all cores' time that every process on the machine (server, workers, ` +
-    `bus, the benchmark's clients) kept busy over the measured span: near 100% with one worker, more workers ` +
-    `have no idle core to grow into. "Uploads answered/s" is the rate of the server's answers to the 8 clients: ` +
+    `bus, the benchmark's clients) kept busy over the measured span, so what is left is the idle CPU more ` +
+    `workers could grow into. "Uploads answered/s" is the rate of the server's answers to the 8 clients: ` +
     `in a backlog run no worker is running, so it is what the server accepts alone; a live run cannot ingest ` +
     `faster than it.`;
 }
