@@ -8,8 +8,8 @@
  *   folder; renames make new names). Claims list under the bus lock, so this is the bus's
  *   serial section.
  * - **Sequence numbers** for sends come from `D/.autopgo-bus.seq` (the last number handed out,
- *   16 digits and a newline, written under the bus lock before the messages are renamed into
- *   `pending/`) instead of a listing of the whole queue. A missing or damaged file (a bus made
+ *   16 digits and a newline, written over the old one in place under the bus lock before the
+ *   messages are renamed into `pending/`) instead of a listing of the whole queue. A missing or damaged file (a bus made
  *   by an older version, a torn write) is rebuilt from a listing. The next number is also at
  *   least `now × 1000`, so if a power loss kept a message but lost the file's last write (it is
  *   not fsynced), numbers still grow: a reboot takes far longer than the milliseconds it would
@@ -19,7 +19,7 @@
  */
 
 import { join } from "node:path";
-import { isMissing, randomHex, removeIfExists, withFileLock } from "../fs_util.ts";
+import { isMissing, randomHex, removeIfExists, withFileLock, withoutStackTraces } from "../fs_util.ts";
 
 const WHAT = "file event bus";
 const STALE_TEMP_MS = 3_600_000;
@@ -108,6 +108,7 @@ export class BusDir {
   /** Hands out `count` increasing sequence numbers; call under the bus lock. */
   nextSeqs(count: number, now: number): number[] {
     let last = this.#readSeq();
+    const intact = last !== undefined;
     if (last === undefined) {
       last = 0;
       for (const sub of [this.pending, this.inflight]) {
@@ -116,7 +117,13 @@ export class BusDir {
     }
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) seqs.push(last = Math.max(last + 1, Math.floor(now) * 1000));
-    Deno.writeTextFileSync(this.seqFile, `${pad(last)}\n`);
+    const text = `${pad(last)}\n`;
+    // Overwritten in place when the file holds a number of the same length: a truncating rewrite
+    // cost about 0.2 ms on ext4 (which starts writing back a file replaced by truncation when it is
+    // closed), under the bus lock that every send and claim takes; this costs about 0.01 ms.
+    if (!intact || text.length !== SEQ_FILE_BYTES || !overwriteInPlace(this.seqFile, text)) {
+      Deno.writeTextFileSync(this.seqFile, text);
+    }
     return seqs;
   }
 
@@ -168,6 +175,30 @@ export class BusDir {
       if (isMissing(e)) return Promise.resolve(false);
       return Promise.reject(e);
     }
+  }
+}
+
+/** Size of an intact `.autopgo-bus.seq`: 16 digits and a newline. */
+const SEQ_FILE_BYTES = 17;
+
+/**
+ * Writes `text` over the start of the existing file at `path`, without truncating or creating it;
+ * false if the file is not there (then the caller creates it).
+ */
+function overwriteInPlace(path: string, text: string): boolean {
+  let file: Deno.FsFile;
+  try {
+    file = withoutStackTraces(() => Deno.openSync(path, { write: true }));
+  } catch (e) {
+    if (isMissing(e)) return false;
+    throw e;
+  }
+  try {
+    const data = new TextEncoder().encode(text);
+    for (let written = 0; written < data.length;) written += file.writeSync(data.subarray(written));
+    return true;
+  } finally {
+    file.close();
   }
 }
 

@@ -201,6 +201,29 @@ Deno.test("file bus: sequence numbers grow across writers, and past a lost or da
   }
 });
 
+Deno.test("file bus: a send writes the next number over the intact sequence file in place, never truncating it", async () => {
+  const { dir, url, cleanup } = await tempBus();
+  const original = Deno.writeTextFileSync;
+  let rewrites = 0;
+  try {
+    const writer = await openFileEventWriter(url, { clock: new ManualClock(0) });
+    await writer.send({ body: enc("1") }); // creates the file
+    Deno.writeTextFileSync = (...args: Parameters<typeof original>) => {
+      rewrites++;
+      return original(...args);
+    };
+    await writer.send({ body: enc("2") });
+    await writer.send({ body: enc("3") });
+    Deno.writeTextFileSync = original;
+    assert.equal(rewrites, 0, "a truncating rewrite costs about 0.2 ms under the bus lock");
+    assert.equal(Deno.readTextFileSync(join(dir, ".autopgo-bus.seq")), `${"3".padStart(16, "0")}\n`);
+    await writer.close();
+  } finally {
+    Deno.writeTextFileSync = original;
+    await cleanup();
+  }
+});
+
 Deno.test("file bus: an idle reader looks again when its own process acks, not at its next poll", async () => {
   const { url, cleanup } = await tempBus("?poll=1h");
   const clock = new ManualClock(); // never advanced: a wake-up can only come from the ack
