@@ -58,6 +58,7 @@ import {
   isMissing,
   randomHex,
   removeIfExists,
+  removeIfExistsSync,
   sameIdentity,
   statIfExists,
   syncDir,
@@ -426,11 +427,14 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       Deno.writeTextFileSync(temp, JSON.stringify(meta), { createNew: true });
       Deno.renameSync(temp, metaPathOf(path));
     } catch (e) {
-      void removeIfExists(temp).catch(() => {}); // synchronous inside; a failure leaves a stale temp file
+      try {
+        removeIfExistsSync(temp);
+      } catch { /* a stale temp file is left behind */ }
       throw e;
     }
-    // A legacy file left behind is harmless: it is never trusted over the current metadata.
-    if (legacy) void removeIfExists(legacyMetaPathOf(path)).catch(() => {});
+    try {
+      if (legacy) removeIfExistsSync(legacyMetaPathOf(path));
+    } catch { /* a legacy file left behind is never trusted over the current metadata */ }
   }
 
   #path(key: string, signal?: AbortSignal): string {

@@ -135,6 +135,7 @@ export class FileEventWriter implements EventWriter {
     content.set(headerBytes);
     content.set(message.body, headerBytes.length);
     const temps: string[] = [];
+    let renamed = 0; // temps moved into the queue: nothing left to remove of them
     try {
       for (let i = 0; i < this.settings.duplicate; i++) {
         const temp = join(this.dir.tmp, randomHex(12));
@@ -145,9 +146,9 @@ export class FileEventWriter implements EventWriter {
       const key = keyHash(message.orderingKey);
       await withFileLock(this.dir.lock, () => {
         const seqs = this.dir.nextSeqs(temps.length, now);
-        while (temps.length > 0) {
-          Deno.renameSync(temps[0], join(this.dir.pending, `${pad(seqs.shift()!)}.${key}.1.${now}`));
-          temps.shift(); // renamed: nothing left to remove
+        for (const [i, temp] of temps.entries()) {
+          Deno.renameSync(temp, join(this.dir.pending, `${pad(seqs[i])}.${key}.1.${now}`));
+          renamed = i + 1;
         }
       });
       localChange(this.dir.root).notify();
@@ -158,7 +159,7 @@ export class FileEventWriter implements EventWriter {
     } finally {
       // Only temps that were not renamed into the queue (a failed send): removing the others
       // failed with NotFound on every send.
-      for (const temp of temps) await removeIfExists(temp).catch(() => {});
+      for (const temp of temps.slice(renamed)) await removeIfExists(temp).catch(() => {});
     }
   }
 
@@ -323,8 +324,8 @@ export class FileEventReader implements EventReader {
     this.#acked.delete(best.key);
     this.#followers.get(best.key)!.shift();
     const claimed = this.#lease(best, now);
-    if (!claimed) this.#followers.delete(best.key);
-    this.#idle = undefined;
+    if (claimed) this.#idle = undefined;
+    else this.#followers.delete(best.key);
     return claimed;
   }
 

@@ -9,8 +9,8 @@
  *   serial section.
  * - **Sequence numbers** for sends come from `D/.autopgo-bus.seq` (the last number handed out,
  *   16 digits and a newline, written over the old one in place under the bus lock before the
- *   messages are renamed into `pending/`) instead of a listing of the whole queue. A missing or damaged file (a bus made
- *   by an older version, a torn write) is rebuilt from a listing. The next number is also at
+ *   messages are renamed into `pending/`) instead of a listing of the whole queue. A missing or
+ *   damaged file (a bus made by an older version, a torn write) is rebuilt from a listing. The next number is also at
  *   least `now × 1000`, so if a power loss kept a message but lost the file's last write (it is
  *   not fsynced), numbers still grow: a reboot takes far longer than the milliseconds it would
  *   take to hand out 1,000 numbers per millisecond.
