@@ -23,6 +23,16 @@ async function tempBus(params = "") {
   return { dir, url, cleanup: () => Deno.remove(dir, { recursive: true }) };
 }
 
+/** Runs `fn` on a fresh bus directory opened with `params`, removing the directory afterwards. */
+async function withTempBus(params: string, fn: (bus: { dir: string; url: string }) => Promise<void>): Promise<void> {
+  const { dir, url, cleanup } = await tempBus(params);
+  try {
+    await fn({ dir, url });
+  } finally {
+    await cleanup();
+  }
+}
+
 busConformance("file", async () => {
   const { url, cleanup } = await tempBus("?ackdeadline=300ms&poll=10ms");
   return {
@@ -35,8 +45,7 @@ busConformance("file", async () => {
 });
 
 Deno.test("file bus: messages survive closing every handle and are delivered after reopen", async () => {
-  const { url, cleanup } = await tempBus("?poll=10ms");
-  try {
+  await withTempBus("?poll=10ms", async ({ url }) => {
     const writer = await openFileEventWriter(url);
     await writer.send({ body: enc("durable"), orderingKey: "app" });
     await writer.close();
@@ -46,15 +55,12 @@ Deno.test("file bus: messages survive closing every handle and are delivered aft
     assert.equal(message?.orderingKey, "app");
     await message?.ack();
     await reader.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: a dead consumer's lease returns after its deadline (manual clock)", async () => {
-  const { dir, url, cleanup } = await tempBus("?ackdeadline=30s&poll=1s");
-  const clock = new ManualClock();
-  try {
+  await withTempBus("?ackdeadline=30s&poll=1s", async ({ dir, url }) => {
+    const clock = new ManualClock();
     const writer = await openFileEventWriter(url, { clock });
     await writer.send({ body: enc("job"), orderingKey: "k" });
     await writer.send({ body: enc("next"), orderingKey: "k" });
@@ -82,14 +88,11 @@ Deno.test("file bus: a dead consumer's lease returns after its deadline (manual 
     assert.equal(next && dec(next.body), "next");
     await next?.ack();
     await Promise.all([dead.close(), other.close(), writer.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: a damaged message file is delivered whole instead of blocking the queue", async () => {
-  const { dir, url, cleanup } = await tempBus("?poll=10ms");
-  try {
+  await withTempBus("?poll=10ms", async ({ dir, url }) => {
     const reader = await openFileEventReader(url);
     await Deno.writeTextFile(join(dir, "pending", `${"1".padStart(16, "0")}._.1.0`), "garbage without header");
     const message = await receiveWithin(reader, 2_000);
@@ -98,14 +101,11 @@ Deno.test("file bus: a damaged message file is delivered whole instead of blocki
     await message?.ack();
     assert.deepEqual([...Deno.readDirSync(join(dir, "inflight"))], []);
     await reader.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: an unreadable message (a directory in its place) is delivered as damaged, then removed", async () => {
-  const { dir, url, cleanup } = await tempBus("?poll=10ms");
-  try {
+  await withTempBus("?poll=10ms", async ({ dir, url }) => {
     const reader = await openFileEventReader(url);
     const writer = await openFileEventWriter(url);
     await Deno.mkdir(join(dir, "pending", `${"1".padStart(16, "0")}._.1.0`));
@@ -121,14 +121,11 @@ Deno.test("file bus: an unreadable message (a directory in its place) is deliver
     await next?.ack();
     await writer.close();
     await reader.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: ?duplicate=2 enqueues each message twice with one id", async () => {
-  const { url, cleanup } = await tempBus("?duplicate=2&poll=10ms");
-  try {
+  await withTempBus("?duplicate=2&poll=10ms", async ({ url }) => {
     const writer = await openFileEventWriter(url);
     const reader = await openFileEventReader(url);
     await writer.send({ body: enc("twice") });
@@ -140,9 +137,7 @@ Deno.test("file bus: ?duplicate=2 enqueues each message twice with one id", asyn
     await Promise.all([a.ack(), b.ack()]);
     assert.equal(await receiveWithin(reader, 50), undefined);
     await Promise.all([reader.close(), writer.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: bad URLs and unusable directories are one-line errors", async () => {
@@ -176,10 +171,9 @@ Deno.test("file bus: a held message's lease is renewed through the Subscription 
 });
 
 Deno.test("file bus: sequence numbers grow across writers, and past a lost or damaged .autopgo-bus.seq", async () => {
-  const { dir, url, cleanup } = await tempBus("?poll=1h");
-  const clock = new ManualClock(0); // time stands still: only the sequence file orders the sends
-  const seqs = () => [...Deno.readDirSync(join(dir, "pending"))].map((e) => Number(e.name.split(".")[0])).sort();
-  try {
+  await withTempBus("?poll=1h", async ({ dir, url }) => {
+    const clock = new ManualClock(0); // time stands still: only the sequence file orders the sends
+    const seqs = () => [...Deno.readDirSync(join(dir, "pending"))].map((e) => Number(e.name.split(".")[0])).sort();
     const [a, b] = [await openFileEventWriter(url, { clock }), await openFileEventWriter(url, { clock })];
     await a.send({ body: enc("1"), orderingKey: "k" });
     await b.send({ body: enc("2"), orderingKey: "k" });
@@ -196,9 +190,7 @@ Deno.test("file bus: sequence numbers grow across writers, and past a lost or da
       await message?.ack();
     }
     await Promise.all([a.close(), b.close(), reader.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: a send writes the next number over the intact sequence file in place, never truncating it", async () => {
@@ -225,9 +217,8 @@ Deno.test("file bus: a send writes the next number over the intact sequence file
 });
 
 Deno.test("file bus: an idle reader looks again when its own process acks, not at its next poll", async () => {
-  const { url, cleanup } = await tempBus("?poll=1h");
-  const clock = new ManualClock(); // never advanced: a wake-up can only come from the ack
-  try {
+  await withTempBus("?poll=1h", async ({ url }) => {
+    const clock = new ManualClock(); // never advanced: a wake-up can only come from the ack
     const writer = await openFileEventWriter(url, { clock });
     await writer.send({ body: enc("first"), orderingKey: "k" });
     await writer.send({ body: enc("second"), orderingKey: "k" });
@@ -239,15 +230,12 @@ Deno.test("file bus: an idle reader looks again when its own process acks, not a
     assert.equal(second && dec(second.body), "second");
     await second?.ack();
     await Promise.all([writer.close(), busy.close(), idle.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: an idle reader still finds a message file put in by hand (a full listing every second)", async () => {
-  const { dir, url, cleanup } = await tempBus("?poll=100ms");
-  const clock = new ManualClock();
-  try {
+  await withTempBus("?poll=100ms", async ({ dir, url }) => {
+    const clock = new ManualClock();
     const writer = await openFileEventWriter(url, { clock });
     await writer.send({ body: enc("sent"), orderingKey: "k" });
     const reader = await openFileEventReader(url, { clock });
@@ -263,9 +251,7 @@ Deno.test("file bus: an idle reader still finds a message file put in by hand (a
     await waiting;
     assert.equal(got, "hand");
     await Promise.all([writer.close(), reader.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 /** Counts listings of `pending/` folders while `fn` runs (Deno.readDirSync spied on). */
@@ -284,9 +270,8 @@ async function countingListings<T>(fn: (count: () => number) => Promise<T>): Pro
 }
 
 Deno.test("file bus: after an ack a reader claims its key's next message without listing the queue, unless taken", async () => {
-  const { url, cleanup } = await tempBus("?poll=10ms");
-  const clock = new ManualClock();
-  try {
+  await withTempBus("?poll=10ms", async ({ url }) => {
+    const clock = new ManualClock();
     const writer = await openFileEventWriter(url, { clock });
     for (const [body, key] of [["a1", "a"], ["a2", "a"], ["a3", "a"], ["b1", "b"]]) {
       await writer.send({ body: enc(body), orderingKey: key });
@@ -309,14 +294,11 @@ Deno.test("file bus: after an ack a reader claims its key's next message without
       await Promise.all([a3?.ack(), b1?.ack()]);
     });
     await Promise.all([writer.close(), reader.close(), other.close()]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: competing readers, two loops each, that ack and nack at random deliver each key in order, one at a time", async () => {
-  const { url, cleanup } = await tempBus("?poll=5ms");
-  try {
+  await withTempBus("?poll=5ms", async ({ url }) => {
     const writer = await openFileEventWriter(url);
     const keys = ["k0", "k1", "k2"];
     const total = 90;
@@ -349,9 +331,7 @@ Deno.test("file bus: competing readers, two loops each, that ack and nack at ran
       assert.deepEqual(acked.get(key), Array.from({ length: total / 3 }, (_, n) => n * 3 + i), key);
     }
     await Promise.all([writer.close(), ...readers.map((r) => r.close())]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 Deno.test("file bus: a send removes no file once its temps are renamed into the queue", async () => {
