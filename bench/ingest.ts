@@ -34,6 +34,7 @@ import { type IngestConfig, type IngestResult, measureIngest } from "./ingest_ru
 import { formatMarkdown, replaceSection } from "./run.ts";
 import { measureWorkerScaling, type WorkerScalingOptions, workersIntro, workersTable } from "./ingest_workers.ts";
 import { type BenchSetup, fileFile } from "./setups.ts";
+import { fileCreateMicros, storeFilesystemLine } from "./fs_probe.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -151,13 +152,15 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const count = Math.max(...sizes, workerUploads) + lone;
   const machine = await machineLine();
+  const tempDir = Deno.env.get("TMPDIR") ?? "/tmp";
+  const filesystemAtStart = storeFilesystemLine(tempDir);
   const files = await cachedProfiles(count, profileMs);
   const bodies = await usableProfiles(files);
   const skipped = files.length - bodies.length;
   const sizeKiB = bodies.reduce((s, b) => s + b.length, 0) / bodies.length / 1024;
   const started = new Date().toISOString().slice(0, 16) + "Z";
   const sections: string[] = [
-    `Measured ${started} on ${machine}. Data: ${files.length} real CPU profiles of ${profileMs} ms written by the ` +
+    `Measured ${started} on ${machine}; ${filesystemAtStart}. Data: ${files.length} real CPU profiles of ${profileMs} ms written by the ` +
     `hotpath fixture with labels (\`generateProfiles\`, ${sizeKiB.toFixed(1)} KiB on average)` +
     (skipped ? `, ${skipped} of them without any sample left out (the last uploads reuse the first profiles)` : "") +
     ".",
@@ -220,13 +223,16 @@ async function main(): Promise<void> {
     };
     const results = await measureWorkerScaling(options, bodies, run);
     workersBody = [
-      `Measured ${started} on ${machine}.`,
+      `Measured ${started} on ${machine}; ${filesystemAtStart} at start, ` +
+      `${fileCreateMicros(tempDir).toFixed(0)} µs at the end (bench/fs_probe.ts says why it matters).`,
       workersIntro(options, navigator.hardwareConcurrency),
       workersTable(results, navigator.hardwareConcurrency),
     ].join("\n\n");
   }
   const args = Deno.args.filter((a) => a !== "--no-write").join(" ");
-  const reproduce = `Reproduce: \`deno task bench:ingest${args ? ` ${args}` : ""}\``;
+  // The stores' filesystem decides much of the file:// figures (bench/fs_probe.ts): a TMPDIR that chose it is part of the command.
+  const tmpdir = Deno.env.get("TMPDIR") ? `TMPDIR=${Deno.env.get("TMPDIR")} ` : "";
+  const reproduce = `Reproduce: \`${tmpdir}deno task bench:ingest${args ? ` ${args}` : ""}\``;
   // Only the parts that ran are replaced: the batching tables and the workers table have markers of their own.
   const body = sections.length > 1 ? [...sections, reproduce].join("\n\n") : undefined;
   if (body) console.log(`\n${body}`);
