@@ -181,6 +181,10 @@ export async function connectNats(options: NatsBusOptions, role: string): Promis
       reconnectTimeWait: 1_000,
       pingInterval: 30_000,
       timeout: 10_000,
+      // Every request (a JetStream publish, a double ack) would otherwise build an Error with a stack
+      // trace for its call site before it is sent: about 10 µs of a publish's 70–110 µs of CPU here.
+      // Failures are reported by their message, with this module's context, not by that stack.
+      noAsyncTraces: true,
     });
   } catch (error) {
     const kind = natsErrorKind(error);

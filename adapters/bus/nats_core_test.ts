@@ -14,6 +14,7 @@ import { receiveWithin } from "../../tests/support/bus_conformance.ts";
 import { type NatsServer, natsSkip, startNatsServer } from "../../tests/support/services/nats.ts";
 import { registerBuiltinDrivers } from "../mod.ts";
 import { openNatsReader, openNatsWriter } from "./nats_bus.ts";
+import { connectNats } from "./nats_common.ts";
 
 const skip = natsSkip();
 const enc = (text: string) => new TextEncoder().encode(text);
@@ -160,6 +161,30 @@ Deno.test(
       } finally {
         if (previous === undefined) Deno.env.delete("NATS_SERVER_URL");
         else Deno.env.set("NATS_SERVER_URL", previous);
+      }
+    });
+  },
+);
+
+Deno.test(
+  { name: "nats connection: requests are sent without building a stack trace for their call site", ignore: !!skip },
+  async () => {
+    await withServer(async (server) => {
+      const link = await connectNats({ serverUrl: server.url }, "test");
+      try {
+        // nats.js builds an Error per request (publish, double ack) for its call site unless told not to.
+        const options = (link.nc as unknown as { options: { noAsyncTraces?: boolean } }).options;
+        assert.equal(options.noAsyncTraces, true);
+        const reply = link.nc.subscribe("echo", {
+          callback: (_error, msg) => {
+            msg.respond(msg.data);
+          },
+        });
+        const answer = await link.nc.request("echo", enc("ping"), { timeout: 5_000 });
+        assert.equal(dec(answer.data), "ping");
+        reply.unsubscribe();
+      } finally {
+        await link.nc.close();
       }
     });
   },
