@@ -65,3 +65,14 @@ export function storeFilesystemLine(dir: string): string {
   const where = mount ? `${mount.type} on ${mount.source} at ${mount.point}` : "unknown filesystem";
   return `file:// stores in ${dir} (${where}): ${fileCreateMicros(dir).toFixed(0)} µs per file creation`;
 }
+
+/** The temporary folder the benchmarks' stores are made in (`Deno.makeTempDir`'s): `$TMPDIR`, else `/tmp`. */
+export function benchTempDir(): string {
+  return Deno.env.get("TMPDIR") ?? "/tmp";
+}
+
+/** `TMPDIR=… ` when set, for a report's reproduce line: it chose the filesystem the figures depend on. */
+export function tmpdirPrefix(): string {
+  const tmpdir = Deno.env.get("TMPDIR");
+  return tmpdir ? `TMPDIR=${tmpdir} ` : "";
+}

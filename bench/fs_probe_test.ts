@@ -3,7 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { fileCreateMicros, mountOf, storeFilesystemLine } from "./fs_probe.ts";
+import { benchTempDir, fileCreateMicros, mountOf, storeFilesystemLine, tmpdirPrefix } from "./fs_probe.ts";
 
 const MOUNTS = [
   "/dev/vda / ext4 rw,relatime,discard 0 0",
@@ -29,5 +29,20 @@ Deno.test("fileCreateMicros: a positive mean, and the probe folder is gone after
     assert.match(storeFilesystemLine(dir), /^file:\/\/ stores in .* \d+ µs per file creation$/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("tmpdirPrefix and benchTempDir follow TMPDIR, which decides where the stores live", () => {
+  const previous = Deno.env.get("TMPDIR");
+  try {
+    Deno.env.set("TMPDIR", "/mnt/journaled");
+    assert.equal(tmpdirPrefix(), "TMPDIR=/mnt/journaled ");
+    assert.equal(benchTempDir(), "/mnt/journaled");
+    Deno.env.delete("TMPDIR");
+    assert.equal(tmpdirPrefix(), "");
+    assert.equal(benchTempDir(), "/tmp");
+  } finally {
+    if (previous === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", previous);
   }
 });

@@ -34,7 +34,7 @@ import { type IngestConfig, type IngestResult, measureIngest } from "./ingest_ru
 import { formatMarkdown, replaceSection } from "./run.ts";
 import { measureWorkerScaling, type WorkerScalingOptions, workersIntro, workersTable } from "./ingest_workers.ts";
 import { type BenchSetup, fileFile } from "./setups.ts";
-import { fileCreateMicros, storeFilesystemLine } from "./fs_probe.ts";
+import { benchTempDir, fileCreateMicros, storeFilesystemLine, tmpdirPrefix } from "./fs_probe.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const count = Math.max(...sizes, workerUploads) + lone;
   const machine = await machineLine();
-  const tempDir = Deno.env.get("TMPDIR") ?? "/tmp";
+  const tempDir = benchTempDir();
   const filesystemAtStart = storeFilesystemLine(tempDir);
   const files = await cachedProfiles(count, profileMs);
   const bodies = await usableProfiles(files);
@@ -230,9 +230,7 @@ async function main(): Promise<void> {
     ].join("\n\n");
   }
   const args = Deno.args.filter((a) => a !== "--no-write").join(" ");
-  // The stores' filesystem decides much of the file:// figures (bench/fs_probe.ts): a TMPDIR that chose it is part of the command.
-  const tmpdir = Deno.env.get("TMPDIR") ? `TMPDIR=${Deno.env.get("TMPDIR")} ` : "";
-  const reproduce = `Reproduce: \`${tmpdir}deno task bench:ingest${args ? ` ${args}` : ""}\``;
+  const reproduce = `Reproduce: \`${tmpdirPrefix()}deno task bench:ingest${args ? ` ${args}` : ""}\``;
   // Only the parts that ran are replaced: the batching tables and the workers table have markers of their own.
   const body = sections.length > 1 ? [...sections, reproduce].join("\n\n") : undefined;
   if (body) console.log(`\n${body}`);

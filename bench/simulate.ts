@@ -26,6 +26,7 @@ import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_pro
 import { cachedProfiles, machineLine, usableProfiles } from "./ingest.ts";
 import { batchesInLogs, percentile } from "./ingest_run.ts";
 import { cpuSeconds } from "./proc_stats.ts";
+import { benchTempDir, storeFilesystemLine, tmpdirPrefix } from "./fs_probe.ts";
 import { formatMarkdown, replaceSection } from "./run.ts";
 import { type BenchSetup, fileFile, natsJetStream, pipelineCommands } from "./setups.ts";
 import { extrapolate, type StepResult, stepsTable } from "./simulate_model.ts";
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
   const bodies = await profiles();
   const make = values.bus === "file" ? fileFile : natsJetStream;
   const steps: StepResult[] = [];
-  const machine = await machineLine();
+  const machine = `${await machineLine()}; ${storeFilesystemLine(benchTempDir())}`;
   const when = new Date().toISOString().slice(0, 16) + "Z";
   for (const workers of values.workers.split(",").map(Number)) {
     console.log(`${workers} worker(s), bus ${values.bus}`);
@@ -223,7 +224,7 @@ async function main(): Promise<void> {
     `${values.apps} apps; real labelled profiles of 100 ms, ${kib.toFixed(1)} KiB on average; default compaction.`,
     stepsTable(steps, keptUp),
     extrapolate(steps, keptUp, { services: Number(values.services), periodS: Number(values.period), kib }),
-    `Reproduce: \`deno task simulate${
+    `Reproduce: \`${tmpdirPrefix()}deno task simulate${
       Deno.args.length ? ` ${Deno.args.filter((a) => a !== "--no-write").join(" ")}` : ""
     }\``,
   ].join("\n\n");
