@@ -25,13 +25,16 @@ export interface Mount {
   type: string;
 }
 
-/** The mount holding `path`: the longest mount point that is a prefix of it, from a `/proc/self/mounts` text. */
+/**
+ * The mount holding `path`: the longest mount point that is a prefix of it, from a `/proc/self/mounts` text (whose
+ * mount points escape space, tab, newline and backslash as three octal digits).
+ */
 export function mountOf(path: string, mountsText: string): Mount | undefined {
   let best: Mount | undefined;
   for (const line of mountsText.split("\n")) {
     const [source, rawPoint, type] = line.split(" ");
     if (!type) continue;
-    const point = rawPoint.replace(/\\040/g, " ");
+    const point = rawPoint.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(Number.parseInt(octal, 8)));
     const inside = path === point || path.startsWith(point.endsWith("/") ? point : `${point}/`);
     if (inside && (!best || point.length > best.point.length)) best = { source, point, type };
   }
@@ -60,7 +63,7 @@ export function storeFilesystemLine(dir: string): string {
   try {
     mount = mountOf(Deno.realPathSync(dir), Deno.readTextFileSync("/proc/self/mounts"));
   } catch {
-    mount = undefined; // no /proc (not Linux): the cost alone
+    // no /proc (not Linux): the cost alone
   }
   const where = mount ? `${mount.type} on ${mount.source} at ${mount.point}` : "unknown filesystem";
   return `file:// stores in ${dir} (${where}): ${fileCreateMicros(dir).toFixed(0)} µs per file creation`;

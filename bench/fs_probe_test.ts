@@ -10,6 +10,7 @@ const MOUNTS = [
   "tmpfs /dev/shm tmpfs rw,relatime 0 0",
   "/dev/loop0 /mnt/with\\040space ext4 rw,relatime 0 0",
   "/dev/loop1 /mnt/ext4j ext4 rw,relatime 0 0",
+  "/dev/loop2 /mnt/back\\134slash ext4 rw,relatime 0 0",
 ].join("\n");
 
 Deno.test("mountOf: the longest mount point containing the path, not a sibling sharing its prefix", () => {
@@ -18,6 +19,7 @@ Deno.test("mountOf: the longest mount point containing the path, not a sibling s
   assert.equal(mountOf("/dev/shm", MOUNTS)?.point, "/dev/shm");
   assert.equal(mountOf("/mnt/ext4jx/a", MOUNTS)?.point, "/", "/mnt/ext4jx is not inside /mnt/ext4j");
   assert.equal(mountOf("/mnt/with space/a", MOUNTS)?.source, "/dev/loop0");
+  assert.equal(mountOf("/mnt/back\\slash/a", MOUNTS)?.source, "/dev/loop2");
   assert.equal(mountOf("/x", ""), undefined);
 });
 
