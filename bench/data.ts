@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { runGo } from "../tests/support/go.ts";
 import { HOTPATH_DIR } from "../tests/support/fixtures.ts";
 import { sha256Hex as digestHex } from "../core/hex.ts";
+import { benchTempDir } from "./fs_probe.ts";
 
 /** Directory of the google/pprof side (a Go module). */
 export const PPROF_SIDE_DIR: string = fileURLToPath(new URL("./go/", import.meta.url));
@@ -85,10 +86,9 @@ async function run(binary: string, args: string[]): Promise<void> {
   }
 }
 
-function cacheRoot(): string {
-  const explicit = Deno.env.get("AUTOPGO_BENCH_DATA");
-  if (explicit) return explicit;
-  return `${Deno.env.get("TMPDIR") ?? "/tmp"}/autopgo-bench`;
+/** Where generated benchmark data is kept: `$AUTOPGO_BENCH_DATA`, else `autopgo-bench` in the temporary folder. */
+export function benchDataRoot(): string {
+  return Deno.env.get("AUTOPGO_BENCH_DATA") || `${benchTempDir()}/autopgo-bench`;
 }
 
 /** Builds the google/pprof side into `dir` (offline once its module is in the Go module cache). */
@@ -161,7 +161,7 @@ export async function benchData(
     ...await sourceFiles(PPROF_SIDE_DIR),
     new TextEncoder().encode(JSON.stringify(params)),
   ]);
-  const root = cacheRoot();
+  const root = benchDataRoot();
   const dir = `${root}/${key.slice(0, 16)}`;
   if (!binDir) {
     const temp = binDir = await Deno.makeTempDir({ prefix: "autopgo-bench-bin-" });

@@ -34,6 +34,7 @@ import { type IngestConfig, type IngestResult, measureIngest } from "./ingest_ru
 import { formatMarkdown, replaceSection } from "./run.ts";
 import { measureWorkerScaling, type WorkerScalingOptions, workersIntro, workersTable } from "./ingest_workers.ts";
 import { type BenchSetup, fileFile } from "./setups.ts";
+import { benchDataRoot } from "./data.ts";
 import { benchTempDir, fileCreateMicros, storeFilesystemLine, tmpdirPrefix } from "./fs_probe.ts";
 
 const BENCHMARKS_MD = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
@@ -98,7 +99,7 @@ function batchingTable(results: IngestResult[]): string {
  * `$AUTOPGO_BENCH_DATA` (default `$TMPDIR/autopgo-bench`) so later runs upload the same profiles.
  */
 export async function cachedProfiles(count: number, profileMs: number): Promise<string[]> {
-  const root = Deno.env.get("AUTOPGO_BENCH_DATA") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/autopgo-bench`;
+  const root = benchDataRoot();
   const dir = `${root}/ingest-${count}x${profileMs}ms-labelled`;
   const names = Array.from({ length: count }, (_, i) => `${dir}/cpu-${String(i).padStart(4, "0")}.pb.gz`);
   if (await Deno.stat(`${dir}/complete`).then(() => true, () => false)) return names;
