@@ -36,18 +36,16 @@ import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } from "./options.ts";
 import { listenEarly } from "./listen.ts";
+import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
 import {
   addHttpTimeoutOptions,
   addWorkerTuningOptions,
   byteSizeArg,
   connGuardOptions,
-  dependencyChecks,
   hostOption,
   type HttpTimeoutFlags,
   loadPruneFlag,
   logNoInlineGuards,
-  openOrFail,
-  shutdownSignal,
   workerDeps,
   type WorkerTuningFlags,
 } from "./worker.ts";

@@ -11,12 +11,11 @@
 
 import { Command, InvalidArgumentError, type Option } from "commander";
 import { getLogger } from "@logtape/logtape";
+import { Gauge } from "prom-client";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
-import { kindFromNetworkError } from "../core/blob_bucket.ts";
-import { openBlobStore, openEventReader, openEventWriter, redactUrl } from "../core/registry.ts";
-import { originsOnly, publicMessage } from "../core/public_error.ts";
+import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
 import { type ConnGuardOptions, DEFAULT_CONN_GUARD, DEFAULT_MAX_CONNECTIONS } from "../core/pipeline/conn_guard.ts";
 import { createOpsApp } from "../core/pipeline/http_serve.ts";
@@ -36,7 +35,9 @@ import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./de
 import { durationArg, envOption, nonNegativeIntArg, portArg, timerDurationArg } from "./options.ts";
 import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_flags.ts";
 import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
-import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly, reportStartupWait, startupWait } from "./listen.ts";
+import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly, startupWait } from "./listen.ts";
+import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
+import { defaultLocalWorkers, localWorkersArg, takeLocalSlot } from "./worker_standby.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -229,101 +230,6 @@ function processName(): string {
   return `${host}:${Deno.pid}`;
 }
 
-/** How long the start-up reachability check of each store and bus may take. */
-const STARTUP_CHECK_MS = 30_000;
-
-/**
- * Opens a resource by URL and checks it once, turning failures into one-line CLI errors naming
- * it: a missing bucket, topic or subscription, bad credentials or a bad URL stop start-up. A
- * transient failure (`unavailable`: the service is down or throttling) only logs a warning, so
- * a component may start before its store or broker; `/api/ready` answers 503 until it is up.
- */
-export async function openOrFail<T extends { check(signal?: AbortSignal): Promise<void>; close?(): Promise<void> }>(
-  what: string,
-  url: string,
-  open: (url: string) => Promise<T>,
-): Promise<T> {
-  let resource: T;
-  for (let attempt = 1;; attempt++) {
-    try {
-      resource = await open(url);
-      break;
-    } catch (error) {
-      // A broker that is down (refused, reset, timed out) is waited for; anything else is final.
-      const transient = (error as { kind?: string }).kind === "unavailable" ||
-        kindFromNetworkError(error) !== undefined;
-      if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
-      const delayMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
-      reportStartupWait(`${what} ${publicUrl(url)} is not reachable yet (${publicMessage(error)}); retrying`);
-      log.warn("{what} {url} is not reachable yet, retrying in {seconds}s: {error}", {
-        what,
-        url: redactUrl(url),
-        seconds: delayMs / 1000,
-        error: oneLine(error),
-      });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
-  }
-  reportStartupWait(`checking ${what} ${publicUrl(url)}`);
-  const timeout = AbortSignal.timeout(STARTUP_CHECK_MS);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      resource.check(timeout),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(Object.assign(new Error(`no answer within ${STARTUP_CHECK_MS / 1000}s`), { kind: "unavailable" })),
-          STARTUP_CHECK_MS,
-        );
-      }),
-    ]);
-  } catch (error) {
-    if ((error as { kind?: string }).kind === "unavailable" || timeout.aborted) {
-      log.warn("{what} {url} is not reachable yet: {error}", { what, url: redactUrl(url), error: oneLine(error) });
-    } else {
-      await resource.close?.().catch(() => {});
-      throw new CliError(`${what} ${redactUrl(url)}: ${oneLine(error)}`);
-    }
-  } finally {
-    clearTimeout(timer);
-    reportStartupWait(undefined);
-  }
-  return resource;
-}
-
-/** `url` as an unauthenticated client may see it: no credentials, path or query (no file store path at all). */
-function publicUrl(url: string): string {
-  return /^file:/i.test(url) ? "file://<path>" : originsOnly(redactUrl(url));
-}
-
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
-}
-
-/** Resolves once SIGINT or SIGTERM arrives; `dispose` removes the listeners. */
-export function shutdownSignal(): { received: Promise<string>; dispose(): void } {
-  let dispose = () => {};
-  const received = new Promise<string>((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => resolve(signal);
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-    dispose = () => handlers.forEach(([signal, handler]) => Deno.removeSignalListener(signal, handler));
-  });
-  return { received, dispose: () => dispose() };
-}
-
-/** Health checks named as in the original (`blob`, `event-reader`, `event-writer`). */
-export function dependencyChecks(store: BlobStore, writer: EventWriter, reader?: EventReader): HealthCheck[] {
-  const checks: HealthCheck[] = [{ name: "blob", check: (signal) => store.check(signal) }];
-  if (reader) checks.push({ name: "event-reader", check: (signal) => reader.check(signal) });
-  checks.push({ name: "event-writer", check: (signal) => writer.check(signal) });
-  return checks;
-}
-
 interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, DecodePoolFlags {
   port: number;
   host: string;
@@ -331,6 +237,7 @@ interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, Deco
   eventWriterUrl?: string;
   blobStoreUrl?: string;
   maxUploadSize: number;
+  localWorkers: number;
   debug?: boolean;
 }
 
@@ -352,6 +259,13 @@ export function workerCommand(): Command {
     .addOption(
       envOption("--max-upload-size <bytes>", "largest staged upload decoded", "MAX_UPLOAD_SIZE").argParser(byteSizeArg)
         .default(64 * 1024 * 1024, "64MiB"),
+    )
+    .addOption(
+      envOption(
+        "--local-workers <n>",
+        "worker processes of this store and subscription consuming at once on this machine; more stand by (0: no limit)",
+        "LOCAL_WORKERS",
+      ).argParser(localWorkersArg).default(defaultLocalWorkers(), "the number of cores"),
     )
     .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
   addWorkerTuningOptions(command);
@@ -413,6 +327,56 @@ export function workerCommand(): Command {
       throw error;
     }
     checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
+    const signals = shutdownSignal();
+    const standby = new AbortController();
+    signals.received.then(() => standby.abort());
+    let standingBy = false;
+    new Gauge({
+      name: "autopgo_worker_standby",
+      help: "1 while this worker stands by (--local-workers of its pipeline already consume on this machine), else 0.",
+      registers: [metrics.registry],
+      collect() {
+        this.set(standingBy ? 1 : 0);
+      },
+    });
+    const slot = await takeLocalSlot({
+      localWorkers: opts.localWorkers,
+      storeUrl: opts.blobStoreUrl!,
+      readerUrl: opts.eventReaderUrl!,
+      holder: processName(),
+      signal: standby.signal,
+      standby: async (slots) => {
+        // A standby holds no reader: no Kafka partitions, Pub/Sub leases or prefetched messages.
+        standingBy = true;
+        checks.splice(0, checks.length, ...dependencyChecks(store, writer));
+        ready = true;
+        log.info(
+          "standing by: {n} worker processes of this pipeline already consume on this machine " +
+            "(--local-workers {n}, slots in {dir}); taking over when one stops",
+          { n: slots.size, dir: slots.dir },
+        );
+        await reader.close().catch(() => {});
+      },
+    });
+    if (standingBy && slot) {
+      ready = false;
+      reader = await openOrFail(
+        "event reader",
+        opts.eventReaderUrl!,
+        (url) => openEventReader(url, { observe: metrics.bus }),
+      );
+      checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
+      standingBy = false;
+    }
+    if (slot && slot !== "unlimited") log.info("consuming events in local worker slot {index}", { index: slot.index });
+    if (!slot) {
+      log.info("stopping (standby ended by a signal)");
+      await http.shutdown();
+      signals.dispose();
+      await Promise.allSettled([writer.close(), store.close()]);
+      log.info("stopped");
+      return;
+    }
     const pool = openDecodePool(opts);
     const deps = {
       ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics),
@@ -420,7 +384,6 @@ export function workerCommand(): Command {
       appLease: appEventsShared(opts.eventReaderUrl!) ? { holder: processName() } : undefined,
     };
     const stop = new AbortController();
-    const signals = shutdownSignal();
     const running = runWorker(reader, deps, {
       concurrency: opts.concurrency,
       sweepIntervalMs: opts.sweepInterval,
@@ -433,6 +396,7 @@ export function workerCommand(): Command {
     ready = false;
     stop.abort();
     await running;
+    if (slot !== "unlimited") slot.release(); // a standby may take over while this process closes
     await http.shutdown();
     signals.dispose();
     pool.close();

@@ -1,0 +1,184 @@
+/**
+ * Local worker slots: at most `--local-workers` worker processes of one pipeline (one blob store
+ * and event subscription) consume events at once on one machine; the others stand by and take
+ * over within a second when one exits, however it exits (issue 13: ingest must never shrink with
+ * workers).
+ *
+ * Why: worker processes beyond the machine's cores do not add CPU, they share it. Measured on 2
+ * cores (BENCHMARKS.md, "Worker processes"): four workers used 1.7–2× the CPU per upload of one
+ * (each process warms its own merger, holds its own caches and takes its share of the app leases'
+ * hand-offs, and each app's batches got smaller), so ingest fell below what two workers reach.
+ * A standby costs nothing but its start-up: it holds no event reader (no Kafka partitions, no
+ * Pub/Sub leases, no prefetched messages) and runs no sweep.
+ *
+ * How: the slots are files `slot-0` … `slot-<n-1>` in a folder named by a hash of the store and
+ * reader URLs, under `/dev/shm` (else the temporary folder). A process holds a slot by an
+ * exclusive `flock` on its file, which the kernel drops when the process ends, even by `kill -9`,
+ * so no slot is ever left stale. A standby tries the slots again every {@link STANDBY_POLL_MS}.
+ * Processes that cannot see the same folder (containers, systemd's `PrivateTmp` does not hide
+ * `/dev/shm`) never wait for each other; a folder that cannot be used leaves the process active,
+ * with a warning: the slots are an optimisation, never a condition of correctness.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { tmpdir } from "node:os";
+import { InvalidArgumentError } from "commander";
+import { abortableSleep } from "../core/sleep.ts";
+import { nonNegativeIntArg } from "./options.ts";
+
+const log = getLogger(["autopgo", "worker"]);
+
+/** How often a standby worker tries the slots again. */
+export const STANDBY_POLL_MS = 1_000;
+
+/** The default of `--local-workers`: the machine's logical cores. */
+export function defaultLocalWorkers(): number {
+  return Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+}
+
+/** `--local-workers`: 0 (no limit) to 1024. */
+export function localWorkersArg(value: string): number {
+  const n = nonNegativeIntArg(value);
+  if (n > 1024) throw new InvalidArgumentError(`expected at most 1024 (0: no limit), got ${n}`);
+  return n;
+}
+
+/** The folder of one pipeline's slots under `root` (default: `/dev/shm`, else the temporary folder). */
+export async function localSlotsDir(storeUrl: string, readerUrl: string, root = slotsRoot()): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${storeUrl}\n${readerUrl}`));
+  const hex = [...new Uint8Array(digest).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${root}/autopgo-workers-${hex}`;
+}
+
+function slotsRoot(): string {
+  try {
+    if (Deno.statSync("/dev/shm").isDirectory) return "/dev/shm";
+  } catch { /* not Linux */ }
+  return tmpdir();
+}
+
+/** One process's hold on a slot; {@link LocalWorkerSlots.tryTake} returns it. */
+export interface HeldSlot {
+  /** The slot's number. */
+  readonly index: number;
+  /** Gives the slot up (it is also given up when the process ends). */
+  release(): void;
+}
+
+/** The `size` slots in `dir` (see the module doc). */
+export class LocalWorkerSlots {
+  /** The slots' folder. */
+  readonly dir: string;
+  /** How many processes may hold a slot at once. */
+  readonly size: number;
+  readonly #holder: string;
+
+  /** Slots in `dir`; `holder` is written into a taken slot's file for people looking (`host:pid`). */
+  constructor(dir: string, size: number, holder: string) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`slots must be at least 1, got ${size}`);
+    this.dir = dir;
+    this.size = size;
+    this.#holder = holder;
+  }
+
+  /** Takes a free slot, or returns undefined when every slot is held. Throws when the folder is unusable. */
+  tryTake(): HeldSlot | undefined {
+    Deno.mkdirSync(this.dir, { recursive: true });
+    for (let index = 0; index < this.size; index++) {
+      const file = Deno.openSync(`${this.dir}/slot-${index}`, { read: true, write: true, create: true });
+      let locked = false;
+      try {
+        locked = file.tryLockSync(true);
+      } finally {
+        if (!locked) file.close();
+      }
+      if (!locked) continue;
+      try {
+        file.truncateSync(0);
+        file.writeSync(new TextEncoder().encode(`${this.#holder}\n`));
+      } catch { /* the name is for people; the lock is what counts */ }
+      let held = true;
+      return {
+        index,
+        release: () => {
+          if (!held) return;
+          held = false;
+          file.close(); // closing the only descriptor drops the lock
+        },
+      };
+    }
+    return undefined;
+  }
+}
+
+/** What {@link waitForLocalSlot} reports while it waits. */
+export interface StandbyEvents {
+  /** Every slot is held: this process stands by (called once per wait). */
+  standby?(slots: LocalWorkerSlots): void;
+}
+
+/**
+ * Waits until this process holds one of `slots` and returns it, or returns undefined when
+ * `signal` aborts first. A folder that cannot be used returns `"unlimited"` after a warning:
+ * the process then runs without a slot.
+ */
+export async function waitForLocalSlot(
+  slots: LocalWorkerSlots,
+  signal: AbortSignal,
+  events: StandbyEvents = {},
+): Promise<HeldSlot | "unlimited" | undefined> {
+  let waited = false;
+  while (!signal.aborted) {
+    let slot: HeldSlot | undefined;
+    try {
+      slot = slots.tryTake();
+    } catch (error) {
+      log.warn("cannot use the local worker slots in {dir}, running without them: {error}", {
+        dir: slots.dir,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return "unlimited";
+    }
+    if (slot) return slot;
+    if (!waited) events.standby?.(slots);
+    waited = true;
+    await abortableSleep(STANDBY_POLL_MS, signal);
+  }
+  return undefined;
+}
+
+/** Options of {@link takeLocalSlot}. */
+export interface LocalSlotOptions {
+  /** `--local-workers`: slots per pipeline and machine (0: no limit). */
+  localWorkers: number;
+  /** The pipeline: its blob store and event reader URLs. */
+  storeUrl: string;
+  readerUrl: string;
+  /** `host:pid`, written into the taken slot. */
+  holder: string;
+  /** Ends a standby (shutdown). */
+  signal: AbortSignal;
+  /** Called once when every slot is held, before standing by (close the event reader here). */
+  standby(slots: LocalWorkerSlots): Promise<void>;
+  /** Where the pipelines' slot folders are (default `/dev/shm`, else the temporary folder). */
+  slotsRoot?: string;
+}
+
+/**
+ * The worker command's slot: `"unlimited"` without a limit (or with an unusable folder), the held
+ * slot, or undefined when `signal` ended the standby. The `standby` callback has settled when it
+ * returns.
+ */
+export async function takeLocalSlot(options: LocalSlotOptions): Promise<HeldSlot | "unlimited" | undefined> {
+  if (options.localWorkers === 0) return "unlimited";
+  const dir = await localSlotsDir(options.storeUrl, options.readerUrl, options.slotsRoot);
+  const slots = new LocalWorkerSlots(dir, options.localWorkers, options.holder);
+  let standingBy: Promise<void> | undefined;
+  const slot = await waitForLocalSlot(slots, options.signal, {
+    standby: (s) => standingBy = options.standby(s),
+  });
+  await standingBy;
+  return slot;
+}

@@ -1,0 +1,127 @@
+/**
+ * Tests of the local worker slots (worker_standby.ts): a slot is an exclusive lock on a file, so a
+ * second holder is refused until the first gives it up, however many objects or processes ask;
+ * a standby waits until a slot frees or its signal aborts; an unusable folder leaves the worker
+ * running without slots.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { localSlotsDir, localWorkersArg, LocalWorkerSlots, takeLocalSlot, waitForLocalSlot } from "./worker_standby.ts";
+
+async function withSlotsDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "autopgo-slots-" });
+  try {
+    await fn(`${root}/slots`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("local slots: at most size holders; a released slot is taken again, and names its holder", async () => {
+  await withSlotsDir(async (dir) => {
+    const a = new LocalWorkerSlots(dir, 2, "host:1");
+    const b = new LocalWorkerSlots(dir, 2, "host:2");
+    const first = a.tryTake(), second = b.tryTake();
+    assert.deepEqual([first?.index, second?.index], [0, 1]);
+    assert.equal(new LocalWorkerSlots(dir, 2, "host:3").tryTake(), undefined, "both slots held");
+    assert.equal(await Deno.readTextFile(`${dir}/slot-1`), "host:2\n");
+    second!.release();
+    second!.release(); // twice is harmless
+    const third = new LocalWorkerSlots(dir, 2, "host:3").tryTake();
+    assert.equal(third?.index, 1);
+    assert.equal(await Deno.readTextFile(`${dir}/slot-1`), "host:3\n");
+    first!.release();
+    third!.release();
+  });
+});
+
+Deno.test("local slots: another process's slot is refused while it lives and free once it is killed", async () => {
+  await withSlotsDir(async (dir) => {
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const s = new (await import(${JSON.stringify(new URL("./worker_standby.ts", import.meta.url).href)}))` +
+        `.LocalWorkerSlots(${JSON.stringify(dir)}, 1, "child").tryTake(); console.log(s ? "held" : "none"); ` +
+        "await new Promise(() => setInterval(() => {}, 1000));",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.equal((await reader.read()).value?.trim(), "held");
+    assert.equal(new LocalWorkerSlots(dir, 1, "me").tryTake(), undefined);
+    holder.kill("SIGKILL");
+    await holder.status;
+    await reader.cancel();
+    const slot = new LocalWorkerSlots(dir, 1, "me").tryTake();
+    assert.equal(slot?.index, 0, "the kernel dropped the killed holder's lock");
+    slot!.release();
+  });
+});
+
+Deno.test("waitForLocalSlot: stands by once, takes the slot when it frees, or returns undefined on abort", async () => {
+  await withSlotsDir(async (dir) => {
+    const held = new LocalWorkerSlots(dir, 1, "a").tryTake()!;
+    let standbys = 0;
+    const waiting = waitForLocalSlot(new LocalWorkerSlots(dir, 1, "b"), new AbortController().signal, {
+      standby: () => standbys++,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    held.release();
+    const taken = await waiting;
+    assert.ok(taken && taken !== "unlimited" && taken.index === 0);
+    assert.equal(standbys, 1);
+    const stop = new AbortController();
+    const aborted = waitForLocalSlot(new LocalWorkerSlots(dir, 1, "c"), stop.signal);
+    stop.abort();
+    assert.equal(await aborted, undefined);
+    taken.release();
+  });
+});
+
+Deno.test("takeLocalSlot: a standby's callback has settled when the slot is returned", async () => {
+  await withSlotsDir(async (root) => {
+    const options = { localWorkers: 1, storeUrl: "file:///s", readerUrl: "file:///b", holder: "h", slotsRoot: root };
+    const signal = new AbortController().signal;
+    const first = await takeLocalSlot({ ...options, signal, standby: () => Promise.reject(new Error("not called")) });
+    assert.ok(first && first !== "unlimited");
+    const steps: string[] = [];
+    const second = takeLocalSlot({
+      ...options,
+      signal,
+      standby: async () => {
+        steps.push("standby");
+        await new Promise((resolve) => setTimeout(resolve, 1_500)); // outlasts the next try
+        steps.push("reader closed");
+      },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    first.release();
+    const taken = await second;
+    steps.push("taken");
+    assert.deepEqual(steps, ["standby", "reader closed", "taken"]);
+    assert.ok(taken && taken !== "unlimited");
+    taken.release();
+  });
+});
+
+Deno.test("takeLocalSlot: 0 is no limit; an unusable folder runs without slots; one folder per pipeline", async () => {
+  const signal = new AbortController().signal;
+  const base = { storeUrl: "file:///s", readerUrl: "file:///b", holder: "h", signal, standby: () => Promise.resolve() };
+  assert.equal(await takeLocalSlot({ ...base, localWorkers: 0 }), "unlimited");
+  const file = await Deno.makeTempFile();
+  try {
+    const slots = new LocalWorkerSlots(`${file}/slots`, 1, "h"); // below a file: cannot be made
+    assert.equal(await waitForLocalSlot(slots, signal), "unlimited");
+  } finally {
+    await Deno.remove(file);
+  }
+  const a = await localSlotsDir("file:///s", "file:///b", "/r");
+  assert.match(a, /^\/r\/autopgo-workers-[0-9a-f]{16}$/);
+  assert.notEqual(a, await localSlotsDir("file:///s", "file:///other", "/r"), "one folder per pipeline");
+  assert.equal(localWorkersArg("0"), 0);
+  assert.throws(() => localWorkersArg("1025"), /at most 1024/);
+  assert.throws(() => localWorkersArg("-1"), /non-negative integer/);
+});

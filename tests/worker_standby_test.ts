@@ -1,0 +1,79 @@
+/**
+ * Process test of local worker slots (cmd/worker_standby.ts, issue 13): with `--local-workers 1`,
+ * a second `autopgo worker` of the same file:// store and bus stands by (ready, standby gauge 1,
+ * nothing merged), takes over when the consuming worker is killed with SIGKILL, and a standby
+ * stops at once on SIGTERM.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileUrlFromPath } from "../adapters/mod.ts";
+import { committedProfiles } from "./support/fixtures.ts";
+import { type AutopgoProcess, listFiles, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
+
+async function standbyGauge(worker: AutopgoProcess): Promise<number> {
+  const text = await (await fetch(`${worker.url}/metrics`)).text();
+  const m = text.match(/^autopgo_worker_standby (\d+)$/m);
+  assert.ok(m, "autopgo_worker_standby on /metrics");
+  return Number(m[1]);
+}
+
+async function uploadAndWaitMerged(server: AutopgoProcess, storeDir: string, file: string): Promise<void> {
+  const answer = await upload(server.url, "svc", await Deno.readFile(file));
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  await waitFor(
+    async () => {
+      const files = await listFiles(storeDir);
+      return files.includes("svc/default.pgo") && !files.some((f) => f.startsWith("svc/staging/"));
+    },
+    60_000,
+    `${answer.body.key} merged`,
+  );
+}
+
+Deno.test("worker standby: with --local-workers 1 a second worker waits, takes over after kill -9, stops on SIGTERM", async () => {
+  const root = await Deno.makeTempDir({ prefix: "autopgo-standby-" });
+  const storeDir = `${root}/store`;
+  await Deno.mkdir(storeDir);
+  await Deno.mkdir(`${root}/bus`);
+  const store = fileUrlFromPath(storeDir), bus = fileUrlFromPath(`${root}/bus`);
+  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", store, "--event-writer-url", bus];
+  const worker = ["worker", ...common, "--event-reader-url", `${bus}?poll=20ms`, "--local-workers", "1"];
+  const processes: AutopgoProcess[] = [];
+  try {
+    const server = await startAutopgo(["server", ...common]);
+    processes.push(server);
+    const first = await startAutopgo(worker);
+    processes.push(first);
+    const second = await startAutopgo(worker);
+    processes.push(second);
+    await waitFor(() => /standing by: 1 worker processes/.test(second.logs()), 30_000, "the second worker standing by");
+    assert.equal(await standbyGauge(second), 1);
+    assert.equal(await standbyGauge(first), 0);
+
+    const [a, b] = committedProfiles().cpu;
+    await uploadAndWaitMerged(server, storeDir, a);
+    assert.match(first.logs(), /merged svc\/staging\//);
+    assert.doesNotMatch(second.logs(), /merged svc\/staging\//, "a standby merges nothing");
+
+    assert.equal(await first.stop("SIGKILL"), 137);
+    await waitFor(
+      () => /consuming events in local worker slot 0/.test(second.logs()),
+      30_000,
+      "the standby taking over",
+    );
+    await uploadAndWaitMerged(server, storeDir, b);
+    assert.match(second.logs(), /merged svc\/staging\//);
+    assert.equal(await standbyGauge(second), 0);
+
+    const third = await startAutopgo(worker);
+    processes.push(third);
+    await waitFor(() => /standing by/.test(third.logs()), 30_000, "a third worker standing by");
+    assert.equal(await third.stop("SIGTERM"), 0, "a standby stops by itself (not killed after 30 s)");
+    assert.match(third.logs(), /standby ended by a signal/);
+  } finally {
+    for (const p of processes.reverse()) await p.stop().catch(() => {});
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
