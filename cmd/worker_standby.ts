@@ -14,7 +14,10 @@
  * How: the slots are files `slot-0` … `slot-<n-1>` in a folder named by a hash of the store and
  * reader URLs, under `/dev/shm` (else the temporary folder). A process holds a slot by an
  * exclusive `flock` on its file, which the kernel drops when the process ends, even by `kill -9`,
- * so no slot is ever left stale. A standby tries the slots again every {@link STANDBY_POLL_MS}.
+ * so no slot is ever left held. A standby tries the slots again every {@link STANDBY_POLL_MS}. A
+ * holder that releases its slot removes the file while still holding the lock (and the folder when
+ * it is the last), and a taker checks that the file it locked is still the one at the slot's path,
+ * so a clean exit leaves nothing behind and a killed holder one small file, which the next reuses.
  * Processes that cannot see the same folder (containers, systemd's `PrivateTmp` does not hide
  * `/dev/shm`) never wait for each other; a folder that cannot be used leaves the process active,
  * with a warning: the slots are an optimisation, never a condition of correctness.
@@ -85,16 +88,24 @@ export class LocalWorkerSlots {
 
   /** Takes a free slot, or returns undefined when every slot is held. Throws when the folder is unusable. */
   tryTake(): HeldSlot | undefined {
-    Deno.mkdirSync(this.dir, { recursive: true });
+    let stale = 0;
     for (let index = 0; index < this.size; index++) {
-      const file = Deno.openSync(`${this.dir}/slot-${index}`, { read: true, write: true, create: true });
-      let locked = false;
+      const path = `${this.dir}/slot-${index}`;
+      const file = this.#open(path);
+      let outcome: "held" | "busy" | "stale";
       try {
-        locked = file.tryLockSync(true);
-      } finally {
-        if (!locked) file.close();
+        // A holder that released meanwhile removed the file this descriptor was opened on: a lock
+        // on it would not be the slot's. The slot was just freed: try it again.
+        outcome = !file.tryLockSync(true) ? "busy" : sameFile(file, path) ? "held" : "stale";
+      } catch (error) {
+        file.close();
+        throw error;
       }
-      if (!locked) continue;
+      if (outcome !== "held") {
+        file.close();
+        if (outcome === "stale" && ++stale <= 10) index--;
+        continue;
+      }
       try {
         file.truncateSync(0);
         file.writeSync(new TextEncoder().encode(`${this.#holder}\n`));
@@ -105,12 +116,46 @@ export class LocalWorkerSlots {
         release: () => {
           if (!held) return;
           held = false;
+          // Removed while still locked, so a clean exit leaves nothing behind (a process killed
+          // leaves its file, reused by the next taker); the last one out removes the folder.
+          ignoreErrors(() => Deno.removeSync(path));
           file.close(); // closing the only descriptor drops the lock
+          ignoreErrors(() => Deno.removeSync(this.dir));
         },
       };
     }
     return undefined;
   }
+
+  /** Opens (creating) a slot's file, making the folder again if the last holder just removed it. */
+  #open(path: string): Deno.FsFile {
+    for (let attempt = 1;; attempt++) {
+      try {
+        Deno.mkdirSync(this.dir, { recursive: true });
+        return Deno.openSync(path, { read: true, write: true, create: true });
+      } catch (error) {
+        // The last holder out may remove the folder between any two steps (module doc).
+        const raced = error instanceof Deno.errors.NotFound || error instanceof Deno.errors.AlreadyExists;
+        if (!raced || attempt >= 10) throw error;
+      }
+    }
+  }
+}
+
+/** True when `path` names the file open as `file` (always, where the system gives no inode numbers). */
+function sameFile(file: Deno.FsFile, path: string): boolean {
+  try {
+    const opened = file.statSync(), named = Deno.statSync(path);
+    return opened.ino === null || (opened.ino === named.ino && opened.dev === named.dev);
+  } catch {
+    return false; // removed
+  }
+}
+
+function ignoreErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch { /* best effort */ }
 }
 
 /** What {@link waitForLocalSlot} reports while it waits. */

@@ -34,6 +34,38 @@ Deno.test("local slots: at most size holders; a released slot is taken again, an
     assert.equal(await Deno.readTextFile(`${dir}/slot-1`), "host:3\n");
     first!.release();
     third!.release();
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, "the last holder out removes the folder");
+  });
+});
+
+Deno.test("local slots: four processes taking and releasing one slot thousands of times never hold it together", async () => {
+  await withSlotsDir(async (dir) => {
+    const module = JSON.stringify(new URL("./worker_standby.ts", import.meta.url).href);
+    // Each child marks its hold with a file of its own and counts the holds during which another mark existed.
+    const child = `const { LocalWorkerSlots } = await import(${module});
+      const dir = ${JSON.stringify(dir)}, marks = dir + "-marks", me = marks + "/" + Deno.pid;
+      Deno.mkdirSync(marks, { recursive: true });
+      let holds = 0, overlaps = 0;
+      for (const end = Date.now() + 1500; Date.now() < end;) {
+        const slot = new LocalWorkerSlots(dir, 1, String(Deno.pid)).tryTake();
+        if (!slot) continue;
+        Deno.writeTextFileSync(me, "");
+        if ([...Deno.readDirSync(marks)].length > 1) overlaps++;
+        Deno.removeSync(me);
+        slot.release();
+        holds++;
+      }
+      console.log(JSON.stringify({ holds, overlaps }));`;
+    const outputs = await Promise.all(
+      Array.from({ length: 4 }, () => new Deno.Command(Deno.execPath(), { args: ["eval", child] }).output()),
+    );
+    const results = outputs.map((o) => {
+      assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+      return JSON.parse(new TextDecoder().decode(o.stdout)) as { holds: number; overlaps: number };
+    });
+    assert.ok(results.reduce((n, r) => n + r.holds, 0) > 100, `slots were taken: ${JSON.stringify(results)}`);
+    assert.deepEqual(results.map((r) => r.overlaps), [0, 0, 0, 0]);
+    await Deno.remove(`${dir}-marks`, { recursive: true });
   });
 });
 

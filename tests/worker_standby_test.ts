@@ -1,14 +1,15 @@
 /**
  * Process test of local worker slots (cmd/worker_standby.ts, issue 13): with `--local-workers 1`,
  * a second `autopgo worker` of the same file:// store and bus stands by (ready, standby gauge 1,
- * nothing merged), takes over when the consuming worker is killed with SIGKILL, and a standby
- * stops at once on SIGTERM.
+ * nothing merged), takes over when the consuming worker is killed with SIGKILL, a standby stops at
+ * once on SIGTERM, and the last worker out leaves no slot folder in `/dev/shm`.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { fileUrlFromPath } from "../adapters/mod.ts";
+import { localSlotsDir } from "../cmd/worker_standby.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { type AutopgoProcess, listFiles, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 
@@ -72,6 +73,9 @@ Deno.test("worker standby: with --local-workers 1 a second worker waits, takes o
     await waitFor(() => /standing by/.test(third.logs()), 30_000, "a third worker standing by");
     assert.equal(await third.stop("SIGTERM"), 0, "a standby stops by itself (not killed after 30 s)");
     assert.match(third.logs(), /standby ended by a signal/);
+    assert.equal(await second.stop("SIGTERM"), 0);
+    const slots = await localSlotsDir(store, `${bus}?poll=20ms`);
+    await assert.rejects(Deno.stat(slots), Deno.errors.NotFound, "a clean exit leaves no slot folder behind");
   } finally {
     for (const p of processes.reverse()) await p.stop().catch(() => {});
     await Deno.remove(root, { recursive: true }).catch(() => {});
