@@ -5,7 +5,7 @@
  * workers).
  *
  * Why: worker processes beyond the machine's cores do not add CPU, they share it. Measured on 2
- * cores (BENCHMARKS.md, "Worker processes"): four workers used 1.7–2× the CPU per upload of one
+ * cores (BENCHMARKS.md, "Worker processes"): four workers used about twice the CPU per upload of one
  * (each process warms its own merger, holds its own caches and takes its share of the app leases'
  * hand-offs, and each app's batches got smaller), so ingest fell below what two workers reach.
  * A standby costs nothing but its start-up: it holds no event reader (no Kafka partitions, no
@@ -18,8 +18,8 @@
  * holder that releases its slot removes the file while still holding the lock (and the folder when
  * it is the last), and a taker checks that the file it locked is still the one at the slot's path,
  * so a clean exit leaves nothing behind and a killed holder one small file, which the next reuses.
- * Processes that cannot see the same folder (containers, systemd's `PrivateTmp` does not hide
- * `/dev/shm`) never wait for each other; a folder that cannot be used leaves the process active,
+ * Processes that cannot see the same folder (containers; systemd units with `PrivateDevices=yes`,
+ * as in deploy/systemd, each have their own `/dev/shm`) never wait for each other; a folder that cannot be used leaves the process active,
  * with a warning: the slots are an optimisation, never a condition of correctness.
  *
  * @module
@@ -28,6 +28,7 @@
 import { getLogger } from "@logtape/logtape";
 import { tmpdir } from "node:os";
 import { InvalidArgumentError } from "commander";
+import { sha256Hex } from "../core/hex.ts";
 import { abortableSleep } from "../core/sleep.ts";
 import { nonNegativeIntArg } from "./options.ts";
 
@@ -50,9 +51,7 @@ export function localWorkersArg(value: string): number {
 
 /** The folder of one pipeline's slots under `root` (default: `/dev/shm`, else the temporary folder). */
 export async function localSlotsDir(storeUrl: string, readerUrl: string, root = slotsRoot()): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${storeUrl}\n${readerUrl}`));
-  const hex = [...new Uint8Array(digest).slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${root}/autopgo-workers-${hex}`;
+  return `${root}/autopgo-workers-${await sha256Hex(`${storeUrl}\n${readerUrl}`, 8)}`;
 }
 
 function slotsRoot(): string {
