@@ -351,8 +351,8 @@ export function workerCommand(): Command {
         checks.splice(0, checks.length, ...dependencyChecks(store, writer));
         ready = true;
         log.info(
-          "standing by: {n} worker processes of this pipeline already consume on this machine " +
-            "(--local-workers {n}, slots in {dir}); taking over when one stops",
+          "standing by: every local worker slot of this pipeline is taken (--local-workers {n}, slots in {dir}); " +
+            "taking over when one frees",
           { n: slots.size, dir: slots.dir },
         );
         await reader.close().catch(() => {});

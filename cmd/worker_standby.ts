@@ -1,7 +1,7 @@
 /**
  * Local worker slots: at most `--local-workers` worker processes of one pipeline (one blob store
  * and event subscription) consume events at once on one machine; the others stand by and take
- * over within a second when one exits, however it exits (issue 13: ingest must never shrink with
+ * over within a quarter of a second when one exits, however it exits (issue 13: ingest must never shrink with
  * workers).
  *
  * Why: worker processes beyond the machine's cores do not add CPU, they share it. Measured on 2
@@ -35,7 +35,7 @@ import { nonNegativeIntArg } from "./options.ts";
 const log = getLogger(["autopgo", "worker"]);
 
 /** How often a standby worker tries the slots again. */
-export const STANDBY_POLL_MS = 1_000;
+export const STANDBY_POLL_MS = 250;
 
 /** The default of `--local-workers`: the machine's logical cores. */
 export function defaultLocalWorkers(): number {

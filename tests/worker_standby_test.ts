@@ -49,7 +49,11 @@ Deno.test("worker standby: with --local-workers 1 a second worker waits, takes o
     processes.push(first);
     const second = await startAutopgo(worker);
     processes.push(second);
-    await waitFor(() => /standing by: 1 worker processes/.test(second.logs()), 30_000, "the second worker standing by");
+    await waitFor(
+      () => /standing by: every local worker slot of this pipeline is taken \(--local-workers 1,/.test(second.logs()),
+      30_000,
+      "the second worker standing by",
+    );
     assert.equal(await standbyGauge(second), 1);
     assert.equal(await standbyGauge(first), 0);
 
