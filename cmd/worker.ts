@@ -11,7 +11,6 @@
 
 import { Command, InvalidArgumentError, type Option } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { Gauge } from "prom-client";
 import type { BlobStore } from "../core/blob.ts";
 import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
@@ -288,7 +287,8 @@ export function workerCommand(): Command {
       }
     }
     // The port first: a taken port is named before anything starts; health says "starting" meanwhile.
-    const metrics = new PrometheusMetrics();
+    let standingBy = false;
+    const metrics = new PrometheusMetrics({ standingBy: () => standingBy });
     let ready = false;
     const checks: HealthCheck[] = [{
       name: "startup",
@@ -330,15 +330,6 @@ export function workerCommand(): Command {
     const signals = shutdownSignal();
     const standby = new AbortController();
     signals.received.then(() => standby.abort());
-    let standingBy = false;
-    new Gauge({
-      name: "autopgo_worker_standby",
-      help: "1 while this worker stands by (--local-workers of its pipeline already consume on this machine), else 0.",
-      registers: [metrics.registry],
-      collect() {
-        this.set(standingBy ? 1 : 0);
-      },
-    });
     const slot = await takeLocalSlot({
       localWorkers: opts.localWorkers,
       storeUrl: opts.blobStoreUrl!,

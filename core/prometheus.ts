@@ -64,6 +64,11 @@ export interface PrometheusOptions {
    * (the server passes its store's listing). Without it the gauge is absent.
    */
   baseSizes?: (signal: AbortSignal) => Promise<BaseSize[]>;
+  /**
+   * True while this worker stands by (`autopgo worker --local-workers`), for
+   * `autopgo_worker_standby`; the worker passes it. Without it the gauge is absent.
+   */
+  standingBy?: () => boolean;
   /** Collect prom-client's process metrics (default true). */
   processMetrics?: boolean;
 }
@@ -247,6 +252,18 @@ export class PrometheusMetrics implements Metrics {
         registers,
         async collect() {
           this.set((await list()) ? 1 : 0);
+        },
+      });
+    }
+    const standingBy = options.standingBy;
+    if (standingBy) {
+      new Gauge({
+        name: "autopgo_worker_standby",
+        help:
+          "1 while this worker stands by (--local-workers of its pipeline already consume on this machine), else 0.",
+        registers,
+        collect() {
+          this.set(standingBy() ? 1 : 0);
         },
       });
     }

@@ -129,3 +129,13 @@ Deno.test("PrometheusMetrics: a failed listing of the base sizes leaves them out
   down = false;
   assert.equal(value(await scrape(), "autopgo_base_profile_listing_ok"), 1);
 });
+
+Deno.test("PrometheusMetrics: autopgo_worker_standby follows its function, and is absent without one", async () => {
+  let standingBy = true;
+  const worker = new PrometheusMetrics({ standingBy: () => standingBy, processMetrics: false });
+  assert.equal(sampleValue(parsePrometheusText(await worker.render()), "autopgo_worker_standby"), 1);
+  standingBy = false;
+  assert.equal(sampleValue(parsePrometheusText(await worker.render()), "autopgo_worker_standby"), 0);
+  const other = new PrometheusMetrics({ processMetrics: false });
+  assert.doesNotMatch(await other.render(), /autopgo_worker_standby/);
+});
