@@ -30,6 +30,7 @@ import { tmpdir } from "node:os";
 import { InvalidArgumentError } from "commander";
 import { sha256Hex } from "../core/hex.ts";
 import { abortableSleep } from "../core/sleep.ts";
+import { oneLine } from "./cli_problem.ts";
 import { nonNegativeIntArg } from "./options.ts";
 
 const log = getLogger(["autopgo", "worker"]);
@@ -181,7 +182,7 @@ export async function waitForLocalSlot(
     } catch (error) {
       log.warn("cannot use the local worker slots in {dir}, running without them: {error}", {
         dir: slots.dir,
-        error: error instanceof Error ? error.message : String(error),
+        error: oneLine(error),
       });
       return "unlimited";
     }
