@@ -17,7 +17,8 @@
  * so no slot is ever left held. A standby tries the slots again every {@link STANDBY_POLL_MS}. A
  * holder that releases its slot removes the file while still holding the lock (and the folder when
  * it is the last), and a taker checks that the file it locked is still the one at the slot's path,
- * so a clean exit leaves nothing behind and a killed holder one small file, which the next reuses.
+ * so a clean exit leaves nothing behind and a killed holder one small file, which the next taker
+ * reuses and which any worker starting on the machine removes ({@link sweepIdleSlotFolders}).
  * Processes that cannot see the same folder (containers; systemd units with `PrivateDevices=yes`,
  * as in deploy/systemd, each have their own `/dev/shm`) never wait for each other; a folder that cannot be used leaves the process active,
  * with a warning: the slots are an optimisation, never a condition of correctness.
@@ -50,9 +51,55 @@ export function localWorkersArg(value: string): number {
   return n;
 }
 
+/** Prefix of every pipeline's slot folder under the slots' root. */
+const SLOTS_DIR_PREFIX = "autopgo-workers-";
+
 /** The folder of one pipeline's slots under `root` (default: `/dev/shm`, else the temporary folder). */
 export async function localSlotsDir(storeUrl: string, readerUrl: string, root = slotsRoot()): Promise<string> {
-  return `${root}/autopgo-workers-${await sha256Hex(`${storeUrl}\n${readerUrl}`, 8)}`;
+  return `${root}/${SLOTS_DIR_PREFIX}${await sha256Hex(`${storeUrl}\n${readerUrl}`, 8)}`;
+}
+
+/**
+ * Removes the slot files that no process holds from every pipeline's folder under `root` but
+ * `except`, and each folder left empty; returns how many files it removed. A worker killed with
+ * `kill -9` leaves its slot's file and folder, which only a later worker of the same pipeline
+ * would reuse: without this sweep, every pipeline that ever lost a worker that way kept a folder
+ * in `/dev/shm` until the machine restarted. It follows the holders' own protocol: a file is
+ * removed only while this process holds its lock (a taker that locked it meanwhile finds it
+ * stale and makes a new one), and a folder only when it is empty.
+ */
+export function sweepIdleSlotFolders(root: string, except?: string): number {
+  let removed = 0;
+  for (const folder of listOrNothing(root)) {
+    const dir = `${root}/${folder.name}`;
+    if (!folder.isDirectory || !folder.name.startsWith(SLOTS_DIR_PREFIX) || dir === except) continue;
+    for (const entry of listOrNothing(dir)) {
+      if (!entry.name.startsWith("slot-")) continue;
+      const path = `${dir}/${entry.name}`;
+      let file: Deno.FsFile | undefined;
+      try {
+        file = Deno.openSync(path, { read: true, write: true });
+        if (file.tryLockSync(true) && sameFile(file, path)) {
+          Deno.removeSync(path);
+          removed++;
+        }
+      } catch {
+        /* held, gone or not ours to remove: left alone */
+      } finally {
+        file?.close();
+      }
+    }
+    ignoreErrors(() => Deno.removeSync(dir)); // only when empty
+  }
+  return removed;
+}
+
+function listOrNothing(dir: string): Deno.DirEntry[] {
+  try {
+    return [...Deno.readDirSync(dir)];
+  } catch {
+    return [];
+  }
 }
 
 function slotsRoot(): string {
@@ -218,7 +265,10 @@ export interface LocalSlotOptions {
  */
 export async function takeLocalSlot(options: LocalSlotOptions): Promise<HeldSlot | "unlimited" | undefined> {
   if (options.localWorkers === 0) return "unlimited";
-  const dir = await localSlotsDir(options.storeUrl, options.readerUrl, options.slotsRoot);
+  const root = options.slotsRoot ?? slotsRoot();
+  const dir = await localSlotsDir(options.storeUrl, options.readerUrl, root);
+  const swept = sweepIdleSlotFolders(root, dir);
+  if (swept > 0) log.debug("removed {swept} slot files left by stopped workers under {root}", { swept, root });
   const slots = new LocalWorkerSlots(dir, options.localWorkers, options.holder);
   let standingBy: Promise<void> | undefined;
   const slot = await waitForLocalSlot(slots, options.signal, {

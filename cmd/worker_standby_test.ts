@@ -8,7 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { localSlotsDir, localWorkersArg, LocalWorkerSlots, takeLocalSlot, waitForLocalSlot } from "./worker_standby.ts";
+import {
+  localSlotsDir,
+  localWorkersArg,
+  LocalWorkerSlots,
+  sweepIdleSlotFolders,
+  takeLocalSlot,
+  waitForLocalSlot,
+} from "./worker_standby.ts";
 
 async function withSlotsDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "autopgo-slots-" });
@@ -156,4 +163,44 @@ Deno.test("takeLocalSlot: 0 is no limit; an unusable folder runs without slots; 
   assert.equal(localWorkersArg("0"), 0);
   assert.throws(() => localWorkersArg("1025"), /at most 1024/);
   assert.throws(() => localWorkersArg("-1"), /non-negative integer/);
+});
+
+Deno.test("local slots: a starting worker removes the idle slot files and empty folders that killed workers left", async () => {
+  const root = await Deno.makeTempDir({ prefix: "autopgo-slots-root-" });
+  try {
+    const killed = `${root}/autopgo-workers-0000000000000001`, live = `${root}/autopgo-workers-0000000000000002`;
+    const mine = `${root}/autopgo-workers-0000000000000003`, other = `${root}/not-autopgo`;
+    for (const dir of [killed, mine, other]) {
+      await Deno.mkdir(dir);
+      await Deno.writeTextFile(`${dir}/slot-0`, "host:1\n"); // a holder killed with kill -9 leaves its file
+    }
+    const held = new LocalWorkerSlots(live, 2, "host:2").tryTake(); // slot-0 held by a running worker
+    await Deno.writeTextFile(`${live}/slot-1`, "host:3\n"); // slot-1 left by a killed one
+    assert.equal(sweepIdleSlotFolders(root, mine), 2);
+    await assert.rejects(Deno.stat(killed), Deno.errors.NotFound, "an idle pipeline's folder is gone");
+    assert.deepEqual([...Deno.readDirSync(live)].map((e) => e.name), ["slot-0"], "a held slot stays");
+    assert.ok((await Deno.stat(`${mine}/slot-0`)).isFile, "the caller's own folder is left to its slots");
+    assert.ok((await Deno.stat(`${other}/slot-0`)).isFile, "folders of other programs are not touched");
+    assert.equal(new LocalWorkerSlots(live, 1, "host:4").tryTake(), undefined, "the running worker still holds slot-0");
+    held!.release();
+    assert.equal(sweepIdleSlotFolders(`${root}/missing`), 0, "a missing root is nothing to sweep");
+    // A worker taking its slot sweeps first.
+    await Deno.mkdir(killed);
+    await Deno.writeTextFile(`${killed}/slot-0`, "host:1\n");
+    const signal = new AbortController().signal;
+    const slot = await takeLocalSlot({
+      storeUrl: "file:///s",
+      readerUrl: "file:///b",
+      holder: "h",
+      signal,
+      standby: () => Promise.resolve(),
+      localWorkers: 1,
+      slotsRoot: root,
+    });
+    assert.equal(typeof slot === "object" && slot.index, 0);
+    await assert.rejects(Deno.stat(killed), Deno.errors.NotFound, "swept by the starting worker");
+    (slot as { release(): void }).release();
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
