@@ -82,12 +82,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { NatsCoreReader, NatsCoreWriter } from "./nats_core.ts";
-import {
-  type JetStreamReader,
-  type JetStreamWriter,
-  openJetStreamReader,
-  openJetStreamWriter,
-} from "./nats_jetstream.ts";
+import { type JetStreamWriter, openJetStreamWriter } from "./nats_jetstream.ts";
+import { type JetStreamReader, openJetStreamReader } from "./nats_jetstream_reader.ts";
 import { BusError } from "../../core/event_bus.ts";
 import {
   connectNats,
@@ -102,7 +98,8 @@ import {
 
 export { type NatsBusOptions, natsErrorKind, type NatsSettings, natsSettings } from "./nats_common.ts";
 export { NatsCoreReader, NatsCoreWriter } from "./nats_core.ts";
-export { JetStreamReader, JetStreamWriter, subjectMatches } from "./nats_jetstream.ts";
+export { JetStreamWriter, subjectMatches } from "./nats_jetstream.ts";
+export { JetStreamReader } from "./nats_jetstream_reader.ts";
 
 const log = getLogger(["autopgo", "bus"]);
 

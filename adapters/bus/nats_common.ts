@@ -156,8 +156,6 @@ export interface NatsLink {
    * never arrives after the reconnect, so the publish would only time out.
    */
   waitConnected(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Calls `listener` at every disconnect until the returned function is called. */
-  onDisconnect(listener: () => void): () => void;
 }
 
 /**
@@ -193,12 +191,10 @@ export async function connectNats(options: NatsBusOptions, role: string): Promis
   }
   let up = true;
   let reconnected = Promise.withResolvers<void>();
-  const disconnectListeners = new Set<() => void>();
   (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") {
         up = false;
-        for (const listener of disconnectListeners) listener();
       } else if (status.type === "reconnect") {
         up = true;
         reconnected.resolve();
@@ -214,10 +210,6 @@ export async function connectNats(options: NatsBusOptions, role: string): Promis
     async waitConnected(ms, signal) {
       if (nc.isClosed()) throw new BusError("closed", `${WHAT}: the connection to ${servers} is closed`);
       if (!connected()) await withTimeout(reconnected.promise, ms, `${WHAT}: not reconnected to ${servers}`, signal);
-    },
-    onDisconnect(listener) {
-      disconnectListeners.add(listener);
-      return () => disconnectListeners.delete(listener);
     },
   };
 }
