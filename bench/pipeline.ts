@@ -3,7 +3,10 @@
  * (one `autopgo server`, two `autopgo worker` processes) on each blob store and event bus that
  * has a local server here, side by side in one run, with `file://` + `file://` as the reference.
  * Also the raw rate of each bus (events/s and send-to-receive latency through the portable
- * Topic/Subscription layer). Results go into BENCHMARKS.md between
+ * Topic/Subscription layer), and what a consumer's process pays to receive and ack an event: the
+ * CPU time (user + system) of this process while one Subscription drains as many events again,
+ * sent beforehand, one receive at a time as a worker with `--concurrency 1` does (the bus's own
+ * server is another process and not counted). Results go into BENCHMARKS.md between
  * `<!-- bench:pipeline:start -->` / `<!-- bench:pipeline:end -->` and `bench:bus`.
  *
  * A latency is the time from the start of an upload's POST to the moment its staged blob is
@@ -14,6 +17,7 @@
  * @module
  */
 
+import process from "node:process";
 import { benchArgs } from "./cli.ts";
 import { fileURLToPath } from "node:url";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
@@ -91,6 +95,8 @@ interface BusResult {
   eventsPerSecond: number;
   p50: number;
   p99: number;
+  /** CPU of this process per event received and acked from a backlog, µs. */
+  drainCpuUs: number;
 }
 
 async function measureBus(
@@ -119,11 +125,22 @@ async function measureBus(
     await receiving;
     const seconds = (performance.now() - first) / 1000;
     latencies.sort((a, b) => a - b);
+    for (let i = 0; i < events; i++) {
+      await writer.send({ body: new TextEncoder().encode(`backlog:${i}`), orderingKey: `app-${i % 3}` });
+    }
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < events; i++) {
+      const message = await reader.receive(AbortSignal.timeout(60_000));
+      if (!message) throw new Error(`${setup.name}: backlog event ${i}/${events} not received within 60 s`);
+      await message.ack();
+    }
+    const used = process.cpuUsage(cpu);
     return {
       name: setup.name,
       eventsPerSecond: events / seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
+      drainCpuUs: (used.user + used.system) / events,
     };
   } finally {
     await Promise.allSettled([reader.close(), writer.close()]);
@@ -181,14 +198,14 @@ async function main(): Promise<void> {
   ].join("\n");
   const busReference = buses[0];
   const busTable = [
-    `${events} events sent one after another through the portable Topic, received and acked through one Subscription.`,
+    `${events} events sent one after another through the portable Topic, received and acked through one Subscription; then ${events} more sent first and drained.`,
     "",
-    "| bus | events/s | p50 send→receive | p99 send→receive | events/s vs file |",
-    "|---|---|---|---|---|",
+    "| bus | events/s | p50 send→receive | p99 send→receive | events/s vs file | receive + ack CPU per event (backlog) | vs file |",
+    "|---|---|---|---|---|---|---|",
     ...buses.map((r) =>
       `| ${r.name} | ${r.eventsPerSecond.toFixed(0)} | ${ms(r.p50)} | ${ms(r.p99)} | ${
         (r.eventsPerSecond / busReference.eventsPerSecond).toFixed(2)
-      }× |`
+      }× | ${r.drainCpuUs.toFixed(0)} µs | ${(r.drainCpuUs / busReference.drainCpuUs).toFixed(2)}× |`
     ),
   ].join("\n");
   console.log(`\n${pipelineTable}\n\n${busTable}`);

@@ -50,8 +50,10 @@
  * JetStream is at-least-once. `send` resolves once the stream has stored the message (the
  * publish acknowledgement) and sets `Nats-Msg-Id`, identical for the portable layer's retries of
  * one send, so a retry after a lost acknowledgement is stored once. The stream keeps messages
- * published while no worker runs. Readers pull one message at a time from a durable consumer
- * with explicit acks: `ack` waits for the server's confirmation; `nack(delay)` is a `-NAK` with
+ * published while no worker runs. Readers pull one message per waiting receive from a durable
+ * consumer (nats_jetstream_reader.ts) with explicit acks: `ack` is sent without waiting for a
+ * confirmation (a lost one makes the message come back, and handling is idempotent);
+ * `nack(delay)` is a `-NAK` with
  * that delay (default backoff 1s, 2s, 4s… ≤ 60s); a message neither acked nor nacked within
  * `consumer_ack_wait` (for example because its worker was killed) is delivered again;
  * `inProgress` sends `+WPI`, which the portable layer does every third of the ack wait while a
