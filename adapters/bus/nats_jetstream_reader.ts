@@ -129,6 +129,10 @@ export class JetStreamReader implements EventReader, BusDriverErrors {
         continue;
       }
       if (!message) continue;
+      if (stopped.aborted) {
+        message.nak(); // arrived just as the caller gave up: hand it straight back
+        return undefined;
+      }
       return this.#incoming(message);
     }
     return undefined;
