@@ -17,7 +17,8 @@
  * that the message's new deadline is in force when they resolve.
  *
  * Measured in one process against a local nats-server, 3,000 messages received and acked one at a
- * time: CPU per message 200–260 µs with a pull per `receive` and double acks (see BENCHMARKS.md).
+ * time: CPU per message 225–268 µs with a pull subscription per `receive` and double acks, 111–125
+ * µs with persistent pulls and plain acks (BENCHMARKS.md, under the bus table).
  *
  * @module
  */
@@ -48,7 +49,7 @@ import { ensureConsumer, ensureStream } from "./nats_jetstream.ts";
 
 /** How long one pull waits on the server before the client asks again (it sends heartbeats every half of it). */
 const PULL_EXPIRES_MS = 5_000;
-/** How long a nak or renewal waits for a connection. */
+/** How long an ack, nak or renewal waits for a connection. */
 const SETTLE_TIMEOUT_MS = 5_000;
 /** Failed pulls in a row within one `receive` before it gives up and reports the error. */
 const MAX_PULL_FAILURES = 3;
