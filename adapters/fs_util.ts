@@ -99,8 +99,46 @@ export async function writeDurableTemp(tempPath: string, data: Uint8Array): Prom
   }
 }
 
-/** Flushes a directory entry change (rename, unlink) to disk; a no-op where directories cannot be opened. */
-export async function syncDir(dir: string): Promise<void> {
+/** Folder flushes of this process: the one running and, at most, one queued behind it. */
+const folderFlushes = new Map<string, { running: Promise<void>; queued?: Promise<void> }>();
+
+/**
+ * Flushes a directory entry change (rename, unlink) to disk; a no-op where directories cannot be
+ * opened. Resolves only after a flush of `dir` that started after the call, so the caller's
+ * change is on disk, but calls that overlap share flushes (group commit): while one runs, every
+ * new caller joins the single flush queued behind it. Eight uploads staged at once into one folder,
+ * or a batch's members deleted together, cost two folder flushes instead of one each.
+ */
+export function syncDir(dir: string): Promise<void> {
+  const flushes = folderFlushes.get(dir);
+  if (!flushes) {
+    const entry: { running: Promise<void>; queued?: Promise<void> } = { running: flushFolder(dir) };
+    folderFlushes.set(dir, entry);
+    const advance = (): void => {
+      if (!entry.queued) {
+        folderFlushes.delete(dir);
+        return;
+      }
+      entry.running = entry.queued; // started just now, after every caller that joined it
+      entry.queued = undefined;
+      entry.running.then(advance);
+    };
+    entry.running.then(advance);
+    return entry.running;
+  }
+  return flushes.queued ??= flushes.running.then(() => flushFolder(dir));
+}
+
+let folderFlushCount = 0;
+
+/** Folder flushes this process has started (what {@link syncDir}'s sharing saves shows here). */
+export function folderFlushesStarted(): number {
+  return folderFlushCount;
+}
+
+/** One `fsync` of a folder; never rejects. */
+async function flushFolder(dir: string): Promise<void> {
+  folderFlushCount++;
   let handle: Deno.FsFile | undefined;
   try {
     handle = Deno.openSync(dir, { read: true });
