@@ -360,13 +360,16 @@ export function workerCommand(): Command {
       standingBy = false;
     }
     if (slot && slot !== "unlimited") log.info("consuming events in local worker slot {index}", { index: slot.index });
-    if (!slot) {
-      log.info("stopping (standby ended by a signal)");
+    /** Stops serving, then closes `first` (the decode pool, the reader) and the writer and store. */
+    const finish = async (...first: { close(): unknown }[]) => {
       await http.shutdown();
       signals.dispose();
-      await Promise.allSettled([writer.close(), store.close()]);
+      await Promise.allSettled([...first, writer, store].map(async (part) => await part.close()));
       log.info("stopped");
-      return;
+    };
+    if (!slot) {
+      log.info("stopping (standby ended by a signal)");
+      return await finish(); // the standby's reader is already closed; it opened no decode pool
     }
     const pool = openDecodePool(opts);
     const deps = {
@@ -388,11 +391,7 @@ export function workerCommand(): Command {
     stop.abort();
     await running;
     if (slot !== "unlimited") slot.release(); // a standby may take over while this process closes
-    await http.shutdown();
-    signals.dispose();
-    pool.close();
-    await Promise.allSettled([reader.close(), writer.close(), store.close()]);
-    log.info("stopped");
+    await finish(pool, reader);
   });
 }
 
