@@ -99,8 +99,13 @@ export async function writeDurableTemp(tempPath: string, data: Uint8Array): Prom
   }
 }
 
-/** Folder flushes of this process: the one running and, at most, one queued behind it. */
-const folderFlushes = new Map<string, { running: Promise<void>; queued?: Promise<void> }>();
+/** A folder's flushes in this process: the one running and, at most, one queued behind it. */
+interface FolderFlushes {
+  running: Promise<void>;
+  queued?: Promise<void>;
+}
+
+const folderFlushes = new Map<string, FolderFlushes>();
 
 /**
  * Flushes a directory entry change (rename, unlink) to disk; a no-op where directories cannot be
@@ -112,7 +117,7 @@ const folderFlushes = new Map<string, { running: Promise<void>; queued?: Promise
 export function syncDir(dir: string): Promise<void> {
   const flushes = folderFlushes.get(dir);
   if (!flushes) {
-    const entry: { running: Promise<void>; queued?: Promise<void> } = { running: flushFolder(dir) };
+    const entry: FolderFlushes = { running: flushFolder(dir) };
     folderFlushes.set(dir, entry);
     const advance = (): void => {
       if (!entry.queued) {

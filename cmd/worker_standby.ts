@@ -53,6 +53,8 @@ export function localWorkersArg(value: string): number {
 
 /** Prefix of every pipeline's slot folder under the slots' root. */
 const SLOTS_DIR_PREFIX = "autopgo-workers-";
+/** Prefix of the slot files in a folder: `slot-0` … `slot-<n-1>`. */
+const SLOT_FILE_PREFIX = "slot-";
 
 /** The folder of one pipeline's slots under `root` (default: `/dev/shm`, else the temporary folder). */
 export async function localSlotsDir(storeUrl: string, readerUrl: string, root = slotsRoot()): Promise<string> {
@@ -74,7 +76,7 @@ export function sweepIdleSlotFolders(root: string, except?: string): number {
     const dir = `${root}/${folder.name}`;
     if (!folder.isDirectory || !folder.name.startsWith(SLOTS_DIR_PREFIX) || dir === except) continue;
     for (const entry of listOrNothing(dir)) {
-      if (!entry.name.startsWith("slot-")) continue;
+      if (!entry.name.startsWith(SLOT_FILE_PREFIX)) continue;
       const path = `${dir}/${entry.name}`;
       let file: Deno.FsFile | undefined;
       try {
@@ -137,7 +139,7 @@ export class LocalWorkerSlots {
   tryTake(): HeldSlot | undefined {
     let stale = 0;
     for (let index = 0; index < this.size; index++) {
-      const path = `${this.dir}/slot-${index}`;
+      const path = `${this.dir}/${SLOT_FILE_PREFIX}${index}`;
       const file = this.#open(path);
       let outcome: "held" | "busy" | "stale";
       try {
