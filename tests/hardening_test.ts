@@ -48,13 +48,14 @@ Deno.test("hardening: a connection flood past the cap and the open-file limit le
         failedConnects++;
       }
     }
-    // Connections past the cap are answered 503 (or, in a burst, simply closed) at once,
-    // without waiting for a request.
-    const excess = await Promise.all(conns.slice(300).map((conn) => readUntilClosed(conn, 5_000)));
+    // Connections past the cap are answered 503 (or, in a burst, simply closed) at once, without
+    // waiting for a request; one that came after a connection had stalled past its grace took its
+    // place (conn_pressure.ts) and is cut by the header timeout like any other.
+    const excess = await Promise.all(conns.slice(300).map((conn) => readUntilClosed(conn, 10_000)));
     assert.ok(excess.some((r) => /^HTTP\/1\.1 503/.test(r.text)), "some excess connections are answered 503");
     assert.ok(excess.every((r) => r.text === "" || /^HTTP\/1\.1 503/.test(r.text)));
     const slowest = Math.max(...excess.map((r) => r.ms));
-    assert.ok(slowest < 2_500, `excess connections closed within ${slowest} ms (header timeout: 3 s)`);
+    assert.ok(slowest < 5_500, `excess connections closed within ${slowest} ms (header timeout: 3 s)`);
     // The flood's idle connections are cut by the header timeout, and the server serves again.
     let status = 0;
     for (let attempt = 0; attempt < 40 && status !== 200; attempt++) {

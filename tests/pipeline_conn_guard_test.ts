@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { RequestFramer } from "../core/pipeline/conn_guard.ts";
+import { RequestFramer } from "../core/pipeline/request_framer.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

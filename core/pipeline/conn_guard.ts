@@ -19,13 +19,20 @@
  *
  * Connection floods: at most `maxConnections` client connections are relayed at once (each costs
  * three file descriptors: client, relay and server side), capped further by the process's open
- * file limit; a connection past the cap is answered 503 and closed at once. A failed accept
- * (EMFILE, ENFILE) is logged and retried after a pause: it never stops the listener.
+ * file limit. At the cap, a new connection waits in line (conn_waiting_room.ts, up to the header
+ * timeout) for a place that frees or that the worst stalling connection is made to give up (no
+ * request yet, a slow head or body, an answered connection at rest: conn_pressure.ts), so slow
+ * clients holding every place cannot lock others out; when the line is full too, it is answered
+ * 503 and closed at once. A failed accept (EMFILE, ENFILE) is logged and retried after a pause: it never stops the
+ * listener.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
+import { ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
+import { WaitingRoom } from "./conn_waiting_room.ts";
+import { RequestFramer } from "./request_framer.ts";
 
 const log = getLogger(["autopgo", "http"]);
 
@@ -70,161 +77,20 @@ export function openFileLimit(): number | undefined {
   }
 }
 
+/**
+ * Connections that may wait for a place at once (conn_waiting_room.ts): eight times the cap (places
+ * turn over at least once per second while they stall, and a wait ends at the header timeout),
+ * within the descriptors the places leave (one each).
+ */
+export function waitingRoomFor(cap: number, limit = openFileLimit()): number {
+  if (limit === undefined) return 8 * cap;
+  return Math.max(0, Math.min(8 * cap, limit - RESERVED_DESCRIPTORS - 3 * cap));
+}
+
 /** The connection cap in force: the configured one, lowered so three descriptors per connection fit the limit. */
 export function effectiveMaxConnections(configured: number, limit = openFileLimit()): number {
   if (limit === undefined) return configured;
   return Math.max(16, Math.min(configured, Math.floor((limit - RESERVED_DESCRIPTORS) / 3)));
-}
-
-type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused";
-
-/** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
-const MAX_FRAMING_LINE = 1024;
-
-/**
- * Tracks request boundaries of one client→server byte stream (observes, never rewrites). Linear
- * in the bytes pushed: a head is read line by line and only its framing headers are kept (a head
- * built up as one string and searched for its end at every line break cost 52 ms of CPU for one
- * 64 KiB head of short lines).
- */
-export class RequestFramer {
-  readonly #maxHeaderBytes: number;
-  #state:
-    | "head"
-    | "length"
-    | "chunk-size"
-    | "chunk-data"
-    | "chunk-crlf"
-    | "trailer"
-    | "raw"
-    | "overflow"
-    | "refused" = "head";
-  /** Bytes of the current head so far (0: between requests). */
-  #headBytes = 0;
-  /** The current head line (the first {@link MAX_FRAMING_LINE} bytes) and whether it was longer. */
-  #headLine = "";
-  #headLineCut = false;
-  #headLines = 0;
-  #length = 0;
-  #chunked = false;
-  #remaining = 0;
-  #line = "";
-  /** Number of request heads started so far. */
-  headsStarted = 0;
-
-  /** Creates a framer rejecting heads above `maxHeaderBytes`. */
-  constructor(maxHeaderBytes: number) {
-    this.#maxHeaderBytes = maxHeaderBytes;
-  }
-
-  /** Where the stream stands after the bytes pushed so far. */
-  get phase(): Phase {
-    if (this.#state === "head") return this.#headBytes === 0 ? "idle" : "head";
-    if (this.#state === "raw" || this.#state === "overflow" || this.#state === "refused") return this.#state;
-    return "body";
-  }
-
-  /** Feeds the next bytes from the client. */
-  push(chunk: Uint8Array): void {
-    let i = 0;
-    while (i < chunk.length) {
-      switch (this.#state) {
-        case "raw":
-        case "overflow":
-        case "refused":
-          return;
-        case "length": {
-          const take = Math.min(this.#remaining, chunk.length - i);
-          this.#remaining -= take;
-          i += take;
-          if (this.#remaining === 0) this.#state = "head";
-          break;
-        }
-        case "chunk-data": {
-          const take = Math.min(this.#remaining, chunk.length - i);
-          this.#remaining -= take;
-          i += take;
-          if (this.#remaining === 0) this.#state = "chunk-crlf";
-          break;
-        }
-        case "chunk-crlf":
-          if (chunk[i++] === 0x0a) this.#state = "chunk-size";
-          break;
-        case "chunk-size":
-        case "trailer":
-          this.#lineByte(chunk[i++]);
-          break;
-        case "head":
-          this.#headByte(chunk[i++]);
-          break;
-      }
-    }
-  }
-
-  #headByte(b: number): void {
-    if (this.#headBytes === 0) {
-      if (b === 0x0d || b === 0x0a) return; // blank lines between requests
-      this.headsStarted++;
-      [this.#headLines, this.#length, this.#chunked] = [0, 0, false];
-    }
-    if (++this.#headBytes > this.#maxHeaderBytes) {
-      this.#state = "overflow";
-      return;
-    }
-    if (b !== 0x0a) {
-      if (this.#headLine.length < MAX_FRAMING_LINE) this.#headLine += String.fromCharCode(b);
-      else this.#headLineCut = true;
-      return;
-    }
-    const line = this.#headLine.endsWith("\r") ? this.#headLine.slice(0, -1) : this.#headLine;
-    const cut = this.#headLineCut;
-    [this.#headLine, this.#headLineCut] = ["", false];
-    if (line === "" && !cut && this.#headLines > 0) return this.#endHead();
-    if (this.#headLines++ > 0) this.#framingHeader(line, cut); // the first line is the request line
-    else if (line.startsWith("PRI * HTTP/2")) this.#state = "refused"; // HTTP/2 is not served (module doc)
-  }
-
-  /** Notes a header line's framing: `Transfer-Encoding` (chunked last) or `Content-Length`. */
-  #framingHeader(line: string, cut: boolean): void {
-    const colon = line.indexOf(":");
-    if (colon <= 0) return;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (name !== "transfer-encoding" && name !== "content-length") return;
-    const value = line.slice(colon + 1).trim().toLowerCase();
-    if (cut) this.#length = NaN; // too long to frame: left to the server
-    else if (name === "transfer-encoding") this.#chunked = /(^|,)\s*chunked\s*$/.test(value);
-    else this.#length = /^\d+$/.test(value) ? Number(value) : NaN;
-  }
-
-  #endHead(): void {
-    this.#headBytes = 0;
-    if (this.#chunked) this.#state = "chunk-size";
-    else if (Number.isNaN(this.#length)) this.#state = "raw"; // malformed: the server answers 400 and closes
-    else if (this.#length > 0) {
-      this.#state = "length";
-      this.#remaining = this.#length;
-    }
-  }
-
-  #lineByte(b: number): void {
-    if (b !== 0x0a) {
-      if (this.#line.length < 4096) this.#line += String.fromCharCode(b);
-      return;
-    }
-    const line = this.#line.replace(/\r$/, "");
-    this.#line = "";
-    if (this.#state === "trailer") {
-      if (line === "") this.#state = "head";
-      return;
-    }
-    const size = parseInt(line.split(";")[0].trim(), 16);
-    if (Number.isNaN(size)) this.#state = "raw";
-    else if (size === 0) this.#state = "trailer";
-    else {
-      this.#state = "chunk-data";
-      this.#remaining = size;
-    }
-  }
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
@@ -249,12 +115,47 @@ export function startConnGuard(
   options: ConnGuardOptions,
 ): ConnGuard {
   const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const open = new Set<() => void>();
+  const relays = new Set<Relay>();
+  const places = new Map<string, number>();
   const cap = effectiveMaxConnections(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   let stopped = false;
   let refused = 0;
   let refusing = 0;
-  let active = 0;
+  let evicted = 0;
+  /** Closes the worst stalling connection, if any (conn_pressure.ts): true when a place was made. */
+  const makeRoom = (now: number) => {
+    const victim = stalest(relays, places, now);
+    if (!victim) return false;
+    if (evicted++ % 1000 === 0) {
+      log.warn("connection limit of {cap} reached: closing stalling connections to make room ({evicted} so far)", {
+        cap,
+        evicted,
+      });
+    }
+    victim.close();
+    return true;
+  };
+  const turnAway = (client: Deno.Conn) => {
+    if (refused++ % 1000 === 0) {
+      log.warn("connection limit of {cap} reached: refusing new connections ({refused} so far)", { cap, refused });
+    }
+    // Answer 503 while few refusals are in flight; past that, close at once so a flood
+    // cannot hold descriptors with pending writes.
+    if (refusing < 64) {
+      refusing++;
+      refuse(client).finally(() => refusing--);
+    } else closeQuietly(client);
+  };
+  const admit = (client: Deno.Conn) =>
+    relay(client, upstreamPort, options, relays, places, () => room.serve(Date.now()));
+  const room: WaitingRoom<Deno.Conn> = new WaitingRoom({
+    capacity: waitingRoomFor(cap),
+    waitMs: options.headerTimeoutMs,
+    checkEveryMs: 100,
+    findPlace: (now) => relays.size < cap || makeRoom(now),
+    admit,
+    expire: turnAway,
+  });
   (async () => {
     while (!stopped) {
       let client: Deno.Conn;
@@ -266,21 +167,10 @@ export function startConnGuard(
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      if (active >= cap) {
-        if (refused++ % 1000 === 0) {
-          log.warn("connection limit of {cap} reached: refusing new connections ({refused} so far)", { cap, refused });
-        }
-        // Answer 503 while few refusals are in flight; past that, close at once so a flood
-        // cannot hold descriptors with pending writes.
-        if (refusing < 64) {
-          refusing++;
-          refuse(client).finally(() => refusing--);
-        } else closeQuietly(client);
-        continue;
-      }
       // Counted from the accept on: a burst cannot slip past the cap while upstream connects.
-      active++;
-      relay(client, upstreamPort, options, open).finally(() => active--);
+      const now = Date.now();
+      if (room.size === 0 && (relays.size < cap || makeRoom(now))) admit(client);
+      else if (!room.offer(client, now)) turnAway(client);
     }
   })();
   const addr = listener.addr as Deno.NetAddr;
@@ -289,14 +179,16 @@ export function startConnGuard(
     hostname: addr.hostname,
     stopAccepting: () => {
       stopped = true;
+      room.close().forEach(closeQuietly);
       try {
         listener.close();
       } catch { /* already closed */ }
     },
     async drain(graceMs: number) {
       const deadline = Date.now() + graceMs;
-      while (open.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      [...open].forEach((close) => close());
+      while (relays.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      room.close().forEach(closeQuietly);
+      [...relays].forEach((relay) => relay.close());
     },
   };
 }
@@ -320,32 +212,67 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch { /* already closed */ }
 }
 
-async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuardOptions, open: Set<() => void>) {
-  let upstream: Deno.Conn;
-  try {
-    upstream = await Deno.connect({ hostname: "127.0.0.1", port: upstreamPort });
-  } catch {
-    client.close();
-    return;
-  }
+/** A relayed client connection, counted against the cap from its accept until {@link Relay.close}. */
+interface Relay extends PlacedConnection {
+  /** Closes both sides and frees the connection's place at once. */
+  close(): void;
+}
+
+/**
+ * Relays `client` to the upstream server until either side ends; joins `relays` at once, and
+ * counts itself in `places` (connections per client address) until it closes, then calls `onClose`.
+ */
+function relay(
+  client: Deno.Conn,
+  upstreamPort: number,
+  options: ConnGuardOptions,
+  relays: Set<Relay>,
+  places: Map<string, number>,
+  onClose: () => void,
+): Promise<void> {
+  let upstream: Deno.Conn | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
+  const activity = new ConnectionActivity(Date.now());
+  const peer = (client.remoteAddr as Deno.NetAddr).hostname;
   const close = () => {
     if (closed) return;
     closed = true;
     clearTimeout(timer);
-    open.delete(close);
-    for (const c of [client, upstream]) {
-      try {
-        c.close();
-      } catch { /* already closed */ }
+    relays.delete(entry);
+    const left = (places.get(peer) ?? 1) - 1;
+    if (left > 0) places.set(peer, left);
+    else places.delete(peer);
+    closeQuietly(client);
+    if (upstream) closeQuietly(upstream);
+    onClose();
+  };
+  const entry: Relay = { activity, peer, close };
+  relays.add(entry);
+  places.set(peer, (places.get(peer) ?? 0) + 1);
+  return (async () => {
+    try {
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: upstreamPort });
+    } catch {
+      return close();
     }
-  };
-  open.add(close);
-  const arm = (ms: number) => {
-    clearTimeout(timer);
-    timer = setTimeout(close, ms);
-  };
+    if (closed) return closeQuietly(upstream);
+    await pumpBoth(client, upstream, options, activity, close, (ms) => {
+      clearTimeout(timer);
+      timer = setTimeout(close, ms);
+    });
+  })();
+}
+
+/** Runs both directions of a relay, arming its timeouts with `arm` as the client's requests progress. */
+async function pumpBoth(
+  client: Deno.Conn,
+  upstream: Deno.Conn,
+  options: ConnGuardOptions,
+  activity: ConnectionActivity,
+  close: () => void,
+  arm: (ms: number) => void,
+): Promise<void> {
   const pump = async (from: Deno.Conn, to: Deno.Conn, framer?: RequestFramer) => {
     const buffer = new Uint8Array(64 * 1024);
     try {
@@ -373,6 +300,7 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
           }
           if (phase === "refused") break;
           const newRequest = framer.headsStarted !== headsBefore;
+          activity.clientBytes(n, phase, framer.headsStarted, newRequest, Date.now());
           if (phase === "raw") {
             // Framing lost: keep the idle timeout on every chunk, and the body timeout overall.
             rawSince ??= Date.now();
@@ -385,7 +313,10 @@ async function relay(client: Deno.Conn, upstreamPort: number, options: ConnGuard
           else if (phase === "body" && (newRequest || phaseBefore !== "body")) arm(options.bodyTimeoutMs);
         }
         // A response still streaming keeps an otherwise idle connection alive.
-        if (!framer && requests.phase === "idle") arm(options.idleTimeoutMs);
+        if (!framer) {
+          activity.serverBytes(Date.now());
+          if (requests.phase === "idle") arm(options.idleTimeoutMs);
+        }
         await writeAll(to, chunk);
       }
     } catch { /* connection reset or closed by a timeout */ }

@@ -1,0 +1,159 @@
+/**
+ * Request framing for the connection guard (conn_guard.ts): follows the HTTP/1.1 request
+ * boundaries of one client→server byte stream (head, Content-Length or chunked body,
+ * keep-alive, pipelining) without rewriting a byte, so the guard knows which timeout applies.
+ *
+ * @module
+ */
+
+/** Where a client's byte stream stands. */
+export type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused";
+
+/** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
+const MAX_FRAMING_LINE = 1024;
+
+/**
+ * Tracks request boundaries of one client→server byte stream (observes, never rewrites). Linear
+ * in the bytes pushed: a head is read line by line and only its framing headers are kept (a head
+ * built up as one string and searched for its end at every line break cost 52 ms of CPU for one
+ * 64 KiB head of short lines).
+ */
+export class RequestFramer {
+  readonly #maxHeaderBytes: number;
+  #state:
+    | "head"
+    | "length"
+    | "chunk-size"
+    | "chunk-data"
+    | "chunk-crlf"
+    | "trailer"
+    | "raw"
+    | "overflow"
+    | "refused" = "head";
+  /** Bytes of the current head so far (0: between requests). */
+  #headBytes = 0;
+  /** The current head line (the first {@link MAX_FRAMING_LINE} bytes) and whether it was longer. */
+  #headLine = "";
+  #headLineCut = false;
+  #headLines = 0;
+  #length = 0;
+  #chunked = false;
+  #remaining = 0;
+  #line = "";
+  /** Number of request heads started so far. */
+  headsStarted = 0;
+
+  /** Creates a framer rejecting heads above `maxHeaderBytes`. */
+  constructor(maxHeaderBytes: number) {
+    this.#maxHeaderBytes = maxHeaderBytes;
+  }
+
+  /** Where the stream stands after the bytes pushed so far. */
+  get phase(): Phase {
+    if (this.#state === "head") return this.#headBytes === 0 ? "idle" : "head";
+    if (this.#state === "raw" || this.#state === "overflow" || this.#state === "refused") return this.#state;
+    return "body";
+  }
+
+  /** Feeds the next bytes from the client. */
+  push(chunk: Uint8Array): void {
+    let i = 0;
+    while (i < chunk.length) {
+      switch (this.#state) {
+        case "raw":
+        case "overflow":
+        case "refused":
+          return;
+        case "length": {
+          const take = Math.min(this.#remaining, chunk.length - i);
+          this.#remaining -= take;
+          i += take;
+          if (this.#remaining === 0) this.#state = "head";
+          break;
+        }
+        case "chunk-data": {
+          const take = Math.min(this.#remaining, chunk.length - i);
+          this.#remaining -= take;
+          i += take;
+          if (this.#remaining === 0) this.#state = "chunk-crlf";
+          break;
+        }
+        case "chunk-crlf":
+          if (chunk[i++] === 0x0a) this.#state = "chunk-size";
+          break;
+        case "chunk-size":
+        case "trailer":
+          this.#lineByte(chunk[i++]);
+          break;
+        case "head":
+          this.#headByte(chunk[i++]);
+          break;
+      }
+    }
+  }
+
+  #headByte(b: number): void {
+    if (this.#headBytes === 0) {
+      if (b === 0x0d || b === 0x0a) return; // blank lines between requests
+      this.headsStarted++;
+      [this.#headLines, this.#length, this.#chunked] = [0, 0, false];
+    }
+    if (++this.#headBytes > this.#maxHeaderBytes) {
+      this.#state = "overflow";
+      return;
+    }
+    if (b !== 0x0a) {
+      if (this.#headLine.length < MAX_FRAMING_LINE) this.#headLine += String.fromCharCode(b);
+      else this.#headLineCut = true;
+      return;
+    }
+    const line = this.#headLine.endsWith("\r") ? this.#headLine.slice(0, -1) : this.#headLine;
+    const cut = this.#headLineCut;
+    [this.#headLine, this.#headLineCut] = ["", false];
+    if (line === "" && !cut && this.#headLines > 0) return this.#endHead();
+    if (this.#headLines++ > 0) this.#framingHeader(line, cut); // the first line is the request line
+    else if (line.startsWith("PRI * HTTP/2")) this.#state = "refused"; // HTTP/2 is not served (module doc)
+  }
+
+  /** Notes a header line's framing: `Transfer-Encoding` (chunked last) or `Content-Length`. */
+  #framingHeader(line: string, cut: boolean): void {
+    const colon = line.indexOf(":");
+    if (colon <= 0) return;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (name !== "transfer-encoding" && name !== "content-length") return;
+    const value = line.slice(colon + 1).trim().toLowerCase();
+    if (cut) this.#length = NaN; // too long to frame: left to the server
+    else if (name === "transfer-encoding") this.#chunked = /(^|,)\s*chunked\s*$/.test(value);
+    else this.#length = /^\d+$/.test(value) ? Number(value) : NaN;
+  }
+
+  #endHead(): void {
+    this.#headBytes = 0;
+    if (this.#chunked) this.#state = "chunk-size";
+    else if (Number.isNaN(this.#length)) this.#state = "raw"; // malformed: the server answers 400 and closes
+    else if (this.#length > 0) {
+      this.#state = "length";
+      this.#remaining = this.#length;
+    }
+  }
+
+  #lineByte(b: number): void {
+    if (b !== 0x0a) {
+      if (this.#line.length < 4096) this.#line += String.fromCharCode(b);
+      return;
+    }
+    const line = this.#line.replace(/\r$/, "");
+    this.#line = "";
+    if (this.#state === "trailer") {
+      if (line === "") this.#state = "head";
+      return;
+    }
+    const size = parseInt(line.split(";")[0].trim(), 16);
+    if (Number.isNaN(size)) this.#state = "raw";
+    else if (size === 0) this.#state = "trailer";
+    else {
+      this.#state = "chunk-data";
+      this.#remaining = size;
+    }
+  }
+}
