@@ -97,6 +97,9 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
+/** How long the guard waits before it looks for a stalling connection again after finding none. */
+const LOOK_AGAIN_MS = 50;
+
 /** A running guard. */
 export interface ConnGuard {
   port: number;
@@ -122,10 +125,17 @@ export function startConnGuard(
   let refused = 0;
   let refusing = 0;
   let evicted = 0;
+  /** Until when a look for a stalling connection is not repeated after one found none. */
+  let noneStallingUntil = 0;
   /** Closes the worst stalling connection, if any (conn_pressure.ts): true when a place was made. */
   const makeRoom = (now: number) => {
+    // Each look goes over every connection: a flood of newcomers must not make that quadratic.
+    if (now < noneStallingUntil) return false;
     const victim = stalest(relays, places, now);
-    if (!victim) return false;
+    if (!victim) {
+      noneStallingUntil = now + LOOK_AGAIN_MS;
+      return false;
+    }
     if (evicted++ % 1000 === 0) {
       log.warn("connection limit of {cap} reached: closing stalling connections to make room ({evicted} so far)", {
         cap,
