@@ -16,9 +16,11 @@
  * Usage: deno task bench:ingest [--sizes 200,1000] [--worker-uploads 1000] [--profile-ms 100] [--no-lone]
  *                               [--lone 10] [--warmup 50] [--no-batching] [--no-workers] [--no-write]
  *                               [--backlog-uploads N] [--workers 1,2,4] [--buses file,nats] [--repeat 1]
+ *                               [--worker-nice N]
  *
  * The worker runs are bench/ingest_workers.ts, written between their own markers
- * (`bench:ingest-workers`), so `--no-batching --no-lone` re-measures only them.
+ * (`bench:ingest-workers`), so `--no-batching --no-lone` re-measures only them. `--worker-nice N`
+ * starts their workers under `nice -n N`, below the server's CPU priority.
  *
  * @module
  */
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
       workers: { type: "string", default: "1,2,4" },
       buses: { type: "string", default: "file,nats" },
       repeat: { type: "string", default: "1" },
+      "worker-nice": { type: "string" },
     },
   });
   registerBuiltinDrivers();
@@ -221,6 +224,7 @@ async function main(): Promise<void> {
       repeat: Number(values.repeat),
       warmup,
       buses: values.buses.split(","),
+      workerNice: values["worker-nice"] === undefined ? undefined : Number(values["worker-nice"]),
     };
     const results = await measureWorkerScaling(options, bodies, run);
     workersBody = [

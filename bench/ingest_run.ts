@@ -20,6 +20,7 @@ import { prepareProfile } from "../core/pipeline/profile_jobs.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import type { Profile } from "../core/pprof/profile.ts";
 import { type AutopgoProcess, startAutopgo } from "../tests/support/pipeline_process.ts";
+import { MAIN_TS } from "../tests/support/cli.ts";
 import { parsePrometheusText } from "../tests/support/prom_text.ts";
 import { busyShare, cpuSeconds, machineCpu, peakRssMiB } from "./proc_stats.ts";
 import { type BenchSetup, pipelineCommands } from "./setups.ts";
@@ -41,6 +42,8 @@ export interface IngestConfig {
   backlog?: boolean;
   /** Warm-up uploads per worker before a live run (default 50). */
   warmup?: number;
+  /** Runs the workers under `nice -n N` (a lower CPU priority than the server's); default: as the server. */
+  workerNice?: number;
 }
 
 /** What one run found; times in ms, RSS in MiB. */
@@ -191,7 +194,10 @@ export async function measureIngest(
   const readyAt: number[] = [];
   const startWorkers = async () => {
     const started = Array.from({ length: config.workers }, async () => {
-      const worker = await startAutopgo(workerArgs, { env });
+      const command = config.workerNice === undefined
+        ? undefined
+        : ["nice", "-n", String(config.workerNice), Deno.execPath(), "run", "-A", MAIN_TS];
+      const worker = await startAutopgo(workerArgs, { env, command });
       readyAt.push(performance.now());
       return worker;
     });

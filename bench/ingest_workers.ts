@@ -29,6 +29,8 @@ export interface WorkerScalingOptions {
   warmup: number;
   /** Bus names to run: `file`, `nats`. */
   buses: string[];
+  /** Runs the workers under `nice -n N` (undefined: at the server's priority). */
+  workerNice?: number;
 }
 
 type Runner = (
@@ -59,6 +61,7 @@ export async function measureWorkerScaling(
             lone: 0,
             backlog,
             warmup: options.warmup,
+            workerNice: options.workerNice,
           };
           console.log(`round ${round + 1}/${options.repeat}`);
           const result = await run(SETUPS[bus], config, bodies);
@@ -158,5 +161,8 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `bus, the benchmark's clients) kept busy over the measured span, so what is left is the idle CPU more ` +
     `workers could grow into. "Uploads answered/s" is the rate of the server's answers to the 8 clients: ` +
     `in a backlog run no worker is running, so it is what the server accepts alone; a live run cannot ingest ` +
-    `faster than it.`;
+    `faster than it.` +
+    (options.workerNice === undefined
+      ? ""
+      : ` The workers ran under \`nice -n ${options.workerNice}\`: the server (and the bus) before them for the CPU.`);
 }
