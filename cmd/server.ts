@@ -160,6 +160,7 @@ export function serverCommand(): Command {
       randomSuffix: () => crypto.randomUUID().replaceAll("-", "").slice(0, 12),
       maxUploadBytes: opts.maxUploadSize,
       maxUploadMemory,
+      onUploadMemoryFull: () => http.closeStallingBodies(),
       maxDownloadMemory: opts.maxDownloadMemory,
       token: opts.token,
       requestTimeoutMs: opts.requestTimeout,

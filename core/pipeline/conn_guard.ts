@@ -108,6 +108,12 @@ export interface ConnGuard {
   stopAccepting(): void;
   /** Waits up to `graceMs` for relays to finish delivering responses, then closes the rest. */
   drain(graceMs: number): Promise<void>;
+  /**
+   * Closes the connections whose request body stalls (conn_pressure.ts), so the upload memory
+   * they hold is freed; returns how many. A call within {@link LOOK_AGAIN_MS} of one that found
+   * none does nothing.
+   */
+  closeStallingBodies(): number;
 }
 
 /** Listens on `hostname:port` and relays guarded connections to `upstreamPort` on 127.0.0.1. */
@@ -125,8 +131,9 @@ export function startConnGuard(
   let refused = 0;
   let refusing = 0;
   let evicted = 0;
-  /** Until when a look for a stalling connection is not repeated after one found none. */
+  /** Until when a look for a stalling connection (or body) is not repeated after one found none. */
   let noneStallingUntil = 0;
+  let noStallingBodyUntil = 0;
   /** Closes the worst stalling connection, if any (conn_pressure.ts): true when a place was made. */
   const makeRoom = (now: number) => {
     // Each look goes over every connection: a flood of newcomers must not make that quadratic.
@@ -193,6 +200,17 @@ export function startConnGuard(
       try {
         listener.close();
       } catch { /* already closed */ }
+    },
+    closeStallingBodies() {
+      const now = Date.now();
+      if (now < noStallingBodyUntil) return 0;
+      const stalling = [...relays].filter((relay) => relay.activity.stallingBody(now));
+      if (stalling.length === 0) noStallingBodyUntil = now + LOOK_AGAIN_MS;
+      else {log.warn("closing {count} connections whose upload stalls, to free upload memory", {
+          count: stalling.length,
+        });}
+      stalling.forEach((relay) => relay.close());
+      return stalling.length;
     },
     async drain(graceMs: number) {
       const deadline = Date.now() + graceMs;

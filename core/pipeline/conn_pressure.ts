@@ -8,7 +8,7 @@
  * that has been stalling for at least {@link EVICTION_GRACE_MS} and closes the worst one in its
  * place, like a proxy's overload manager cutting idle connections when it runs short. Stalling
  * means: no request yet, a request head or a framing-less stream still arriving, a request body
- * arriving slower than {@link SLOW_BODY_BYTES_PER_SECOND} on average, or an answered connection
+ * arriving slower than {@link SLOW_BODY_BYTES_PER_SECOND} of late, or an answered connection
  * with no bytes either way (a keep-alive at rest, or a client that stopped reading its answer).
  * Never a connection whose complete request the server is still working on, nor a body arriving
  * at a fair rate: those are refused room, and the newcomer gets the 503 as before. A stalling
@@ -27,8 +27,11 @@ import type { Phase } from "./request_framer.ts";
 /** How long a connection must have been in its current state before it can be closed to make room. */
 export const EVICTION_GRACE_MS = 1_000;
 
-/** A request body arriving slower than this, averaged since its head ended, may be closed to make room. */
+/** A request body arriving slower than this, over about the last {@link RECENT_MS}, may be closed to make room. */
 export const SLOW_BODY_BYTES_PER_SECOND = 8 * 1024;
+
+/** Rates are taken over the last one to two of these: a body that came fast and then stopped is slow. */
+export const RECENT_MS = 2_000;
 
 type State = "opened" | "head" | "body" | "raw" | "answering";
 
@@ -36,13 +39,16 @@ type State = "opened" | "head" | "body" | "raw" | "answering";
 export class ConnectionActivity {
   #state: State = "opened";
   #since: number;
-  #bytes = 0;
+  /** Client bytes of the current state in the window that began at `#windowStart`, and in the one before it. */
+  #windowBytes = 0;
+  #earlierBytes = 0;
+  #windowStart: number;
   /** When the server last sent bytes in the current state (undefined: not since it began). */
   #answeredAt: number | undefined;
 
   /** A connection accepted at `now` (ms). */
   constructor(now: number) {
-    this.#since = now;
+    this.#since = this.#windowStart = now;
   }
 
   /**
@@ -56,9 +62,27 @@ export class ConnectionActivity {
       ? phase
       : "raw";
     if (state !== this.#state || newRequest) {
-      [this.#state, this.#since, this.#bytes, this.#answeredAt] = [state, now, 0, undefined];
+      [this.#state, this.#since, this.#answeredAt] = [state, now, undefined];
+      [this.#windowStart, this.#windowBytes, this.#earlierBytes] = [now, 0, 0];
     }
-    this.#bytes += count;
+    this.#roll(now);
+    this.#windowBytes += count;
+  }
+
+  /** Moves the window on to the one holding `now`. */
+  #roll(now: number): void {
+    const windows = Math.floor((now - this.#windowStart) / RECENT_MS);
+    if (windows < 1) return;
+    this.#earlierBytes = windows === 1 ? this.#windowBytes : 0;
+    this.#windowBytes = 0;
+    this.#windowStart += windows * RECENT_MS;
+  }
+
+  /** Client bytes per second in the current state over its last one to two windows. */
+  #recentRate(now: number): number {
+    this.#roll(now);
+    const span = Math.min(now - this.#since, RECENT_MS + now - this.#windowStart);
+    return span > 0 ? (this.#earlierBytes + this.#windowBytes) * 1000 / span : Infinity;
   }
 
   /** Notes bytes from the server at `now`. */
@@ -67,13 +91,12 @@ export class ConnectionActivity {
   }
 
   /**
-   * How badly the connection stalls at `now`, in client bytes per second over its current state
-   * (lower: closed first); undefined when it must not be closed to make room.
+   * How badly the connection stalls at `now`, in client bytes per second of late in its current
+   * state (lower: closed first); undefined when it must not be closed to make room.
    */
   stalling(now: number): number | undefined {
-    const elapsed = now - this.#since;
-    if (elapsed < EVICTION_GRACE_MS) return undefined;
-    const rate = this.#bytes * 1000 / elapsed;
+    if (now - this.#since < EVICTION_GRACE_MS) return undefined;
+    const rate = this.#recentRate(now);
     switch (this.#state) {
       case "opened":
       case "head":
@@ -84,6 +107,11 @@ export class ConnectionActivity {
       case "answering":
         return this.#answeredAt !== undefined && now - this.#answeredAt >= EVICTION_GRACE_MS ? 0 : undefined;
     }
+  }
+
+  /** Whether a request body is arriving too slowly at `now` (it may be closed to free upload memory). */
+  stallingBody(now: number): boolean {
+    return this.#state === "body" && this.stalling(now) !== undefined;
   }
 
   /** When the current state began (ms). */

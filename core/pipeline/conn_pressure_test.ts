@@ -1,6 +1,6 @@
 /**
  * Which connection makes room at the cap (conn_pressure.ts): stalling states after their grace,
- * never a request being answered or a body arriving at a fair rate; the heaviest address first,
+ * rates of late, never a request being answered or a body arriving at a fair rate; the heaviest address first,
  * then the slowest, then the oldest.
  *
  * @module
@@ -11,6 +11,7 @@ import {
   ConnectionActivity,
   EVICTION_GRACE_MS,
   type PlacedConnection,
+  RECENT_MS,
   SLOW_BODY_BYTES_PER_SECOND,
   stalest,
 } from "./conn_pressure.ts";
@@ -44,6 +45,19 @@ Deno.test("pressure: a body stalls only below the slow rate", () => {
   assert.equal(fair.stalling(GRACE), undefined);
 });
 
+Deno.test("pressure: a body that came fast and then stopped stalls once its rate of late has fallen", () => {
+  const activity = new ConnectionActivity(0);
+  activity.clientBytes(100, "body", 1, true, 0);
+  activity.clientBytes(50 * 1024 * 1024, "body", 1, false, 500);
+  assert.equal(activity.stalling(GRACE), undefined, "still fast");
+  assert.equal(activity.stallingBody(GRACE), false);
+  const later = 500 + 2 * RECENT_MS; // no byte since: the rate is taken over the last windows only
+  assert.equal(activity.stalling(later), 0);
+  assert.equal(activity.stallingBody(later), true);
+  activity.clientBytes(10, "body", 1, false, later); // a trickle does not make it fast again
+  assert.ok(activity.stalling(later + 100)! < SLOW_BODY_BYTES_PER_SECOND);
+});
+
 Deno.test("pressure: a request being answered never stalls; an answered connection at rest does", () => {
   const activity = new ConnectionActivity(0);
   activity.clientBytes(80, "idle", 1, true, 0); // a whole request in one read
@@ -56,12 +70,15 @@ Deno.test("pressure: a request being answered never stalls; an answered connecti
 });
 
 Deno.test("pressure: the heaviest address first, then the slowest, then the oldest", () => {
+  const now = 10 * GRACE;
   const at = (since: number, bytes: number, peer: string): PlacedConnection => {
     const activity = new ConnectionActivity(since);
-    if (bytes > 0) activity.clientBytes(bytes, "head", 1, true, since);
+    if (bytes > 0) {
+      activity.clientBytes(1, "head", 1, true, since);
+      activity.clientBytes(bytes, "head", 1, false, now - 100); // of late
+    }
     return { activity, peer };
   };
-  const now = 10 * GRACE;
   const quiet = at(1, 0, "10.0.0.1"), older = at(0, 0, "10.0.0.1"), trickling = at(0, 50, "10.0.0.1");
   const other = at(0, 0, "10.0.0.2");
   const fresh = at(now, 0, "10.0.0.1");

@@ -26,6 +26,11 @@ export interface HttpServerHandle {
    * then the listener closes.
    */
   shutdown(drainMs?: number): Promise<void>;
+  /**
+   * Closes the connections whose request body stalls, to free the upload memory they hold (with
+   * the connection guard; without it, none); returns how many.
+   */
+  closeStallingBodies(): number;
 }
 
 function jsonError(code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -77,6 +82,7 @@ export function startHttpServer(
     port: addr.port,
     hostname: addr.hostname,
     url: `http://${host}:${addr.port}`,
+    closeStallingBodies: () => front?.closeStallingBodies() ?? 0,
     async shutdown(drainMs = 120_000) {
       draining = true;
       front?.stopAccepting();

@@ -111,6 +111,11 @@ export interface ServerAppDeps {
    */
   maxUploadMemory?: number;
   /**
+   * Called when an upload is refused because `maxUploadMemory` is taken: the server closes the
+   * connections whose upload stalls (conn_pressure.ts), so a client retrying finds room.
+   */
+  onUploadMemoryFull?: () => void;
+  /**
    * The bytes the downloads being sent may hold at once (download_budget.ts); past it, 503 with
    * `Retry-After`. Default: {@link DEFAULT_MAX_DOWNLOAD_MEMORY}.
    */
@@ -218,6 +223,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       if (error instanceof BodyRejectedError) return apiError(400, `invalid profile: ${error.message}`);
       if (error instanceof BodyTimeoutError) return apiError(408, error.message);
       if (error instanceof UploadBudgetError) {
+        deps.onUploadMemoryFull?.();
         return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds), connection: "close" });
       }
       return apiError(400, `reading upload: ${(error as Error).message}`);
