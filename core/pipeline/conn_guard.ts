@@ -23,8 +23,8 @@
  * timeout) for a place that frees or that the worst stalling connection is made to give up (no
  * request yet, a slow head or body, an answered connection at rest: conn_pressure.ts), so slow
  * clients holding every place cannot lock others out; when the line is full too, it is answered
- * 503 and closed at once. A failed accept (EMFILE, ENFILE) is logged and retried after a pause: it never stops the
- * listener.
+ * 503 and closed at once. A failed accept (EMFILE, ENFILE) is logged and retried after a pause:
+ * it never stops the listener.
  *
  * @module
  */
@@ -104,7 +104,7 @@ const LOOK_AGAIN_MS = 50;
 export interface ConnGuard {
   port: number;
   hostname: string;
-  /** Stops accepting new connections (in-flight connections keep going). */
+  /** Stops accepting new connections and lets the waiting ones go (in-flight connections keep going). */
   stopAccepting(): void;
   /** Waits up to `graceMs` for relays to finish delivering responses, then closes the rest. */
   drain(graceMs: number): Promise<void>;
