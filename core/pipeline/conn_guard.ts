@@ -97,6 +97,13 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
+/**
+ * Read buffers of a relay's two directions: small until a read fills one, so the connections that
+ * trickle or rest (a flood of them holds every place) hold 32 KiB each instead of 128 KiB.
+ */
+const FIRST_READ_BYTES = 16 * 1024;
+const LARGE_READ_BYTES = 64 * 1024;
+
 /** How long the guard waits before it looks for a stalling connection again after finding none. */
 const LOOK_AGAIN_MS = 50;
 
@@ -302,7 +309,7 @@ async function pumpBoth(
   arm: (ms: number) => void,
 ): Promise<void> {
   const pump = async (from: Deno.Conn, to: Deno.Conn, framer?: RequestFramer) => {
-    const buffer = new Uint8Array(64 * 1024);
+    let buffer = new Uint8Array(FIRST_READ_BYTES);
     try {
       while (true) {
         const n = await from.read(buffer);
@@ -346,6 +353,8 @@ async function pumpBoth(
           if (requests.phase === "idle") arm(options.idleTimeoutMs);
         }
         await writeAll(to, chunk);
+        // A stream that fills its buffer is moving bytes: give it larger reads.
+        if (n === buffer.length && n < LARGE_READ_BYTES) buffer = new Uint8Array(LARGE_READ_BYTES);
       }
     } catch { /* connection reset or closed by a timeout */ }
     close();
