@@ -4,20 +4,19 @@
  * `/api/health` answering 503 for as long as the client liked (the body timeout cut each after
  * 5 min, and the client reconnected). Slowloris heads do the same within the header timeout.
  *
- * So at the cap a new connection is not simply refused: the guard first looks for a connection
- * that has been stalling for at least {@link EVICTION_GRACE_MS} and closes the worst one in its
- * place, like a proxy's overload manager cutting idle connections when it runs short. Stalling
- * means: no request yet, a request head or a framing-less stream still arriving, a request body
- * arriving slower than {@link SLOW_BODY_BYTES_PER_SECOND} of late, or an answered connection
- * with no bytes either way (a keep-alive at rest, or a client that stopped reading its answer).
- * Never a connection whose complete request the server is still working on, nor a body arriving
- * at a fair rate: those are refused room, and the newcomer gets the 503 as before. A stalling
- * connection of the address holding the most places goes first, then the slowest, then the
- * oldest: an attacker's reconnects push out its own connections, and a client that sends its
- * request at once is answered within milliseconds (tests/hardening_test.ts). What this cannot do:
- * a client reconnecting in a tight loop from the same address as everyone else re-takes each
- * place as soon as its grace has passed, so the others mostly get the 503; from an address of its
- * own, it only ever pushes out itself.
+ * So at the cap a new connection is not simply refused: it waits in line (conn_waiting_room.ts),
+ * and places are made by closing the worst connection that has been stalling for at least
+ * {@link EVICTION_GRACE_MS}, like a proxy's overload manager cutting idle connections when it runs
+ * short. Stalling means: no request yet, a request head or a framing-less stream still arriving, a
+ * request body arriving slower than {@link SLOW_BODY_BYTES_PER_SECOND} of late, or an answered
+ * connection with no bytes either way (a keep-alive at rest, or a client that stopped reading its
+ * answer). Never a connection whose complete request the server is still working on, nor a body
+ * arriving at a fair rate. A stalling connection of the address holding the most places goes
+ * first, then the slowest, then the oldest: from an address of its own, an attacker's reconnects
+ * push out only its own connections (tests/hardening_slow_clients_test.ts has one that shares the
+ * address). What this cannot do: a client holding more connections than the places and the line
+ * together still gets the others a 503. The same test of bodies frees upload memory when it runs
+ * short (conn_guard.ts `closeStallingBodies`).
  *
  * @module
  */
