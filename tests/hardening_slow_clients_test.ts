@@ -1,8 +1,8 @@
 /**
  * Slow clients holding every connection place of a real `autopgo server` on 127.0.0.1
  * (slowloris heads and trickled bodies, reconnected as soon as the server closes them) must not
- * lock other clients out: at the cap, a newcomer takes the place of a stalling connection
- * (core/pipeline/conn_pressure.ts). Before, every request of other clients was answered 503
+ * lock other clients out: at the cap, a newcomer waits in line (core/pipeline/conn_waiting_room.ts)
+ * for the place of a stalling connection (core/pipeline/conn_pressure.ts). Before, every request of other clients was answered 503
  * for as long as the slow clients kept at it.
  *
  * @module
@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { startAutopgoServer } from "./support/autopgo_processes.ts";
 import { readUntilClosed } from "./support/raw_connection.ts";
+import { slowClients } from "./support/slow_clients.ts";
 
 const encoder = new TextEncoder();
 
@@ -19,50 +20,6 @@ async function statusLine(port: number, head: string, body = new Uint8Array()): 
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(new Uint8Array([...encoder.encode(head), ...body]));
   return (await readUntilClosed(conn, 10_000)).text.split("\r\n")[0];
-}
-
-/**
- * Keeps `count` connections to `port` open, half of them sending a request head one header line
- * at a time, half a whole head and then one body byte at a time (every `everyMs`), and opens a
- * new one shortly after the server closes one. Resolves the number of connections opened once
- * `stop` is called.
- */
-function slowClients(port: number, count: number, everyMs: number) {
-  let running = true;
-  let opened = 0;
-  const live = new Set<Deno.Conn>();
-  const one = async (slowHead: boolean) => {
-    while (running) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => undefined);
-      if (!conn) continue;
-      opened++;
-      live.add(conn);
-      const head = "POST /api/profile/slow HTTP/1.1\r\nHost: x\r\n" +
-        (slowHead ? "" : "Content-Length: 100000\r\n\r\n");
-      const drip = setInterval(
-        () => conn.write(encoder.encode(slowHead ? "X-Slow: 1\r\n" : "x")).catch(() => {}),
-        everyMs,
-      );
-      await conn.write(encoder.encode(head)).catch(() => {});
-      await readUntilClosed(conn, 600_000); // until the server closes it (or `stop`)
-      clearInterval(drip);
-      live.delete(conn);
-      if (running) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  const all = Promise.all(Array.from({ length: count }, (_, i) => one(i % 2 === 0)));
-  return {
-    async stop(): Promise<number> {
-      running = false;
-      for (const conn of live) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      }
-      await all;
-      return opened;
-    },
-  };
 }
 
 Deno.test("hardening: slow clients holding every connection place do not lock other clients out", async () => {

@@ -1,0 +1,95 @@
+/**
+ * `deno task bench:slow-clients`: what slow clients that hold every connection place do to the
+ * other clients of a real `autopgo server` (file store, embedded worker, 127.0.0.1), and to its
+ * memory. Side by side in one run: health checks with no slow clients (the reference), then the
+ * same checks while `--connections` slow clients (tests/support/slow_clients.ts: half trickle a
+ * request head, half a body, one byte or line every `--every-ms`, each reconnecting
+ * `--reconnect-ms` after the server closes it) keep the server's places taken, for `--seconds`.
+ * Prints how many checks were answered 200 and their latency, the server's RSS before, at the end
+ * and 10 s after, and its CPU while the slow clients ran (core/pipeline/conn_pressure.ts says what
+ * the server does about them).
+ *
+ * Usage: deno task bench:slow-clients [--connections 1100] [--seconds 30] [--every-ms 3000]
+ *                                     [--reconnect-ms 0] [--max-connections N]
+ *
+ * @module
+ */
+
+import { benchArgs } from "./cli.ts";
+import { startAutopgoServer } from "../tests/support/autopgo_processes.ts";
+import { slowClients } from "../tests/support/slow_clients.ts";
+import { rssMiB } from "../tests/support/hostile_run.ts";
+import { cpuSeconds } from "./proc_stats.ts";
+import { percentile } from "./ingest_run.ts";
+
+/** One health check a second for `seconds`; statuses (0: no answer within 4 s) and latencies in ms. */
+async function healthChecks(url: string, seconds: number): Promise<{ ok: number; total: number; ms: number[] }> {
+  const ms: number[] = [];
+  let ok = 0;
+  for (let i = 0; i < seconds; i++) {
+    const started = performance.now();
+    try {
+      const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(4_000) });
+      await response.body?.cancel();
+      if (response.status === 200) ok++;
+    } catch { /* refused or timed out: not ok */ }
+    ms.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  return { ok, total: seconds, ms: ms.sort((a, b) => a - b) };
+}
+
+async function main(): Promise<void> {
+  const { values } = benchArgs(import.meta.url, {
+    options: {
+      connections: { type: "string", default: "1100" },
+      seconds: { type: "string", default: "30" },
+      "every-ms": { type: "string", default: "3000" },
+      "reconnect-ms": { type: "string", default: "0" },
+      "max-connections": { type: "string" },
+    },
+  });
+  const flags = values["max-connections"] ? ["--max-connections", values["max-connections"]] : [];
+  const server = await startAutopgoServer(flags);
+  try {
+    const pid = server.child.pid;
+    const seconds = Number(values.seconds);
+    const quiet = await healthChecks(server.url, Math.min(10, seconds));
+    const rssBefore = rssMiB(pid);
+    const cpuBefore = cpuSeconds(pid);
+    const slow = slowClients(
+      Number(new URL(server.url).port),
+      Number(values.connections),
+      Number(values["every-ms"]),
+      Number(values["reconnect-ms"]),
+    );
+    const flooded = await healthChecks(server.url, seconds);
+    const cpu = cpuSeconds(pid) - cpuBefore;
+    const rssEnd = rssMiB(pid);
+    const opened = await slow.stop();
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const rssRested = rssMiB(pid);
+    const line = (name: string, r: { ok: number; total: number; ms: number[] }) =>
+      `| ${name} | ${r.ok} of ${r.total} | ${percentile(r.ms, 50).toFixed(0)} ms | ${
+        percentile(r.ms, 99).toFixed(0)
+      } ms |`;
+    console.log(
+      [
+        "| health checks | answered 200 | p50 | p99 |",
+        "|---|---|---|---|",
+        line("no slow clients (reference)", quiet),
+        line(`${values.connections} slow clients`, flooded),
+      ].join("\n"),
+    );
+    console.log(
+      `\nslow clients opened ${opened} connections in ${seconds} s; server CPU ${cpu.toFixed(1)} s while they ran; ` +
+        `RSS ${rssBefore.toFixed(0)} MiB before, ${rssEnd.toFixed(0)} MiB at the end, ${
+          rssRested.toFixed(0)
+        } MiB 10 s later`,
+    );
+  } finally {
+    await server.close();
+  }
+}
+
+if (import.meta.main) await main();
