@@ -2,37 +2,44 @@
  * `deno task bench:slow-clients`: what slow clients that hold every connection place do to the
  * other clients of a real `autopgo server` (file store, embedded worker, 127.0.0.1), and to its
  * memory. Side by side in one run: health checks with no slow clients (the reference), then the
- * same checks while `--connections` slow clients (tests/support/slow_clients.ts: half trickle a
- * request head, half a body, one byte or line every `--every-ms`, each reconnecting
- * `--reconnect-ms` after the server closes it) keep the server's places taken, for `--seconds`.
+ * same checks while `--connections` slow clients (tests/support/slow_clients.ts: `--kind bodies`
+ * send a request head and then one body byte every `--every-ms`, `heads` one header line, `mixed`
+ * half of each; each reconnects `--reconnect-ms` after the server closes it) keep the server's
+ * places taken, for `--seconds`.
  * Prints how many checks were answered 200 and their latency, the server's RSS before, at the end
  * and 10 s after, and its CPU while the slow clients ran (core/pipeline/conn_pressure.ts says what
  * the server does about them).
  *
  * Usage: deno task bench:slow-clients [--connections 1100] [--seconds 30] [--every-ms 3000]
- *                                     [--reconnect-ms 0] [--max-connections N]
+ *                                     [--reconnect-ms 0] [--kind bodies|heads|mixed] [--max-connections N]
  *
  * @module
  */
 
 import { benchArgs } from "./cli.ts";
 import { startAutopgoServer } from "../tests/support/autopgo_processes.ts";
-import { slowClients } from "../tests/support/slow_clients.ts";
+import { slowClients, type SlowKind } from "../tests/support/slow_clients.ts";
 import { rssMiB } from "../tests/support/hostile_run.ts";
 import { cpuSeconds } from "./proc_stats.ts";
 import { percentile } from "./ingest_run.ts";
 
-/** One health check a second for `seconds`; statuses (0: no answer within 4 s) and latencies in ms. */
+/**
+ * One health check a second for `seconds`, each on a new connection (as a new client makes; a
+ * kept-alive one would hold its place from before); how many were answered 200 within 4 s, and
+ * the latencies in ms.
+ */
 async function healthChecks(url: string, seconds: number): Promise<{ ok: number; total: number; ms: number[] }> {
   const ms: number[] = [];
   let ok = 0;
   for (let i = 0; i < seconds; i++) {
     const started = performance.now();
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
     try {
-      const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(4_000) });
+      const response = await fetch(`${url}/api/health`, { client, signal: AbortSignal.timeout(4_000) });
       await response.body?.cancel();
       if (response.status === 200) ok++;
     } catch { /* refused or timed out: not ok */ }
+    client.close();
     ms.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
@@ -47,8 +54,13 @@ async function main(): Promise<void> {
       "every-ms": { type: "string", default: "3000" },
       "reconnect-ms": { type: "string", default: "0" },
       "max-connections": { type: "string" },
+      kind: { type: "string", default: "bodies" },
     },
   });
+  if (!["bodies", "heads", "mixed"].includes(values.kind)) {
+    console.error(`bench/slow_clients.ts: --kind must be bodies, heads or mixed, not "${values.kind}"`);
+    Deno.exit(2);
+  }
   const flags = values["max-connections"] ? ["--max-connections", values["max-connections"]] : [];
   const server = await startAutopgoServer(flags);
   try {
@@ -62,6 +74,7 @@ async function main(): Promise<void> {
       Number(values.connections),
       Number(values["every-ms"]),
       Number(values["reconnect-ms"]),
+      values.kind as SlowKind,
     );
     const flooded = await healthChecks(server.url, seconds);
     const cpu = cpuSeconds(pid) - cpuBefore;

@@ -1,7 +1,7 @@
 /**
  * Slow clients for hardening tests and benchmarks: connections to a server that never finish a
- * request (half trickle a request head one header line at a time, half a whole head and then one
- * body byte at a time) and that open a new connection shortly after the server closes one.
+ * request (they trickle a request head one header line at a time, or send a whole head and then
+ * one body byte at a time) and that open a new connection shortly after the server closes one.
  *
  * @module
  */
@@ -18,11 +18,20 @@ export interface SlowClients {
   stop(): Promise<number>;
 }
 
+/** What the slow clients trickle: request heads, request bodies, or half of each. */
+export type SlowKind = "heads" | "bodies" | "mixed";
+
 /**
  * Keeps `count` connections to 127.0.0.1:`port` open, each sending one more slow byte or line
  * every `everyMs`, and replaces one the server closes after `reconnectMs`.
  */
-export function slowClients(port: number, count: number, everyMs: number, reconnectMs = 50): SlowClients {
+export function slowClients(
+  port: number,
+  count: number,
+  everyMs: number,
+  reconnectMs = 50,
+  kind: SlowKind = "mixed",
+): SlowClients {
   let running = true;
   let opened = 0;
   const live = new Set<Deno.Conn>();
@@ -48,7 +57,9 @@ export function slowClients(port: number, count: number, everyMs: number, reconn
       if (running && reconnectMs > 0) await new Promise((resolve) => setTimeout(resolve, reconnectMs));
     }
   };
-  const all = Promise.all(Array.from({ length: count }, (_, i) => one(i % 2 === 0)));
+  const all = Promise.all(
+    Array.from({ length: count }, (_, i) => one(kind === "heads" || (kind === "mixed" && i % 2 === 0))),
+  );
   return {
     get open() {
       return live.size;
