@@ -170,13 +170,15 @@ export function startConnGuard(
       refuse(client).finally(() => refusing--);
     } else closeQuietly(client);
   };
+  /** A free place, or one made by closing a stalling connection. */
+  const findPlace = (now: number) => relays.size < cap || makeRoom(now);
   const admit = (client: Deno.Conn) =>
     relay(client, upstreamPort, options, relays, places, () => room.serve(Date.now()));
   const room: WaitingRoom<Deno.Conn> = new WaitingRoom({
     capacity: waitingRoomFor(cap),
     waitMs: options.headerTimeoutMs,
     checkEveryMs: 100,
-    findPlace: (now) => relays.size < cap || makeRoom(now),
+    findPlace,
     admit,
     expire: turnAway,
   });
@@ -193,7 +195,7 @@ export function startConnGuard(
       }
       // Counted from the accept on: a burst cannot slip past the cap while upstream connects.
       const now = Date.now();
-      if (room.size === 0 && (relays.size < cap || makeRoom(now))) admit(client);
+      if (room.size === 0 && findPlace(now)) admit(client);
       else if (!room.offer(client, now)) turnAway(client);
     }
   })();
@@ -212,10 +214,11 @@ export function startConnGuard(
       const now = Date.now();
       if (now < noStallingBodyUntil) return 0;
       const stalling = [...relays].filter((relay) => relay.activity.stallingBody(now));
-      if (stalling.length === 0) noStallingBodyUntil = now + LOOK_AGAIN_MS;
-      else {log.warn("closing {count} connections whose upload stalls, to free upload memory", {
-          count: stalling.length,
-        });}
+      if (stalling.length === 0) {
+        noStallingBodyUntil = now + LOOK_AGAIN_MS;
+        return 0;
+      }
+      log.warn("closing {count} connections whose upload stalls, to free upload memory", { count: stalling.length });
       stalling.forEach((relay) => relay.close());
       return stalling.length;
     },
