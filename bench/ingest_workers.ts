@@ -146,7 +146,9 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
   return `${options.uploads} uploads (live) or ${options.backlogUploads} (backlog) from 8 concurrent clients to 4 ` +
     `apps, batched, default compaction, one \`autopgo server\` and ${options.workers.join(", ")} \`autopgo worker\` ` +
     `processes (file:// store) with the default \`--local-workers\` (${cores}, the cores): of more worker ` +
-    `processes than that, the others stand by (cmd/worker_standby.ts). "live": the workers, warmed up with ` +
+    `processes than that, the others stand by (cmd/worker_standby.ts), and of those, the ones beyond the first ` +
+    `consume only while events wait longer than \`--local-helper-lag\` (default 2 s; cmd/worker_helpers.ts). ` +
+    `"live": the workers, warmed up with ` +
     `${options.warmup} uploads each to other apps, ` +
     `run while the clients upload; uploads/s from the first POST to the last merge (the server's acceptance and ` +
     `the workers share the machine's ${cores} cores). "backlog": everything is uploaded first with no worker ` +

@@ -36,7 +36,9 @@ import { addWindowOptions, windowConfigOf, type WindowFlags } from "./window_fla
 import { addNoInlineOptions, type NoInlineFlags, noInlineGuardsOf } from "./noinline_flags.ts";
 import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly, startupWait } from "./listen.ts";
 import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
-import { defaultLocalWorkers, localWorkersArg, takeLocalSlot } from "./worker_standby.ts";
+import { defaultLocalWorkers, localWorkersArg, openLocalSlots } from "./worker_standby.ts";
+import { DEFAULT_HELPER_LAG_MS, HelperDemand } from "./worker_helpers.ts";
+import { consumeInTurns } from "./worker_turns.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
@@ -237,6 +239,7 @@ interface WorkerCommandOptions extends WorkerTuningFlags, HttpTimeoutFlags, Deco
   blobStoreUrl?: string;
   maxUploadSize: number;
   localWorkers: number;
+  localHelperLag: number;
   debug?: boolean;
 }
 
@@ -265,6 +268,14 @@ export function workerCommand(): Command {
         "worker processes of this store and subscription consuming at once on this machine; more stand by (0: no limit)",
         "LOCAL_WORKERS",
       ).argParser(localWorkersArg).default(defaultLocalWorkers(), "the number of cores"),
+    )
+    .addOption(
+      envOption(
+        "--local-helper-lag <duration>",
+        "local worker processes beyond the first consume only while events wait longer than this, and stand by " +
+          "again after five times as long without such an event (0: always consume)",
+        "LOCAL_HELPER_LAG",
+      ).argParser(timerDurationArg).default(DEFAULT_HELPER_LAG_MS, "2s"),
     )
     .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
   addWorkerTuningOptions(command);
@@ -328,70 +339,75 @@ export function workerCommand(): Command {
     }
     checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
     const signals = shutdownSignal();
-    const standby = new AbortController();
-    signals.received.then(() => standby.abort());
-    const slot = await takeLocalSlot({
+    const shutdown = new AbortController();
+    signals.received.then(() => {
+      ready = false;
+      shutdown.abort();
+    });
+    const slots = await openLocalSlots({
       localWorkers: opts.localWorkers,
       storeUrl: opts.blobStoreUrl!,
       readerUrl: opts.eventReaderUrl!,
       holder: processName(),
-      signal: standby.signal,
-      standby: async (slots) => {
+    });
+    const deps = {
+      ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics),
+      appLease: appEventsShared(opts.eventReaderUrl!) ? { holder: processName() } : undefined,
+    };
+    let readerOpen = true;
+    let pool: ReturnType<typeof openDecodePool> | undefined;
+    await consumeInTurns({
+      slots,
+      demand: slots === "unlimited" ? undefined : new HelperDemand(slots.dir, opts.localHelperLag),
+      helperLagMs: opts.localHelperLag,
+      received: signals.received,
+      shutdown: shutdown.signal,
+    }, {
+      standBy: async (slots) => {
         // A standby holds no reader: no Kafka partitions, Pub/Sub leases or prefetched messages.
         standingBy = true;
         checks.splice(0, checks.length, ...dependencyChecks(store, writer));
         ready = true;
         log.info(
-          "standing by: every local worker slot of this pipeline is taken (--local-workers {n}, slots in {dir}); " +
-            "taking over when one frees",
+          "standing by: every local worker slot of this pipeline that it may take is held (--local-workers {n}, " +
+            "slots in {dir}; those beyond slot 0 only while events wait over --local-helper-lag); taking over when one frees",
           { n: slots.size, dir: slots.dir },
         );
-        await reader.close().catch(() => {});
+        if (readerOpen) await reader.close().catch(() => {});
+        readerOpen = false;
+      },
+      resume: async () => {
+        if (!readerOpen) {
+          ready = false;
+          reader = await openOrFail(
+            "event reader",
+            opts.eventReaderUrl!,
+            (url) => openEventReader(url, { observe: metrics.bus }),
+          );
+          readerOpen = true;
+          checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
+        }
+        standingBy = false;
+      },
+      consume: (stop, onEventAge) => {
+        pool ??= openDecodePool(opts);
+        return runWorker(reader, { ...deps, jobs: pool }, {
+          concurrency: opts.concurrency,
+          sweepIntervalMs: opts.sweepInterval,
+          sweepGraceMs: opts.sweepGrace,
+          clock: () => new Date(),
+          onReady: () => ready = true,
+          onEventAge,
+        }, stop);
       },
     });
-    if (standingBy && slot) {
-      ready = false;
-      reader = await openOrFail(
-        "event reader",
-        opts.eventReaderUrl!,
-        (url) => openEventReader(url, { observe: metrics.bus }),
-      );
-      checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
-      standingBy = false;
-    }
-    if (slot && slot !== "unlimited") log.info("consuming events in local worker slot {index}", { index: slot.index });
-    /** Stops serving, then closes `first` (the decode pool, the reader) and the writer and store. */
-    const finish = async (...first: { close(): unknown }[]) => {
-      await http.shutdown();
-      signals.dispose();
-      await Promise.allSettled([...first, writer, store].map(async (part) => await part.close()));
-      log.info("stopped");
-    };
-    if (!slot) {
-      log.info("stopping (standby ended by a signal)");
-      return await finish(); // the standby's reader is already closed; it opened no decode pool
-    }
-    const pool = openDecodePool(opts);
-    const deps = {
-      ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics),
-      jobs: pool,
-      appLease: appEventsShared(opts.eventReaderUrl!) ? { holder: processName() } : undefined,
-    };
-    const stop = new AbortController();
-    const running = runWorker(reader, deps, {
-      concurrency: opts.concurrency,
-      sweepIntervalMs: opts.sweepInterval,
-      sweepGraceMs: opts.sweepGrace,
-      clock: () => new Date(),
-      onReady: () => ready = true,
-    }, stop.signal);
-    const signal = await Promise.race([signals.received, running.then(() => "reader closed")]);
-    log.info("stopping ({signal}): finishing in-flight merges", { signal });
     ready = false;
-    stop.abort();
-    await running;
-    if (slot !== "unlimited") slot.release(); // a standby may take over while this process closes
-    await finish(pool, reader);
+    // Stop serving, then close the decode pool and the reader where they are open, then the writer and store.
+    await http.shutdown();
+    signals.dispose();
+    const parts = [...(pool ? [pool] : []), ...(readerOpen ? [reader] : []), writer, store];
+    await Promise.allSettled(parts.map(async (part) => await part.close()));
+    log.info("stopped");
   });
 }
 

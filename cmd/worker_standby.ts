@@ -91,9 +91,21 @@ export function sweepIdleSlotFolders(root: string, except?: string): number {
         file?.close();
       }
     }
-    ignoreErrors(() => Deno.removeSync(dir)); // only when empty
+    removeFolderWithoutSlots(dir);
   }
   return removed;
+}
+
+/**
+ * Removes a slots folder once no slot file is left in it, with the other files its workers share
+ * (the lag mark of worker_helpers.ts). A taker that makes a slot meanwhile keeps the folder: it is
+ * removed only when empty, and a removed mark is made again by the next lagging worker.
+ */
+function removeFolderWithoutSlots(dir: string): void {
+  const names = listOrNothing(dir).map((entry) => entry.name);
+  if (names.some((name) => name.startsWith(SLOT_FILE_PREFIX))) return;
+  for (const name of names) ignoreErrors(() => Deno.removeSync(`${dir}/${name}`));
+  ignoreErrors(() => Deno.removeSync(dir)); // only when empty
 }
 
 function listOrNothing(dir: string): Deno.DirEntry[] {
@@ -135,10 +147,13 @@ export class LocalWorkerSlots {
     this.#holder = holder;
   }
 
-  /** Takes a free slot, or returns undefined when every slot is held. Throws when the folder is unusable. */
-  tryTake(): HeldSlot | undefined {
+  /**
+   * Takes the lowest free slot below `limit` (default: all of them), or returns undefined when
+   * every one is held. Throws when the folder is unusable.
+   */
+  tryTake(limit = this.size): HeldSlot | undefined {
     let stale = 0;
-    for (let index = 0; index < this.size; index++) {
+    for (let index = 0; index < Math.min(limit, this.size); index++) {
       const path = `${this.dir}/${SLOT_FILE_PREFIX}${index}`;
       const file = this.#open(path);
       let outcome: "held" | "busy" | "stale";
@@ -169,7 +184,7 @@ export class LocalWorkerSlots {
           // leaves its file, reused by the next taker); the last one out removes the folder.
           ignoreErrors(() => Deno.removeSync(path));
           file.close(); // closing the only descriptor drops the lock
-          ignoreErrors(() => Deno.removeSync(this.dir));
+          removeFolderWithoutSlots(this.dir);
         },
       };
     }
@@ -207,10 +222,15 @@ function ignoreErrors(fn: () => void): void {
   } catch { /* best effort */ }
 }
 
-/** What {@link waitForLocalSlot} reports while it waits. */
+/** What {@link waitForLocalSlot} reports while it waits, and which slots it may take. */
 export interface StandbyEvents {
-  /** Every slot is held: this process stands by (called once per wait). */
+  /** Every slot it may take is held: this process stands by (called once per wait). */
   standby?(slots: LocalWorkerSlots): void;
+  /**
+   * How many of the slots it may take, asked before each try (default: all): worker_helpers.ts
+   * allows slot 0 only while no worker of the pipeline meets a backlog.
+   */
+  limit?(): number;
 }
 
 /**
@@ -227,7 +247,7 @@ export async function waitForLocalSlot(
   while (!signal.aborted) {
     let slot: HeldSlot | undefined;
     try {
-      slot = slots.tryTake();
+      slot = slots.tryTake(events.limit?.());
     } catch (error) {
       log.warn("cannot use the local worker slots in {dir}, running without them: {error}", {
         dir: slots.dir,
@@ -243,7 +263,7 @@ export async function waitForLocalSlot(
   return undefined;
 }
 
-/** Options of {@link takeLocalSlot}. */
+/** Options of {@link openLocalSlots}. */
 export interface LocalSlotOptions {
   /** `--local-workers`: slots per pipeline and machine (0: no limit). */
   localWorkers: number;
@@ -252,30 +272,38 @@ export interface LocalSlotOptions {
   readerUrl: string;
   /** `host:pid`, written into the taken slot. */
   holder: string;
-  /** Ends a standby (shutdown). */
-  signal: AbortSignal;
-  /** Called once when every slot is held, before standing by (close the event reader here). */
-  standby(slots: LocalWorkerSlots): Promise<void>;
   /** Where the pipelines' slot folders are (default `/dev/shm`, else the temporary folder). */
   slotsRoot?: string;
 }
 
 /**
- * The worker command's slot: `"unlimited"` without a limit (or with an unusable folder), the held
- * slot, or undefined when `signal` ended the standby. The `standby` callback has settled when it
- * returns.
+ * The worker command's slots: `"unlimited"` without a limit, else the pipeline's slots, after
+ * sweeping the folders that stopped workers of other pipelines left behind.
  */
-export async function takeLocalSlot(options: LocalSlotOptions): Promise<HeldSlot | "unlimited" | undefined> {
+export async function openLocalSlots(options: LocalSlotOptions): Promise<LocalWorkerSlots | "unlimited"> {
   if (options.localWorkers === 0) return "unlimited";
   const root = options.slotsRoot ?? slotsRoot();
   const dir = await localSlotsDir(options.storeUrl, options.readerUrl, root);
   const swept = sweepIdleSlotFolders(root, dir);
   if (swept > 0) log.debug("removed {swept} slot files left by stopped workers under {root}", { swept, root });
-  const slots = new LocalWorkerSlots(dir, options.localWorkers, options.holder);
+  return new LocalWorkerSlots(dir, options.localWorkers, options.holder);
+}
+
+/**
+ * The worker command's next slot: `"unlimited"` without slots (or with an unusable folder), a held
+ * slot, or undefined when `signal` ended the standby. `standby` is called when the process has to
+ * wait (close the event reader there) and has settled when this returns; `limit` is as in
+ * {@link StandbyEvents}.
+ */
+export async function takeLocalSlot(
+  slots: LocalWorkerSlots | "unlimited",
+  signal: AbortSignal,
+  standby: (slots: LocalWorkerSlots) => Promise<void>,
+  limit?: () => number,
+): Promise<HeldSlot | "unlimited" | undefined> {
+  if (slots === "unlimited") return "unlimited";
   let standingBy: Promise<void> | undefined;
-  const slot = await waitForLocalSlot(slots, options.signal, {
-    standby: (s) => standingBy = options.standby(s),
-  });
+  const slot = await waitForLocalSlot(slots, signal, { standby: (s) => standingBy = standby(s), limit });
   await standingBy;
   return slot;
 }

@@ -12,6 +12,7 @@ import {
   localSlotsDir,
   localWorkersArg,
   LocalWorkerSlots,
+  openLocalSlots,
   sweepIdleSlotFolders,
   takeLocalSlot,
   waitForLocalSlot,
@@ -124,17 +125,14 @@ Deno.test("takeLocalSlot: a standby's callback has settled when the slot is retu
   await withSlotsDir(async (root) => {
     const options = { localWorkers: 1, storeUrl: "file:///s", readerUrl: "file:///b", holder: "h", slotsRoot: root };
     const signal = new AbortController().signal;
-    const first = await takeLocalSlot({ ...options, signal, standby: () => Promise.reject(new Error("not called")) });
+    const slots = await openLocalSlots(options);
+    const first = await takeLocalSlot(slots, signal, () => Promise.reject(new Error("not called")));
     assert.ok(first && first !== "unlimited");
     const steps: string[] = [];
-    const second = takeLocalSlot({
-      ...options,
-      signal,
-      standby: async () => {
-        steps.push("standby");
-        await new Promise((resolve) => setTimeout(resolve, 1_500)); // outlasts the next try
-        steps.push("reader closed");
-      },
+    const second = takeLocalSlot(slots, signal, async () => {
+      steps.push("standby");
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // outlasts the next try
+      steps.push("reader closed");
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
     first.release();
@@ -148,8 +146,10 @@ Deno.test("takeLocalSlot: a standby's callback has settled when the slot is retu
 
 Deno.test("takeLocalSlot: 0 is no limit; an unusable folder runs without slots; one folder per pipeline", async () => {
   const signal = new AbortController().signal;
-  const base = { storeUrl: "file:///s", readerUrl: "file:///b", holder: "h", signal, standby: () => Promise.resolve() };
-  assert.equal(await takeLocalSlot({ ...base, localWorkers: 0 }), "unlimited");
+  const base = { storeUrl: "file:///s", readerUrl: "file:///b", holder: "h" };
+  const unlimited = await openLocalSlots({ ...base, localWorkers: 0 });
+  assert.equal(unlimited, "unlimited");
+  assert.equal(await takeLocalSlot(unlimited, signal, () => Promise.resolve()), "unlimited");
   const file = await Deno.makeTempFile();
   try {
     const slots = new LocalWorkerSlots(`${file}/slots`, 1, "h"); // below a file: cannot be made
@@ -184,19 +184,18 @@ Deno.test("local slots: a starting worker removes the idle slot files and empty 
     assert.equal(new LocalWorkerSlots(live, 1, "host:4").tryTake(), undefined, "the running worker still holds slot-0");
     held!.release();
     assert.equal(sweepIdleSlotFolders(`${root}/missing`), 0, "a missing root is nothing to sweep");
-    // A worker taking its slot sweeps first.
+    // A worker opening its slots sweeps first.
     await Deno.mkdir(killed);
     await Deno.writeTextFile(`${killed}/slot-0`, "host:1\n");
     const signal = new AbortController().signal;
-    const slot = await takeLocalSlot({
+    const slots = await openLocalSlots({
       storeUrl: "file:///s",
       readerUrl: "file:///b",
       holder: "h",
-      signal,
-      standby: () => Promise.resolve(),
       localWorkers: 1,
       slotsRoot: root,
     });
+    const slot = await takeLocalSlot(slots, signal, () => Promise.resolve());
     assert.equal(typeof slot === "object" && slot.index, 0);
     await assert.rejects(Deno.stat(killed), Deno.errors.NotFound, "swept by the starting worker");
     (slot as { release(): void }).release();

@@ -19,6 +19,7 @@ import {
   download,
   listFiles,
   pprofMergeOracle,
+  RACING,
   startAutopgo,
   upload,
   waitFor,
@@ -64,6 +65,7 @@ Deno.test("worker batches: two workers, duplicated events, a poison upload and a
       ...common,
       ...["--batch-max-uploads", "5", "--sweep-interval", "0", "--sweep-grace", "1h"],
       ...["--event-reader-url", `${bus}?poll=20ms`, "--event-writer-url", `${bus}?duplicate=2`],
+      ...RACING,
     ];
     const workers = await Promise.all([startAutopgo(worker), startAutopgo(worker)]);
     processes.push(...workers);

@@ -17,6 +17,7 @@ import {
   download,
   listFiles,
   pprofMergeOracle,
+  RACING,
   startAutopgo,
   upload,
   waitFor,
@@ -44,6 +45,7 @@ Deno.test("server + two workers on a file:// bus with duplicated events merge ex
       `${bus}?poll=20ms`,
       "--event-writer-url",
       `${bus}?duplicate=2`,
+      ...RACING,
     ];
     const [server, w1, w2] = await Promise.all([
       startAutopgo(["server", ...common, "--event-writer-url", `${bus}?duplicate=2`]),
@@ -111,6 +113,7 @@ Deno.test("two worker processes sweeping the same orphaned uploads race on one f
       "none",
       "--sweep-grace",
       "0s",
+      ...RACING,
       "--blob-store-url",
       fileUrlFromPath(storeDir),
       "--event-reader-url",

@@ -11,7 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { abortableSleep } from "../sleep.ts";
-import type { EventReader, IncomingMessage } from "../events.ts";
+import { decodeEnvelope, type EventReader, type IncomingMessage } from "../events.ts";
 import { AppBusyError } from "./app_lease.ts";
 import { reconcileStaging } from "./reconcile.ts";
 import { ParkedEvents } from "./parked_events.ts";
@@ -32,6 +32,11 @@ export interface WorkerLoopOptions {
   clock: () => Date;
   /** Called once the consumers are running. */
   onReady?: () => void;
+  /**
+   * Called with the age in ms (from its envelope's publication time to `clock`) of each event
+   * received, when that is readable: how long events wait for this worker (cmd/worker_helpers.ts).
+   */
+  onEventAge?: (ageMs: number) => void;
 }
 
 const log = getLogger(["autopgo", "worker"]);
@@ -74,9 +79,20 @@ async function settle(message: IncomingMessage, disposition: Disposition): Promi
   }
 }
 
+/** The age of the event in `body` at `now`, or undefined when its envelope is unreadable (handled as poison later). */
+function eventAgeMs(body: Uint8Array, now: Date): number | undefined {
+  try {
+    const published = Date.parse(decodeEnvelope(body).timestamp);
+    return Number.isNaN(published) ? undefined : now.getTime() - published;
+  } catch {
+    return undefined;
+  }
+}
+
 async function consume(
   reader: EventReader,
   deps: WorkerDeps,
+  options: WorkerLoopOptions,
   slots: HandlerSlots,
   parked: ParkedEvents | undefined,
   signal: AbortSignal,
@@ -92,6 +108,10 @@ async function consume(
       continue;
     }
     if (!message) break;
+    if (options.onEventAge) {
+      const age = eventAgeMs(message.body, options.clock());
+      if (age !== undefined) options.onEventAge(age);
+    }
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
     const received = message;
     const disposition = await slots.run(() => handleEvent(deps, received.body, received.deliveryAttempt));
@@ -156,7 +176,7 @@ export async function runWorker(
       },
     )
     : undefined;
-  const consumers = Array.from({ length: concurrency }, () => consume(reader, deps, slots, parked, signal));
+  const consumers = Array.from({ length: concurrency }, () => consume(reader, deps, options, slots, parked, signal));
   options.onReady?.();
   await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
   await parked?.stop();

@@ -23,6 +23,7 @@ import {
   delay,
   download,
   pprofMergeOracle,
+  RACING,
   startAutopgo,
   upload,
   waitFor,
@@ -106,6 +107,7 @@ export async function runDistributedPipeline(setup: DistributedSetup): Promise<D
     setup.readerUrl,
     "--event-writer-url",
     setup.writerUrl,
+    ...RACING,
     ...(setup.workerArgs ?? []),
   ];
   const processes: AutopgoProcess[] = [];

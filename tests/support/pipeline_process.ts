@@ -12,6 +12,13 @@ import type { Profile } from "../../core/pprof/profile.ts";
 import { goBinary } from "./go.ts";
 import { spawnAutopgo, type SpawnOptions } from "./autopgo_processes.ts";
 
+/**
+ * Worker flags for tests of workers racing each other: every local worker consumes at once,
+ * where by default those beyond the first on a machine help only with a backlog
+ * (cmd/worker_helpers.ts).
+ */
+export const RACING: readonly string[] = ["--local-workers", "0"];
+
 /** A running autopgo process. */
 export interface AutopgoProcess {
   /** `http://127.0.0.1:PORT`. */
