@@ -2,7 +2,7 @@
  * The worker-scaling part of `deno task bench:ingest` (issue 13): 1, 2 and 4 `autopgo worker`
  * processes on the file:// bus and on NATS JetStream, live (the workers run while 8 clients upload)
  * and backlog (everything uploaded first, then cold workers start: a restart after an outage),
- * each configuration `repeat` times in interleaved order (1, 2, 4, 1, 2, 4…) so that load from
+ * each configuration `repeat` times in interleaved order (1, 2, 4, then 2, 4, 1, …) so that load from
  * other work on the machine spreads over all of them; the table shows medians. Besides uploads/s
  * it counts what scaling costs: batch writes of the measured apps, writes that lost a
  * compare-and-swap race to another worker, and CPU per 1,000 uploads. Written into BENCHMARKS.md
@@ -51,7 +51,9 @@ export async function measureWorkerScaling(
   for (let round = 0; round < options.repeat; round++) {
     for (const bus of options.buses) {
       for (const backlog of [false, true]) {
-        for (const workers of options.workers) {
+        // Each round starts one worker count later (1, 2, 4; then 2, 4, 1; …), so no count always runs
+        // first or last in its round: a drift within a round would otherwise favour or burden one count.
+        for (const workers of rotated(options.workers, round)) {
           const config: IngestConfig = {
             uploads: backlog ? options.backlogUploads : options.uploads,
             apps: 4,
@@ -71,6 +73,12 @@ export async function measureWorkerScaling(
     }
   }
   return results;
+}
+
+/** `items` rotated left by `by` places. */
+export function rotated<T>(items: readonly T[], by: number): T[] {
+  const k = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 function median(values: number[]): number {
@@ -154,8 +162,8 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `the workers share the machine's ${cores} cores). "backlog": everything is uploaded first with no worker ` +
     `running, then cold workers start (a restart after an outage); uploads/s from the last worker ready to the ` +
     `last merge, counting the uploads merged after it (start-up is not ingest). Each configuration ran ` +
-    `${options.repeat} times in interleaved rounds (1, 2, 4 workers, then the ` +
-    `next bus or mode); "vs 1 worker" is the median over the rounds of the ratio to the 1-worker run of the same ` +
+    `${options.repeat} times in interleaved rounds (${options.workers.join(", ")} workers, then the ` +
+    `next bus or mode; each round starts one worker count later than the one before); "vs 1 worker" is the median over the rounds of the ratio to the 1-worker run of the same ` +
     `round, which cancels load that drifts between rounds; other columns are medians. Batch ` +
     `writes and lost write races count the measured apps' base writes (from the workers' logs); CPU is user + ` +
     `system time while the uploads were ingested (backlog workers: their whole life, start-up included); ` +

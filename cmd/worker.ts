@@ -1,7 +1,9 @@
 /**
  * `autopgo worker`: consumes `profile.*` events and merges uploads into each app's base
  * profile (core/pipeline/worker.ts), with `/api/health` and `/api/ready` on `--port`
- * (default 8081 as in the original code; its README said 8080).
+ * (default 8081 as in the original code; its README said 8080). With the other worker processes of
+ * its store and subscription on the machine it takes turns at consuming (worker_turns.ts): at
+ * most `--local-workers` consume, the first always, the others only with a backlog.
  *
  * Also exports the pieces `autopgo server` reuses to run the same worker in-process in the
  * embedded default: the tuning flags, their resolution, and shutdown-signal handling.

@@ -34,22 +34,28 @@ async function uploadAndWaitMerged(server: AutopgoProcess, storeDir: string, fil
   );
 }
 
-Deno.test("worker standby: with --local-workers 1 a second worker waits, takes over after kill -9, stops on SIGTERM", async () => {
+/** A file:// store and bus in a new temporary folder, and the worker command on them with `workerFlags`. */
+async function pipelineDirs(workerFlags: string[]) {
   const root = await Deno.makeTempDir({ prefix: "autopgo-standby-" });
   const storeDir = `${root}/store`;
   await Deno.mkdir(storeDir);
   await Deno.mkdir(`${root}/bus`);
   const store = fileUrlFromPath(storeDir), bus = fileUrlFromPath(`${root}/bus`);
   const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", store, "--event-writer-url", bus];
-  const worker = ["worker", ...common, "--event-reader-url", `${bus}?poll=20ms`, "--local-workers", "1"];
-  const processes: AutopgoProcess[] = [];
+  const worker = ["worker", ...common, "--event-reader-url", `${bus}?poll=20ms`, ...workerFlags];
+  return { root, storeDir, store, bus, common, worker, processes: [] as AutopgoProcess[] };
+}
+
+/** Starts each command in turn (so the first worker takes slot 0), recording them in `processes` for the clean-up. */
+async function startInOrder(processes: AutopgoProcess[], ...commands: string[][]): Promise<AutopgoProcess[]> {
+  for (const command of commands) processes.push(await startAutopgo(command));
+  return processes;
+}
+
+Deno.test("worker standby: with --local-workers 1 a second worker waits, takes over after kill -9, stops on SIGTERM", async () => {
+  const { root, storeDir, store, bus, common, worker, processes } = await pipelineDirs(["--local-workers", "1"]);
   try {
-    const server = await startAutopgo(["server", ...common]);
-    processes.push(server);
-    const first = await startAutopgo(worker);
-    processes.push(first);
-    const second = await startAutopgo(worker);
-    processes.push(second);
+    const [server, first, second] = await startInOrder(processes, ["server", ...common], worker, worker);
     await waitFor(
       () => /standing by: .*\(--local-workers 1,/.test(second.logs()),
       30_000,
@@ -88,30 +94,12 @@ Deno.test("worker standby: with --local-workers 1 a second worker waits, takes o
 });
 
 Deno.test("worker helpers: a second local worker stands by while events are fresh, helps while they wait, then steps back", async () => {
-  const root = await Deno.makeTempDir({ prefix: "autopgo-helpers-" });
-  const storeDir = `${root}/store`;
-  await Deno.mkdir(storeDir);
-  await Deno.mkdir(`${root}/bus`);
-  const store = fileUrlFromPath(storeDir), bus = fileUrlFromPath(`${root}/bus`);
-  const common = ["--port", "0", "--host", "127.0.0.1", "--blob-store-url", store, "--event-writer-url", bus];
-  const worker = [
-    "worker",
-    ...common,
-    "--event-reader-url",
-    `${bus}?poll=20ms`,
-    "--local-workers",
-    "2",
-    "--local-helper-lag",
-    "300ms", // helpers step back after 1.5 s without a late event
-  ];
-  const processes: AutopgoProcess[] = [];
+  // Helpers step back after 1.5 s without a late event.
+  const { root, storeDir, store, bus, common, worker, processes } = await pipelineDirs([
+    ...["--local-workers", "2", "--local-helper-lag", "300ms"],
+  ]);
   try {
-    const server = await startAutopgo(["server", ...common]);
-    processes.push(server);
-    const first = await startAutopgo(worker);
-    processes.push(first);
-    const second = await startAutopgo(worker);
-    processes.push(second);
+    const [server, first, second] = await startInOrder(processes, ["server", ...common], worker, worker);
     await waitFor(() => /standing by/.test(second.logs()), 30_000, "the second worker standing by");
     assert.match(first.logs(), /consuming events in local worker slot 0/);
     const { cpu, cpuLabelled } = committedProfiles();
