@@ -25,7 +25,10 @@ export interface WorkerScalingOptions {
   workers: number[];
   /** Runs per configuration. */
   repeat: number;
-  /** Warm-up uploads per worker before a live run. */
+  /**
+   * Warm-up uploads per worker of the largest worker count before a live run: every run gets the
+   * same total (so the server and a lone consuming worker are as warm with 1 worker as with 4).
+   */
   warmup: number;
   /** Bus names to run: `file`, `nats`. */
   buses: string[];
@@ -62,7 +65,7 @@ export async function measureWorkerScaling(
             workers,
             lone: 0,
             backlog,
-            warmup: options.warmup,
+            warmup: warmupPerWorker(options, workers),
             workerNice: options.workerNice,
           };
           console.log(`round ${round + 1}/${options.repeat}`);
@@ -73,6 +76,11 @@ export async function measureWorkerScaling(
     }
   }
   return results;
+}
+
+/** Warm-up uploads per worker of a `workers` run, so that every run's total is the same. */
+export function warmupPerWorker(options: WorkerScalingOptions, workers: number): number {
+  return Math.ceil(options.warmup * Math.max(...options.workers) / workers);
 }
 
 /** `items` rotated left by `by` places. */
@@ -157,7 +165,7 @@ export function workersIntro(options: WorkerScalingOptions, cores: number): stri
     `processes than that, the others stand by (cmd/worker_standby.ts), and of those, the ones beyond the first ` +
     `consume only while events wait longer than \`--local-helper-lag\` (default 2 s; cmd/worker_helpers.ts). ` +
     `"live": the workers, warmed up with ` +
-    `${options.warmup} uploads each to other apps, ` +
+    `${options.warmup * Math.max(...options.workers)} uploads to other apps (the same for every worker count), ` +
     `run while the clients upload; uploads/s from the first POST to the last merge (the server's acceptance and ` +
     `the workers share the machine's ${cores} cores). "backlog": everything is uploaded first with no worker ` +
     `running, then cold workers start (a restart after an outage); uploads/s from the last worker ready to the ` +

@@ -19,10 +19,11 @@ Deno.test("rotated: left by places, wrapping around", () => {
 Deno.test("worker scaling: each round runs every configuration, starting one worker count later", async () => {
   const runs: string[] = [];
   await measureWorkerScaling(
-    { uploads: 10, backlogUploads: 20, workers: [1, 2, 4], repeat: 3, warmup: 0, buses: ["file"] },
+    { uploads: 10, backlogUploads: 20, workers: [1, 2, 4], repeat: 3, warmup: 10, buses: ["file"] },
     [],
     (_make, config: IngestConfig) => {
       runs.push(`${config.backlog ? "backlog" : "live"} ${config.workers} ${config.uploads}`);
+      if (!config.backlog) assert.equal(config.workers * config.warmup!, 40, "the same warm-up for every count");
       return Promise.resolve(undefined as IngestResult | undefined);
     },
   );
