@@ -11,7 +11,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { abortableSleep } from "../sleep.ts";
-import { decodeEnvelope, type EventReader, type IncomingMessage } from "../events.ts";
+import type { EventReader, IncomingMessage } from "../events.ts";
+import { EventAges } from "./event_ages.ts";
 import { AppBusyError } from "./app_lease.ts";
 import { reconcileStaging } from "./reconcile.ts";
 import { ParkedEvents } from "./parked_events.ts";
@@ -33,8 +34,8 @@ export interface WorkerLoopOptions {
   /** Called once the consumers are running. */
   onReady?: () => void;
   /**
-   * Called with the age in ms (from its envelope's publication time to `clock`) of each event
-   * received, when that is readable: how long events wait for this worker (cmd/worker_helpers.ts).
+   * Called with how long events wait for this worker, in ms (event_ages.ts): each event's age when
+   * received, and the oldest in hand's while every handler is busy (cmd/worker_helpers.ts).
    */
   onEventAge?: (ageMs: number) => void;
 }
@@ -52,6 +53,11 @@ export class HandlerSlots {
   /** `size` slots (at least 1). */
   constructor(size: number) {
     this.#free = Math.max(1, size);
+  }
+
+  /** True while every slot is taken. */
+  get full(): boolean {
+    return this.#free === 0;
   }
 
   /** Runs `fn` once a slot is free (in the order of the calls), holding the slot until it settles. */
@@ -79,20 +85,10 @@ async function settle(message: IncomingMessage, disposition: Disposition): Promi
   }
 }
 
-/** The age of the event in `body` at `now`, or undefined when its envelope is unreadable (handled as poison later). */
-function eventAgeMs(body: Uint8Array, now: Date): number | undefined {
-  try {
-    const published = Date.parse(decodeEnvelope(body).timestamp);
-    return Number.isNaN(published) ? undefined : now.getTime() - published;
-  } catch {
-    return undefined;
-  }
-}
-
 async function consume(
   reader: EventReader,
   deps: WorkerDeps,
-  options: WorkerLoopOptions,
+  ages: EventAges | undefined,
   slots: HandlerSlots,
   parked: ParkedEvents | undefined,
   signal: AbortSignal,
@@ -108,13 +104,11 @@ async function consume(
       continue;
     }
     if (!message) break;
-    if (options.onEventAge) {
-      const age = eventAgeMs(message.body, options.clock());
-      if (age !== undefined) options.onEventAge(age);
-    }
+    const inHand = ages?.received(message.body);
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
     const received = message;
     const disposition = await slots.run(() => handleEvent(deps, received.body, received.deliveryAttempt));
+    ages?.done(inHand);
     if (disposition.action === "nack" && disposition.busy) {
       const kept = parked?.park(message, disposition) ?? false;
       deps.metrics?.busyAppEvent(kept ? "kept" : "handed_back");
@@ -176,8 +170,13 @@ export async function runWorker(
       },
     )
     : undefined;
-  const consumers = Array.from({ length: concurrency }, () => consume(reader, deps, options, slots, parked, signal));
+  const ages = options.onEventAge ? new EventAges(options.onEventAge, options.clock, () => slots.full) : undefined;
+  const consumers = Array.from({ length: concurrency }, () => consume(reader, deps, ages, slots, parked, signal));
   options.onReady?.();
-  await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
+  try {
+    await Promise.all([...consumers, sweepLoop(deps, options, signal)]);
+  } finally {
+    ages?.stop();
+  }
   await parked?.stop();
 }
