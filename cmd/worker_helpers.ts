@@ -13,7 +13,9 @@
  * How: every consuming worker reports the age of each event it receives (time since the event's
  * publication, from its envelope). An event older than `--local-helper-lag` (default 2 s) touches
  * a mark file in the slots' folder, at most twice a second. A standby may take a helper slot while
- * the mark is younger than {@link CALM_FACTOR} times the lag; a helper steps back (closes its
+ * the mark is younger than {@link CALM_FACTOR} times the lag and the machine has CPU to spare
+ * (idle_cpu.ts: at least a quarter of a core idle over the last second; where the server shares
+ * the cores and keeps them busy, a helper would only slow it down); a helper steps back (closes its
  * event reader and stands by) once it is older, and moves to slot 0 when that one frees, so the
  * pipeline never lacks a consuming worker. `--local-helper-lag 0` makes every slot consume always,
  * as before this module. Clocks: the age compares the publisher's clock with this machine's, so a
@@ -25,12 +27,15 @@
 
 import { getLogger } from "@logtape/logtape";
 import { abortableSleep } from "../core/sleep.ts";
+import { IdleCpu } from "./idle_cpu.ts";
 import { type HeldSlot, type LocalWorkerSlots, STANDBY_POLL_MS } from "./worker_standby.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 
 /** Default of `--local-helper-lag`: events waiting longer than this call helpers in. */
 export const DEFAULT_HELPER_LAG_MS = 2_000;
+/** A standby joins as a helper only while at least this much of the machine's CPU is idle, in cores. */
+export const HELPER_MIN_IDLE_CORES = 0.25;
 /** Helpers step back after this many times the lag without a lagging event. */
 export const CALM_FACTOR = 5;
 /** The mark is touched at most this often by one process. */
@@ -43,13 +48,18 @@ export class HelperDemand {
   readonly #mark: string;
   readonly #lagMs: number;
   readonly #clock: () => number;
+  readonly #idle: IdleCpu;
   #markedAt = -Infinity;
 
-  /** Demand in the slots folder `dir`; `lagMs` 0 wants helpers always. `clock` in ms (injected in tests). */
-  constructor(dir: string, lagMs: number, clock: () => number = Date.now) {
+  /**
+   * Demand in the slots folder `dir`; `lagMs` 0 wants helpers always. `clock` in ms and the
+   * machine's idle CPU are injected in tests.
+   */
+  constructor(dir: string, lagMs: number, clock: () => number = Date.now, idle = new IdleCpu()) {
     this.#mark = `${dir}/${LAG_MARK}`;
     this.#lagMs = lagMs;
     this.#clock = clock;
+    this.#idle = idle;
   }
 
   /** Takes a received event's age in ms: over the lag, marks the demand (at most every 500 ms). */
@@ -82,9 +92,17 @@ export class HelperDemand {
     }
   }
 
-  /** How many slots a waiting process may take: all of `slots` while helpers are wanted, else slot 0. */
+  /**
+   * How many slots a waiting process may take: all of `slots` while helpers are wanted and the
+   * machine has CPU to spare for one (at least {@link HELPER_MIN_IDLE_CORES} idle over the last
+   * second, or unknown), else slot 0. With lag 0, all of them always.
+   */
   limitFor(slots: LocalWorkerSlots): () => number {
-    return () => this.wanted() ? slots.size : 1;
+    return () => {
+      if (this.#lagMs === 0) return slots.size;
+      const idle = this.#idle.cores(); // sampled on every poll, so its window stays current
+      return this.wanted() && (idle === undefined || idle >= HELPER_MIN_IDLE_CORES) ? slots.size : 1;
+    };
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Tests of local helpers on demand (worker_helpers.ts): only events older than the lag mark the
  * demand, and at most twice a second; helpers are wanted for five times the lag after the last
- * mark (always with lag 0) and may take every slot only then; a helper's turn ends calm when the
+ * mark (always with lag 0) and may take every slot only then, and only with idle CPU to spare; a helper's turn ends calm when the
  * demand ends, or makes it the primary when slot 0 frees; the last slot holder out removes the
  * mark with the folder.
  *
@@ -9,7 +9,13 @@
  */
 
 import assert from "node:assert/strict";
-import { CALM_FACTOR, HelperDemand, LAG_MARK, watchHelperTurn } from "./worker_helpers.ts";
+import { IdleCpu } from "./idle_cpu.ts";
+import { CALM_FACTOR, HELPER_MIN_IDLE_CORES, HelperDemand, LAG_MARK, watchHelperTurn } from "./worker_helpers.ts";
+
+/** An {@link IdleCpu} that reports `cores()` of the given value. */
+function idleOf(value: () => number | undefined): IdleCpu {
+  return Object.assign(new IdleCpu(() => undefined), { cores: value });
+}
 import { LocalWorkerSlots } from "./worker_standby.ts";
 
 async function withSlotsDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -25,8 +31,9 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
   await withSlotsDir(async (dir) => {
     await Deno.mkdir(dir);
     let now = 1_700_000_000_000;
-    const demand = new HelperDemand(dir, 2_000, () => now);
-    const other = new HelperDemand(dir, 2_000, () => now); // another process of the same pipeline
+    let idle: number | undefined = 1;
+    const demand = new HelperDemand(dir, 2_000, () => now, idleOf(() => idle));
+    const other = new HelperDemand(dir, 2_000, () => now, idleOf(() => idle)); // another process of the pipeline
     const slots = new LocalWorkerSlots(dir, 3, "h");
     assert.equal(demand.wanted(), false, "no mark yet");
     assert.equal(demand.limitFor(slots)(), 1, "only slot 0 without demand");
@@ -36,6 +43,10 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
     demand.observe(2_001);
     assert.equal(other.wanted(), true, "the mark is shared through the folder");
     assert.equal(other.limitFor(slots)(), 3);
+    idle = HELPER_MIN_IDLE_CORES - 0.01;
+    assert.equal(other.limitFor(slots)(), 1, "no CPU to spare: a helper would only slow the others down");
+    idle = undefined;
+    assert.equal(other.limitFor(slots)(), 3, "idle CPU unknown: helpers may join");
     now += 2_000 * CALM_FACTOR - 1;
     assert.equal(other.wanted(), true);
     now += 1;
@@ -46,8 +57,9 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
     demand.observe(60_000); // within 500 ms of the last mark of this process: not written
     assert.equal((await Deno.stat(`${dir}/${LAG_MARK}`)).mtime!.getTime(), now - 400);
     assert.ok(now - 400 > marked);
-    const always = new HelperDemand(`${dir}/missing`, 0, () => now);
+    const always = new HelperDemand(`${dir}/missing`, 0, () => now, idleOf(() => 0));
     assert.equal(always.wanted(), true, "lag 0: helpers always consume");
+    assert.equal(always.limitFor(slots)(), 3, "whatever the idle CPU");
     always.observe(1e9); // and nothing is marked
     await assert.rejects(Deno.stat(`${dir}/missing`), Deno.errors.NotFound);
   });
@@ -56,7 +68,7 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
 Deno.test("helper turn: ends calm when the demand ends; becomes the primary when slot 0 frees", async () => {
   await withSlotsDir(async (dir) => {
     let now = Date.now();
-    const demand = new HelperDemand(dir, 100, () => now);
+    const demand = new HelperDemand(dir, 100, () => now, idleOf(() => 1));
     const slots = new LocalWorkerSlots(dir, 2, "h");
     const primary = slots.tryTake()!;
     demand.observe(500);
