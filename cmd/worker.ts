@@ -361,7 +361,6 @@ export function workerCommand(): Command {
     await consumeInTurns({
       slots,
       demand: slots === "unlimited" ? undefined : new HelperDemand(slots.dir, opts.localHelperLag),
-      helperLagMs: opts.localHelperLag,
       received: signals.received,
       shutdown: shutdown.signal,
     }, {

@@ -45,8 +45,9 @@ export const LAG_MARK = "lag";
 
 /** The pipeline's demand for helpers, shared through a mark file in the slots' folder (module doc). */
 export class HelperDemand {
+  /** `--local-helper-lag` in ms: events waiting longer call helpers in (0: helpers always consume). */
+  readonly lagMs: number;
   readonly #mark: string;
-  readonly #lagMs: number;
   readonly #clock: () => number;
   readonly #idle: IdleCpu;
   #markedAt = -Infinity;
@@ -57,14 +58,14 @@ export class HelperDemand {
    */
   constructor(dir: string, lagMs: number, clock: () => number = Date.now, idle = new IdleCpu()) {
     this.#mark = `${dir}/${LAG_MARK}`;
-    this.#lagMs = lagMs;
+    this.lagMs = lagMs;
     this.#clock = clock;
     this.#idle = idle;
   }
 
   /** Takes a received event's age in ms: over the lag, marks the demand (at most every 500 ms). */
   observe = (ageMs: number): void => {
-    if (this.#lagMs === 0 || ageMs <= this.#lagMs) return;
+    if (this.lagMs === 0 || ageMs <= this.lagMs) return;
     const now = this.#clock();
     if (now - this.#markedAt < MARK_EVERY_MS) return;
     this.#markedAt = now;
@@ -83,10 +84,10 @@ export class HelperDemand {
 
   /** True while helpers are wanted: a lagging event was marked within the calm period (always with lag 0). */
   wanted(): boolean {
-    if (this.#lagMs === 0) return true;
+    if (this.lagMs === 0) return true;
     try {
       const marked = Deno.statSync(this.#mark).mtime?.getTime();
-      return marked !== undefined && this.#clock() - marked < this.#lagMs * CALM_FACTOR;
+      return marked !== undefined && this.#clock() - marked < this.lagMs * CALM_FACTOR;
     } catch {
       return false; // no mark: no lag seen since the folder was made
     }
@@ -99,7 +100,7 @@ export class HelperDemand {
    */
   limitFor(slots: LocalWorkerSlots): () => number {
     return () => {
-      if (this.#lagMs === 0) return slots.size;
+      if (this.lagMs === 0) return slots.size;
       const idle = this.#idle.cores(); // sampled on every poll, so its window stays current
       return this.wanted() && (idle === undefined || idle >= HELPER_MIN_IDLE_CORES) ? slots.size : 1;
     };

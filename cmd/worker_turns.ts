@@ -33,8 +33,6 @@ export interface TurnOptions {
   slots: LocalWorkerSlots | "unlimited";
   /** The demand for helpers (absent with unlimited slots). */
   demand?: HelperDemand;
-  /** `--local-helper-lag` in ms (for the logs). */
-  helperLagMs: number;
   /** Resolves with the signal's name on SIGINT or SIGTERM. */
   received: Promise<string>;
   /** Aborted with `received`: ends a standby. */
@@ -58,7 +56,7 @@ export async function consumeInTurns(options: TurnOptions, hooks: TurnHooks): Pr
         slot.index === 0
           ? "consuming events in local worker slot {index}"
           : "consuming events in local worker slot {index} (helping: events waited over {lag} ms)",
-        { index: slot.index, lag: options.helperLagMs },
+        { index: slot.index, lag: demand?.lagMs },
       );
     }
     const stop = new AbortController();
@@ -78,8 +76,8 @@ export async function consumeInTurns(options: TurnOptions, hooks: TurnHooks): Pr
     }
     if (ended === "calm") {
       log.info("stepping back: no event waited over {lag} ms for {calm} ms", {
-        lag: options.helperLagMs,
-        calm: options.helperLagMs * CALM_FACTOR,
+        lag: demand?.lagMs,
+        calm: (demand?.lagMs ?? 0) * CALM_FACTOR, // a turn ends calm only with a demand
       });
     } else log.info("stopping ({signal}): finishing in-flight merges", { signal: ended });
     stop.abort();
