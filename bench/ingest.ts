@@ -144,6 +144,7 @@ async function main(): Promise<void> {
       "backlog-uploads": { type: "string" },
       workers: { type: "string", default: "1,2,4" },
       buses: { type: "string", default: "file,nats" },
+      modes: { type: "string", default: "live,backlog" },
       repeat: { type: "string", default: "1" },
       "worker-nice": { type: "string" },
     },
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
       repeat: Number(values.repeat),
       warmup,
       buses: values.buses.split(","),
+      modes: values.modes.split(","),
       workerNice: values["worker-nice"] === undefined ? undefined : Number(values["worker-nice"]),
     };
     const results = await measureWorkerScaling(options, bodies, run);

@@ -32,6 +32,8 @@ export interface WorkerScalingOptions {
   warmup: number;
   /** Bus names to run: `file`, `nats`. */
   buses: string[];
+  /** Modes to run: `live`, `backlog` (default both). */
+  modes?: string[];
   /** Runs the workers under `nice -n N` (undefined: at the server's priority). */
   workerNice?: number;
 }
@@ -53,7 +55,7 @@ export async function measureWorkerScaling(
   const results: IngestResult[] = [];
   for (let round = 0; round < options.repeat; round++) {
     for (const bus of options.buses) {
-      for (const backlog of [false, true]) {
+      for (const backlog of modesToRun(options.modes)) {
         // Each round starts one worker count later (1, 2, 4; then 2, 4, 1; …), so no count always runs
         // first or last in its round: a drift within a round would otherwise favour or burden one count.
         for (const workers of rotated(options.workers, round)) {
@@ -76,6 +78,13 @@ export async function measureWorkerScaling(
     }
   }
   return results;
+}
+
+/** The `backlog` flags of the modes named (`live`, `backlog`; default both), in that order. */
+export function modesToRun(modes: readonly string[] = ["live", "backlog"]): boolean[] {
+  const unknown = modes.filter((m) => m !== "live" && m !== "backlog");
+  if (unknown.length) throw new Error(`unknown worker benchmark mode ${unknown.join(", ")}: use live, backlog`);
+  return [false, true].filter((backlog) => modes.includes(backlog ? "backlog" : "live"));
 }
 
 /** Warm-up uploads per worker of a `workers` run, so that every run's total is the same. */

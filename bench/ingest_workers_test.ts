@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { IngestConfig, IngestResult } from "./ingest_run.ts";
-import { measureWorkerScaling, rotated } from "./ingest_workers.ts";
+import { measureWorkerScaling, modesToRun, rotated } from "./ingest_workers.ts";
 
 Deno.test("rotated: left by places, wrapping around", () => {
   assert.deepEqual(rotated([1, 2, 4], 0), [1, 2, 4]);
@@ -32,4 +32,11 @@ Deno.test("worker scaling: each round runs every configuration, starting one wor
     ...["live 2 10", "live 4 10", "live 1 10", "backlog 2 20", "backlog 4 20", "backlog 1 20"],
     ...["live 4 10", "live 1 10", "live 2 10", "backlog 4 20", "backlog 1 20", "backlog 2 20"],
   ]);
+});
+
+Deno.test("worker scaling: --modes picks live, backlog or both, and refuses anything else", () => {
+  assert.deepEqual(modesToRun(), [false, true]);
+  assert.deepEqual(modesToRun(["backlog"]), [true]);
+  assert.deepEqual(modesToRun(["backlog", "live"]), [false, true]);
+  assert.throws(() => modesToRun(["live", "stress"]), /unknown worker benchmark mode stress/);
 });
