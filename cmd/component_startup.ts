@@ -15,6 +15,7 @@ import { redactUrl } from "../core/registry.ts";
 import { originsOnly, publicMessage } from "../core/public_error.ts";
 import { CliError } from "./cli_error.ts";
 import { reportStartupWait } from "./listen.ts";
+import { abortable, abortableSleep } from "../core/sleep.ts";
 
 const log = getLogger(["autopgo", "startup"]);
 
@@ -26,18 +27,27 @@ const STARTUP_CHECK_MS = 30_000;
  * it: a missing bucket, topic or subscription, bad credentials or a bad URL stop start-up. A
  * transient failure (`unavailable`: the service is down or throttling) only logs a warning, so
  * a component may start before its store or broker; `/api/ready` answers 503 until it is up.
+ * `signal` (a shutdown) ends the waiting: the promise rejects with its reason, and a resource
+ * whose opening was under way is closed once it arrives.
  */
 export async function openOrFail<T extends { check(signal?: AbortSignal): Promise<void>; close?(): Promise<void> }>(
   what: string,
   url: string,
   open: (url: string) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   let resource: T;
   for (let attempt = 1;; attempt++) {
+    signal?.throwIfAborted();
+    const opening = open(url);
     try {
-      resource = await open(url);
+      resource = await abortable(opening, signal);
       break;
     } catch (error) {
+      if (signal?.aborted) {
+        opening.then((late) => late.close?.(), () => {}).catch(() => {});
+        throw signal.reason;
+      }
       // A broker that is down (refused, reset, timed out) is waited for; anything else is final.
       const transient = (error as { kind?: string }).kind === "unavailable" ||
         kindFromNetworkError(error) !== undefined;
@@ -50,24 +60,32 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
         seconds: delayMs / 1000,
         error: oneLine(error),
       });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (signal) await abortableSleep(delayMs, signal);
+      else await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
   reportStartupWait(`checking ${what} ${publicUrl(url)}`);
   const timeout = AbortSignal.timeout(STARTUP_CHECK_MS);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      resource.check(timeout),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(Object.assign(new Error(`no answer within ${STARTUP_CHECK_MS / 1000}s`), { kind: "unavailable" })),
-          STARTUP_CHECK_MS,
-        );
-      }),
-    ]);
+    await abortable(
+      Promise.race([
+        resource.check(signal ? AbortSignal.any([timeout, signal]) : timeout),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(Object.assign(new Error(`no answer within ${STARTUP_CHECK_MS / 1000}s`), { kind: "unavailable" })),
+            STARTUP_CHECK_MS,
+          );
+        }),
+      ]),
+      signal,
+    );
   } catch (error) {
+    if (signal?.aborted) {
+      await resource.close?.().catch(() => {});
+      throw signal.reason;
+    }
     if ((error as { kind?: string }).kind === "unavailable" || timeout.aborted) {
       log.warn("{what} {url} is not reachable yet: {error}", { what, url: redactUrl(url), error: oneLine(error) });
     } else {

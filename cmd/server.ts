@@ -48,7 +48,7 @@ import {
   logNoInlineGuards,
   workerDeps,
   type WorkerTuningFlags,
-} from "./worker.ts";
+} from "./worker_tuning.ts";
 
 const log = getLogger(["autopgo", "server"]);
 

@@ -14,7 +14,8 @@
  * publication, from its envelope). An event older than `--local-helper-lag` (default 2 s) touches
  * a mark file in the slots' folder, at most twice a second. A standby may take a helper slot while
  * the mark is younger than {@link CALM_FACTOR} times the lag and the machine has CPU to spare
- * (idle_cpu.ts: at least a quarter of a core idle over the last second; where the server shares
+ * (idle_cpu.ts: by default at least a quarter of a core idle over the last second,
+ * `--local-helper-idle-cpu`; where the server shares
  * the cores and keeps them busy, a helper would only slow it down); a helper steps back (closes its
  * event reader and stands by) once it is older, and moves to slot 0 when that one frees, so the
  * pipeline never lacks a consuming worker. `--local-helper-lag 0` makes every slot consume always,
@@ -34,7 +35,10 @@ const log = getLogger(["autopgo", "worker"]);
 
 /** Default of `--local-helper-lag`: events waiting longer than this call helpers in. */
 export const DEFAULT_HELPER_LAG_MS = 2_000;
-/** A standby joins as a helper only while at least this much of the machine's CPU is idle, in cores. */
+/**
+ * Default of `--local-helper-idle-cpu`: a standby joins as a helper only while at least this much of
+ * the machine's CPU is idle, in cores.
+ */
 export const HELPER_MIN_IDLE_CORES = 0.25;
 /** Helpers step back after this many times the lag without a lagging event. */
 export const CALM_FACTOR = 5;
@@ -50,17 +54,16 @@ export class HelperDemand {
   readonly #mark: string;
   readonly #clock: () => number;
   readonly #idle: IdleCpu;
+  readonly #minIdleCores: number;
   #markedAt = -Infinity;
 
-  /**
-   * Demand in the slots folder `dir`; `lagMs` 0 wants helpers always. `clock` in ms and the
-   * machine's idle CPU are injected in tests.
-   */
-  constructor(dir: string, lagMs: number, clock: () => number = Date.now, idle = new IdleCpu()) {
+  /** Demand in the slots folder `dir`; `lagMs` 0 wants helpers always. */
+  constructor(dir: string, lagMs: number, options: HelperDemandOptions = {}) {
     this.#mark = `${dir}/${LAG_MARK}`;
     this.lagMs = lagMs;
-    this.#clock = clock;
-    this.#idle = idle;
+    this.#clock = options.clock ?? Date.now;
+    this.#idle = options.idle ?? new IdleCpu();
+    this.#minIdleCores = options.minIdleCores ?? HELPER_MIN_IDLE_CORES;
   }
 
   /** Takes a received event's age in ms: over the lag, marks the demand (at most every 500 ms). */
@@ -95,16 +98,26 @@ export class HelperDemand {
 
   /**
    * How many slots a waiting process may take: all of `slots` while helpers are wanted and the
-   * machine has CPU to spare for one (at least {@link HELPER_MIN_IDLE_CORES} idle over the last
-   * second, or unknown), else slot 0. With lag 0, all of them always.
+   * machine has CPU to spare for one (at least the minimum of idle cores over the last second, or
+   * unknown), else slot 0. With lag 0, all of them always.
    */
   limitFor(slots: LocalWorkerSlots): () => number {
     return () => {
       if (this.lagMs === 0) return slots.size;
       const idle = this.#idle.cores(); // sampled on every poll, so its window stays current
-      return this.wanted() && (idle === undefined || idle >= HELPER_MIN_IDLE_CORES) ? slots.size : 1;
+      return this.wanted() && (idle === undefined || idle >= this.#minIdleCores) ? slots.size : 1;
     };
   }
+}
+
+/** Options of {@link HelperDemand}. */
+export interface HelperDemandOptions {
+  /** `--local-helper-idle-cpu`: idle cores a helper needs to join (default {@link HELPER_MIN_IDLE_CORES}; 0: any). */
+  minIdleCores?: number;
+  /** Time source in ms (tests). */
+  clock?: () => number;
+  /** The machine's idle CPU (tests). */
+  idle?: IdleCpu;
 }
 
 /** How a helper's turn ended (see {@link watchHelperTurn}). */

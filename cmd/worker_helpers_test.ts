@@ -32,8 +32,8 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
     await Deno.mkdir(dir);
     let now = 1_700_000_000_000;
     let idle: number | undefined = 1;
-    const demand = new HelperDemand(dir, 2_000, () => now, idleOf(() => idle));
-    const other = new HelperDemand(dir, 2_000, () => now, idleOf(() => idle)); // another process of the pipeline
+    const demand = new HelperDemand(dir, 2_000, { clock: () => now, idle: idleOf(() => idle) });
+    const other = new HelperDemand(dir, 2_000, { clock: () => now, idle: idleOf(() => idle) }); // another process of the pipeline
     const slots = new LocalWorkerSlots(dir, 3, "h");
     assert.equal(demand.wanted(), false, "no mark yet");
     assert.equal(demand.limitFor(slots)(), 1, "only slot 0 without demand");
@@ -47,6 +47,12 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
     assert.equal(other.limitFor(slots)(), 1, "no CPU to spare: a helper would only slow the others down");
     idle = undefined;
     assert.equal(other.limitFor(slots)(), 3, "idle CPU unknown: helpers may join");
+    idle = 0;
+    const anyLoad = new HelperDemand(dir, 2_000, { clock: () => now, idle: idleOf(() => idle), minIdleCores: 0 });
+    assert.equal(anyLoad.limitFor(slots)(), 3, "--local-helper-idle-cpu 0: helpers join whatever the load");
+    idle = 1.5;
+    const picky = new HelperDemand(dir, 2_000, { clock: () => now, idle: idleOf(() => idle), minIdleCores: 2 });
+    assert.equal(picky.limitFor(slots)(), 1, "--local-helper-idle-cpu 2: one and a half idle cores are not enough");
     now += 2_000 * CALM_FACTOR - 1;
     assert.equal(other.wanted(), true);
     now += 1;
@@ -57,7 +63,7 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
     demand.observe(60_000); // within 500 ms of the last mark of this process: not written
     assert.equal((await Deno.stat(`${dir}/${LAG_MARK}`)).mtime!.getTime(), now - 400);
     assert.ok(now - 400 > marked);
-    const always = new HelperDemand(`${dir}/missing`, 0, () => now, idleOf(() => 0));
+    const always = new HelperDemand(`${dir}/missing`, 0, { clock: () => now, idle: idleOf(() => 0) });
     assert.equal(always.wanted(), true, "lag 0: helpers always consume");
     assert.equal(always.limitFor(slots)(), 3, "whatever the idle CPU");
     always.observe(1e9); // and nothing is marked
@@ -68,7 +74,7 @@ Deno.test("helper demand: marked by events older than the lag, wanted for five t
 Deno.test("helper turn: ends calm when the demand ends; becomes the primary when slot 0 frees", async () => {
   await withSlotsDir(async (dir) => {
     let now = Date.now();
-    const demand = new HelperDemand(dir, 100, () => now, idleOf(() => 1));
+    const demand = new HelperDemand(dir, 100, { clock: () => now, idle: idleOf(() => 1) });
     const slots = new LocalWorkerSlots(dir, 2, "h");
     const primary = slots.tryTake()!;
     demand.observe(500);

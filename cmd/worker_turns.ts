@@ -18,8 +18,11 @@ const log = getLogger(["autopgo", "worker"]);
 export interface TurnHooks {
   /** Every slot this process may take is held: close the event reader and report standing by. */
   standBy(slots: LocalWorkerSlots): Promise<void>;
-  /** A turn starts: open the event reader again if standing by closed it, and report consuming. */
-  resume(): Promise<void>;
+  /**
+   * A turn starts: open the event reader again if standing by closed it, and report consuming;
+   * false when a signal ended the wait for a bus that is down.
+   */
+  resume(): Promise<boolean>;
   /**
    * Consumes events until `stop` aborts (then resolves once in-flight events are settled) or the
    * bus closes; reports each event's age to `onEventAge`.
@@ -50,7 +53,11 @@ export async function consumeInTurns(options: TurnOptions, hooks: TurnHooks): Pr
       return;
     }
     let slot: HeldSlot | "unlimited" = taken;
-    await hooks.resume();
+    if (!(await hooks.resume())) {
+      if (slot !== "unlimited") slot.release();
+      log.info("stopping (a signal came while the event reader was reopened)");
+      return;
+    }
     if (slot !== "unlimited") {
       log.info(
         slot.index === 0
