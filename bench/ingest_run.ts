@@ -136,10 +136,10 @@ function cpuTotal(data: Uint8Array | Profile): number {
   return p.sample.reduce((sum, s) => sum + Number(s.value[cpu]), 0);
 }
 
-/** Staged keys still present per app (a plain directory read of the file:// store: cheap, no stat). */
 /**
- * The staged uploads' keys now. A synchronous listing: this runs every 20 ms on the machine it
- * measures, and the async iterator cost a third of a core with 4,000 uploads staged.
+ * The staged uploads' keys now, of every app (a plain directory read of the file:// store, no
+ * stat). Synchronous: this runs every 20 ms on the machine it measures, and the async iterator
+ * cost a third of a core with 4,000 uploads staged.
  */
 function stagedNow(storeDir: string, apps: string[]): Set<string> {
   const keys = new Set<string>();
