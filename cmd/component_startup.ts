@@ -60,8 +60,7 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
         seconds: delayMs / 1000,
         error: oneLine(error),
       });
-      if (signal) await abortableSleep(delayMs, signal);
-      else await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await abortableSleep(delayMs, signal ?? new AbortController().signal);
     }
   }
   reportStartupWait(`checking ${what} ${publicUrl(url)}`);
