@@ -23,14 +23,15 @@
  * timeout) for a place that frees or that the worst stalling connection is made to give up (no
  * request yet, a slow head or body, an answered connection at rest: conn_pressure.ts), so slow
  * clients holding every place cannot lock others out; when the line is full too, it is answered
- * 503 and closed at once. A failed accept (EMFILE, ENFILE) is logged and retried after a pause:
+ * 503 and closed at once, unless another client holds more connections than it (then that
+ * client's newest waiting one is). A failed accept (EMFILE, ENFILE) is logged and retried after a pause:
  * it never stops the listener.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
+import { clientKey, ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
 import { WaitingRoom } from "./conn_waiting_room.ts";
 import { RequestFramer } from "./request_framer.ts";
 
@@ -181,6 +182,8 @@ export function startConnGuard(
     findPlace,
     admit,
     expire: turnAway,
+    clientOf,
+    placesOf: (client) => places.get(client) ?? 0,
   });
   (async () => {
     while (!stopped) {
@@ -244,6 +247,11 @@ async function refuse(client: Deno.Conn): Promise<void> {
   closeQuietly(client);
 }
 
+/** The client a connection is counted against (conn_pressure.ts {@link clientKey}). */
+function clientOf(conn: Deno.Conn): string {
+  return clientKey((conn.remoteAddr as Deno.NetAddr).hostname);
+}
+
 function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
@@ -258,7 +266,7 @@ interface Relay extends PlacedConnection {
 
 /**
  * Relays `client` to the upstream server until either side ends; joins `relays` at once, and
- * counts itself in `places` (connections per client address) until it closes, then calls `onClose`.
+ * counts itself in `places` (connections per client, conn_pressure.ts `clientKey`) until it closes, then calls `onClose`.
  */
 function relay(
   client: Deno.Conn,
@@ -272,7 +280,7 @@ function relay(
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   const activity = new ConnectionActivity(Date.now());
-  const peer = (client.remoteAddr as Deno.NetAddr).hostname;
+  const peer = clientOf(client);
   const close = () => {
     if (closed) return;
     closed = true;

@@ -11,12 +11,14 @@
  * request body arriving slower than {@link SLOW_BODY_BYTES_PER_SECOND} of late, or an answered
  * connection with no bytes either way (a keep-alive at rest, or a client that stopped reading its
  * answer). Never a connection whose complete request the server is still working on, nor a body
- * arriving at a fair rate. A stalling connection of the address holding the most places goes
- * first, then the slowest, then the oldest: from an address of its own, an attacker's reconnects
- * push out only its own connections (tests/hardening_slow_clients_test.ts has one that shares the
- * address). What this cannot do: a client holding more connections than the places and the line
- * together still gets the others a 503. The same test of bodies frees upload memory when it runs
- * short (conn_guard.ts `closeStallingBodies`).
+ * arriving at a fair rate. A stalling connection of the client holding the most places goes
+ * first (a client is an address, or an IPv6 /64: {@link clientKey}), then the slowest, then the
+ * oldest: from an address of its own, an attacker's reconnects push out only its own connections.
+ * When the line is full too, a newcomer from another client takes the line place of the attacker's
+ * newest waiting connection (conn_waiting_room.ts). What this cannot do: a client holding more
+ * connections than the places and the line together still gets others from its own address a 503
+ * (tests/hardening_slow_clients_test.ts has both). Applied to request bodies alone, the same test of
+ * stalling frees upload memory when it runs short (conn_guard.ts `closeStallingBodies`).
  *
  * @module
  */
@@ -119,10 +121,29 @@ export class ConnectionActivity {
   }
 }
 
+/**
+ * The client a connection is counted against, from its peer address: an IPv4 address as it is
+ * (also when written as an IPv4-mapped IPv6 address), an IPv6 address by its /64 prefix, since one
+ * host commonly holds a whole /64 and could otherwise count as thousands of clients.
+ */
+export function clientKey(address: string): string {
+  const plain = address.replace(/%.*$/, "").toLowerCase(); // no zone index (fe80::1%eth0)
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(plain);
+  if (mapped) return mapped[1];
+  if (!plain.includes(":")) return plain;
+  const [front, back] = plain.split("::");
+  const head = front ? front.split(":") : [];
+  const tail = back === undefined ? [] : back ? back.split(":") : [];
+  const groups = back === undefined
+    ? head
+    : [...head, ...Array(Math.max(0, 8 - head.length - tail.length)).fill("0"), ...tail];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
 /** A connection as {@link stalest} sees it. */
 export interface PlacedConnection {
   activity: ConnectionActivity;
-  /** The client's address (its IP). */
+  /** The client holding the connection ({@link clientKey} of its address). */
   peer: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Which connection makes room at the cap (conn_pressure.ts): stalling states after their grace,
- * rates of late, never a request being answered or a body arriving at a fair rate; the heaviest address first,
+ * rates of late, never a request being answered or a body arriving at a fair rate; the heaviest client first (an address, an IPv6 /64),
  * then the slowest, then the oldest.
  *
  * @module
@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  clientKey,
   ConnectionActivity,
   EVICTION_GRACE_MS,
   type PlacedConnection,
@@ -88,4 +89,16 @@ Deno.test("pressure: the heaviest address first, then the slowest, then the olde
   assert.equal(stalest([trickling, other], places, now), trickling, "the heavier address before a slower one");
   assert.equal(stalest([other], places, now), other);
   assert.equal(stalest([fresh], places, now), undefined, "nothing stalls");
+});
+
+Deno.test("clientKey: IPv4 as it is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64", () => {
+  assert.equal(clientKey("127.0.0.1"), "127.0.0.1");
+  assert.equal(clientKey("::ffff:10.1.2.3"), "10.1.2.3");
+  assert.equal(clientKey("::FFFF:10.1.2.3"), "10.1.2.3");
+  assert.equal(clientKey("2001:db8:0:1:aaaa::1"), "2001:db8:0:1::/64");
+  assert.equal(clientKey("2001:0db8:0000:0001:ffff:ffff:ffff:ffff"), "2001:db8:0:1::/64");
+  assert.equal(clientKey("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(clientKey("::1"), "0:0:0:0::/64");
+  assert.equal(clientKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(clientKey("fe80::2%eth1"), clientKey("fe80::1%eth0"));
 });

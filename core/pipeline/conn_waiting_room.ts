@@ -10,8 +10,13 @@
  * line, a newcomer waits only behind those who came before it, and places turn over at least
  * every grace period while slow clients hold them. A waiting connection costs one file
  * descriptor and is not read; the room holds a bounded number, and one that waited `waitMs`
- * (the header timeout) without a place is let go (answered 503). When the room is full, a
- * newcomer is answered 503 at once, as before.
+ * (the header timeout) without a place is let go (answered 503).
+ *
+ * When the room is full, a newcomer is answered 503 at once, unless it comes from a client with
+ * fewer connections (waiting and placed) than the client waiting most: then that client's newest
+ * waiting connection is let go instead and the newcomer takes its place at the end of the line.
+ * One client (an address, or an IPv6 /64) holding every place and the whole line used to get every
+ * other client a 503 for as long as it kept reconnecting.
  *
  * @module
  */
@@ -28,15 +33,64 @@ export interface WaitingRoomOptions<C> {
   findPlace(now: number): boolean;
   /** Gives `connection` the place just found. */
   admit(connection: C): void;
-  /** Lets `connection` go after its wait. */
+  /** Lets `connection` go after its wait, or when a newcomer from another client takes its place. */
   expire(connection: C): void;
+  /** The client `connection` comes from; without it, a full room takes nobody. */
+  clientOf?(connection: C): string;
+  /** Connections `client` holds places with now (default: none). */
+  placesOf?(client: string): number;
+}
+
+/** A connection in line; `gone` once a newcomer took its place. */
+interface Waiting<C> {
+  connection: C;
+  until: number;
+  client: string;
+  gone: boolean;
+}
+
+/** Counts per key, with a key of the largest count at hand in constant time. */
+class Tally {
+  readonly #counts = new Map<string, number>();
+  /** Keys by count: `#byCount[n]` holds the keys counted `n` times (n ≥ 1). */
+  readonly #byCount: Set<string>[] = [];
+  #max = 0;
+
+  /** The count of `key` (0 when absent). */
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+
+  /** Adds 1 (or `delta`, +1 or -1) to the count of `key`; a count never falls below 0. */
+  add(key: string, delta: 1 | -1 = 1): void {
+    const before = this.get(key);
+    const after = Math.max(0, before + delta);
+    if (after === before) return;
+    this.#byCount[before]?.delete(key);
+    if (after === 0) this.#counts.delete(key);
+    else {
+      this.#counts.set(key, after);
+      (this.#byCount[after] ??= new Set()).add(key);
+    }
+    if (after > this.#max) this.#max = after;
+    while (this.#max > 0 && !this.#byCount[this.#max]?.size) this.#max--;
+  }
+
+  /** A key of the largest count, or undefined when every count is 0. */
+  top(): string | undefined {
+    if (this.#max === 0) return undefined;
+    return this.#byCount[this.#max].values().next().value;
+  }
 }
 
 /** A first-come-first-served line of connections waiting for a place. */
 export class WaitingRoom<C> {
   readonly #options: WaitingRoomOptions<C>;
-  #line: { connection: C; until: number }[] = [];
+  /** The line, oldest first, from `#head` on; entries whose connection was let go are `gone`. */
+  #line: Waiting<C>[] = [];
   #head = 0;
+  #waiting = 0;
+  #perClient = new Tally();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #serving = false;
 
@@ -47,15 +101,45 @@ export class WaitingRoom<C> {
 
   /** Connections waiting now. */
   get size(): number {
-    return this.#line.length - this.#head;
+    return this.#waiting;
   }
 
-  /** Puts `connection` in line at `now` and serves the line; false (nothing done) when the room is full. */
+  /**
+   * Puts `connection` in line at `now` and serves the line; false (nothing done) when the room is
+   * full and no client holds more than the newcomer's by more than one.
+   */
   offer(connection: C, now: number): boolean {
-    if (this.size >= this.#options.capacity) return false;
-    this.#line.push({ connection, until: now + this.#options.waitMs });
+    const client = this.#options.clientOf?.(connection) ?? "";
+    if (this.#waiting >= this.#options.capacity && !this.#makeRoomFor(client)) return false;
+    this.#line.push({ connection, until: now + this.#options.waitMs, client, gone: false });
+    this.#waiting++;
+    this.#perClient.add(client);
     this.serve(now);
     return true;
+  }
+
+  /** Lets go of the newest waiting connection of the client waiting most, if it holds more than `client` would. */
+  #makeRoomFor(client: string): boolean {
+    const { clientOf, placesOf = () => 0 } = this.#options;
+    const top = this.#perClient.top();
+    if (!clientOf || top === undefined || top === client) return false;
+    const held = (c: string) => this.#perClient.get(c) + placesOf(c);
+    if (held(top) <= held(client) + 1) return false;
+    for (let i = this.#line.length - 1; i >= this.#head; i--) {
+      const entry = this.#line[i];
+      if (entry.gone || entry.client !== top) continue;
+      this.#leave(entry);
+      entry.gone = true;
+      this.#options.expire(entry.connection);
+      return true;
+    }
+    return false;
+  }
+
+  /** Takes `entry` out of the counts (its place in the array is cleared or skipped by the caller). */
+  #leave(entry: Waiting<C>): void {
+    this.#waiting--;
+    this.#perClient.add(entry.client, -1);
   }
 
   /** Lets waiting connections in, oldest first, while places can be found; lets go of those past their wait. */
@@ -63,20 +147,20 @@ export class WaitingRoom<C> {
     if (this.#serving) return; // a place freed while admitting: the loop below takes it
     this.#serving = true;
     try {
-      while (this.size > 0) {
+      while (this.#head < this.#line.length) {
         const next = this.#line[this.#head];
-        if (next.until > now && !this.#options.findPlace(now)) break;
+        if (!next.gone && next.until > now && !this.#options.findPlace(now)) break;
         this.#line[this.#head++] = undefined!;
+        if (next.gone) continue;
+        this.#leave(next);
         if (next.until > now) this.#options.admit(next.connection);
         else this.#options.expire(next.connection);
       }
-      if (this.#head > 1024 && this.#head * 2 > this.#line.length) {
-        [this.#line, this.#head] = [this.#line.slice(this.#head), 0];
-      }
+      this.#compact();
     } finally {
       this.#serving = false;
     }
-    if (this.size > 0 && this.#timer === undefined) {
+    if (this.#waiting > 0 && this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.serve(Date.now());
@@ -84,12 +168,22 @@ export class WaitingRoom<C> {
     }
   }
 
+  /** Drops the cleared front of the line, and the entries let go once they outnumber those waiting. */
+  #compact(): void {
+    const kept = this.#line.length - this.#head;
+    if (kept > 2 * this.#waiting + 1024) {
+      [this.#line, this.#head] = [this.#line.slice(this.#head).filter((entry) => !entry.gone), 0];
+    } else if (this.#head > 1024 && this.#head * 2 > this.#line.length) {
+      [this.#line, this.#head] = [this.#line.slice(this.#head), 0];
+    }
+  }
+
   /** Stops serving and returns the connections still waiting, oldest first. */
   close(): C[] {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const left = this.#line.slice(this.#head).map((waiting) => waiting.connection);
-    [this.#line, this.#head] = [[], 0];
+    const left = this.#line.slice(this.#head).filter((entry) => !entry.gone).map((entry) => entry.connection);
+    [this.#line, this.#head, this.#waiting, this.#perClient] = [[], 0, 0, new Tally()];
     return left;
   }
 }

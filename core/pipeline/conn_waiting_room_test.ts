@@ -82,3 +82,63 @@ Deno.test("waiting room: a place freed while admitting is taken by the same pass
   assert.deepEqual(admitted, ["a", "b"]);
   waiting.close();
 });
+
+/** A room of capacity 3 whose connections are named `<client><n>` ("a1" comes from client "a"). */
+function roomOfClients(places: { free: number }, held: Record<string, number> = {}) {
+  return room(places, { clientOf: (c) => c[0], placesOf: (client) => held[client] ?? 0 });
+}
+
+Deno.test("waiting room: when full, a newcomer from another client takes the place of the newest waiting connection of the client waiting most", () => {
+  const places = { free: 0 };
+  const { waiting, admitted, expired } = roomOfClients(places);
+  for (const c of ["a1", "a2", "a3"]) assert.equal(waiting.offer(c, 0), true);
+  assert.equal(waiting.offer("a4", 0), false, "the client waiting most gets no more");
+  assert.equal(waiting.offer("b1", 0), true);
+  assert.deepEqual(expired, ["a3"], "a's newest was let go");
+  assert.equal(waiting.offer("b2", 0), false, "a (2 waiting) no longer holds more than b would with one more");
+  assert.equal(waiting.size, 3);
+  places.free = 3;
+  waiting.serve(10);
+  assert.deepEqual(admitted, ["a1", "a2", "b1"], "the one let go is skipped; the order is kept");
+  assert.equal(waiting.size, 0);
+  assert.deepEqual(waiting.close(), []);
+});
+
+Deno.test("waiting room: places held count against a client when a full room chooses whom to let go", () => {
+  const places = { free: 0 };
+  const { waiting, expired } = roomOfClients(places, { b: 5 });
+  for (const c of ["a1", "a2", "a3"]) waiting.offer(c, 0);
+  assert.equal(waiting.offer("b1", 0), false, "b holds 5 places: more than a's 3 waiting");
+  assert.equal(waiting.offer("c1", 0), true, "c holds nothing");
+  assert.deepEqual(expired, ["a3"]);
+  assert.deepEqual(waiting.close(), ["a1", "a2", "c1"]);
+});
+
+Deno.test("waiting room: without clients, or with no room at all, a full room takes nobody", () => {
+  const places = { free: 0 };
+  const { waiting } = room(places);
+  for (const c of ["a1", "a2", "a3"]) waiting.offer(c, 0);
+  assert.equal(waiting.offer("b1", 0), false);
+  waiting.close();
+  const none = room(places, { capacity: 0, clientOf: (c) => c[0] });
+  assert.equal(none.waiting.offer("a1", 0), false);
+  assert.deepEqual(none.expired, []);
+});
+
+Deno.test("waiting room: newcomers from many clients take the line down to one connection of the flood, in order", () => {
+  const places = { free: 0 };
+  const { waiting, admitted, expired } = room(places, { capacity: 100, clientOf: (c) => c.split("-")[0] });
+  for (let i = 0; i < 100; i++) waiting.offer(`flood-${i}`, 0);
+  // 10,000 newcomers, each from a client of its own, each taking the flood's newest place.
+  let taken = 0;
+  for (let i = 0; i < 10_000; i++) if (waiting.offer(`c${i}-0`, 0)) taken++;
+  assert.equal(taken, 99, "until the flood is down to one waiting, like each newcomer");
+  assert.equal(waiting.size, 100);
+  assert.equal(expired.length, 99);
+  places.free = 1_000;
+  waiting.serve(1);
+  assert.equal(admitted.length, 100);
+  assert.deepEqual(admitted.slice(0, 2), ["flood-0", "c0-0"]);
+  assert.equal(admitted.at(-1), "c98-0");
+  waiting.close();
+});
