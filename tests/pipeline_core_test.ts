@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { openMemBlobStore } from "../adapters/blob/mem_blob.ts";
 import type { BlobStore } from "../core/blob.ts";
-import { encodeEnvelope, makeEnvelope } from "../core/events.ts";
+import { decodeEnvelope, encodeEnvelope, makeEnvelope } from "../core/events.ts";
 import { deleteApp } from "../core/pipeline/app_admin.ts";
 import { readBaseState } from "../core/pipeline/base_state.ts";
 import { baseKey, stagingKey } from "../core/pipeline/keys.ts";
@@ -116,7 +116,9 @@ Deno.test("poison uploads are moved aside with a reason and never block later up
   const heap = await stage(store, "p", heapBytes);
   const good = await stage(store, "p", cpuBytes[0]);
   for (const key of [junk, heap, good]) {
-    const d = await handleEvent(deps, uploadedEvent("p", key), 1);
+    // The good one as the worker loop passes it: its envelope, already decoded.
+    const event = key === good ? decodeEnvelope(uploadedEvent("p", key)) : uploadedEvent("p", key);
+    const d = await handleEvent(deps, event, 1);
     assert.equal(d.action, "ack", d.note);
   }
   const rejected = [];

@@ -8,8 +8,6 @@
  * @module
  */
 
-import { decodeEnvelope } from "../events.ts";
-
 /** How often the age of the oldest event in hand is reported while every handler is busy. */
 export const BUSY_REPORT_MS = 250;
 
@@ -34,14 +32,13 @@ export class EventAges {
     this.#timer = setInterval(() => this.#reportBusy(), everyMs);
   }
 
-  /** Reports a received event's age; returns it in hand until {@link done} (undefined when its envelope is unreadable). */
-  received(body: Uint8Array): EventInHand | undefined {
-    let publishedMs: number;
-    try {
-      publishedMs = Date.parse(decodeEnvelope(body).timestamp);
-    } catch {
-      return undefined; // handled as poison later
-    }
+  /**
+   * Reports the age of an event published at `timestamp` (its envelope's, RFC 3339); returns it in
+   * hand until {@link done}. Undefined, and nothing reported, when there is no readable timestamp
+   * (an unreadable envelope, handled as poison later).
+   */
+  received(timestamp: string | undefined): EventInHand | undefined {
+    const publishedMs = timestamp === undefined ? NaN : Date.parse(timestamp);
     if (Number.isNaN(publishedMs)) return undefined;
     this.#report(this.#clock().getTime() - publishedMs);
     const event = { publishedMs };

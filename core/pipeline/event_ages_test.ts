@@ -7,12 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeEnvelope, makeEnvelope } from "../events.ts";
 import { EventAges } from "./event_ages.ts";
 
 const PUBLISHED = new Date("2026-12-03T12:00:00Z");
-const body = (offsetMs: number) =>
-  encodeEnvelope(makeEnvelope("profile.uploaded", { app: "a" }, "id", new Date(PUBLISHED.getTime() + offsetMs)));
+const stamp = (offsetMs: number) => new Date(PUBLISHED.getTime() + offsetMs).toISOString();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test("event ages: at receipt, then the oldest in hand's while every handler is busy", async () => {
@@ -21,10 +19,11 @@ Deno.test("event ages: at receipt, then the oldest in hand's while every handler
   const reports: number[] = [];
   const ages = new EventAges((ms) => reports.push(ms), () => new Date(now), () => busy, 5);
   try {
-    const older = ages.received(body(0));
-    const newer = ages.received(body(600));
+    const older = ages.received(stamp(0));
+    const newer = ages.received(stamp(600));
     assert.deepEqual(reports, [1_000, 400], "each event's age when received");
-    assert.equal(ages.received(new TextEncoder().encode("not json")), undefined);
+    assert.equal(ages.received(undefined), undefined, "no envelope");
+    assert.equal(ages.received("yesterday"), undefined, "not a time");
     await sleep(30);
     assert.equal(reports.length, 2, "a handler is free: nothing more");
     busy = true;

@@ -11,7 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { abortableSleep } from "../sleep.ts";
-import type { EventReader, IncomingMessage } from "../events.ts";
+import { decodeEnvelope, type Envelope, type EventReader, type IncomingMessage } from "../events.ts";
 import { EventAges } from "./event_ages.ts";
 import { AppBusyError } from "./app_lease.ts";
 import { reconcileStaging } from "./reconcile.ts";
@@ -104,10 +104,15 @@ async function consume(
       continue;
     }
     if (!message) break;
-    const inHand = ages?.received(message.body);
+    let envelope: Envelope | undefined;
+    try {
+      envelope = decodeEnvelope(message.body); // once, for its age and its handling
+    } catch { /* poison: handleEvent decodes the body again and says why */ }
+    const inHand = ages?.received(envelope?.timestamp);
     // In-flight handling is NOT tied to the stop signal: a merge that started finishes.
     const received = message;
-    const disposition = await slots.run(() => handleEvent(deps, received.body, received.deliveryAttempt));
+    const event = envelope ?? received.body;
+    const disposition = await slots.run(() => handleEvent(deps, event, received.deliveryAttempt));
     ages?.done(inHand);
     if (disposition.action === "nack" && disposition.busy) {
       const kept = parked?.park(message, disposition) ?? false;
