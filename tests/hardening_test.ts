@@ -1,7 +1,7 @@
 /**
  * Hostile clients against a real `autopgo server` process on 127.0.0.1: connection floods past
  * the cap and past the open-file limit, `Upgrade` requests that used to switch the slow-client
- * guard off, and stalled uploads that held memory without bound. Each of these crashed or stalled
+ * guard off, `TRACE` requests answered 500, and stalled uploads that held memory without bound. Each of these crashed or stalled
  * the server (or could) before the fix.
  *
  * @module
@@ -84,6 +84,26 @@ Deno.test("hardening: an Upgrade request does not switch the idle timeout off", 
     const malformed = await Deno.connect({ hostname: "127.0.0.1", port });
     await malformed.write(encoder.encode("POST /api/profile/app HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n"));
     assert.ok((await readUntilClosed(malformed, 20_000)).ms < 8_000, "a malformed request's connection is closed");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("hardening: TRACE, TRACK and other unknown methods are answered 405, not 500", async () => {
+  const server = await startAutopgoServer();
+  try {
+    const port = Number(new URL(server.url).port);
+    // The Fetch API cannot build a Request with TRACE or TRACK, which Deno.serve still delivers:
+    // the access log rebuilt each request to count its body, threw, and the answer was 500.
+    for (const head of ["TRACE /api/health", "track /api/health", "TRACE /api/profile/app", "BREW /api/ready"]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(
+        encoder.encode(`${head} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`),
+      );
+      const status = (await readUntilClosed(conn, 10_000)).text.split("\r\n")[0];
+      assert.equal(status, "HTTP/1.1 405 Method Not Allowed", head);
+    }
+    assert.equal(await readyStatus(server.url), 200);
   } finally {
     await server.close();
   }
