@@ -22,6 +22,7 @@ import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
 import type { TargetSource } from "../core/scrape/target.ts";
 import { CliError, oneLine } from "./cli_error.ts";
+import { addHttpTimeoutOptions, connGuardOptions, type HttpTimeoutFlags } from "./http_flags.ts";
 import {
   apiUrlOption,
   appNameArg,
@@ -39,7 +40,7 @@ export const SCRAPE_MODES = ["file", "kube", "nomad", "consul"] as const;
 export type ScrapeMode = typeof SCRAPE_MODES[number];
 
 /** Options of `scrape`. */
-interface ScrapeOptions {
+interface ScrapeOptions extends HttpTimeoutFlags {
   mode: ScrapeMode;
   app: string;
   sampleSize: number;
@@ -115,7 +116,7 @@ export async function openTargetSource(mode: ScrapeMode, app: string, arg: strin
 
 /** Builds the `scrape` command. */
 export function scrapeCommand(): Command {
-  return new Command("scrape")
+  const command = new Command("scrape")
     .description("periodically profile an application's instances and upload the profiles")
     .argument("[arg]", "file mode: targets JSON file; kube mode: optional kubeconfig path")
     .addOption(envOption("-m, --mode <mode>", "where targets come from", "MODE").choices(SCRAPE_MODES).default("file"))
@@ -166,10 +167,11 @@ export function scrapeCommand(): Command {
         "UNHEALTHY_AFTER",
       ).argParser(nonNegativeIntArg).default(3),
     )
-    .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"))
-    .action(async (arg: string | undefined, opts: ScrapeOptions) => {
-      await runScrape(arg, opts);
-    });
+    .addOption(envOption("--debug", "serve autopgo's own CPU profile on /debug/pprof/ (pprof format)", "DEBUG"));
+  addHttpTimeoutOptions(command);
+  return command.action(async (arg: string | undefined, opts: ScrapeOptions) => {
+    await runScrape(arg, opts);
+  });
 }
 
 async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<void> {
@@ -189,6 +191,7 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   if (opts.mode === "file" && !arg) {
     throw new CliError("file mode needs the path of a targets file: autopgo scrape <targets.json>");
   }
+  const guard = connGuardOptions(opts, 60_000);
   let source: TargetSource;
   try {
     source = await openTargetSource(opts.mode, opts.app, arg);
@@ -205,7 +208,9 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
   const ops = createOpsApp(checks, () => ready, [accessLog(), requestMetrics(metrics)]).fetch;
   let early;
   try {
-    early = listenEarly("scrape", opts.host, opts.port);
+    // Guarded like the server's port: a client that opens connections and sends nothing held each
+    // one for good, and enough of them took the descriptors the scrapes need.
+    early = listenEarly("scrape", opts.host, opts.port, guard);
   } catch (e) {
     await source.close?.();
     throw e;

@@ -38,17 +38,15 @@ import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } fro
 import { listenEarly } from "./listen.ts";
 import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
 import {
-  addHttpTimeoutOptions,
   addWorkerTuningOptions,
   byteSizeArg,
-  connGuardOptions,
   hostOption,
-  type HttpTimeoutFlags,
   loadPruneFlag,
   logNoInlineGuards,
   workerDeps,
   type WorkerTuningFlags,
 } from "./worker_tuning.ts";
+import { addHttpTimeoutOptions, connGuardOptions, type HttpTimeoutFlags } from "./http_flags.ts";
 
 const log = getLogger(["autopgo", "server"]);
 

@@ -34,17 +34,15 @@ import { defaultLocalWorkers, localWorkersArg, openLocalSlots } from "./worker_s
 import { DEFAULT_HELPER_LAG_MS, HELPER_MIN_IDLE_CORES, HelperDemand } from "./worker_helpers.ts";
 import { consumeInTurns } from "./worker_turns.ts";
 import {
-  addHttpTimeoutOptions,
   addWorkerTuningOptions,
   byteSizeArg,
-  connGuardOptions,
   hostOption,
-  type HttpTimeoutFlags,
   loadPruneFlag,
   logNoInlineGuards,
   workerDeps,
   type WorkerTuningFlags,
 } from "./worker_tuning.ts";
+import { addHttpTimeoutOptions, connGuardOptions, type HttpTimeoutFlags } from "./http_flags.ts";
 
 const log = getLogger(["autopgo", "worker"]);
 

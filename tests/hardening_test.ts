@@ -1,7 +1,8 @@
 /**
  * Hostile clients against a real `autopgo server` process on 127.0.0.1: connection floods past
  * the cap and past the open-file limit, `Upgrade` requests that used to switch the slow-client
- * guard off, `TRACE` requests answered 500, and stalled uploads that held memory without bound. Each of these crashed or stalled
+ * guard off, `TRACE` requests answered 500, silent connections held by the scrape agent's port for
+ * good, and stalled uploads that held memory without bound. Each of these crashed or stalled
  * the server (or could) before the fix.
  *
  * @module
@@ -9,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { MAIN_TS } from "./support/cli.ts";
-import { startAutopgoServer } from "./support/autopgo_processes.ts";
+import { spawnAutopgo, startAutopgoServer } from "./support/autopgo_processes.ts";
 import { download, startAutopgo, upload, waitFor } from "./support/pipeline_process.ts";
 import { underCi } from "./support/services/service.ts";
 import { assertSameSamples, totalSamples } from "./support/samples.ts";
@@ -106,6 +107,29 @@ Deno.test("hardening: TRACE, TRACK and other unknown methods are answered 405, n
     assert.equal(await readyStatus(server.url), 200);
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("hardening: the scrape agent's port closes a connection that sends nothing, like the server's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "autopgo-scrape-guard-" });
+  const targets = `${dir}/targets.json`;
+  await Deno.writeTextFile(targets, "[]");
+  const scraper = spawnAutopgo([
+    ...["scrape", targets, "--app=guarded", "--sample-size=1", "--frequency=1h", "--api-url=http://127.0.0.1:1"],
+    ...["--port=0", "--host=127.0.0.1", "--header-timeout=1s"],
+  ]);
+  try {
+    const port = Number((await scraper.waitFor(/health server listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    // Unguarded, such connections were held for good, and enough of them took the descriptors the scrapes need.
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+    const held = await readUntilClosed(silent, 15_000);
+    assert.ok(held.ms < 8_000, `closed after ${held.ms} ms`);
+    const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+    await health.body?.cancel();
+    assert.equal(health.status, 200);
+  } finally {
+    await scraper.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
