@@ -41,12 +41,14 @@ export interface WaitingRoomOptions<C> {
   placesOf?(client: string): number;
 }
 
-/** A connection in line; `gone` once a newcomer took its place. */
+/** A connection in line; `gone` once it left (admitted, let go, or its place taken by a newcomer). */
 interface Waiting<C> {
   connection: C;
   until: number;
   client: string;
   gone: boolean;
+  /** The same client's connection that came before this one, while this one waits. */
+  before?: Waiting<C>;
 }
 
 /** Counts per key, with a key of the largest count at hand in constant time. */
@@ -86,11 +88,17 @@ class Tally {
 /** A first-come-first-served line of connections waiting for a place. */
 export class WaitingRoom<C> {
   readonly #options: WaitingRoomOptions<C>;
-  /** The line, oldest first, from `#head` on; entries whose connection was let go are `gone`. */
+  /** The line, oldest first, from `#head` on; entries whose place a newcomer took are `gone`. */
   #line: Waiting<C>[] = [];
   #head = 0;
   #waiting = 0;
   #perClient = new Tally();
+  /**
+   * Each waiting client's newest connection in line. Connections leave a client's line from its
+   * oldest end (admitted or let go at the head) or from its newest (a newcomer takes the place), so
+   * following `before` from here reaches the client's waiting connections until a gone one.
+   */
+  #newest = new Map<string, Waiting<C>>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #serving = false;
 
@@ -111,7 +119,10 @@ export class WaitingRoom<C> {
   offer(connection: C, now: number): boolean {
     const client = this.#options.clientOf?.(connection) ?? "";
     if (this.#waiting >= this.#options.capacity && !this.#makeRoomFor(client)) return false;
-    this.#line.push({ connection, until: now + this.#options.waitMs, client, gone: false });
+    const entry: Waiting<C> = { connection, until: now + this.#options.waitMs, client, gone: false };
+    entry.before = this.#newest.get(client);
+    this.#newest.set(client, entry);
+    this.#line.push(entry);
     this.#waiting++;
     this.#perClient.add(client);
     this.serve(now);
@@ -125,19 +136,19 @@ export class WaitingRoom<C> {
     if (!clientOf || top === undefined || top === client) return false;
     const held = (c: string) => this.#perClient.get(c) + placesOf(c);
     if (held(top) <= held(client) + 1) return false;
-    for (let i = this.#line.length - 1; i >= this.#head; i--) {
-      const entry = this.#line[i];
-      if (entry.gone || entry.client !== top) continue;
-      this.#leave(entry);
-      entry.gone = true;
-      this.#options.expire(entry.connection);
-      return true;
-    }
-    return false;
+    const newest = this.#newest.get(top)!;
+    const before = newest.before;
+    this.#leave(newest);
+    if (before && !before.gone) this.#newest.set(top, before);
+    this.#options.expire(newest.connection);
+    return true;
   }
 
-  /** Takes `entry` out of the counts (its place in the array is cleared or skipped by the caller). */
+  /** Marks `entry` gone and takes it out of the counts (its place in the array is cleared or skipped). */
   #leave(entry: Waiting<C>): void {
+    entry.gone = true;
+    entry.before = undefined; // the chain ends at a gone connection: nothing older is kept alive by it
+    if (this.#newest.get(entry.client) === entry) this.#newest.delete(entry.client);
     this.#waiting--;
     this.#perClient.add(entry.client, -1);
   }
@@ -184,6 +195,7 @@ export class WaitingRoom<C> {
     this.#timer = undefined;
     const left = this.#line.slice(this.#head).filter((entry) => !entry.gone).map((entry) => entry.connection);
     [this.#line, this.#head, this.#waiting, this.#perClient] = [[], 0, 0, new Tally()];
+    this.#newest.clear();
     return left;
   }
 }

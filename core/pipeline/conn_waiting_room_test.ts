@@ -142,3 +142,21 @@ Deno.test("waiting room: newcomers from many clients take the line down to one c
   assert.equal(admitted.at(-1), "c98-0");
   waiting.close();
 });
+
+Deno.test("waiting room: the client's newest waiting connection is let go, also after others of it were admitted", () => {
+  const places = { free: 0 };
+  const { waiting, admitted, expired } = room(places, { capacity: 4, clientOf: (c) => c[0] });
+  for (const c of ["a1", "b1", "a2", "a3"]) waiting.offer(c, 0);
+  places.free = 1;
+  waiting.serve(1); // a1 is admitted from the head
+  assert.equal(waiting.offer("a4", 2), true);
+  assert.equal(waiting.offer("c1", 3), true);
+  assert.equal(waiting.offer("c2", 3), false, "a (2 waiting) holds no more than c would with one more");
+  assert.equal(waiting.offer("d1", 4), true);
+  assert.equal(waiting.offer("e1", 5), false, "every client waits with one");
+  assert.deepEqual(expired, ["a4", "a3"], "a's newest first");
+  places.free = 10;
+  waiting.serve(6);
+  assert.deepEqual(admitted, ["a1", "b1", "a2", "c1", "d1"]);
+  assert.deepEqual(waiting.close(), []);
+});
