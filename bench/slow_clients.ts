@@ -10,8 +10,13 @@
  * and 10 s after, and its CPU while the slow clients ran (core/pipeline/conn_pressure.ts says what
  * the server does about them).
  *
+ * `--checks-from 127.0.0.2` makes the health checks from another loopback address than the slow
+ * clients' (127.0.0.1): another client, for the case of more slow connections than the places
+ * and the waiting line together.
+ *
  * Usage: deno task bench:slow-clients [--connections 1100] [--seconds 30] [--every-ms 3000]
  *                                     [--reconnect-ms 0] [--kind bodies|heads|mixed] [--max-connections N]
+ *                                     [--checks-from ADDRESS]
  *
  * @module
  */
@@ -28,12 +33,16 @@ import { percentile } from "./ingest_run.ts";
  * kept-alive one would hold its place from before); how many were answered 200 within 4 s, and
  * the latencies in ms.
  */
-async function healthChecks(url: string, seconds: number): Promise<{ ok: number; total: number; ms: number[] }> {
+async function healthChecks(
+  url: string,
+  seconds: number,
+  localAddress?: string,
+): Promise<{ ok: number; total: number; ms: number[] }> {
   const ms: number[] = [];
   let ok = 0;
   for (let i = 0; i < seconds; i++) {
     const started = performance.now();
-    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0, localAddress });
     try {
       const response = await fetch(`${url}/api/health`, { client, signal: AbortSignal.timeout(4_000) });
       await response.body?.cancel();
@@ -55,6 +64,7 @@ async function main(): Promise<void> {
       "reconnect-ms": { type: "string", default: "0" },
       "max-connections": { type: "string" },
       kind: { type: "string", default: "bodies" },
+      "checks-from": { type: "string" },
     },
   });
   if (!["bodies", "heads", "mixed"].includes(values.kind)) {
@@ -66,7 +76,8 @@ async function main(): Promise<void> {
   try {
     const pid = server.child.pid;
     const seconds = Number(values.seconds);
-    const quiet = await healthChecks(server.url, Math.min(10, seconds));
+    const from = values["checks-from"];
+    const quiet = await healthChecks(server.url, Math.min(10, seconds), from);
     const rssBefore = rssMiB(pid);
     const cpuBefore = cpuSeconds(pid);
     const slow = slowClients(
@@ -76,7 +87,7 @@ async function main(): Promise<void> {
       Number(values["reconnect-ms"]),
       values.kind as SlowKind,
     );
-    const flooded = await healthChecks(server.url, seconds);
+    const flooded = await healthChecks(server.url, seconds, from);
     const cpu = cpuSeconds(pid) - cpuBefore;
     const rssEnd = rssMiB(pid);
     const opened = await slow.stop();
@@ -88,7 +99,7 @@ async function main(): Promise<void> {
       } ms |`;
     console.log(
       [
-        "| health checks | answered 200 | p50 | p99 |",
+        `| health checks${from ? ` from ${from}` : ""} | answered 200 | p50 | p99 |`,
         "|---|---|---|---|",
         line("no slow clients (reference)", quiet),
         line(`${values.connections} slow clients`, flooded),
