@@ -1,22 +1,25 @@
 /**
  * The connection guard's waiting room (conn_guard.ts): connections accepted while every place is
- * taken wait here, first come first served, instead of being answered 503 at once, and get the
- * next place that frees or that a stalling connection is made to give up (conn_pressure.ts).
+ * taken wait here instead of being answered 503 at once, and get the next place that frees or that
+ * a stalling connection is made to give up (conn_pressure.ts).
  *
  * Why: making room only for whoever arrives first let slow clients with more connections than the
  * cap keep every place. They reconnected as soon as one was closed, so each place that stalled
  * past its grace went to one of them, and another client's request got a 503 every time (60 slow
  * clients against 40 places, reconnecting after 50 ms: tests/hardening_slow_clients_test.ts). In
- * line, a newcomer waits only behind those who came before it, and places turn over at least
- * every grace period while slow clients hold them. A waiting connection costs one file
- * descriptor and is not read; the room holds a bounded number, and one that waited `waitMs`
- * (the header timeout) without a place is let go (answered 503).
+ * line, places turn over at least every grace period while slow clients hold them. A waiting
+ * connection costs one file descriptor and is not read; the room holds a bounded number, and one
+ * that waited `waitMs` (the header timeout) without a place is let go (answered 503).
  *
- * When the room is full, a newcomer is answered 503 at once, unless it comes from a client with
- * fewer connections (waiting and placed) than the client waiting most: then that client's newest
- * waiting connection is let go instead and the newcomer takes its place at the end of the line.
- * One client (an address, or an IPv6 /64) holding every place and the whole line used to get every
- * other client a 503 for as long as it kept reconnecting.
+ * Clients take turns: each client (an address, or an IPv6 /64: `clientOf`) has its own line, first
+ * come first served, and places go to the clients waiting in rotation, one connection each. So a
+ * client holding hundreds of waiting connections delays another client's newcomer by one place,
+ * not by all of its connections: in one line, a newcomer from another address waited behind
+ * 800 slow connections for 8 s, past its own patience. When the room is full, a newcomer is
+ * answered 503 at once, unless it comes from a client with fewer connections (waiting and placed)
+ * than the client waiting most: then that client's newest waiting connection is let go instead.
+ * One client holding every place and the whole room used to get every other client a 503 for as
+ * long as it kept reconnecting.
  *
  * @module
  */
@@ -41,14 +44,55 @@ export interface WaitingRoomOptions<C> {
   placesOf?(client: string): number;
 }
 
-/** A connection in line; `gone` once it left (admitted, let go, or its place taken by a newcomer). */
+/** A connection in line, with its arrival order. */
 interface Waiting<C> {
   connection: C;
   until: number;
-  client: string;
-  gone: boolean;
-  /** The same client's connection that came before this one, while this one waits. */
-  before?: Waiting<C>;
+  seq: number;
+}
+
+/** One client's connections in line, oldest first. */
+class ClientLine<C> {
+  #entries: Waiting<C>[] = [];
+  #head = 0;
+
+  /** A line for `client`. */
+  constructor(readonly client: string) {}
+
+  /** Connections waiting in it. */
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  /** Adds the newest connection. */
+  push(entry: Waiting<C>): void {
+    this.#entries.push(entry);
+  }
+
+  /** The oldest connection (the line must not be empty). */
+  oldest(): Waiting<C> {
+    return this.#entries[this.#head];
+  }
+
+  /** Takes the oldest connection out (the line must not be empty). */
+  takeOldest(): Waiting<C> {
+    const entry = this.#entries[this.#head];
+    this.#entries[this.#head++] = undefined!;
+    if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
+      [this.#entries, this.#head] = [this.#entries.slice(this.#head), 0];
+    }
+    return entry;
+  }
+
+  /** Takes the newest connection out (the line must not be empty). */
+  takeNewest(): Waiting<C> {
+    return this.#entries.pop()!;
+  }
+
+  /** The connections waiting, oldest first. */
+  all(): Waiting<C>[] {
+    return this.#entries.slice(this.#head);
+  }
 }
 
 /** Counts per key, with a key of the largest count at hand in constant time. */
@@ -85,20 +129,19 @@ class Tally {
   }
 }
 
-/** A first-come-first-served line of connections waiting for a place. */
+/** Connections waiting for a place, each client's first come first served, the clients in turn. */
 export class WaitingRoom<C> {
   readonly #options: WaitingRoomOptions<C>;
-  /** The line, oldest first, from `#head` on; entries whose place a newcomer took are `gone`. */
-  #line: Waiting<C>[] = [];
-  #head = 0;
+  /** Each waiting client's line. */
+  #lines = new Map<string, ClientLine<C>>();
+  /** The clients' lines in the order of their turns, from `#turn` on; an emptied line is skipped. */
+  #turns: ClientLine<C>[] = [];
+  #turn = 0;
   #waiting = 0;
+  #seq = 0;
   #perClient = new Tally();
-  /**
-   * Each waiting client's newest connection in line. Connections leave a client's line from its
-   * oldest end (admitted or let go at the head) or from its newest (a newcomer takes the place), so
-   * following `before` from here reaches the client's waiting connections until a gone one.
-   */
-  #newest = new Map<string, Waiting<C>>();
+  /** When the lines behind the first were last searched for connections past their wait. */
+  #sweptAt = -Infinity;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #serving = false;
 
@@ -113,16 +156,18 @@ export class WaitingRoom<C> {
   }
 
   /**
-   * Puts `connection` in line at `now` and serves the line; false (nothing done) when the room is
-   * full and no client holds more than the newcomer's by more than one.
+   * Puts `connection` in its client's line at `now` and serves the lines; false (nothing done) when
+   * the room is full and no client holds more than the newcomer's by more than one.
    */
   offer(connection: C, now: number): boolean {
     const client = this.#options.clientOf?.(connection) ?? "";
     if (this.#waiting >= this.#options.capacity && !this.#makeRoomFor(client)) return false;
-    const entry: Waiting<C> = { connection, until: now + this.#options.waitMs, client, gone: false };
-    entry.before = this.#newest.get(client);
-    this.#newest.set(client, entry);
-    this.#line.push(entry);
+    let line = this.#lines.get(client);
+    if (!line) {
+      this.#lines.set(client, line = new ClientLine(client));
+      this.#turns.push(line);
+    }
+    line.push({ connection, until: now + this.#options.waitMs, seq: this.#seq++ });
     this.#waiting++;
     this.#perClient.add(client);
     this.serve(now);
@@ -136,38 +181,53 @@ export class WaitingRoom<C> {
     if (!clientOf || top === undefined || top === client) return false;
     const held = (c: string) => this.#perClient.get(c) + placesOf(c);
     if (held(top) <= held(client) + 1) return false;
-    const newest = this.#newest.get(top)!;
-    const before = newest.before;
-    this.#leave(newest);
-    if (before && !before.gone) this.#newest.set(top, before);
-    this.#options.expire(newest.connection);
+    const line = this.#lines.get(top)!;
+    const entry = line.takeNewest();
+    this.#left(line);
+    this.#options.expire(entry.connection);
     return true;
   }
 
-  /** Marks `entry` gone and takes it out of the counts (its place in the array is cleared or skipped). */
-  #leave(entry: Waiting<C>): void {
-    entry.gone = true;
-    entry.before = undefined; // the chain ends at a gone connection: nothing older is kept alive by it
-    if (this.#newest.get(entry.client) === entry) this.#newest.delete(entry.client);
+  /** Counts a connection out of `line`; forgets the line once it is empty. */
+  #left(line: ClientLine<C>): void {
     this.#waiting--;
-    this.#perClient.add(entry.client, -1);
+    this.#perClient.add(line.client, -1);
+    if (line.size === 0) this.#lines.delete(line.client);
   }
 
-  /** Lets waiting connections in, oldest first, while places can be found; lets go of those past their wait. */
+  /**
+   * Lets waiting connections in while places can be found, one per client in turn, each client's
+   * oldest first; lets go of those past their wait.
+   */
   serve(now: number): void {
     if (this.#serving) return; // a place freed while admitting: the loop below takes it
     this.#serving = true;
     try {
-      while (this.#head < this.#line.length) {
-        const next = this.#line[this.#head];
-        if (!next.gone && next.until > now && !this.#options.findPlace(now)) break;
-        this.#line[this.#head++] = undefined!;
-        if (next.gone) continue;
-        this.#leave(next);
-        if (next.until > now) this.#options.admit(next.connection);
-        else this.#options.expire(next.connection);
+      if (now - this.#sweptAt >= this.#options.checkEveryMs) this.#letGoOverdue(now);
+      while (this.#waiting > 0) {
+        const line = this.#turns[this.#turn];
+        if (line.size === 0) {
+          this.#turns[this.#turn++] = undefined!;
+          continue;
+        }
+        const next = line.oldest();
+        if (next.until <= now) {
+          line.takeOldest();
+          this.#left(line);
+          this.#options.expire(next.connection);
+          continue;
+        }
+        if (!this.#options.findPlace(now)) break;
+        line.takeOldest();
+        this.#turns[this.#turn++] = undefined!;
+        if (line.size > 0) this.#turns.push(line); // its next connection waits for its next turn
+        this.#left(line);
+        this.#options.admit(next.connection);
       }
-      this.#compact();
+      if (this.#waiting === 0) [this.#turns, this.#turn] = [[], 0];
+      else if (this.#turn > 1024 && this.#turn * 2 > this.#turns.length) {
+        [this.#turns, this.#turn] = [this.#turns.slice(this.#turn), 0];
+      }
     } finally {
       this.#serving = false;
     }
@@ -179,13 +239,15 @@ export class WaitingRoom<C> {
     }
   }
 
-  /** Drops the cleared front of the line, and the entries let go once they outnumber those waiting. */
-  #compact(): void {
-    const kept = this.#line.length - this.#head;
-    if (kept > 2 * this.#waiting + 1024) {
-      [this.#line, this.#head] = [this.#line.slice(this.#head).filter((entry) => !entry.gone), 0];
-    } else if (this.#head > 1024 && this.#head * 2 > this.#line.length) {
-      [this.#line, this.#head] = [this.#line.slice(this.#head), 0];
+  /** Lets go of every connection past its wait, in every client's line (at most once per `checkEveryMs`). */
+  #letGoOverdue(now: number): void {
+    this.#sweptAt = now;
+    for (const line of [...this.#lines.values()]) {
+      while (line.size > 0 && line.oldest().until <= now) {
+        const entry = line.takeOldest();
+        this.#left(line);
+        this.#options.expire(entry.connection);
+      }
     }
   }
 
@@ -193,9 +255,8 @@ export class WaitingRoom<C> {
   close(): C[] {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const left = this.#line.slice(this.#head).filter((entry) => !entry.gone).map((entry) => entry.connection);
-    [this.#line, this.#head, this.#waiting, this.#perClient] = [[], 0, 0, new Tally()];
-    this.#newest.clear();
-    return left;
+    const left = [...this.#lines.values()].flatMap((line) => line.all()).sort((a, b) => a.seq - b.seq);
+    [this.#lines, this.#turns, this.#turn, this.#waiting, this.#perClient] = [new Map(), [], 0, 0, new Tally()];
+    return left.map((entry) => entry.connection);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The connection guard's waiting room (conn_waiting_room.ts): first come first served as places
- * are found, bounded, let go after the wait, and checked again on its own while anybody waits.
+ * are found, bounded, let go after the wait, and checked again on its own while anybody waits;
+ * clients take turns, and a full room makes room for a lighter client.
  *
  * @module
  */
@@ -99,7 +100,7 @@ Deno.test("waiting room: when full, a newcomer from another client takes the pla
   assert.equal(waiting.size, 3);
   places.free = 3;
   waiting.serve(10);
-  assert.deepEqual(admitted, ["a1", "a2", "b1"], "the one let go is skipped; the order is kept");
+  assert.deepEqual(admitted, ["a1", "b1", "a2"], "clients in turn, each in the order its connections came");
   assert.equal(waiting.size, 0);
   assert.deepEqual(waiting.close(), []);
 });
@@ -159,4 +160,32 @@ Deno.test("waiting room: the client's newest waiting connection is let go, also 
   waiting.serve(6);
   assert.deepEqual(admitted, ["a1", "b1", "a2", "c1", "d1"]);
   assert.deepEqual(waiting.close(), []);
+});
+
+Deno.test("waiting room: clients take turns, so another client's newcomer waits for one place, not for the whole line", () => {
+  const places = { free: 0 };
+  const { waiting, admitted } = room(places, { capacity: 100, clientOf: (c) => c[0] });
+  for (let i = 1; i <= 50; i++) waiting.offer(`a${i}`, 0);
+  waiting.offer("b1", 1);
+  waiting.offer("b2", 1);
+  places.free = 3;
+  waiting.serve(2);
+  assert.deepEqual(admitted, ["a1", "b1", "a2"]);
+  places.free = 1;
+  waiting.serve(3);
+  assert.deepEqual(admitted.at(-1), "b2");
+  assert.equal(waiting.size, 48);
+  assert.deepEqual(waiting.close().slice(0, 2), ["a3", "a4"]);
+});
+
+Deno.test("waiting room: a connection past its wait is let go from any client's line, not only the one whose turn it is", () => {
+  const places = { free: 0 };
+  const { waiting, expired } = room(places, { capacity: 10, waitMs: 100, checkEveryMs: 50, clientOf: (c) => c[0] });
+  waiting.offer("a1", 0);
+  waiting.offer("b1", 0);
+  waiting.offer("a2", 90);
+  waiting.serve(150); // no place: a's turn comes first, and b1 waited its 100 ms too
+  assert.deepEqual(expired.sort(), ["a1", "b1"]);
+  assert.equal(waiting.size, 1);
+  waiting.close();
 });
