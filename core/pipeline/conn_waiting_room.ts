@@ -206,6 +206,7 @@ export class WaitingRoom<C> {
       if (now - this.#sweptAt >= this.#options.checkEveryMs) this.#letGoOverdue(now);
       while (this.#waiting > 0) {
         const line = this.#turns[this.#turn];
+        if (line === undefined) break; // never: every line that waits has its turn ahead (the sweep lets it go)
         if (line.size === 0) {
           this.#turns[this.#turn++] = undefined!;
           continue;
