@@ -19,13 +19,14 @@
  *
  * Connection floods: at most `maxConnections` client connections are relayed at once (each costs
  * three file descriptors: client, relay and server side), capped further by the process's open
- * file limit. At the cap, a new connection waits (conn_waiting_room.ts: up to the header timeout, in
- * its client's line, the clients taking turns) for a place that frees or that the worst stalling connection is made to give up (no
- * request yet, a slow head or body, an answered connection at rest: conn_pressure.ts), so slow
- * clients holding every place cannot lock others out; when the room is full too, it is answered
- * 503 and closed at once, unless another client holds more connections than it (then that
- * client's newest waiting one is). A failed accept (EMFILE, ENFILE) is logged and retried after a pause:
- * it never stops the listener.
+ * file limit. At the cap, a new connection waits (conn_waiting_room.ts: up to the header timeout,
+ * in its client's line, the clients taking turns) for a place that frees or that the worst
+ * stalling connection is made to give up (no request yet, a slow head or body, an answered
+ * connection at rest: conn_pressure.ts), so slow clients holding every place cannot lock others
+ * out. When the waiting room is full too, the newcomer is answered 503 and closed at once, unless
+ * another client holds more connections than its own: then that client's newest waiting
+ * connection is, and the newcomer waits in its place. A failed accept (EMFILE, ENFILE) is logged
+ * and retried after a pause: it never stops the listener.
  *
  * @module
  */

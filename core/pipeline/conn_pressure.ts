@@ -14,12 +14,12 @@
  * arriving at a fair rate. A stalling connection of the client holding the most places goes
  * first (a client is an address, or an IPv6 /64: {@link clientKey}), then the slowest, then the
  * oldest: from an address of its own, an attacker's reconnects push out only its own connections.
- * Waiting clients take turns at the places made, and when the waiting room is full too, a newcomer
- * from another client takes the room place of the attacker's newest waiting connection
- * (conn_waiting_room.ts). What this cannot do: a client holding more
- * connections than the places and the line together still gets others from its own address a 503
- * (tests/hardening_slow_clients_test.ts has both). Applied to request bodies alone, the same test of
- * stalling frees upload memory when it runs short (conn_guard.ts `closeStallingBodies`).
+ * Waiting clients take turns at the places made, and when the waiting room is full too, a
+ * newcomer from another client takes the room place of the attacker's newest waiting connection
+ * (conn_waiting_room.ts). What this cannot do: a client holding more connections than the places
+ * and the waiting room together still gets others from its own address a 503
+ * (tests/hardening_slow_clients_test.ts has both cases). Applied to request bodies alone, the same
+ * test of stalling frees upload memory when it runs short (conn_guard.ts `closeStallingBodies`).
  *
  * @module
  */
