@@ -69,8 +69,12 @@ export const ALL_INTERFACES = "::";
 /** How `--help` shows {@link ALL_INTERFACES}. */
 export const ALL_INTERFACES_HELP = "::, all interfaces, IPv6 and IPv4 (0.0.0.0 where IPv6 is off)";
 
-/** Binds `host:port` now (through the connection guard when given) and answers 503 until `serve`. */
-export function listenEarly(component: string, host: string, port: number, guard?: ConnGuardOptions): EarlyServer {
+/**
+ * Binds `host:port` now, through the connection guard, and answers 503 until `serve`. The guard is
+ * not optional: the scraper's port once had none, and a client that sent nothing held each of its
+ * connections for good.
+ */
+export function listenEarly(component: string, host: string, port: number, guard: ConnGuardOptions): EarlyServer {
   let handler: Handler = startingResponse;
   const http = bindHost(
     host,
