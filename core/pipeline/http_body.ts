@@ -79,8 +79,16 @@ export interface ReadBodyOptions {
 const GROWTH = 64 * 1024;
 
 /**
- * The body buffer: resizable up to `maxBytes`, grown in place (in steps of {@link GROWTH}) as
- * bytes are appended, shrunk to the bytes received at the end.
+ * Below {@link GROWTH}, the buffer grows in steps of this (a page), and reads start with a scratch
+ * buffer of {@link FIRST_READ_BYTES}: a slow upload that has sent a few bytes holds kilobytes, not
+ * 128 KiB (1,000 uploads each stalled after one byte took 243 KiB of server RSS apiece).
+ */
+const SMALL_GROWTH = 4 * 1024;
+const FIRST_READ_BYTES = 16 * 1024;
+
+/**
+ * The body buffer: resizable up to `maxBytes`, grown in place (in steps of {@link SMALL_GROWTH},
+ * then of {@link GROWTH}) as bytes are appended, shrunk to the bytes received at the end.
  */
 export class BodyBuffer {
   readonly #buffer: ArrayBuffer;
@@ -104,7 +112,8 @@ export class BodyBuffer {
     const max = this.#buffer.maxByteLength;
     if (needed > max) return false;
     const capacity = this.#buffer.byteLength;
-    if (needed > capacity) this.#resize(Math.min(max, Math.ceil(needed / GROWTH) * GROWTH));
+    const step = needed < GROWTH ? SMALL_GROWTH : GROWTH;
+    if (needed > capacity) this.#resize(Math.min(max, Math.ceil(needed / step) * step));
     new Uint8Array(this.#buffer, this.#length, chunk.byteLength).set(chunk);
     this.#length = needed;
     return true;
@@ -165,7 +174,8 @@ const MIN_AVERAGE_CHUNK_BYTES = 64;
 
 /**
  * Reads a body of unknown length into a {@link BodyBuffer}, chunk by chunk: through a BYOB reader
- * into one reused 64 KiB scratch buffer when the stream allows it, else as the stream's chunks.
+ * into one reused scratch buffer (16 KiB, then 64 KiB once a read fills it) when the stream allows
+ * it, else as the stream's chunks.
  */
 async function readChunked(next: NextChunk, maxBytes: number, opts: ReadBodyOptions): Promise<Uint8Array<ArrayBuffer>> {
   const meter = opts.meter;
@@ -225,12 +235,16 @@ export async function readBodyLimited(
   try {
     // A declared length bounds the buffer exactly; one more byte is room to notice a longer body.
     const limit = declared === undefined ? maxBytes : declared + 1;
-    let scratch = new Uint8Array(64 * 1024);
+    let scratch = new Uint8Array(FIRST_READ_BYTES);
     const next: NextChunk = byob
       ? async () => {
+        const size = scratch.byteLength; // the read takes the buffer over (detaching `scratch`)
         const { done, value } = await checked(byob.read(scratch));
         if (done || !value) return undefined;
-        scratch = new Uint8Array(value.buffer as ArrayBuffer); // the same memory, back for the next read
+        // The same memory, back for the next read; a body that fills it gets reads of GROWTH.
+        scratch = value.byteLength === size && size < GROWTH
+          ? new Uint8Array(GROWTH)
+          : new Uint8Array(value.buffer as ArrayBuffer);
         return value;
       }
       : async () => {

@@ -45,6 +45,16 @@ Deno.test("BodyBuffer grows in place and finishes as a view of its whole buffer"
   assert.ok(meter.peakByKind.body <= 100_000 + 64 * 1024, `grew to ${meter.peakByKind.body} bytes`);
 });
 
+Deno.test("BodyBuffer holds a page, not 64 KiB, for a body that has sent a few bytes", () => {
+  const meter = new PeakMeter();
+  const buffer = new BodyBuffer(1 << 20, meter);
+  assert.ok(buffer.append(new Uint8Array(1)));
+  assert.equal(meter.live.body, 4 * 1024, "a stalled upload of one byte");
+  assert.ok(buffer.append(new Uint8Array(70_000)));
+  assert.equal(meter.live.body, 128 * 1024, "past 64 KiB, steps of 64 KiB");
+  buffer.discard();
+});
+
 Deno.test("BodyBuffer refuses a chunk that would pass its maximum and keeps what it had", () => {
   const buffer = new BodyBuffer(10);
   assert.ok(buffer.append(new Uint8Array(8)));
