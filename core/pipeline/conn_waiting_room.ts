@@ -51,47 +51,52 @@ interface Waiting<C> {
   seq: number;
 }
 
-/** One client's connections in line, oldest first. */
-class ClientLine<C> {
-  #entries: Waiting<C>[] = [];
+/** A first-in-first-out line that can also give up its newest item; taking from either end is constant time. */
+class Line<T> {
+  #items: T[] = [];
   #head = 0;
 
-  /** A line for `client`. */
-  constructor(readonly client: string) {}
-
-  /** Connections waiting in it. */
+  /** Items in it. */
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#items.length - this.#head;
   }
 
-  /** Adds the newest connection. */
-  push(entry: Waiting<C>): void {
-    this.#entries.push(entry);
+  /** Adds the newest item. */
+  push(item: T): void {
+    this.#items.push(item);
   }
 
-  /** The oldest connection (the line must not be empty). */
-  oldest(): Waiting<C> {
-    return this.#entries[this.#head];
+  /** The oldest item (the line must not be empty). */
+  oldest(): T {
+    return this.#items[this.#head];
   }
 
-  /** Takes the oldest connection out (the line must not be empty). */
-  takeOldest(): Waiting<C> {
-    const entry = this.#entries[this.#head];
-    this.#entries[this.#head++] = undefined!;
-    if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
-      [this.#entries, this.#head] = [this.#entries.slice(this.#head), 0];
+  /** Takes the oldest item out (the line must not be empty). */
+  takeOldest(): T {
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined!;
+    if (this.#head > 64 && this.#head * 2 > this.#items.length) {
+      [this.#items, this.#head] = [this.#items.slice(this.#head), 0];
     }
-    return entry;
+    return item;
   }
 
-  /** Takes the newest connection out (the line must not be empty). */
-  takeNewest(): Waiting<C> {
-    return this.#entries.pop()!;
+  /** Takes the newest item out (the line must not be empty). */
+  takeNewest(): T {
+    return this.#items.pop()!;
   }
 
-  /** The connections waiting, oldest first. */
-  all(): Waiting<C>[] {
-    return this.#entries.slice(this.#head);
+  /** The items, oldest first. */
+  all(): T[] {
+    return this.#items.slice(this.#head);
+  }
+}
+
+/** One client's connections in line, oldest first. */
+class ClientLine<C> extends Line<Waiting<C>> {
+  /** A line for `client`. */
+  constructor(readonly client: string) {
+    super();
   }
 }
 
@@ -134,9 +139,8 @@ export class WaitingRoom<C> {
   readonly #options: WaitingRoomOptions<C>;
   /** Each waiting client's line. */
   #lines = new Map<string, ClientLine<C>>();
-  /** The clients' lines in the order of their turns, from `#turn` on; an emptied line is skipped. */
-  #turns: ClientLine<C>[] = [];
-  #turn = 0;
+  /** The clients' lines in the order of their turns; an emptied line is skipped. */
+  #turns = new Line<ClientLine<C>>();
   #waiting = 0;
   #seq = 0;
   #perClient = new Tally();
@@ -182,10 +186,14 @@ export class WaitingRoom<C> {
     const held = (c: string) => this.#perClient.get(c) + placesOf(c);
     if (held(top) <= held(client) + 1) return false;
     const line = this.#lines.get(top)!;
-    const entry = line.takeNewest();
+    this.#letGo(line, line.takeNewest());
+    return true;
+  }
+
+  /** Lets go of `entry`, just taken out of `line` (answered 503 by `expire`). */
+  #letGo(line: ClientLine<C>, entry: Waiting<C>): void {
     this.#left(line);
     this.#options.expire(entry.connection);
-    return true;
   }
 
   /** Counts a connection out of `line`; forgets the line once it is empty. */
@@ -204,31 +212,25 @@ export class WaitingRoom<C> {
     this.#serving = true;
     try {
       if (now - this.#sweptAt >= this.#options.checkEveryMs) this.#letGoOverdue(now);
-      while (this.#waiting > 0) {
-        const line = this.#turns[this.#turn];
-        if (line === undefined) break; // never: every line that waits has its turn ahead (the sweep lets it go)
+      // A line that waits always has its turn ahead; should one ever not, the sweep lets it go.
+      while (this.#waiting > 0 && this.#turns.size > 0) {
+        const line = this.#turns.oldest();
         if (line.size === 0) {
-          this.#turns[this.#turn++] = undefined!;
+          this.#turns.takeOldest();
           continue;
         }
-        const next = line.oldest();
-        if (next.until <= now) {
-          line.takeOldest();
-          this.#left(line);
-          this.#options.expire(next.connection);
+        if (line.oldest().until <= now) {
+          this.#letGo(line, line.takeOldest());
           continue;
         }
         if (!this.#options.findPlace(now)) break;
-        line.takeOldest();
-        this.#turns[this.#turn++] = undefined!;
+        const next = line.takeOldest();
+        this.#turns.takeOldest();
         if (line.size > 0) this.#turns.push(line); // its next connection waits for its next turn
         this.#left(line);
         this.#options.admit(next.connection);
       }
-      if (this.#waiting === 0) [this.#turns, this.#turn] = [[], 0];
-      else if (this.#turn > 1024 && this.#turn * 2 > this.#turns.length) {
-        [this.#turns, this.#turn] = [this.#turns.slice(this.#turn), 0];
-      }
+      if (this.#waiting === 0) this.#turns = new Line();
     } finally {
       this.#serving = false;
     }
@@ -244,11 +246,7 @@ export class WaitingRoom<C> {
   #letGoOverdue(now: number): void {
     this.#sweptAt = now;
     for (const line of [...this.#lines.values()]) {
-      while (line.size > 0 && line.oldest().until <= now) {
-        const entry = line.takeOldest();
-        this.#left(line);
-        this.#options.expire(entry.connection);
-      }
+      while (line.size > 0 && line.oldest().until <= now) this.#letGo(line, line.takeOldest());
     }
   }
 
@@ -257,7 +255,7 @@ export class WaitingRoom<C> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const left = [...this.#lines.values()].flatMap((line) => line.all()).sort((a, b) => a.seq - b.seq);
-    [this.#lines, this.#turns, this.#turn, this.#waiting, this.#perClient] = [new Map(), [], 0, 0, new Tally()];
+    [this.#lines, this.#turns, this.#waiting, this.#perClient] = [new Map(), new Line(), 0, new Tally()];
     return left.map((entry) => entry.connection);
   }
 }
