@@ -35,6 +35,7 @@ import { getLogger } from "@logtape/logtape";
 import { clientKey, ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
 import { WaitingRoom } from "./conn_waiting_room.ts";
 import { RequestFramer } from "./request_framer.ts";
+import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
 
 const log = getLogger(["autopgo", "http"]);
 
@@ -98,13 +99,6 @@ export function effectiveMaxConnections(configured: number, limit = openFileLimi
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
-
-/**
- * Read buffers of a relay's two directions: small until a read fills one, so the connections that
- * trickle or rest (a flood of them holds every place) hold 32 KiB each instead of 128 KiB.
- */
-const FIRST_READ_BYTES = 16 * 1024;
-const LARGE_READ_BYTES = 64 * 1024;
 
 /** How long the guard waits before it looks for a stalling connection again after finding none. */
 const LOOK_AGAIN_MS = 50;
@@ -267,7 +261,8 @@ interface Relay extends PlacedConnection {
 
 /**
  * Relays `client` to the upstream server until either side ends; joins `relays` at once, and
- * counts itself in `places` (connections per client, conn_pressure.ts `clientKey`) until it closes, then calls `onClose`.
+ * counts itself in `places` (connections per client, conn_pressure.ts `clientKey`) until it
+ * closes, then calls `onClose`.
  */
 function relay(
   client: Deno.Conn,
@@ -366,7 +361,7 @@ async function pumpBoth(
         }
         await writeAll(to, chunk);
         // A stream that fills its buffer is moving bytes: give it larger reads.
-        if (n === buffer.length && n < LARGE_READ_BYTES) buffer = new Uint8Array(LARGE_READ_BYTES);
+        if (readsShouldGrow(n, buffer.length)) buffer = new Uint8Array(LARGE_READ_BYTES);
       }
     } catch { /* connection reset or closed by a timeout */ }
     close();

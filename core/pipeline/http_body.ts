@@ -21,6 +21,7 @@
  */
 
 import type { UploadMeter } from "./upload_meter.ts";
+import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
 
 /** The body is larger than allowed (answered with 413). */
 export class BodyTooLargeError extends Error {
@@ -79,12 +80,11 @@ export interface ReadBodyOptions {
 const GROWTH = 64 * 1024;
 
 /**
- * Below {@link GROWTH}, the buffer grows in steps of this (a page), and reads start with a scratch
- * buffer of {@link FIRST_READ_BYTES}: a slow upload that has sent a few bytes holds kilobytes, not
- * 128 KiB (1,000 uploads each stalled after one byte took 243 KiB of server RSS apiece).
+ * Below {@link GROWTH}, the buffer grows in steps of this (a page), and reads start small
+ * (read_sizes.ts): a slow upload that has sent a few bytes holds kilobytes, not 128 KiB (1,000
+ * uploads each stalled after one byte took 243 KiB of server RSS apiece).
  */
 const SMALL_GROWTH = 4 * 1024;
-const FIRST_READ_BYTES = 16 * 1024;
 
 /**
  * The body buffer: resizable up to `maxBytes`, grown in place (in steps of {@link SMALL_GROWTH},
@@ -174,7 +174,7 @@ const MIN_AVERAGE_CHUNK_BYTES = 64;
 
 /**
  * Reads a body of unknown length into a {@link BodyBuffer}, chunk by chunk: through a BYOB reader
- * into one reused scratch buffer (16 KiB, then 64 KiB once a read fills it) when the stream allows
+ * into one reused scratch buffer (small, then larger once a read fills it: read_sizes.ts) when the stream allows
  * it, else as the stream's chunks.
  */
 async function readChunked(next: NextChunk, maxBytes: number, opts: ReadBodyOptions): Promise<Uint8Array<ArrayBuffer>> {
@@ -241,9 +241,9 @@ export async function readBodyLimited(
         const size = scratch.byteLength; // the read takes the buffer over (detaching `scratch`)
         const { done, value } = await checked(byob.read(scratch));
         if (done || !value) return undefined;
-        // The same memory, back for the next read; a body that fills it gets reads of GROWTH.
-        scratch = value.byteLength === size && size < GROWTH
-          ? new Uint8Array(GROWTH)
+        // The same memory, back for the next read; a body that fills it gets larger reads.
+        scratch = readsShouldGrow(value.byteLength, size)
+          ? new Uint8Array(LARGE_READ_BYTES)
           : new Uint8Array(value.buffer as ArrayBuffer);
         return value;
       }
