@@ -16,9 +16,9 @@
  * the mark is younger than {@link CALM_FACTOR} times the lag and the machine has CPU to spare
  * (idle_cpu.ts: by default at least a quarter of a core idle over the last second,
  * `--local-helper-idle-cpu`; where the server shares the cores and keeps them busy, a helper
- * would only slow it down); a helper steps back (closes its
- * event reader and stands by) once it is older, and moves to slot 0 when that one frees, so the
- * pipeline never lacks a consuming worker. `--local-helper-lag 0` makes every slot consume always,
+ * would only slow it down); a helper steps back (closes its event reader and stands by) once it
+ * is older, and moves to slot 0 when that one frees, so the pipeline never lacks a consuming
+ * worker. `--local-helper-lag 0` makes every slot consume always,
  * as before this module. Clocks: the age compares the publisher's clock with this machine's, so a
  * publisher far ahead hides a backlog (helpers never join) and one far behind shows one (they
  * always do, as with 0); neither loses or delays an event beyond one worker's pace.
