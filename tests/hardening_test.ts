@@ -20,6 +20,7 @@ import { rssMiB } from "./support/hostile_run.ts";
 import { closeAll, readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { largeLabelledProfile } from "./support/large_profile.ts";
+import { RECENT_MS } from "../core/pipeline/conn_pressure.ts";
 
 const encoder = new TextEncoder();
 
@@ -364,6 +365,7 @@ Deno.test("hardening: stalled uploads cannot hold more than --max-upload-memory;
       );
       await conn.write(prefix).catch(() => 0); // a refused client may be cut off mid-write
     }
+    const sentAt = Date.now();
     // Two bodies fit in 8 MiB (which two depends on how the bytes interleave); the other 14 are
     // refused as soon as their bytes do not fit, or before they are read once the two are held.
     // (readResponseHead closes a connection at its limit: the held ones must stay open.)
@@ -390,6 +392,10 @@ Deno.test("hardening: stalled uploads cannot hold more than --max-upload-memory;
     assert.equal((await upload(server.url, "app", small)).status, 201);
     const large = largeLabelledProfile(3 * 1024 * 1024);
     assert.ok(large.byteLength < 4 * 1024 * 1024);
+    // A body counts as stalling once no byte came for two rate windows (conn_pressure.ts). The held
+    // bodies may have arrived up to seconds apart; a refusal closes only those stalling by then, so
+    // with one of them closed the retry below could fit beside the other, which then stays open.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, sentAt + 2 * RECENT_MS + 1_000 - Date.now())));
     const busy = await upload(server.url, "app", large);
     assert.equal(busy.status, 503, JSON.stringify(busy.body));
     // Refusals make the server close the uploads that stall (no byte for a few seconds:
