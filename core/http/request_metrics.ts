@@ -1,9 +1,10 @@
 /**
- * The one HTTP middleware that counts requests: every answered request by method, route pattern
- * and status, with its duration, and the upload outcomes of `POST /api/profile/:app` — accepted
- * (201, idempotent replays told apart) or rejected by reason, the reason read from the status and,
- * for a 400, from whether the profile or the request was at fault; a 503 is `unavailable` when the
- * error handler answered it (a dependency failed: `c.error` is set), else `busy` (refused for capacity). Register it first, so that
+ * The one HTTP middleware that counts requests: every answered request by method (a made-up one
+ * as `other`: route_label.ts), route pattern and status, with its duration, and the upload
+ * outcomes of `POST /api/profile/:app` — accepted (201, idempotent replays told apart) or rejected
+ * by reason, the reason read from the status and, for a 400, from whether the profile or the
+ * request was at fault; a 503 is `unavailable` when the error handler answered it (a dependency
+ * failed: `c.error` is set), else `busy` (refused for capacity). Register it first, so that
  * answers of the token check, the not-found handler and the error handler are counted too.
  *
  * @module
@@ -11,7 +12,7 @@
 
 import type { Context, MiddlewareHandler } from "hono";
 import type { Metrics, UploadRejection } from "../metrics.ts";
-import { routeOf } from "./route_label.ts";
+import { methodLabel, routeOf } from "./route_label.ts";
 
 /** The route pattern of uploads (`POST`). */
 export const UPLOAD_ROUTE = "/api/profile/:app";
@@ -25,7 +26,12 @@ export function requestMetrics(metrics: Metrics): MiddlewareHandler {
     } finally {
       const route = routeOf(c);
       const status = c.res.status;
-      metrics.httpRequest({ method: c.req.method, route, status, durationMs: performance.now() - started });
+      metrics.httpRequest({
+        method: methodLabel(c.req.method),
+        route,
+        status,
+        durationMs: performance.now() - started,
+      });
       if (c.req.method === "POST" && (route === UPLOAD_ROUTE || route === "/api/profile/")) {
         if (status === 201) metrics.uploadAccepted(c.res.headers.get("idempotent-replayed") === "true");
         else metrics.uploadRejected(await rejectionOf(c, status));

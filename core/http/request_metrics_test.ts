@@ -1,6 +1,7 @@
 /**
- * requestMetrics and routeOf: requests counted by route pattern (never the path) and status,
- * token refusals and not-found answers included, and upload outcomes by reason.
+ * requestMetrics and routeOf: requests counted by route pattern (never the path), by method
+ * (never a made-up one) and status, token refusals and not-found answers included, and upload
+ * outcomes by reason.
  *
  * @module
  */
@@ -9,7 +10,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { type HttpReport, NO_METRICS, type UploadRejection } from "../metrics.ts";
 import { requestMetrics } from "./request_metrics.ts";
-import { appOf, UNMATCHED_ROUTE } from "./route_label.ts";
+import { appOf, methodLabel, OTHER_METHOD, UNMATCHED_ROUTE } from "./route_label.ts";
 
 function recorder() {
   const requests: HttpReport[] = [];
@@ -67,6 +68,17 @@ Deno.test("requestMetrics: counts by route pattern and status, refusals and not-
   ]);
   assert.ok(r.requests.every((q) => q.durationMs >= 0));
   assert.deepEqual([r.accepted, r.rejected], [[], []]);
+});
+
+Deno.test("requestMetrics: a made-up method is counted as other, so clients cannot add series at will", async () => {
+  const r = recorder();
+  const a = app(r.metrics);
+  for (const method of ["M000001", "M000002", "patch", "PATCH", "OPTIONS"]) {
+    await a.request("/api/profile/shop", { method, headers: auth });
+  }
+  assert.deepEqual(r.requests.map((q) => q.method), ["other", "other", "other", "PATCH", "OPTIONS"]);
+  assert.equal(methodLabel("DELETE"), "DELETE");
+  assert.equal(methodLabel("Delete"), OTHER_METHOD);
 });
 
 Deno.test("requestMetrics: upload outcomes by reason", async () => {
