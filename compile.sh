@@ -23,7 +23,9 @@ repo=$(cd "$(dirname "$0")" && pwd)
 cd "$repo"
 all_targets=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin
   x86_64-pc-windows-msvc)
-perms=(--allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run)
+# --allow-ffi: the long-running components call glibc's malloc_trim to give freed native memory back after a
+# burst of connections (cmd/native_memory.ts); nothing else loads a native library.
+perms=(--allow-net --allow-read --allow-write --allow-env --allow-sys --allow-run --allow-ffi)
 # V8's young generation capped at 4 MiB semi-spaces (default up to 16): a long-running server or worker then keeps a
 # steady resident set instead of one that V8 grows and shrinks by up to ~50 MiB with its allocation rate; the merge CLI
 # costs the same CPU (BENCHMARKS.md, "Steady load"). DENO_V8_FLAGS adds flags at run time.

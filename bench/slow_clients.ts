@@ -7,8 +7,9 @@
  * half of each; each reconnects `--reconnect-ms` after the server closes it) keep the server's
  * places taken, for `--seconds`.
  * Prints how many checks were answered 200 and their latency, the server's RSS before, at the end
- * and 10 s after, and its CPU while the slow clients ran (core/pipeline/conn_pressure.ts says what
- * the server does about them).
+ * and 20 s after (time for the server to give a burst's free memory back: cmd/native_memory.ts),
+ * and its CPU while the slow clients ran (core/pipeline/conn_pressure.ts says what the server does
+ * about them).
  *
  * `--checks-from 127.0.0.2` makes the health checks from another loopback address than the slow
  * clients' (127.0.0.1): another client, for the case of more slow connections than the places
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     const cpu = cpuSeconds(pid) - cpuBefore;
     const rssEnd = rssMiB(pid);
     const opened = await slow.stop();
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
     const rssRested = rssMiB(pid);
     const line = (name: string, r: { ok: number; total: number; ms: number[] }) =>
       `| ${name} | ${r.ok} of ${r.total} | ${percentile(r.ms, 50).toFixed(0)} ms | ${
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
       `\nslow clients opened ${opened} connections in ${seconds} s; server CPU ${cpu.toFixed(1)} s while they ran; ` +
         `RSS ${rssBefore.toFixed(0)} MiB before, ${rssEnd.toFixed(0)} MiB at the end, ${
           rssRested.toFixed(0)
-        } MiB 10 s later`,
+        } MiB 20 s later`,
     );
   } finally {
     await server.close();

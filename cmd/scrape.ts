@@ -18,6 +18,7 @@ import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
 import { ALL_INTERFACES, ALL_INTERFACES_HELP, listenEarly } from "./listen.ts";
+import { NativeMemoryRelease } from "./native_memory.ts";
 import { withDebugRoutes } from "../core/debug/pprof_routes.ts";
 import { Scraper, validateScraperSettings } from "../core/scrape/scraper.ts";
 import type { TargetSource } from "../core/scrape/target.ts";
@@ -268,9 +269,11 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
     sample: opts.sampleSize,
     duration: opts.duration,
   });
+  const stopTrims = new NativeMemoryRelease().every();
   try {
     await scraper.run(stop.signal);
   } finally {
+    stopTrims();
     removeListeners();
     await http.shutdown(5_000);
     await source.close?.();

@@ -36,6 +36,7 @@ import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } from "./options.ts";
 import { listenEarly } from "./listen.ts";
+import { NativeMemoryRelease } from "./native_memory.ts";
 import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
 import {
   addWorkerTuningOptions,
@@ -167,6 +168,7 @@ export function serverCommand(): Command {
       middleware: [accessLog(), requestMetrics(metrics)],
     });
     const signals = shutdownSignal();
+    const stopTrims = new NativeMemoryRelease().every();
     const stopWorker = new AbortController();
     const deps = { ...workerDeps(store, writer, pruneConfig, opts, opts.maxUploadSize, metrics), jobs: pool };
     const worker = reader
@@ -211,6 +213,7 @@ export function serverCommand(): Command {
       }
     }
     signals.dispose();
+    stopTrims();
     pool.close();
     await Promise.allSettled([reader?.close(), writer.close(), store.close()]);
     log.info("stopped");

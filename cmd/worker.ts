@@ -29,6 +29,7 @@ import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
 import { envOption, portArg, timerDurationArg } from "./options.ts";
 import { listenEarly, startupWait } from "./listen.ts";
+import { NativeMemoryRelease } from "./native_memory.ts";
 import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
 import { defaultLocalWorkers, localWorkersArg, openLocalSlots } from "./worker_standby.ts";
 import { DEFAULT_HELPER_LAG_MS, HELPER_MIN_IDLE_CORES, HelperDemand } from "./worker_helpers.ts";
@@ -185,6 +186,7 @@ export function workerCommand(): Command {
     }
     checks.splice(0, checks.length, ...dependencyChecks(store, writer, reader));
     const signals = shutdownSignal();
+    const stopTrims = new NativeMemoryRelease().every();
     const shutdown = new AbortController();
     signals.received.then(() => {
       ready = false;
@@ -260,6 +262,7 @@ export function workerCommand(): Command {
     // Stop serving, then close the decode pool and the reader where they are open, then the writer and store.
     await http.shutdown();
     signals.dispose();
+    stopTrims();
     const parts = [...(pool ? [pool] : []), ...(readerOpen ? [reader] : []), writer, store];
     await Promise.allSettled(parts.map(async (part) => await part.close()));
     log.info("stopped");
