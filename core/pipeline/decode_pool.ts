@@ -33,11 +33,10 @@ import {
   type JobReply,
   type JobRequest,
   type MergeJob,
-  ownRequest,
   type ProfileJobs,
   QueueFullError,
-  transferList,
 } from "./profile_jobs.ts";
+import { ownRequest, transferList } from "./job_transfer.ts";
 import type { DecodeLimits } from "../pprof/limits.ts";
 
 /** Options of {@link DecodePool}. */

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { type JobReply, type JobRequest, ownReply, runJob, transferList } from "./profile_jobs.ts";
+import { type JobReply, type JobRequest, runJob } from "./profile_jobs.ts";
+import { ownReply, transferList } from "./job_transfer.ts";
 
 /** What a worker scope offers (typed here: the deno.worker lib cannot be mixed into the main program). */
 interface WorkerScope {

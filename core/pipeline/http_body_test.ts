@@ -7,7 +7,7 @@ import {
   readBodyLimited,
   type ReadBodyOptions,
 } from "./http_body.ts";
-import { isOwned } from "./profile_jobs.ts";
+import { isOwned } from "./job_transfer.ts";
 import { PeakMeter } from "./upload_meter.ts";
 
 /** A body of `chunks` chunks of `size` bytes (chunk i filled with i & 0xff); counts the chunks pulled. */

@@ -72,7 +72,8 @@ import {
 import { budgetMeter, DEFAULT_MAX_UPLOAD_MEMORY, UploadBudget, UploadBudgetError } from "./upload_budget.ts";
 import { uploadDecodeLimits } from "./upload_limits.ts";
 import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_view.ts";
-import { IN_THREAD_JOBS, isOwned, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
+import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
+import { isOwned } from "./job_transfer.ts";
 import { UnsentEvents } from "./unsent_events.ts";
 
 /** Default upload limit: 64 MiB. */
