@@ -3,7 +3,7 @@
  * crafted profiles used to cost minutes and gigabytes each, decoded on the thread that also
  * answers health checks. With the decode budget and the decode pool they are refused within
  * seconds, memory stays bounded and `/api/health` keeps answering; a full decode queue answers
- * 503 with `Retry-After`.
+ * 503 with `Retry-After`; the web report of a large base is computed in the pool too.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { gzip, manyEntitiesProfile } from "./support/crafted_profiles.ts";
 import { hostileRun, hostileUploads, median } from "./support/hostile_run.ts";
 import { eventually, startAutopgoServer } from "./support/autopgo_processes.ts";
+import { largeLabelledProfileGz } from "./support/large_profile.ts";
 
 Deno.test("hardening: 8 concurrent crafted uploads are refused fast, in bounded memory, with health answering", async () => {
   const server = await startAutopgoServer();
@@ -136,5 +137,46 @@ Deno.test("hardening: the request timeout stops a running profile check (its wor
     assert.ok(next);
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("hardening: the web report of a large base is computed off the HTTP thread", async () => {
+  // A 20 MiB (raw) base, as `--compaction none` keeps: its report took about 1.3 s here, during
+  // which every other request, health checks included, waited for the thread that serves HTTP.
+  const dataDir = await Deno.makeTempDir({ prefix: "autopgo-views-" });
+  await Deno.mkdir(`${dataDir}/big`);
+  await Deno.writeFile(`${dataDir}/big/default.pgo`, largeLabelledProfileGz(20 * 1024 * 1024));
+  const server = await startAutopgoServer(["--data-dir", dataDir]);
+  try {
+    let reporting = true;
+    const probes: number[] = [];
+    const report = (async () => {
+      const started = performance.now();
+      const response = await fetch(`${server.url}/api/profile/big/report`);
+      const body = await response.json();
+      reporting = false;
+      return { status: response.status, body, ms: performance.now() - started };
+    })();
+    while (reporting) {
+      const started = performance.now();
+      await (await fetch(`${server.url}/api/health`)).body?.cancel();
+      probes.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const { status, body, ms } = await report;
+    const slowest = Math.max(...probes);
+    console.log(
+      `report ${status} in ${ms.toFixed(0)} ms; health probes: ${probes.length}, max ${slowest.toFixed(1)} ms`,
+    );
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.app, "big");
+    assert.ok(body.summary.counts.samples > 0 && body.summary.topFlat.length > 0, "a report of the whole base");
+    assert.ok(
+      slowest < ms / 2,
+      `no health probe waited for the report: slowest ${slowest.toFixed(0)} of ${ms.toFixed(0)} ms`,
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -181,6 +181,13 @@ export class DecodePool implements ProfileJobs {
     return reply.result;
   }
 
+  /** See {@link ProfileJobs.views}. */
+  async views(app: string, data: Uint8Array, modifiedMs: number, opts?: JobOptions) {
+    const reply = await this.run({ op: "views", app, data, modifiedMs }, opts);
+    if (reply.op !== "views") throw new Error(`decode pool: ${reply.op} reply to a views job`);
+    return { result: reply.result, data: reply.data };
+  }
+
   /** Runs one job in a worker (the request's byte arrays are borrowed: use those of the reply). */
   run(request: JobRequest, opts: JobOptions = {}): Promise<JobReply> {
     if (this.#closed) return Promise.reject(new Error("decode pool is closed"));

@@ -28,6 +28,7 @@ export function ownRequest(request: JobRequest): JobRequest {
   switch (request.op) {
     case "check-upload":
     case "base-state":
+    case "views":
       return { ...request, data: owned(request.data) };
     case "merge":
       return { op: "merge", job: ownJob(request.job) };
@@ -43,6 +44,12 @@ export function ownReply(reply: JobReply): JobReply {
   switch (reply.op) {
     case "check-upload":
       return { ...reply, data: owned(reply.data) };
+    case "views": {
+      const result = reply.result.status === "ok"
+        ? { ...reply.result, json: { report: owned(reply.result.json.report), flame: owned(reply.result.json.flame) } }
+        : reply.result;
+      return { ...reply, data: owned(reply.data), result };
+    }
     case "base-state": {
       const result = reply.result.status === "ok" && reply.result.raw
         ? { ...reply.result, raw: owned(reply.result.raw) }
@@ -96,6 +103,9 @@ export function transferList(message: JobRequest | JobReply): ArrayBuffer[] {
     arrays.push(message.data);
     if (message.op === "base-state" && "result" in message && message.result.status === "ok") {
       arrays.push(message.result.raw);
+    }
+    if (message.op === "views" && "result" in message && message.result.status === "ok") {
+      arrays.push(message.result.json.report, message.result.json.flame);
     }
   }
   const buffers = new Set<ArrayBuffer>();

@@ -47,6 +47,7 @@ import { type BatchMergeJob, type BatchMergeResult, mergeBatchBytes } from "./ba
 import { rebuildBytes, type RebuildJob, type RebuildResult } from "./rebuild_job.ts";
 import type { PruneRule } from "./prune_config.ts";
 import { decodedTableBytes } from "./upload_meter.ts";
+import { computeViewsJson, type ViewsJson } from "../web/app_views.ts";
 
 /** How stored bases are kept: `pgo` = compacted to what the Go compiler reads, `none` = full profiles. */
 export type CompactionMode = "pgo" | "none";
@@ -91,6 +92,11 @@ export type BaseStateResult =
   | { status: "ok"; state: BaseState; raw?: Uint8Array }
   | { status: "unreadable"; message: string };
 
+/** An app's web views (core/web/app_views.ts), or why its base does not decode. */
+export type ViewsResult =
+  | { status: "ok"; json: ViewsJson }
+  | { status: "invalid"; kind: ProfileErrorKind; message: string };
+
 /** Everything a merge needs: the base (absent for the first upload), the upload and how to treat it. */
 export interface MergeJob {
   /** The encoded base profile; undefined when the app has none (or only a tombstone). */
@@ -130,7 +136,8 @@ export type JobRequest =
   | { op: "base-state"; data: Uint8Array; inflated?: boolean }
   | { op: "merge"; job: MergeJob }
   | { op: "merge-batch"; job: BatchMergeJob }
-  | { op: "rebuild"; job: RebuildJob };
+  | { op: "rebuild"; job: RebuildJob }
+  | { op: "views"; app: string; data: Uint8Array; modifiedMs: number };
 
 /** A job's reply; borrowed arrays come back in `data` (and `job` for merges). */
 export type JobReply =
@@ -138,7 +145,8 @@ export type JobReply =
   | { op: "base-state"; result: BaseStateResult; data: Uint8Array }
   | { op: "merge"; result: MergeJobResult; job: MergeJob }
   | { op: "merge-batch"; result: BatchMergeResult; job: BatchMergeJob }
-  | { op: "rebuild"; result: RebuildResult; job: RebuildJob };
+  | { op: "rebuild"; result: RebuildResult; job: RebuildJob }
+  | { op: "views"; result: ViewsResult; data: Uint8Array };
 
 /** Options of one job. */
 export interface JobOptions {
@@ -171,6 +179,13 @@ export interface ProfileJobs {
   mergeBatch(job: BatchMergeJob, opts?: JobOptions): Promise<BatchMergeResult>;
   /** Rebuilds `default.pgo` from retention windows (rebuild_job.ts); absent: the caller runs it in-thread. */
   rebuild?(job: RebuildJob, opts?: JobOptions): Promise<RebuildResult>;
+  /** Computes an app's web views from its base, last written at `modifiedMs` (core/web/app_views.ts). */
+  views(
+    app: string,
+    data: Uint8Array,
+    modifiedMs: number,
+    opts?: JobOptions,
+  ): Promise<{ result: ViewsResult; data: Uint8Array }>;
 }
 
 /** Too many jobs are waiting: the client should retry after `retryAfterSeconds`. */
@@ -331,6 +346,16 @@ export function mergeBytes(job: MergeJob): MergeJobResult {
   return baseNormalized ? { status: "merged", data, baseNormalized } : { status: "merged", data };
 }
 
+/** The views of `app`'s base `data` as a job's result: ProfileErrors become `invalid`. */
+export function viewsOfBytes(app: string, data: Uint8Array, modifiedMs: number): ViewsResult {
+  try {
+    return { status: "ok", json: computeViewsJson(app, data, new Date(modifiedMs)) };
+  } catch (error) {
+    if (!(error instanceof ProfileError)) throw error;
+    return { status: "invalid", kind: error.kind, message: error.message };
+  }
+}
+
 /** Runs one job on the calling thread. Throws only on bugs (ProfileErrors become verdicts). */
 export function runJob(request: JobRequest): JobReply {
   switch (request.op) {
@@ -349,6 +374,12 @@ export function runJob(request: JobRequest): JobReply {
       return { op: request.op, result: mergeBatchBytes(request.job), job: request.job };
     case "rebuild":
       return { op: request.op, result: rebuildBytes(request.job), job: request.job };
+    case "views":
+      return {
+        op: request.op,
+        result: viewsOfBytes(request.app, request.data, request.modifiedMs),
+        data: request.data,
+      };
   }
 }
 
@@ -380,5 +411,10 @@ export const IN_THREAD_JOBS: ProfileJobs = {
   async rebuild(job, opts) {
     opts?.signal?.throwIfAborted();
     return rebuildBytes(job);
+  },
+  // deno-lint-ignore require-await
+  async views(app, data, modifiedMs, opts) {
+    opts?.signal?.throwIfAborted();
+    return { result: viewsOfBytes(app, data, modifiedMs), data };
   },
 };

@@ -10,95 +10,33 @@
  * retention windows, the window range: base_state.ts), through `jobs` (the server's decode pool),
  * and caches them by version too.
  *
- * Cost: the per-app computation runs on the calling thread. Stored bases are compacted to what
- * PGO reads by default (a few hundred KB), which takes milliseconds; a large `--compaction none`
- * base is decoded once per version.
+ * Cost: the per-app computation (app_views.ts) runs as a job of `jobs`, in the server's decode
+ * pool: on the thread that serves HTTP, the views of a 20 MiB `--compaction none` base held every
+ * other request for a second, once per version. Stored bases are compacted to what PGO reads by
+ * default (a few hundred KB), which takes milliseconds.
  *
  * @module
  */
 
-import type { BlobObject, BlobStore } from "../blob.ts";
-import { readBaseState } from "../pipeline/base_state.ts";
+import type { BlobStore } from "../blob.ts";
 import { baseKey } from "../pipeline/keys.ts";
 import { type WindowRange, windowRangeOf } from "../pipeline/window_view.ts";
 import { IN_THREAD_JOBS, type ProfileJobs } from "../pipeline/profile_jobs.ts";
 import { listBases, readBase } from "../pipeline/profiles_view.ts";
 import { singleFlightByKey } from "../single_flight.ts";
-import { decodeProfile } from "../pprof/decode.ts";
-import { edgeMap } from "../pprof/edges.ts";
 import { ProfileError } from "../pprof/errors.ts";
-import { explainEdgeMap, type ExplainReport } from "../pprof/explain.ts";
-import { type ProfileSummary, summarizeProfile } from "../pprof/summary.ts";
-import { type FlameGraph, flameGraph } from "./flame_graph.ts";
+import type { AppListEntry, ViewsJson } from "./app_views.ts";
 
-/** One entry of `GET /api/apps`. */
-export interface AppListEntry {
-  app: string;
-  /** Size of the merged profile in bytes. */
-  bytes: number;
-  /** When the merged profile was last written (ISO-8601). */
-  lastModified: string;
-  /** Uploads merged into it; null when the base predates the count. */
-  uploadsMerged: number | null;
-  /** The retention windows it covers (issue 14); null when it is not built from windows. */
-  windows: WindowRange | null;
-}
+export type { AppListEntry, AppReport, ViewsJson } from "./app_views.ts";
 
-/** Body of `GET /api/profile/:app/report`. */
-export interface AppReport extends AppListEntry {
-  /** What `autopgo inspect --json` prints about the merged profile (top 20). */
-  summary: ProfileSummary;
-  /** What `autopgo explain --json` prints (99% CDF); `ignoredReason` says why when the compiler would not use it. */
-  explain: ExplainReport;
-}
-
-/** Everything computed from one version of an app's base. */
+/** The views of one version of an app's base. */
 export interface AppViews {
   version: string;
-  report: AppReport;
-  flame: FlameGraph;
   /**
-   * `report` and `flame` as JSON bytes, serialised once per version: every request for them
-   * shares these bytes (no serialisation, no copy per request; the routes stream them).
+   * The report and the flame graph as JSON bytes, serialised once per version: every request for
+   * them shares these bytes (no serialisation, no copy per request; the routes stream them).
    */
-  json: { report: Uint8Array; flame: Uint8Array };
-}
-
-/** Rows per top list in the report (as `inspect --top 20`). */
-export const REPORT_TOP = 20;
-
-/** Computes the views of one base object (pure; throws ProfileError when the base does not decode). */
-export function computeViews(app: string, object: BlobObject): AppViews {
-  const profile = decodeProfile(object.data);
-  const summary = summarizeProfile(profile, { top: REPORT_TOP });
-  const rankedIndex = profile.sampleType.findIndex((t) => `${t.type}/${t.unit}` === summary.rankedBy);
-  const file = `${app}/default.pgo`;
-  let explain: ExplainReport;
-  try {
-    const map = edgeMap(profile);
-    const t = profile.sampleType[map.sampleIndex];
-    explain = explainEdgeMap(map, { file, format: "pprof", sampleType: t ? `${t.type}/${t.unit}` : "" });
-  } catch (error) {
-    if (!(error instanceof ProfileError)) throw error;
-    explain = {
-      ...explainEdgeMap({ sampleIndex: -1, totalWeight: 0, byWeight: [] }, { file, format: "pprof", sampleType: "" }),
-      ignoredReason: error.message,
-    };
-  }
-  const state = readBaseState(profile.comments);
-  const merged = state.merged;
-  const report: AppReport = {
-    app,
-    bytes: object.data.byteLength,
-    lastModified: object.modified.toISOString(),
-    uploadsMerged: merged ?? null,
-    windows: windowRangeOf(state) ?? null,
-    summary,
-    explain,
-  };
-  const flame = flameGraph(profile, rankedIndex);
-  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  return { version: object.version, report, flame, json: { report: encode(report), flame: encode(flame) } };
+  json: ViewsJson;
 }
 
 /** Options of {@link ProfileViews}. */
@@ -149,7 +87,10 @@ export class ProfileViews {
       this.#views.delete(app);
       return undefined;
     }
-    const views = Promise.resolve().then(() => computeViews(app, object));
+    const views = this.#jobs.views(app, object.data, object.modified.getTime(), { signal }).then(({ result }) => {
+      if (result.status !== "ok") throw new ProfileError(result.kind, result.message);
+      return { version: object.version, json: result.json };
+    });
     this.#views.delete(app);
     this.#views.set(app, { version: object.version, views });
     views.catch(() => this.#views.get(app)?.views === views && this.#views.delete(app));
