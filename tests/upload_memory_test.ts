@@ -151,6 +151,7 @@ Deno.test("through a decode pool the body is transferred, not cloned, and the re
       baseState: (data, opts) => pool.baseState(data, opts),
       merge: (job, opts) => pool.merge(job, opts),
       mergeBatch: (job, opts) => pool.mergeBatch(job, opts),
+      views: (app, data, modifiedMs, opts) => pool.views(app, data, modifiedMs, opts),
     };
     const { hono, meter, written } = await serverApp(jobs);
     const response = await hono.fetch(new Request("http://x/api/profile/svc", { method: "POST", body: chunked(gz) }));
