@@ -68,6 +68,19 @@ Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () 
   assert.equal(padded.phase, "raw", "a framing header too long to keep is left to the server");
 });
 
+Deno.test("framer: a chunk size that is not hexadecimal or past 64 bits breaks the body's framing, and says why", () => {
+  for (const size of ["zz", "-1", "1 2", "FFFFFFFFFFFFFFFFF", ""]) {
+    const f = new RequestFramer(1024);
+    feed(f, `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\nabc`);
+    assert.equal(f.phase, "raw", size);
+    assert.match(f.malformedBody ?? "", /^invalid chunk size /, size);
+  }
+  const ok = new RequestFramer(1024);
+  feed(ok, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000003;x=y\r\nabc\r\n0\r\n\r\n");
+  assert.equal(ok.phase, "idle", "leading zeros do not count against 64 bits");
+  assert.equal(ok.malformedBody, undefined);
+});
+
 Deno.test("framer: HTTP/2's connection preface is refused, not framed as a request", () => {
   for (const byteByByte of [false, true]) {
     const f = new RequestFramer(1024);
@@ -119,6 +132,28 @@ Deno.test("guard: a request that arrives whole is answered however long the serv
     release();
     await server.shutdown(0);
     await quiet.shutdown(0);
+  }
+});
+
+Deno.test("guard: a broken chunked body is answered 400 with the reason, where the server would only close", async () => {
+  const guard = { headerTimeoutMs: 2_000, idleTimeoutMs: 2_000, bodyTimeoutMs: 2_000, maxHeaderBytes: 64 * 1024 };
+  const server = startHttpServer("127.0.0.1", 0, async (request) => {
+    await request.arrayBuffer();
+    return new Response("done");
+  }, guard);
+  try {
+    const head = "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
+    for (const size of ["zz", "FFFFFFFFFFFFFFFFFFFF"]) {
+      const answer = await exchange(server.port, `${head}${size}\r\nabc`);
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, size);
+      const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+      assert.equal(body.code, 400);
+      assert.match(body.message, /^malformed chunked request body: invalid chunk size /);
+    }
+    // A well-formed chunked body is still the server's to answer.
+    assert.match(await exchange(server.port, `${head}3\r\nabc\r\n0\r\n\r\n`), /^HTTP\/1\.1 200 OK[\s\S]*done$/);
+  } finally {
+    await server.shutdown(0);
   }
 });
 

@@ -234,6 +234,16 @@ const BUSY = new TextEncoder().encode(
     "content-length: 52\r\n\r\n" + JSON.stringify({ message: "too many connections", code: 503 }).padEnd(52),
 );
 
+/** A 400 answer naming what was wrong with a request's body (one line, JSON like the API's errors). */
+function badRequest(problem: string): Uint8Array {
+  const body = JSON.stringify({ message: `malformed chunked request body: ${problem}`, code: 400 }) + "\n";
+  const bytes = new TextEncoder().encode(body);
+  return new TextEncoder().encode(
+    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n" +
+      `content-length: ${bytes.byteLength}\r\n\r\n${body}`,
+  );
+}
+
 /** Answers 503 without reading the request and closes; never waits on a slow client. */
 async function refuse(client: Deno.Conn): Promise<void> {
   const timer = setTimeout(() => closeQuietly(client), 1_000);
@@ -323,6 +333,9 @@ async function pumpBoth(
         if (n === null) {
           // Client half-closed: pass the FIN on and let the response finish (the other pump closes).
           if (framer) return await (to as Deno.TcpConn).closeWrite().catch(close);
+          // The server closes on a broken chunked body without a word: say why, as it would for a bad head.
+          const malformed = requests.malformedBody;
+          if (malformed && answered < requests.headsStarted) await writeAll(to, badRequest(malformed)).catch(() => {});
           break;
         }
         const chunk = buffer.subarray(0, n);
@@ -356,6 +369,7 @@ async function pumpBoth(
         }
         // A response still streaming keeps an otherwise idle connection alive.
         if (!framer) {
+          answered = requests.headsStarted;
           activity.serverBytes(Date.now());
           if (requests.phase === "idle") arm(options.idleTimeoutMs);
         }
@@ -367,6 +381,8 @@ async function pumpBoth(
     close();
   };
   let rawSince: number | undefined;
+  /** Requests the server had begun answering when its last bytes came (it may be more, never fewer). */
+  let answered = 0;
   const requests = new RequestFramer(options.maxHeaderBytes);
   arm(options.headerTimeoutMs); // the first request must arrive promptly
   await Promise.all([pump(client, upstream, requests), pump(upstream, client)]);

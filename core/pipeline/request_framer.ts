@@ -42,6 +42,12 @@ export class RequestFramer {
   #line = "";
   /** Number of request heads started so far. */
   headsStarted = 0;
+  /**
+   * Why the body of request {@link headsStarted} cannot be framed, when its chunked encoding is
+   * broken (a chunk size that is not hexadecimal or does not fit 64 bits): the server closes such
+   * a connection without an answer, so the guard answers 400 for it (conn_guard.ts).
+   */
+  malformedBody: string | undefined;
 
   /** Creates a framer rejecting heads above `maxHeaderBytes`. */
   constructor(maxHeaderBytes: number) {
@@ -96,7 +102,7 @@ export class RequestFramer {
     if (this.#headBytes === 0) {
       if (b === 0x0d || b === 0x0a) return; // blank lines between requests
       this.headsStarted++;
-      [this.#headLines, this.#length, this.#chunked] = [0, 0, false];
+      [this.#headLines, this.#length, this.#chunked, this.malformedBody] = [0, 0, false, undefined];
     }
     if (++this.#headBytes > this.#maxHeaderBytes) {
       this.#state = "overflow";
@@ -148,9 +154,12 @@ export class RequestFramer {
       if (line === "") this.#state = "head";
       return;
     }
-    const size = parseInt(line.split(";")[0].trim(), 16);
-    if (Number.isNaN(size)) this.#state = "raw";
-    else if (size === 0) this.#state = "trailer";
+    const digits = line.split(";")[0].trim();
+    const size = parseInt(digits, 16);
+    if (!/^[0-9a-fA-F]+$/.test(digits) || digits.replace(/^0+/, "").length > 16) {
+      this.#state = "raw";
+      this.malformedBody = `invalid chunk size ${JSON.stringify(digits.slice(0, 32))}`;
+    } else if (size === 0) this.#state = "trailer";
     else {
       this.#state = "chunk-data";
       this.#remaining = size;
