@@ -68,12 +68,23 @@ Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () 
   assert.equal(padded.phase, "raw", "a framing header too long to keep is left to the server");
 });
 
-Deno.test("framer: a chunk size that is not hexadecimal or past 64 bits breaks the body's framing, and says why", () => {
+Deno.test("framer: a broken chunked body (chunk size, missing CRLF, trailer line) loses its framing, and says why", () => {
   for (const size of ["zz", "-1", "1 2", "FFFFFFFFFFFFFFFFF", ""]) {
     const f = new RequestFramer(1024);
     feed(f, `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\nabc`);
     assert.equal(f.phase, "raw", size);
     assert.match(f.malformedBody ?? "", /^invalid chunk size /, size);
+  }
+  for (
+    const [body, why] of [
+      ["3\r\nabcX0\r\n\r\n", /^chunk data not followed by CRLF$/],
+      ["0\r\nnot a header\r\n\r\n", /^invalid trailer line$/],
+    ] as const
+  ) {
+    const f = new RequestFramer(1024);
+    feed(f, `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    assert.equal(f.phase, "raw", body);
+    assert.match(f.malformedBody ?? "", why);
   }
   const ok = new RequestFramer(1024);
   feed(ok, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000003;x=y\r\nabc\r\n0\r\n\r\n");
@@ -143,12 +154,17 @@ Deno.test("guard: a broken chunked body is answered 400 with the reason, where t
   }, guard);
   try {
     const head = "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
-    for (const size of ["zz", "FFFFFFFFFFFFFFFFFFFF"]) {
-      const answer = await exchange(server.port, `${head}${size}\r\nabc`);
-      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, size);
+    for (
+      const broken of ["zz\r\nabc", "FFFFFFFFFFFFFFFFFFFF\r\nabc", "3\r\nabcX0\r\n\r\n", "0\r\nnot a header\r\n\r\n"]
+    ) {
+      const answer = await exchange(server.port, `${head}${broken}`);
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, broken);
       const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
       assert.equal(body.code, 400);
-      assert.match(body.message, /^malformed chunked request body: invalid chunk size /);
+      assert.match(
+        body.message,
+        /^malformed chunked request body: (invalid chunk size |chunk data not|invalid trailer)/,
+      );
     }
     // A well-formed chunked body is still the server's to answer.
     assert.match(await exchange(server.port, `${head}3\r\nabc\r\n0\r\n\r\n`), /^HTTP\/1\.1 200 OK[\s\S]*done$/);

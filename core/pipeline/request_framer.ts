@@ -44,8 +44,9 @@ export class RequestFramer {
   headsStarted = 0;
   /**
    * Why the body of request {@link headsStarted} cannot be framed, when its chunked encoding is
-   * broken (a chunk size that is not hexadecimal or does not fit 64 bits): the server closes such
-   * a connection without an answer, so the guard answers 400 for it (conn_guard.ts).
+   * broken (a chunk size that is not hexadecimal or does not fit 64 bits, chunk data not followed
+   * by CRLF, a trailer line that is not a header): the server closes such a connection without
+   * an answer, so the guard answers 400 for it (conn_guard.ts).
    */
   malformedBody: string | undefined;
 
@@ -84,9 +85,12 @@ export class RequestFramer {
           if (this.#remaining === 0) this.#state = "chunk-crlf";
           break;
         }
-        case "chunk-crlf":
-          if (chunk[i++] === 0x0a) this.#state = "chunk-size";
+        case "chunk-crlf": {
+          const b = chunk[i++];
+          if (b === 0x0a) this.#state = "chunk-size";
+          else if (b !== 0x0d) this.#malformed("chunk data not followed by CRLF");
           break;
+        }
         case "chunk-size":
         case "trailer":
           this.#lineByte(chunk[i++]);
@@ -143,6 +147,12 @@ export class RequestFramer {
     }
   }
 
+  /** The body's framing is lost for `why` (see {@link malformedBody}). */
+  #malformed(why: string): void {
+    this.#state = "raw";
+    this.malformedBody = why;
+  }
+
   #lineByte(b: number): void {
     if (b !== 0x0a) {
       if (this.#line.length < 4096) this.#line += String.fromCharCode(b);
@@ -152,13 +162,13 @@ export class RequestFramer {
     this.#line = "";
     if (this.#state === "trailer") {
       if (line === "") this.#state = "head";
+      else if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:/.test(line)) this.#malformed("invalid trailer line");
       return;
     }
     const digits = line.split(";")[0].trim();
     const size = parseInt(digits, 16);
     if (!/^[0-9a-fA-F]+$/.test(digits) || digits.replace(/^0+/, "").length > 16) {
-      this.#state = "raw";
-      this.malformedBody = `invalid chunk size ${JSON.stringify(digits.slice(0, 32))}`;
+      this.#malformed(`invalid chunk size ${JSON.stringify(digits.slice(0, 32))}`);
     } else if (size === 0) this.#state = "trailer";
     else {
       this.#state = "chunk-data";
