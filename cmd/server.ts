@@ -34,6 +34,7 @@ import { DEFAULT_MAX_DOWNLOAD_MEMORY } from "../core/pipeline/download_budget.ts
 import { processUpload, runWorker } from "../core/pipeline/worker.ts";
 import { CliError } from "./cli_error.ts";
 import { addDecodePoolOptions, type DecodePoolFlags, openDecodePool } from "./decode_pool_flags.ts";
+import type { DecodePool } from "../core/pipeline/decode_pool.ts";
 import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } from "./options.ts";
 import { listenEarly } from "./listen.ts";
 import { NativeMemoryRelease } from "./native_memory.ts";
@@ -132,9 +133,10 @@ export function serverCommand(): Command {
     const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
     const embedded = busUrl.startsWith("mem:");
     // The base-size gauge reads the store once it is open (scrapes before that see no apps).
-    const opening: { store?: BlobStore } = {};
+    const opening: { store?: BlobStore; pool?: DecodePool } = {};
     const metrics = new PrometheusMetrics({
       baseSizes: (signal) => opening.store ? listBases(opening.store, signal) : Promise.resolve([]),
+      decodePool: () => opening.pool?.stats(),
     });
     // The port first: a taken port is named before anything starts; it answers 503 until the API is up.
     const early = listenEarly("server", opts.host, opts.port, guard);
@@ -150,7 +152,7 @@ export function serverCommand(): Command {
     opening.store = store;
     const clock = () => new Date();
     let ready = false;
-    const pool = openDecodePool(opts);
+    const pool = opening.pool = openDecodePool(opts);
     const app = createServerApp({
       jobs: pool,
       store,

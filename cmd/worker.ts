@@ -146,7 +146,9 @@ export function workerCommand(): Command {
     }
     // The port first: a taken port is named before anything starts; health says "starting" meanwhile.
     let standingBy = false;
-    const metrics = new PrometheusMetrics({ standingBy: () => standingBy });
+    /** Opened when this worker first consumes (a worker standing by has none). */
+    let pool: ReturnType<typeof openDecodePool> | undefined;
+    const metrics = new PrometheusMetrics({ standingBy: () => standingBy, decodePool: () => pool?.stats() });
     let ready = false;
     const checks: HealthCheck[] = [{
       name: "startup",
@@ -203,7 +205,6 @@ export function workerCommand(): Command {
       appLease: appEventsShared(opts.eventReaderUrl!) ? { holder: processName() } : undefined,
     };
     let readerOpen = true;
-    let pool: ReturnType<typeof openDecodePool> | undefined;
     await consumeInTurns({
       slots,
       demand: slots === "unlimited" ? undefined : new HelperDemand(slots.dir, opts.localHelperLag, {

@@ -20,6 +20,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DecodePoolStats } from "./pipeline/decode_pool.ts";
+import { registerDecodePoolMetrics } from "./prometheus_pool.ts";
 import type {
   BlobReport,
   BusReport,
@@ -69,6 +71,11 @@ export interface PrometheusOptions {
    * `autopgo_worker_standby`; the worker passes it. Without it the gauge is absent.
    */
   standingBy?: () => boolean;
+  /**
+   * The decode pool's counters, undefined while it is not open, for the `autopgo_decode_pool_*`
+   * metrics (prometheus_pool.ts); the server and the worker pass them. Without it they are absent.
+   */
+  decodePool?: () => DecodePoolStats | undefined;
   /** Collect prom-client's process metrics (default true). */
   processMetrics?: boolean;
 }
@@ -267,6 +274,7 @@ export class PrometheusMetrics implements Metrics {
         },
       });
     }
+    if (options.decodePool) registerDecodePoolMetrics(this.registry, options.decodePool);
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     }

@@ -74,6 +74,8 @@ Deno.test("server and worker: /metrics parses, access log lines, JSON logs with 
     assert.ok((sv("autopgo_base_profile_bytes", { app: "shop" }) ?? 0) > 0);
     assert.ok((sv("autopgo_bus_operations_total", { operation: "send" }) ?? 0) >= 1);
     assert.ok((sv("autopgo_blob_operations_total", { operation: "write" }) ?? 0) >= 1);
+    assert.ok((sv("autopgo_decode_pool_workers") ?? 0) >= 1, "the server's decode pool checks uploads");
+    assert.equal(sv("autopgo_decode_pool_refused_total"), 0);
     assert.ok((sv("process_cpu_seconds_total") ?? 0) > 0);
     assert.ok((sv("process_resident_memory_bytes") ?? 0) > 0);
 
@@ -87,6 +89,7 @@ Deno.test("server and worker: /metrics parses, access log lines, JSON logs with 
     assert.ok((wv("autopgo_bus_operations_total", { operation: "ack" }) ?? 0) >= 1);
     assert.equal(wv("autopgo_http_requests_total", { route: "unmatched", status: "404" }), 1);
     assert.equal(wv("autopgo_base_profile_bytes"), undefined, "only the server (behind its token) names apps");
+    assert.ok((wv("autopgo_decode_pool_workers") ?? 0) >= 1, "the worker's decode pool merges");
 
     // JSON mode: every line is JSON, with properties; the access log has one line per request.
     const records = server.lines.filter((l) => l !== "").map((l) => JSON.parse(l));
