@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { getLogger } from "@logtape/logtape";
 import { ApiClient } from "../core/api_client.ts";
 import type { HealthCheck } from "../core/health.ts";
-import { createOpsApp } from "../core/pipeline/http_serve.ts";
+import { createOpsApp, type HttpServerHandle } from "../core/pipeline/http_serve.ts";
 import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
@@ -200,7 +200,8 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
     throw e instanceof CliError ? e : new CliError(oneLine(e));
   }
   // Then the port, before the first round; health says "starting" until the scraper exists.
-  const metrics = new PrometheusMetrics();
+  let port: HttpServerHandle | undefined;
+  const metrics = new PrometheusMetrics({ connections: () => port?.connections() });
   let ready = false;
   const checks: HealthCheck[] = [{
     name: "startup",
@@ -212,6 +213,7 @@ async function runScrape(arg: string | undefined, opts: ScrapeOptions): Promise<
     // Guarded like the server's port: a client that opens connections and sends nothing held each
     // one for good, and enough of them took the descriptors the scrapes need.
     early = listenEarly("scrape", opts.host, opts.port, guard);
+    port = early.http;
   } catch (e) {
     await source.close?.();
     throw e;

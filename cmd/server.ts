@@ -38,6 +38,7 @@ import type { DecodePool } from "../core/pipeline/decode_pool.ts";
 import { envOption, isLoopbackHost, portArg, timerDurationArg, tokenOption } from "./options.ts";
 import { listenEarly } from "./listen.ts";
 import { NativeMemoryRelease } from "./native_memory.ts";
+import type { HttpServerHandle } from "../core/pipeline/http_serve.ts";
 import { dependencyChecks, openOrFail, shutdownSignal } from "./component_startup.ts";
 import {
   addWorkerTuningOptions,
@@ -133,14 +134,15 @@ export function serverCommand(): Command {
     const busUrl = opts.eventWriterUrl ?? EMBEDDED_BUS_URL;
     const embedded = busUrl.startsWith("mem:");
     // The base-size gauge reads the store once it is open (scrapes before that see no apps).
-    const opening: { store?: BlobStore; pool?: DecodePool } = {};
+    const opening: { store?: BlobStore; pool?: DecodePool; http?: HttpServerHandle } = {};
     const metrics = new PrometheusMetrics({
       baseSizes: (signal) => opening.store ? listBases(opening.store, signal) : Promise.resolve([]),
       decodePool: () => opening.pool?.stats(),
+      connections: () => opening.http?.connections(),
     });
     // The port first: a taken port is named before anything starts; it answers 503 until the API is up.
     const early = listenEarly("server", opts.host, opts.port, guard);
-    const http = early.http;
+    const http = opening.http = early.http;
     let opened;
     try {
       opened = await openServerResources(opts, busUrl, embedded, metrics);

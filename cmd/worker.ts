@@ -18,7 +18,7 @@ import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
 import { openBlobStore, openEventReader, openEventWriter } from "../core/registry.ts";
 import { registerBuiltinDrivers } from "../adapters/mod.ts";
-import { createOpsApp } from "../core/pipeline/http_serve.ts";
+import { createOpsApp, type HttpServerHandle } from "../core/pipeline/http_serve.ts";
 import { accessLog } from "../core/http/access_log.ts";
 import { requestMetrics } from "../core/http/request_metrics.ts";
 import { PrometheusMetrics, withMetricsRoute } from "../core/prometheus.ts";
@@ -148,7 +148,12 @@ export function workerCommand(): Command {
     let standingBy = false;
     /** Opened when this worker first consumes (a worker standing by has none). */
     let pool: ReturnType<typeof openDecodePool> | undefined;
-    const metrics = new PrometheusMetrics({ standingBy: () => standingBy, decodePool: () => pool?.stats() });
+    let port: HttpServerHandle | undefined;
+    const metrics = new PrometheusMetrics({
+      standingBy: () => standingBy,
+      decodePool: () => pool?.stats(),
+      connections: () => port?.connections(),
+    });
     let ready = false;
     const checks: HealthCheck[] = [{
       name: "startup",
@@ -157,7 +162,7 @@ export function workerCommand(): Command {
     const ops = createOpsApp(checks, () => ready, [accessLog(), requestMetrics(metrics)]).fetch;
     const early = listenEarly("worker", opts.host, opts.port, guard);
     early.serve(withMetricsRoute(opts.debug ? withDebugRoutes(ops) : ops, metrics));
-    const http = early.http;
+    const http = port = early.http;
     log.info("listening on {url}", { url: http.url, host: http.hostname, port: http.port });
     if (opts.debug) {
       log.info("serving autopgo's CPU profile on {url} (--debug)", { url: `${http.url}/debug/pprof/profile` });

@@ -21,7 +21,8 @@
 import { getLogger } from "@logtape/logtape";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DecodePoolStats } from "./pipeline/decode_pool.ts";
-import { registerDecodePoolMetrics } from "./prometheus_pool.ts";
+import type { ConnGuardStats } from "./pipeline/conn_guard.ts";
+import { registerConnectionMetrics, registerDecodePoolMetrics } from "./prometheus_collected.ts";
 import type {
   BlobReport,
   BusReport,
@@ -73,9 +74,14 @@ export interface PrometheusOptions {
   standingBy?: () => boolean;
   /**
    * The decode pool's counters, undefined while it is not open, for the `autopgo_decode_pool_*`
-   * metrics (prometheus_pool.ts); the server and the worker pass them. Without it they are absent.
+   * metrics (prometheus_collected.ts); the server and the worker pass them. Without it they are absent.
    */
   decodePool?: () => DecodePoolStats | undefined;
+  /**
+   * The connection guard's counters of the component's HTTP port, for the `autopgo_connections*`
+   * metrics (prometheus_collected.ts). Without it they are absent.
+   */
+  connections?: () => ConnGuardStats | undefined;
   /** Collect prom-client's process metrics (default true). */
   processMetrics?: boolean;
 }
@@ -275,6 +281,7 @@ export class PrometheusMetrics implements Metrics {
       });
     }
     if (options.decodePool) registerDecodePoolMetrics(this.registry, options.decodePool);
+    if (options.connections) registerConnectionMetrics(this.registry, options.connections);
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     }

@@ -76,6 +76,8 @@ Deno.test("server and worker: /metrics parses, access log lines, JSON logs with 
     assert.ok((sv("autopgo_blob_operations_total", { operation: "write" }) ?? 0) >= 1);
     assert.ok((sv("autopgo_decode_pool_workers") ?? 0) >= 1, "the server's decode pool checks uploads");
     assert.equal(sv("autopgo_decode_pool_refused_total"), 0);
+    assert.ok((sv("autopgo_connections_max") ?? 0) >= 16, "the connection guard's cap");
+    assert.ok((sv("autopgo_connections", { state: "placed" }) ?? 0) >= 1, "this scrape's connection is placed");
     assert.ok((sv("process_cpu_seconds_total") ?? 0) > 0);
     assert.ok((sv("process_resident_memory_bytes") ?? 0) > 0);
 

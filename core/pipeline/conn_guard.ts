@@ -103,8 +103,26 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 /** How long the guard waits before it looks for a stalling connection again after finding none. */
 const LOOK_AGAIN_MS = 50;
 
+/** What a guard has done so far, for metrics. */
+export interface ConnGuardStats {
+  /** The most connections relayed at once. */
+  cap: number;
+  /** Connections being relayed now. */
+  placed: number;
+  /** Connections waiting for a place now. */
+  waiting: number;
+  /** Connections answered 503 (or closed) without a place: the waiting room was full, or their wait ran out. */
+  refused: number;
+  /** Stalling connections closed to make a place. */
+  evicted: number;
+  /** Connections whose upload stalled, closed to free upload memory. */
+  stalledUploadsClosed: number;
+}
+
 /** A running guard. */
 export interface ConnGuard {
+  /** Counters of what the guard has done so far. */
+  stats(): ConnGuardStats;
   port: number;
   hostname: string;
   /** Stops accepting new connections and lets the waiting ones go (in-flight connections keep going). */
@@ -134,6 +152,7 @@ export function startConnGuard(
   let refused = 0;
   let refusing = 0;
   let evicted = 0;
+  let stalledUploadsClosed = 0;
   /** Until when a look for a stalling connection (or body) is not repeated after one found none. */
   let noneStallingUntil = 0;
   let noStallingBodyUntil = 0;
@@ -201,6 +220,7 @@ export function startConnGuard(
   return {
     port: addr.port,
     hostname: addr.hostname,
+    stats: () => ({ cap, placed: relays.size, waiting: room.size, refused, evicted, stalledUploadsClosed }),
     stopAccepting: () => {
       stopped = true;
       room.close().forEach(closeQuietly);
@@ -218,6 +238,7 @@ export function startConnGuard(
       }
       log.warn("closing {count} connections whose upload stalls, to free upload memory", { count: stalling.length });
       stalling.forEach((relay) => relay.close());
+      stalledUploadsClosed += stalling.length;
       return stalling.length;
     },
     async drain(graceMs: number) {

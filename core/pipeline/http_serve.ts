@@ -11,7 +11,7 @@
 
 import { Hono, type MiddlewareHandler } from "hono";
 import { type HealthCheck, healthRoutes } from "../health.ts";
-import { type ConnGuardOptions, startConnGuard } from "./conn_guard.ts";
+import { type ConnGuardOptions, type ConnGuardStats, startConnGuard } from "./conn_guard.ts";
 
 /** A running HTTP server. */
 export interface HttpServerHandle {
@@ -31,6 +31,8 @@ export interface HttpServerHandle {
    * the connection guard; without it, none); returns how many.
    */
   closeStallingBodies(): number;
+  /** The connection guard's counters (undefined without a guard). */
+  connections(): ConnGuardStats | undefined;
 }
 
 function jsonError(code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -83,6 +85,7 @@ export function startHttpServer(
     hostname: addr.hostname,
     url: `http://${host}:${addr.port}`,
     closeStallingBodies: () => front?.closeStallingBodies() ?? 0,
+    connections: () => front?.stats(),
     async shutdown(drainMs = 120_000) {
       draining = true;
       front?.stopAccepting();
