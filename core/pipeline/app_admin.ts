@@ -12,9 +12,12 @@
  * `profile.uploaded` event processed later never brings deleted data back. Retention windows
  * (windows.ts) written before the deletion are deleted after the staged uploads (only if they still
  * record an older cut-off, so a window started after the deletion is kept); one a racing merge
- * writes anyway records the old cut-off and is ignored by every later merge and rebuild. Known limit: on a
- * bus without per-app ordering, an upload accepted after the DELETE but merged before the
- * deletion is processed is dropped with the old base.
+ * writes anyway records the old cut-off and is ignored by every later merge and rebuild. The
+ * server writes the tombstone itself before it answers, and stamps the event with the same instant,
+ * so the worker's tombstone for it is a no-op and uploads accepted after the DELETE and merged
+ * before its event is handled are kept. Known limit: for a deletion from a server that does not
+ * write the tombstone (the original), on a bus without per-app ordering, such an upload is
+ * dropped with the old base.
  *
  * @module
  */

@@ -24,8 +24,11 @@ export interface PayloadOf {
 
 /** Sends typed events. */
 export interface EventPublisher {
-  /** Wraps `payload` in an envelope and sends it with `payload.app` as ordering key. */
-  publish<T extends EventType>(type: T, payload: PayloadOf[T], signal?: AbortSignal): Promise<void>;
+  /**
+   * Wraps `payload` in an envelope stamped `at` (default: the clock's now) and sends it with
+   * `payload.app` as ordering key.
+   */
+  publish<T extends EventType>(type: T, payload: PayloadOf[T], signal?: AbortSignal, at?: Date): Promise<void>;
 }
 
 /** Injected sources of envelope ids and timestamps. */
@@ -39,8 +42,8 @@ export interface PublisherDeps {
 /** Creates a publisher over `deps.writer`. */
 export function eventPublisher(deps: PublisherDeps): EventPublisher {
   return {
-    async publish(type, payload, signal) {
-      const envelope = makeEnvelope(type, payload, deps.newEventId(), deps.clock());
+    async publish(type, payload, signal, at) {
+      const envelope = makeEnvelope(type, payload, deps.newEventId(), at ?? deps.clock());
       await deps.writer.send({ body: encodeEnvelope(envelope), orderingKey: payload.app }, signal);
     },
   };

@@ -340,11 +340,14 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
       return apiError(404, "Not Found");
     }
     // Durable before the 200: the tombstone is written now; the event only asks the worker to
-    // clean staged and rejected uploads up to the same cut-off (merges skip them meanwhile).
+    // clean staged and rejected uploads up to the same cut-off (merges skip them meanwhile). The
+    // event is stamped with the same instant: the worker takes its cut-off from the stamp, and a
+    // later one (the publication time, after the tombstone's write) made it write a newer tombstone
+    // over a base that had merged uploads accepted after this DELETE, which were lost with it.
     const acceptedAt = deps.clock();
     await tombstoneApp(deps.store, app, deletionCutoff(acceptedAt), signal, jobs);
     try {
-      await deps.publisher.publish("profile.deleted", { app }, signal);
+      await deps.publisher.publish("profile.deleted", { app }, signal, acceptedAt);
     } catch (error) {
       log.warn(
         "profile.deleted for {app} not published; the deletion stands, staged uploads are dropped at merge: {error}",
