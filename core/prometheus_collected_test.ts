@@ -15,7 +15,7 @@ import { startHttpServer } from "./pipeline/http_serve.ts";
 import { waitingRoomFor } from "./pipeline/conn_guard.ts";
 
 Deno.test("PrometheusMetrics: the decode pool's workers, jobs by state and refusals come from the pool, and are zero before it opens", async () => {
-  let pool: DecodePool | undefined;
+  let pool: DecodePool | undefined = undefined;
   const metrics = new PrometheusMetrics({ processMetrics: false, decodePool: () => pool?.stats() });
   const scrape = async () => parsePrometheusText(await metrics.render());
   const before = await scrape();
