@@ -3,7 +3,8 @@
  * hard to provoke in a real process: a failing event bus (the staged blob must not be orphaned),
  * a trickling upload hitting the request deadline (408), a dependency going down (503 health),
  * collision-free staging keys under a frozen clock, concurrent list requests sharing one walk
- * of the store, and a DELETE whose event the worker handles after a later upload's.
+ * of the store, a DELETE whose event the worker handles after a later upload's, and idempotent
+ * uploads that list the staged uploads only when a request with their key may have staged one.
  *
  * @module
  */
@@ -17,6 +18,8 @@ import { handleEvent, type WorkerDeps } from "../core/pipeline/worker_events.ts"
 import { readBase } from "../core/pipeline/profiles_view.ts";
 import { decodeProfile } from "../core/pprof/decode.ts";
 import { assertSameSamples } from "./support/samples.ts";
+import { idempotencyHash, idempotentSuffix, stagingMarkKey } from "../core/pipeline/idempotency.ts";
+import { stagingKey } from "../core/pipeline/keys.ts";
 import { createServerApp, type ServerAppDeps } from "../core/pipeline/server_app.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { recordingStore } from "./support/delegating_store.ts";
@@ -168,4 +171,34 @@ Deno.test("an upload accepted after a DELETE survives the worker's handling of t
   const base = await readBase(store, "svc");
   assert.ok(base, "the base of the upload after the DELETE is still there");
   assertSameSamples(decodeProfile(base.data), decodeProfile(after), "only the upload after the DELETE");
+});
+
+Deno.test("an upload with an Idempotency-Key lists the staged uploads only when a request with that key was about to stage", async () => {
+  const inner = await openMemBlobStore("mem://");
+  const { store, calls } = recordingStore(inner, ["list"]);
+  const { hono } = await app({ store, randomSuffix: () => crypto.randomUUID().slice(0, 8) });
+  const send = (key: string) =>
+    hono.fetch(
+      new Request("http://x/api/profile/svc", {
+        method: "POST",
+        body: good as BodyInit,
+        headers: { "idempotency-key": key },
+      }),
+    );
+  const stagingLists = () => calls.filter((c) => c.method === "list" && c.key === "svc/staging/").length;
+  for (let i = 0; i < 5; i++) assert.equal((await send(`fresh-${i}`)).status, 201);
+  assert.equal(stagingLists(), 0, "new keys: no listing, however many uploads wait");
+  const retried = await send("fresh-0");
+  assert.equal(retried.status, 201);
+  assert.equal(retried.headers.get("idempotent-replayed"), "true", "the record answers a retry");
+  assert.equal(stagingLists(), 0);
+  // A request that died after staging and before recording its key: its mark and staged upload
+  // are there, its record is not. The retry finds the staged upload by listing.
+  const hash = await idempotencyHash("died");
+  const orphan = stagingKey("svc", 1_700_000_000_000_000_000n, idempotentSuffix("r0", hash));
+  await inner.write(stagingMarkKey("svc", hash), new Uint8Array(0));
+  await inner.write(orphan, good);
+  const retry = await send("died");
+  assert.deepEqual([retry.status, (await retry.json()).key], [201, orphan]);
+  assert.equal(stagingLists(), 1);
 });

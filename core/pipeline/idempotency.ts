@@ -13,6 +13,11 @@
  *    `<app>/rejected/` (a listing of that folder, which an attacker can fill, is not searched).
  * Two concurrent requests with the same key both stage; the record (written only-if-absent by
  * the server after staging) decides the winner and the loser deletes its own unpublished blob.
+ * The listing of (1) is needed only when an earlier request may have staged without recording:
+ * before staging, the server writes a mark, `<app>/idempotency/<hash>.staging`, and a request
+ * finding neither record nor mark lists nothing. Every upload with a key (the CLI and the scraper
+ * send one each) used to list the app's whole staging folder: with 6,000 uploads of an app waiting
+ * for a worker, the server accepted 14 uploads a second, against about 900 without keys.
  * Records are kept for {@link IDEMPOTENCY_WINDOW_MS}, then the worker's sweep removes them.
  *
  * @module
@@ -52,6 +57,16 @@ export function hashInName(name: string): string | undefined {
   return HASH_IN_NAME.exec(name)?.[1];
 }
 
+/** Where the mark that an upload with key hash `hash` is about to be staged lives (module doc). */
+export function stagingMarkKey(app: string, hash: string): string {
+  return `${app}/idempotency/${hash}.staging`;
+}
+
+/** Marks that an upload of `app` with key hash `hash` is about to be staged; resolves once durable. */
+export async function markStaging(store: BlobStore, app: string, hash: string, signal?: AbortSignal): Promise<void> {
+  await store.write(stagingMarkKey(app, hash), new Uint8Array(0), undefined, signal);
+}
+
 /** Where the record of a merged idempotent upload lives. */
 export function idempotencyRecordKey(app: string, hash: string): string {
   return `${app}/idempotency/${hash}`;
@@ -78,7 +93,10 @@ async function readRecord(store: BlobStore, app: string, hash: string, signal?: 
   return typeof key === "string" ? key : undefined;
 }
 
-/** Finds an earlier upload of `app` with key hash `hash`: its record, else among the staged uploads. */
+/**
+ * Finds an earlier upload of `app` with key hash `hash`: its record, else among the staged uploads
+ * when a request with this key marked that it was about to stage ({@link markStaging}).
+ */
 export async function findEarlierUpload(
   store: BlobStore,
   app: string,
@@ -87,6 +105,8 @@ export async function findEarlierUpload(
 ): Promise<EarlierUpload | undefined> {
   const recorded = await readRecord(store, app, hash, signal);
   if (recorded) return { key: recorded, staged: (await store.stat(recorded, signal)) !== undefined };
+  // No request with this key got as far as staging: nothing to look for.
+  if (!(await store.stat(stagingMarkKey(app, hash), signal))) return undefined;
   for await (const info of store.list(stagingPrefix(app), signal)) {
     if (hashInName(info.key) === hash) return { key: info.key, staged: true };
   }

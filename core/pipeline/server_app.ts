@@ -49,6 +49,7 @@ import {
   idempotencyHash,
   idempotencyKeyProblem,
   idempotentSuffix,
+  markStaging,
 } from "./idempotency.ts";
 import {
   BodyRejectedError,
@@ -284,6 +285,8 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     if (verdict.status === "unusable") {
       return apiError(422, `profile ${verdict.refusal}`);
     }
+    // The mark first: a retry lists the staged uploads only when one was about to be staged (idempotency.ts).
+    if (hash) await markStaging(deps.store, app, hash, c.get("deadline"));
     const staged = await stage(deps, app, body, c.get("deadline"), hash);
     const key = hash ? await claimIdempotencyKey(deps.store, app, hash, staged, c.get("deadline")) : staged;
     if (key !== staged) {
