@@ -91,13 +91,22 @@ Deno.test("hardening: an Upgrade request does not switch the idle timeout off", 
   }
 });
 
-Deno.test("hardening: TRACE, TRACK and other unknown methods are answered 405, not 500", async () => {
+Deno.test("hardening: TRACE, TRACK, case variants of known methods and other unknown methods are answered 405, not 500", async () => {
   const server = await startAutopgoServer();
   try {
     const port = Number(new URL(server.url).port);
     // The Fetch API cannot build a Request with TRACE or TRACK, which Deno.serve still delivers:
-    // the access log rebuilt each request to count its body, threw, and the answer was 500.
-    for (const head of ["TRACE /api/health", "track /api/health", "TRACE /api/profile/app", "BREW /api/ready"]) {
+    // the access log rebuilt each request to count its body, threw, and the answer was 500. So did
+    // `get` and `head` (methods are case-sensitive; the Fetch API upper-cases these).
+    const heads = ["TRACE /api/health", "track /api/health", "TRACE /api/profile/app", "BREW /api/ready"];
+    heads.push(
+      "get /api/health",
+      "Head /api/ready",
+      "get /api/profile",
+      "post /api/profile/app",
+      "delete /api/profile/app",
+    );
+    for (const head of heads) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       await conn.write(
         encoder.encode(`${head} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`),

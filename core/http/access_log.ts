@@ -127,6 +127,20 @@ function countedBody(source: ReadableStream<Uint8Array>, done: (bytes: number) =
  * answered 500 instead of 405. Their bodies are not counted.
  */
 const UNBUILDABLE_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+/**
+ * Methods the Fetch API upper-cases when it builds a `Request`. Methods are case-sensitive (RFC 9110
+ * §9.1), so `get` is not `GET`, and `Deno.serve` delivers it as sent, with a body stream: rebuilt,
+ * it became a `GET` with a body, which threw (`get /api/health` was answered 500 and logged as an
+ * error), and `post` became `POST` after routing had refused it.
+ */
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/** True when `new Request(url, { method, body })` keeps `method` as it is and accepts a body. */
+export function rebuildableWithBody(method: string): boolean {
+  const upper = method.toUpperCase();
+  if (UNBUILDABLE_METHODS.has(upper)) return false;
+  return !NORMALIZED_METHODS.has(upper) || (method === upper && upper !== "GET" && upper !== "HEAD");
+}
 
 /** Creates the access-log middleware. Register it first, before every other middleware. */
 export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler {
@@ -136,7 +150,7 @@ export function accessLog(options: AccessLogOptions = {}): MiddlewareHandler {
     const started = performance.now();
     let bytesIn = 0;
     const request = c.req.raw;
-    if (request.body && !UNBUILDABLE_METHODS.has(request.method.toUpperCase())) {
+    if (request.body && rebuildableWithBody(request.method)) {
       const body = countedBody(request.body, (n) => bytesIn = n);
       // A new request from the parts, not from `request`: copying its signal makes Deno warn.
       c.req.raw = new Request(request.url, {

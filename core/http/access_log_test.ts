@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import type { Logger } from "@logtape/logtape";
-import { accessLog, formatAccessLine } from "./access_log.ts";
+import { accessLog, formatAccessLine, rebuildableWithBody } from "./access_log.ts";
 
 type Line = { level: string; message: string; props: Record<string, unknown> };
 
@@ -121,4 +121,17 @@ Deno.test("accessLog keeps a Deno.serve body a byte stream: BYOB reads pass thro
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("rebuildableWithBody: methods the Fetch API would rewrite or refuse are left as delivered", () => {
+  for (const method of ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "patch", "BREW"]) {
+    assert.ok(rebuildableWithBody(method), method);
+    new Request("http://x/", { method, body: "abc" }); // does not throw, and keeps the method
+  }
+  for (const method of ["GET", "HEAD", "get", "Head", "post", "Delete", "options", "TRACE", "connect", "track"]) {
+    assert.ok(!rebuildableWithBody(method), method);
+  }
+  // What rebuilding did to them: a case variant changed its method, GET with a body threw.
+  assert.equal(new Request("http://x/", { method: "post", body: "abc" }).method, "POST");
+  assert.throws(() => new Request("http://x/", { method: "get", body: "abc" }), TypeError);
 });
