@@ -62,7 +62,8 @@ Deno.test("framer: oversized heads, upgrade requests and malformed lengths", () 
   assert.equal(upgrade.phase, "idle", "no upgrades are served: the request is framed like any other");
   const bad = new RequestFramer(1024);
   feed(bad, "POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\n");
-  assert.equal(bad.phase, "raw", "left to the server, which answers 400 and closes");
+  assert.equal(bad.phase, "malformed", "answered 400 by the guard (tests/pipeline_request_head_test.ts)");
+  assert.equal(bad.malformedHead, 'invalid Content-Length "nope"');
   const padded = new RequestFramer(64 * 1024);
   feed(padded, `POST / HTTP/1.1\r\nContent-Length: ${"0".repeat(2000)}5\r\n\r\n`);
   assert.equal(padded.phase, "raw", "a framing header too long to keep is left to the server");

@@ -13,9 +13,10 @@
  * `Connection: upgrade` headers are framed like any request, and a connection that opens with
  * HTTP/2's preface (`PRI * HTTP/2.0`, which `Deno.serve` would answer, but whose frames this
  * framing cannot follow: a frame holding `0a 0a` looked like the end of a request head and
- * restarted the head timeout) is closed at once; a stream whose framing cannot be
- * followed (a malformed length, answered 400 by the server) stays under the idle timeout and is
- * closed after `bodyTimeoutMs` at the latest.
+ * restarted the head timeout) is closed at once; a malformed request head (request_head.ts) is
+ * never relayed: once the server has answered the requests before it, the guard answers 400 with
+ * the reason and closes; a stream whose framing cannot be followed (a header line too long to
+ * keep) stays under the idle timeout and is closed after `bodyTimeoutMs` at the latest.
  *
  * Connection floods: at most `maxConnections` client connections are relayed at once (each costs
  * three file descriptors: client, relay and server side), capped further by the process's open
@@ -35,6 +36,8 @@ import { getLogger } from "@logtape/logtape";
 import { clientKey, ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
 import { WaitingRoom } from "./conn_waiting_room.ts";
 import { RequestFramer } from "./request_framer.ts";
+import { badRequest, BUSY, HEAD_TOO_LARGE } from "./guard_answers.ts";
+import { HeldBytes } from "./held_bytes.ts";
 import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
 
 const log = getLogger(["autopgo", "http"]);
@@ -250,21 +253,6 @@ export function startConnGuard(
   };
 }
 
-const BUSY = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n" +
-    "content-length: 52\r\n\r\n" + JSON.stringify({ message: "too many connections", code: 503 }).padEnd(52),
-);
-
-/** A 400 answer naming what was wrong with a request's body (one line, JSON like the API's errors). */
-function badRequest(problem: string): Uint8Array {
-  const body = JSON.stringify({ message: `malformed chunked request body: ${problem}`, code: 400 }) + "\n";
-  const bytes = new TextEncoder().encode(body);
-  return new TextEncoder().encode(
-    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n" +
-      `content-length: ${bytes.byteLength}\r\n\r\n${body}`,
-  );
-}
-
 /** Answers 503 without reading the request and closes; never waits on a slow client. */
 async function refuse(client: Deno.Conn): Promise<void> {
   const timer = setTimeout(() => closeQuietly(client), 1_000);
@@ -354,24 +342,36 @@ async function pumpBoth(
         if (n === null) {
           // Client half-closed: pass the FIN on and let the response finish (the other pump closes).
           if (framer) return await (to as Deno.TcpConn).closeWrite().catch(close);
-          // The server closes on a broken chunked body without a word: say why, as it would for a bad head.
-          const malformed = requests.malformedBody;
-          if (malformed && answered < requests.headsStarted) await writeAll(to, badRequest(malformed)).catch(() => {});
+          // The server closes on a broken chunked body without a word: say why. A malformed head was
+          // never relayed: the server closed after answering the requests before it.
+          const { malformedHead: head, malformedBody: body } = requests;
+          if (head) await writeAll(to, badRequest(`malformed request head: ${head}`)).catch(() => {});
+          else if (body && answered < requests.headsStarted) {
+            await writeAll(to, badRequest(`malformed chunked request body: ${body}`)).catch(() => {});
+          }
           break;
         }
-        const chunk = buffer.subarray(0, n);
+        let chunk = buffer.subarray(0, n);
         if (framer) {
           const [phaseBefore, headsBefore] = [framer.phase, framer.headsStarted];
           framer.push(chunk);
           const phase = framer.phase;
+          // Bytes of a head not yet complete are held back until it is (pendingHeadBytes).
+          if (held.length > 0 || framer.pendingHeadBytes > 0) {
+            held.append(chunk.subarray(0, framer.consumed));
+            chunk = held.take(held.length - framer.pendingHeadBytes);
+            if (phase === "malformed") held.take(held.length);
+          }
+          if (phase === "malformed") {
+            // Relay what came before the head, then end the server's input: it answers those
+            // requests and closes, and the other pump answers 400 with the reason.
+            await writeAll(to, chunk);
+            await (to as Deno.TcpConn).closeWrite();
+            arm(options.responseTimeoutMs ?? Math.max(options.idleTimeoutMs, options.bodyTimeoutMs));
+            return;
+          }
           if (phase === "overflow") {
-            await writeAll(
-              from,
-              new TextEncoder().encode(
-                "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 64\r\n\r\n" +
-                  JSON.stringify({ message: "request head too large", code: 431 }).padEnd(64),
-              ),
-            ).catch(() => {});
+            await writeAll(from, HEAD_TOO_LARGE).catch(() => {});
             break;
           }
           if (phase === "refused") break;
@@ -402,6 +402,8 @@ async function pumpBoth(
     close();
   };
   let rawSince: number | undefined;
+  /** Bytes of the client's request head that is not complete yet, not relayed yet. */
+  const held = new HeldBytes();
   /** Requests the server had begun answering when its last bytes came (it may be more, never fewer). */
   let answered = 0;
   const requests = new RequestFramer(options.maxHeaderBytes);

@@ -6,8 +6,10 @@
  * @module
  */
 
+import { contentLengthProblem, headerLineProblem, requestLineProblem } from "./request_head.ts";
+
 /** Where a client's byte stream stands. */
-export type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused";
+export type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused" | "malformed";
 
 /** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
 const MAX_FRAMING_LINE = 1024;
@@ -29,7 +31,8 @@ export class RequestFramer {
     | "trailer"
     | "raw"
     | "overflow"
-    | "refused" = "head";
+    | "refused"
+    | "malformed" = "head";
   /** Bytes of the current head so far (0: between requests). */
   #headBytes = 0;
   /** The current head line (the first {@link MAX_FRAMING_LINE} bytes) and whether it was longer. */
@@ -37,6 +40,9 @@ export class RequestFramer {
   #headLineCut = false;
   #headLines = 0;
   #length = 0;
+  /** The request's `Content-Length` value as first sent, and whether `Transfer-Encoding` was sent. */
+  #lengthText: string | undefined;
+  #transferEncoding = false;
   #chunked = false;
   #remaining = 0;
   #line = "";
@@ -49,7 +55,14 @@ export class RequestFramer {
    * an answer, so the guard answers 400 for it (conn_guard.ts).
    */
   malformedBody: string | undefined;
-
+  /**
+   * Why the head of request {@link headsStarted} is refused (request_head.ts): `Deno.serve` answers
+   * such a head 400 without a body, so the guard answers it instead, with the reason, and never
+   * relays it (conn_guard.ts).
+   */
+  malformedHead: string | undefined;
+  /** Bytes of the last {@link push} that were read (all of them, unless a malformed head stopped it). */
+  consumed = 0;
   /** Creates a framer rejecting heads above `maxHeaderBytes`. */
   constructor(maxHeaderBytes: number) {
     this.#maxHeaderBytes = maxHeaderBytes;
@@ -58,15 +71,28 @@ export class RequestFramer {
   /** Where the stream stands after the bytes pushed so far. */
   get phase(): Phase {
     if (this.#state === "head") return this.#headBytes === 0 ? "idle" : "head";
-    if (this.#state === "raw" || this.#state === "overflow" || this.#state === "refused") return this.#state;
+    if (["raw", "overflow", "refused", "malformed"].includes(this.#state)) return this.#state as Phase;
     return "body";
+  }
+
+  /**
+   * The last bytes read that belong to a request head not yet complete (or to the malformed head):
+   * the guard holds them back until the head is complete, so that a head it refuses never reaches
+   * the server.
+   */
+  get pendingHeadBytes(): number {
+    return this.#state === "head" || this.#state === "malformed" ? this.#headBytes : 0;
   }
 
   /** Feeds the next bytes from the client. */
   push(chunk: Uint8Array): void {
     let i = 0;
+    this.consumed = chunk.length;
     while (i < chunk.length) {
       switch (this.#state) {
+        case "malformed":
+          this.consumed = i;
+          return;
         case "raw":
         case "overflow":
         case "refused":
@@ -107,6 +133,7 @@ export class RequestFramer {
       if (b === 0x0d || b === 0x0a) return; // blank lines between requests
       this.headsStarted++;
       [this.#headLines, this.#length, this.#chunked, this.malformedBody] = [0, 0, false, undefined];
+      [this.#lengthText, this.#transferEncoding] = [undefined, false];
     }
     if (++this.#headBytes > this.#maxHeaderBytes) {
       this.#state = "overflow";
@@ -121,8 +148,18 @@ export class RequestFramer {
     const cut = this.#headLineCut;
     [this.#headLine, this.#headLineCut] = ["", false];
     if (line === "" && !cut && this.#headLines > 0) return this.#endHead();
-    if (this.#headLines++ > 0) this.#framingHeader(line, cut); // the first line is the request line
-    else if (line.startsWith("PRI * HTTP/2")) this.#state = "refused"; // HTTP/2 is not served (module doc)
+    const first = this.#headLines++ === 0;
+    if (first && line.startsWith("PRI * HTTP/2")) return void (this.#state = "refused"); // HTTP/2 is not served (module doc)
+    // A cut line is judged by the server: only its first MAX_FRAMING_LINE bytes are kept here.
+    const problem = cut ? undefined : first ? requestLineProblem(line) : headerLineProblem(line);
+    if (problem) return this.#refuseHead(problem);
+    if (!first) this.#framingHeader(line, cut);
+  }
+
+  /** The head being read is malformed for `why`: nothing more is read (see {@link malformedHead}). */
+  #refuseHead(why: string): void {
+    this.#state = "malformed";
+    this.malformedHead = why;
   }
 
   /** Notes a header line's framing: `Transfer-Encoding` (chunked last) or `Content-Length`. */
@@ -132,12 +169,25 @@ export class RequestFramer {
     const name = line.slice(0, colon).trim().toLowerCase();
     if (name !== "transfer-encoding" && name !== "content-length") return;
     const value = line.slice(colon + 1).trim().toLowerCase();
-    if (cut) this.#length = NaN; // too long to frame: left to the server
-    else if (name === "transfer-encoding") this.#chunked = /(^|,)\s*chunked\s*$/.test(value);
-    else this.#length = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (cut) return void (this.#length = NaN); // too long to frame: left to the server
+    if (name === "transfer-encoding") {
+      this.#transferEncoding = true;
+      this.#chunked = /(^|,)\s*chunked\s*$/.test(value);
+      return;
+    }
+    const problem = contentLengthProblem(value, this.#lengthText);
+    if (problem) return this.#refuseHead(problem);
+    this.#lengthText ??= value;
+    this.#length = Number(value.split(",")[0]);
   }
 
   #endHead(): void {
+    if (this.#transferEncoding && this.#lengthText !== undefined) {
+      return this.#refuseHead("both Transfer-Encoding and Content-Length");
+    }
+    if (this.#transferEncoding && !this.#chunked) {
+      return this.#refuseHead("Transfer-Encoding does not end with chunked");
+    }
     this.#headBytes = 0;
     if (this.#chunked) this.#state = "chunk-size";
     else if (Number.isNaN(this.#length)) this.#state = "raw"; // malformed: the server answers 400 and closes
