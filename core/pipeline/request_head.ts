@@ -13,6 +13,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A request target: visible ASCII and obs-text, no spaces or control characters. */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** What a header value may not hold: control characters other than HTAB (and DEL). */
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
 const VALUE_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** The largest Content-Length a request may declare (an unsigned 64-bit integer). */
 const MAX_CONTENT_LENGTH = 2n ** 64n - 1n;
