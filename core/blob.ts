@@ -36,6 +36,12 @@ export interface WriteConditions {
   ifAbsent?: boolean;
   /** Write only if the current object has exactly this version (S3 If-Match, GCS generation, Azure ETag). */
   ifVersion?: string;
+  /**
+   * With `ifAbsent`: the key is unique (a staged upload's) and is never written again, so a store
+   * may skip bookkeeping that only a replacement needs. The file store then keeps no version file:
+   * the version comes from the file itself, which is safe only because the key never comes back.
+   */
+  writeOnce?: boolean;
 }
 
 /** A bucket of objects addressed by key. Implementations must be safe for concurrent use. */

@@ -9,7 +9,9 @@
  * - `R/a/b/.autopgo-version.name.json` — `{"version", "ino", "size", "mtimeMs"}`: the version token
  *   and the identity of the data file it belongs to. Metadata that does not match the data file
  *   (a crash between the two renames, a file copied in by hand) is ignored and the version is
- *   derived from the file's identity instead, so a stale token can never win a CAS. The name ends
+ *   derived from the file's identity instead, so a stale token can never win a CAS. A write-once
+ *   object (`writeOnce`, a staged upload: a unique key never written again) has no version file,
+ *   its version is that identity: one file fewer to create, read and delete per upload. The name ends
  *   in `.json` so that no file but `<app>/default.pgo` ends in `default.pgo`: the original's server
  *   lists every key with that suffix as an app, and may share this directory. Stores written by
  *   earlier versions (`R/a/b/.autopgo-meta.name`) are still read, and renamed when opened;
@@ -146,6 +148,8 @@ interface Current {
   generation: number;
   /** An earlier version's metadata file was read for it (no current one): remove it on write or delete. */
   legacy: boolean;
+  /** A current metadata file exists beside it (matching or not): remove it on delete. */
+  hasMeta: boolean;
 }
 
 interface Meta extends FileIdentity {
@@ -272,6 +276,8 @@ export class FileBlobStore implements BlobStore, BlobDriver {
         } catch (e) {
           throw this.#fail("write", key, e, "a folder of other objects has this name");
         }
+        // A write-once object keeps no version file: its version is its identity (see WriteConditions).
+        if (conditions.ifAbsent && conditions.writeOnce) return identityVersion(identity);
         this.#writeMeta(path, { version: next, ...identity }, current?.legacy ?? false);
         return next;
       });
@@ -299,7 +305,7 @@ export class FileBlobStore implements BlobStore, BlobDriver {
         if (!current) return false;
         assertPrecondition(key, current, conditions);
         await removeIfExists(path);
-        await removeIfExists(metaPathOf(path));
+        if (current.hasMeta) await removeIfExists(metaPathOf(path));
         if (current.legacy) await removeIfExists(legacyMetaPathOf(path));
         return true;
       });
@@ -366,8 +372,10 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     seen = { files: 0 },
   ): AsyncIterable<BlobInfo> {
     const entries: { name: string; isDir: boolean }[] = [];
+    const reserved = new Set<string>();
     try {
       for (const entry of Deno.readDirSync(dir)) {
+        if (entry.name.startsWith(RESERVED_PREFIX)) reserved.add(entry.name);
         if (entry.name.startsWith(RESERVED_PREFIX) || entry.isSymlink) continue;
         if (!entry.isFile && !entry.isDirectory) continue;
         entries.push({ name: entry.name, isDir: entry.isDirectory });
@@ -390,7 +398,9 @@ export class FileBlobStore implements BlobStore, BlobDriver {
       } else if (key.startsWith(prefix)) {
         // The reads are synchronous: let the event loop run between slices of a long listing.
         if (++seen.files % LIST_SLICE_FILES === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-        const current = this.#current(join(dir, entry.name));
+        // A metadata file created after the folder was read belongs to a write after it: the version
+        // given is then the file's identity, which a conditional write or delete refuses as stale.
+        const current = this.#current(join(dir, entry.name), reserved);
         if (current) yield this.#info(key, current); // vanished meanwhile: skip
       }
     }
@@ -400,22 +410,34 @@ export class FileBlobStore implements BlobStore, BlobDriver {
     return { key, size: current.info.size, modified: current.info.mtime ?? new Date(0), version: current.version };
   }
 
-  #current(path: string): Current | undefined {
+  /**
+   * The object at `path` and its version, `undefined` when absent. `metaNames`: the reserved names
+   * in its folder, when a listing just read them (no metadata file is looked for that is not there).
+   */
+  #current(path: string, metaNames?: Set<string>): Current | undefined {
     const info = statIfExists(path);
     if (!info?.isFile) return undefined;
-    return { info, ...this.#versionOf(path, info) };
+    return { info, ...this.#versionOf(path, info, metaNames) };
   }
 
-  #versionOf(path: string, info: Deno.FileInfo): { version: string; generation: number; legacy: boolean } {
+  #versionOf(
+    path: string,
+    info: Deno.FileInfo,
+    metaNames?: Set<string>,
+  ): { version: string; generation: number; legacy: boolean; hasMeta: boolean } {
     const identity = identityOf(info);
+    const [metaPath, legacyPath] = [metaPathOf(path), legacyMetaPathOf(path)];
+    const listed = (p: string) => !metaNames || metaNames.has(p.slice(dirname(p).length + 1));
     // An earlier version's file is looked for only without current metadata (opening the store renamed the rest).
-    let meta = readMeta(metaPathOf(path)), legacy = false;
-    if (!meta) legacy = (meta = readMeta(legacyMetaPathOf(path))) !== undefined;
+    let read = listed(metaPath) ? readMeta(metaPath) : MISSING, legacy = false;
+    const hasMeta = read !== MISSING;
+    if (!read.meta && listed(legacyPath)) legacy = (read = readMeta(legacyPath)).meta !== undefined;
+    const meta = read.meta;
     if (meta && sameIdentity(meta, identity)) {
-      return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0, legacy };
+      return { version: meta.version, generation: Number.parseInt(meta.version, 10) || 0, legacy, hasMeta };
     }
-    // No trustworthy metadata: derive a token from the file itself (stable until it is replaced).
-    return { version: `0-f${identity.ino ?? 0}.${identity.mtimeMs}.${identity.size}`, generation: 0, legacy };
+    // No trustworthy metadata (or a write-once object): the version is the file's identity.
+    return { version: identityVersion(identity), generation: 0, legacy, hasMeta };
   }
 
   /** Writes the metadata of `path` (and removes an earlier version's file for it when `legacy`). */
@@ -509,20 +531,32 @@ async function migrateLegacyMeta(dir: string, legacyName: string): Promise<void>
   } catch { /* left as it is: still read under its old name */ }
 }
 
-function readMeta(path: string): Meta | undefined {
+/** A metadata file's content: `meta` when it holds a version; {@link MISSING} when there is no file. */
+interface MetaRead {
+  meta?: Meta;
+}
+
+const MISSING: MetaRead = Object.freeze({});
+
+function readMeta(path: string): MetaRead {
   let text: string;
   try {
     text = withoutStackTraces(() => Deno.readTextFileSync(path));
   } catch (e) {
-    if (isMissing(e)) return undefined;
+    if (isMissing(e)) return MISSING;
     throw e;
   }
   try {
     const meta = JSON.parse(text);
-    return typeof meta?.version === "string" && typeof meta.size === "number" ? meta as Meta : undefined;
+    return { meta: typeof meta?.version === "string" && typeof meta.size === "number" ? meta as Meta : undefined };
   } catch {
-    return undefined; // torn by a crash: ignored, see #versionOf
+    return {}; // torn by a crash: ignored, see #versionOf
   }
+}
+
+/** The version of a file without trustworthy metadata: its identity (stable until it is replaced). */
+function identityVersion(identity: FileIdentity): string {
+  return `0-f${identity.ino ?? 0}.${identity.mtimeMs}.${identity.size}`;
 }
 
 function fnv1a(text: string): number {

@@ -208,3 +208,25 @@ Deno.test("file blob: a long listing lets the event loop run between slices of i
     await cleanup();
   }
 });
+
+Deno.test("file blob: a write-once object has no version file; its version is the file's identity", async () => {
+  const { dir, store, cleanup } = await tempStore();
+  try {
+    const v = await store.write("app/staging/1-a", enc("upload"), { ifAbsent: true, writeOnce: true });
+    assert.match(v, /^0-f\d+\.\d+\.6$/);
+    assert.deepEqual([...Deno.readDirSync(join(dir, "app", "staging"))].map((e) => e.name), ["1-a"]);
+    // Beside objects with version files, a listing gives each its own version.
+    const other = await store.write("app/staging/2-b", enc("upload"), { ifAbsent: true });
+    const listed = [];
+    for await (const info of store.list("app/staging/")) listed.push(info.version);
+    assert.deepEqual(listed, [v, other]);
+    assert.equal(await store.delete("app/staging/1-a", { ifVersion: v }), true);
+    assert.deepEqual(await keys(store), ["app/staging/2-b"]);
+    // Replaced by a conditional write, it gets a version file like any other object.
+    const w = await store.write("app/lease", enc("l"), { ifAbsent: true, writeOnce: true });
+    await store.write("app/lease", enc("m"), { ifVersion: w });
+    assert.ok(Deno.statSync(join(dir, "app", ".autopgo-version.lease.json")).isFile);
+  } finally {
+    await cleanup();
+  }
+});

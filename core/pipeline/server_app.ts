@@ -392,7 +392,8 @@ async function stage(
     const suffix = idempotencyHash ? idempotentSuffix(random, idempotencyHash) : random;
     const key = stagingKey(app, dateToUnixNanos(deps.clock()), suffix);
     try {
-      await deps.store.write(key, body, { ifAbsent: true }, signal);
+      // A staging key is unique and never written again (worker_batch.ts deletes it once merged).
+      await deps.store.write(key, body, { ifAbsent: true, writeOnce: true }, signal);
       return key;
     } catch (error) {
       if (!(error instanceof PreconditionFailedError) || attempt >= 5) throw error;

@@ -128,6 +128,28 @@ export function blobConformance(
       assert.equal(object.version, v);
     });
 
+    await step(
+      "a write-once object has one version everywhere: written, read, stat, listed, deleted",
+      async (store) => {
+        const v = await store.write("once/up-1", enc("staged"), { ifAbsent: true, writeOnce: true });
+        await assert.rejects(
+          store.write("once/up-1", enc("again"), { ifAbsent: true, writeOnce: true }),
+          PreconditionFailedError,
+        );
+        assert.equal((await store.read("once/up-1")).version, v);
+        assert.equal((await store.stat("once/up-1"))?.version, v);
+        const listed = [];
+        for await (const info of store.list("once/")) listed.push([info.key, info.version]);
+        assert.deepEqual(listed, [["once/up-1", v]]);
+        // A conditional write still works on it (and gives it a new version).
+        const next = await store.write("once/up-1", enc("replaced"), { ifVersion: v });
+        assert.notEqual(next, v);
+        await assert.rejects(store.write("once/up-1", enc("late"), { ifVersion: v }), PreconditionFailedError);
+        assert.equal(await store.delete("once/up-1", { ifVersion: next }), true);
+        assert.equal(await store.stat("once/up-1"), undefined);
+      },
+    );
+
     await step("ifVersion replaces only the version that was read", async (store) => {
       const v1 = await store.write("base", enc("one"));
       const v2 = await store.write("base", enc("two"), { ifVersion: v1 });
