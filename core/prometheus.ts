@@ -18,6 +18,7 @@
  * @module
  */
 
+import { messageLine } from "./public_error.ts";
 import { getLogger } from "@logtape/logtape";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DecodePoolStats } from "./pipeline/decode_pool.ts";
@@ -46,11 +47,6 @@ import { singleFlight } from "./single_flight.ts";
 const EVENT_LOOP_SAMPLE_MS = 100;
 
 const log = getLogger(["autopgo", "metrics"]);
-
-/** `error`'s message on one line, for a log record. */
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
-}
 
 /** A merged profile's size, as the base-size gauge reads it. */
 export interface BaseSize {
@@ -242,7 +238,7 @@ export class PrometheusMetrics implements Metrics {
         }, (error) => {
           if (!failing) {
             log.warn("cannot list the merged profiles for autopgo_base_profile_bytes: {error}", {
-              error: oneLine(error),
+              error: messageLine(error),
             });
           }
           failing = true;
@@ -377,7 +373,7 @@ export async function serveMetrics(
   try {
     body = await metrics.render();
   } catch (error) {
-    return Response.json({ message: `collecting metrics: ${oneLine(error)}`, code: 503 }, { status: 503 });
+    return Response.json({ message: `collecting metrics: ${messageLine(error)}`, code: 503 }, { status: 503 });
   }
   return new Response(request.method === "HEAD" ? null : body, {
     headers: { "content-type": metrics.contentType, "cache-control": "no-store" },

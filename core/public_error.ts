@@ -68,3 +68,8 @@ export function publicMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return scrubPaths(originsOnly(text.replace(/\s+/g, " ").trim())).slice(0, 300);
 }
+
+/** A thrown value's message on one line, for a log record. */
+export function messageLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
+}

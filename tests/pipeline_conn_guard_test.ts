@@ -109,9 +109,12 @@ Deno.test("framer: bare line feeds, long lines and many short ones", () => {
     const f = new RequestFramer(64 * 1024);
     feed(f, `GET /${"a".repeat(5000)} HTTP/1.1\nX-Long: ${"b".repeat(5000)}\ncontent-length: 2\n\nok`, byteByByte);
     assert.equal(f.phase, "idle", "LF-only line ends, lines longer than the framing keeps");
-    feed(f, `GET / HTTP/1.1\r\n${"a:\r\n".repeat(10_000)}\r\n`, byteByByte);
-    assert.equal(f.phase, "idle", "a head of 10,000 header lines");
+    feed(f, `GET / HTTP/1.1\r\n${"a:\r\n".repeat(128)}\r\n`, byteByByte);
+    assert.equal(f.phase, "idle", "a head of 128 header lines");
     assert.equal(f.headsStarted, 2);
+    feed(f, `GET / HTTP/1.1\r\n${"a:\r\n".repeat(10_000)}\r\n`, byteByByte);
+    assert.equal(f.phase, "malformed", "a head of 10,000 header lines: refused at the 129th");
+    assert.equal(f.malformedHead, "more than 128 header fields");
   }
 });
 

@@ -34,6 +34,8 @@ const MALFORMED: [string, RegExp][] = [
   ["POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello", /^conflicting Content-Length values$/],
   ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", /^both Transfer-Encoding/],
   ["POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", /^Transfer-Encoding does not end with chunked$/],
+  ["GET / HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n", /^more than one Host header$/],
+  [`GET / HTTP/1.1\r\n${"X-A: 1\r\n".repeat(129)}\r\n`, /^more than 128 header fields$/],
 ];
 
 /** Heads `Deno.serve` accepts: none may be refused. */
@@ -47,6 +49,7 @@ const WELL_FORMED = [
   "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
   "POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nok",
   "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+  `GET / HTTP/1.1\r\nHost: x\r\n${"X-A: 1\r\n".repeat(127)}\r\n`,
 ];
 
 Deno.test("framer: malformed heads are refused with the reason, byte by byte too; well-formed ones pass", () => {
@@ -116,6 +119,35 @@ Deno.test("guard: a malformed head is answered 400 with the reason after the req
     assert.deepEqual(seen, ["/first", "/second"]);
   } finally {
     await server.shutdown(0);
+  }
+});
+
+Deno.test("server: a Host header that makes no URL is answered 400, and a handler's failure a JSON 500, without a stack", async () => {
+  const guard = { headerTimeoutMs: 2_000, idleTimeoutMs: 2_000, bodyTimeoutMs: 2_000, maxHeaderBytes: 64 * 1024 };
+  for (const options of [guard, undefined]) {
+    const server = startHttpServer("127.0.0.1", 0, (request) => {
+      if (new URL(request.url).pathname === "/fail") throw new Error("broken\nhandler");
+      return new Response("ok");
+    }, options);
+    try {
+      // Each of these made every `new URL(request.url)` throw (Deno builds the URL from the Host unchecked).
+      for (const host of ["a b", "a:b", "a:99999", "[zz]", "a%zz", "a|b", "999.1.1.1"]) {
+        const answer = await exchange(server.port, [`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+        assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, host);
+        const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+        assert.deepEqual(body, { message: `invalid Host header ${JSON.stringify(host)}`, code: 400 });
+      }
+      const ok = await exchange(server.port, ["GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n"]);
+      assert.match(ok, /^HTTP\/1\.1 200 OK[\s\S]*ok$/);
+      const failed = await exchange(server.port, ["GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]);
+      assert.match(failed, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      assert.deepEqual(JSON.parse(failed.slice(failed.indexOf("\r\n\r\n") + 4)), {
+        message: "internal server error",
+        code: 500,
+      });
+    } finally {
+      await server.shutdown(0);
+    }
   }
 });
 

@@ -9,8 +9,10 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { Hono, type MiddlewareHandler } from "hono";
 import { type HealthCheck, healthRoutes } from "../health.ts";
+import { messageLine } from "../public_error.ts";
 import { type ConnGuardOptions, type ConnGuardStats, startConnGuard } from "./conn_guard.ts";
 
 /** A running HTTP server. */
@@ -33,6 +35,14 @@ export interface HttpServerHandle {
   closeStallingBodies(): number;
   /** The connection guard's counters (undefined without a guard). */
   connections(): ConnGuardStats | undefined;
+}
+
+const log = getLogger(["autopgo", "http"]);
+
+/** The message for a request whose Host header does not make a URL. */
+function invalidHost(host: string | null): string {
+  const shown = host === null ? "" : host.length > 64 ? `${host.slice(0, 64)}…` : host;
+  return `invalid Host header ${JSON.stringify(shown)}`;
 }
 
 function jsonError(code: number, message: string, headers: Record<string, string> = {}): Response {
@@ -61,9 +71,20 @@ export function startHttpServer(
     { hostname: guard ? "127.0.0.1" : hostname, port: guard ? 0 : port, onListen: () => {} },
     async (request) => {
       if (draining) return jsonError(503, "server is shutting down", { connection: "close", "retry-after": "5" });
+      // `request.url` is built from the Host header unchecked: `Host: a b` made every `new URL`
+      // of it throw, answered 500 with a stack trace on standard error.
+      if (!URL.canParse(request.url)) return jsonError(400, invalidHost(request.headers.get("host")));
       inFlight++;
       try {
         return await handler(request);
+      } catch (error) {
+        // The handler's own errors are answered by it; this is a last resort, one line, no stack.
+        log.error("{method} {path} failed: {error}", {
+          method: request.method,
+          path: new URL(request.url).pathname,
+          error: messageLine(error),
+        });
+        return jsonError(500, "internal server error");
       } finally {
         if (--inFlight === 0) idle?.();
       }

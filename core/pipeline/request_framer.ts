@@ -6,7 +6,7 @@
  * @module
  */
 
-import { contentLengthProblem, headerLineProblem, requestLineProblem } from "./request_head.ts";
+import { contentLengthProblem, headerLineProblem, MAX_HEADER_FIELDS, requestLineProblem } from "./request_head.ts";
 
 /** Where a client's byte stream stands. */
 export type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused" | "malformed";
@@ -43,6 +43,8 @@ export class RequestFramer {
   /** The request's `Content-Length` value as first sent, and whether `Transfer-Encoding` was sent. */
   #lengthText: string | undefined;
   #transferEncoding = false;
+  /** Whether the request has a Host header. */
+  #host = false;
   #chunked = false;
   #remaining = 0;
   #line = "";
@@ -133,7 +135,7 @@ export class RequestFramer {
       if (b === 0x0d || b === 0x0a) return; // blank lines between requests
       this.headsStarted++;
       [this.#headLines, this.#length, this.#chunked, this.malformedBody] = [0, 0, false, undefined];
-      [this.#lengthText, this.#transferEncoding] = [undefined, false];
+      [this.#lengthText, this.#transferEncoding, this.#host] = [undefined, false, false];
     }
     if (++this.#headBytes > this.#maxHeaderBytes) {
       this.#state = "overflow";
@@ -151,6 +153,9 @@ export class RequestFramer {
     const first = this.#headLines++ === 0;
     if (first && line.startsWith("PRI * HTTP/2")) return void (this.#state = "refused"); // HTTP/2 is not served (module doc)
     // A cut line is judged by the server: only its first MAX_FRAMING_LINE bytes are kept here.
+    if (this.#headLines > MAX_HEADER_FIELDS + 1) {
+      return this.#refuseHead(`more than ${MAX_HEADER_FIELDS} header fields`);
+    }
     const problem = cut ? undefined : first ? requestLineProblem(line) : headerLineProblem(line);
     if (problem) return this.#refuseHead(problem);
     if (!first) this.#framingHeader(line, cut);
@@ -167,6 +172,10 @@ export class RequestFramer {
     const colon = line.indexOf(":");
     if (colon <= 0) return;
     const name = line.slice(0, colon).trim().toLowerCase();
+    if (name === "host") {
+      if (this.#host) return this.#refuseHead("more than one Host header");
+      this.#host = true;
+    }
     if (name !== "transfer-encoding" && name !== "content-length") return;
     const value = line.slice(colon + 1).trim().toLowerCase();
     if (cut) return void (this.#length = NaN); // too long to frame: left to the server

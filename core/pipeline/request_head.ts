@@ -8,6 +8,8 @@
  * @module
  */
 
+/** Header fields `Deno.serve` takes in one request head (a 129th is answered 400). */
+export const MAX_HEADER_FIELDS = 128;
 /** An RFC 9110 token (method, header name). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A request target: visible ASCII and obs-text, no spaces or control characters. */
