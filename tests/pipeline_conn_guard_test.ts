@@ -10,8 +10,11 @@
 import assert from "node:assert/strict";
 import { RequestFramer } from "../core/pipeline/request_framer.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { rawExchange } from "./support/raw_connection.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+/** `request` asking the server to close the connection after answering it. */
+const closing = (request: string) => request.replace("host: x\r\n", "host: x\r\nconnection: close\r\n");
 
 function feed(framer: RequestFramer, text: string, byteByByte = false): void {
   const bytes = enc(text);
@@ -138,11 +141,11 @@ Deno.test("guard: a request that arrives whole is answered however long the serv
         "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nbody",
       ]
     ) {
-      const answer = await exchange(server.port, request); // head (and body) in one write
+      const answer = await rawExchange(server.port, [closing(request)]); // head (and body) in one write
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*done$/, request);
     }
     // A server that never answers: the connection is closed once the response timeout has passed.
-    assert.equal(await exchange(quiet.port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n"), "");
+    assert.equal(await rawExchange(quiet.port, [closing("GET / HTTP/1.1\r\nhost: x\r\n\r\n")]), "");
   } finally {
     release();
     await server.shutdown(0);
@@ -161,7 +164,7 @@ Deno.test("guard: a broken chunked body is answered 400 with the reason, where t
     for (
       const broken of ["zz\r\nabc", "FFFFFFFFFFFFFFFFFFFF\r\nabc", "3\r\nabcX0\r\n\r\n", "0\r\nnot a header\r\n\r\n"]
     ) {
-      const answer = await exchange(server.port, `${head}${broken}`);
+      const answer = await rawExchange(server.port, [closing(`${head}${broken}`)]);
       assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, broken);
       const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
       assert.equal(body.code, 400);
@@ -171,24 +174,11 @@ Deno.test("guard: a broken chunked body is answered 400 with the reason, where t
       );
     }
     // A well-formed chunked body is still the server's to answer.
-    assert.match(await exchange(server.port, `${head}3\r\nabc\r\n0\r\n\r\n`), /^HTTP\/1\.1 200 OK[\s\S]*done$/);
+    assert.match(
+      await rawExchange(server.port, [closing(`${head}3\r\nabc\r\n0\r\n\r\n`)]),
+      /^HTTP\/1\.1 200 OK[\s\S]*done$/,
+    );
   } finally {
     await server.shutdown(0);
   }
 });
-
-/** Sends `request` in one write and reads until the server closes or the answer ends. */
-async function exchange(port: number, request: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(enc(request.replace("host: x\r\n", "host: x\r\nconnection: close\r\n")));
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(4096);
-    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) chunks.push(buffer.slice(0, n));
-    return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
-  }
-}

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { HeldBytes } from "../core/pipeline/held_bytes.ts";
 import { RequestFramer } from "../core/pipeline/request_framer.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { rawExchange } from "./support/raw_connection.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -99,7 +100,7 @@ Deno.test("guard: a malformed head is answered 400 with the reason after the req
   }, guard);
   try {
     for (const [head, why] of MALFORMED) {
-      const answer = await exchange(server.port, [head]);
+      const answer = await rawExchange(server.port, [head]);
       assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(head));
       const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
       assert.equal(body.code, 400);
@@ -107,7 +108,7 @@ Deno.test("guard: a malformed head is answered 400 with the reason after the req
     }
     assert.deepEqual(seen, [], "no malformed head reached the server");
     // Pipelined: the good request first is answered, then the 400; a head trickled in pieces is held and relayed whole.
-    const answer = await exchange(server.port, [
+    const answer = await rawExchange(server.port, [
       "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HT",
       "TP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nBad Header\r\n\r\n",
     ]);
@@ -132,14 +133,14 @@ Deno.test("server: a Host header that makes no URL is answered 400, and a handle
     try {
       // Each of these made every `new URL(request.url)` throw (Deno builds the URL from the Host unchecked).
       for (const host of ["a b", "a:b", "a:99999", "[zz]", "a%zz", "a|b", "999.1.1.1"]) {
-        const answer = await exchange(server.port, [`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+        const answer = await rawExchange(server.port, [`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
         assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/, host);
         const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
         assert.deepEqual(body, { message: `invalid Host header ${JSON.stringify(host)}`, code: 400 });
       }
-      const ok = await exchange(server.port, ["GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n"]);
+      const ok = await rawExchange(server.port, ["GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n"]);
       assert.match(ok, /^HTTP\/1\.1 200 OK[\s\S]*ok$/);
-      const failed = await exchange(server.port, ["GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]);
+      const failed = await rawExchange(server.port, ["GET /fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]);
       assert.match(failed, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
       assert.deepEqual(JSON.parse(failed.slice(failed.indexOf("\r\n\r\n") + 4)), {
         message: "internal server error",
@@ -150,25 +151,6 @@ Deno.test("server: a Host header that makes no URL is answered 400, and a handle
     }
   }
 });
-
-/** Sends each part in its own write (a pause between them) and reads until the connection closes. */
-async function exchange(port: number, parts: string[]): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    for (const [i, part] of parts.entries()) {
-      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-      await conn.write(Uint8Array.from(part, (c) => c.charCodeAt(0)));
-    }
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(4096);
-    for (let n; (n = await conn.read(buffer).catch(() => null)) !== null;) chunks.push(buffer.slice(0, n));
-    return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
-  }
-}
 
 Deno.test("held bytes: appended one at a time, taken from the front, the rest kept in order", () => {
   const held = new HeldBytes();

@@ -52,3 +52,16 @@ export function closeAll(conns: Iterable<Deno.Conn>): void {
     } catch { /* already closed */ }
   }
 }
+
+/**
+ * Connects to `port` on 127.0.0.1, sends each of `parts` in its own write (one byte per character,
+ * 50 ms apart) and reads until the server closes the connection (or `limitMs` passes).
+ */
+export async function rawExchange(port: number, parts: string[], limitMs = 10_000): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  for (const [i, part] of parts.entries()) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    await conn.write(Uint8Array.from(part, (c) => c.charCodeAt(0)));
+  }
+  return (await readUntilClosed(conn, limitMs)).text;
+}
