@@ -66,6 +66,25 @@ Deno.test("uploads under a frozen clock and colliding random suffixes still get 
   assert.deepEqual((published[0] as { type: string }).type, "profile.uploaded");
 });
 
+Deno.test("an upload with a Content-Encoding other than gzip or identity is refused 415, and nothing is stored", async () => {
+  const { store, published, hono } = await app();
+  const upload = (coding: string) =>
+    hono.fetch(
+      new Request("http://x/api/profile/svc", { method: "POST", body: good, headers: { "content-encoding": coding } }),
+    );
+  for (const coding of ["br", "deflate", "zstd", "gzip, br", "compress"]) {
+    const response = await upload(coding);
+    assert.equal(response.status, 415, coding);
+    assert.match((await response.json()).message, /^unsupported Content-Encoding ".*": send the profile as it is/);
+  }
+  assert.deepEqual(await keys(store), []);
+  // A pprof profile is gzip itself: these are stored as sent.
+  for (const coding of ["gzip", "x-gzip", "identity", "GZIP", "identity, gzip"]) {
+    assert.equal((await upload(coding)).status, 201, coding);
+  }
+  assert.equal(published.length, 5);
+});
+
 Deno.test("a publish failure still accepts the staged upload: it is durable and the sweep merges it", async () => {
   const { store, hono } = await app({
     publisher: { publish: () => Promise.reject(new Error("bus down")) },

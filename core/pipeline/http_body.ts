@@ -152,6 +152,23 @@ export function declaredLength(request: Request): number | undefined {
   return declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
 }
 
+/**
+ * Why an upload's `Content-Encoding` is refused, or undefined. The body is stored as sent, and a
+ * pprof profile is gzip itself: no coding, `identity` and `gzip` (`x-gzip`) bodies are profiles
+ * as they are; any other coding would only fail later as an unreadable profile.
+ */
+export function unsupportedContentCoding(request: Request): string | undefined {
+  const value = request.headers.get("content-encoding");
+  if (value === null) return undefined;
+  const codings = value.split(",").map((v) => v.trim().toLowerCase()).filter((v) => v !== "" && v !== "identity");
+  if (codings.length === 0 || (codings.length === 1 && (codings[0] === "gzip" || codings[0] === "x-gzip"))) {
+    return undefined;
+  }
+  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return `unsupported Content-Encoding ${JSON.stringify(shown)}: send the profile as it is (gzip or plain pprof), ` +
+    "with no Content-Encoding or gzip";
+}
+
 /** Reads chunks of a body, racing the deadline; undefined at the end of the body. */
 type NextChunk = () => Promise<Uint8Array | undefined>;
 

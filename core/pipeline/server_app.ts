@@ -57,6 +57,7 @@ import {
   BodyTooLargeError,
   declaredLength,
   readBodyLimited,
+  unsupportedContentCoding,
 } from "./http_body.ts";
 import { UploadStreamCheck } from "./upload_stream_check.ts";
 import type { UploadMeter } from "./upload_meter.ts";
@@ -203,6 +204,11 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const idempotencyKey = c.req.header(IDEMPOTENCY_HEADER);
     const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
     if (keyProblem) return apiError(400, keyProblem);
+    const coding = unsupportedContentCoding(c.req.raw);
+    if (coding) {
+      await c.req.raw.body?.cancel().catch(() => {});
+      return apiError(415, coding);
+    }
     // A retry of an upload already staged or merged is answered before its body is read: the key
     // decides, the bytes of a retry are never held.
     const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
