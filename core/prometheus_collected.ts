@@ -69,7 +69,17 @@ export function registerDecodePoolMetrics(registry: Registry, pool: () => Decode
 
 /** Registers the connection guard's metrics in `registry`, read from `guard` at each scrape (undefined: no guard). */
 export function registerConnectionMetrics(registry: Registry, guard: () => ConnGuardStats | undefined): void {
-  const stats = () => guard() ?? { cap: 0, placed: 0, waiting: 0, refused: 0, evicted: 0, stalledUploadsClosed: 0 };
+  const stats = () =>
+    guard() ??
+      {
+        cap: 0,
+        placed: 0,
+        waiting: 0,
+        refused: 0,
+        evicted: 0,
+        stalledUploadsClosed: 0,
+        malformed: { head: 0, body: 0 },
+      };
   new Gauge({
     name: "autopgo_connections_max",
     help: "Client connections served at once at most (--max-connections, lowered to fit the open-file limit).",
@@ -107,4 +117,16 @@ export function registerConnectionMetrics(registry: Registry, guard: () => ConnG
     "Connections whose upload stalled, closed to free upload memory (--max-upload-memory).",
     () => stats().stalledUploadsClosed,
   );
+  new Counter({
+    name: "autopgo_malformed_requests_total",
+    help: "Requests the connection guard answered 400 itself, by the part that was malformed: head or (chunked) body.",
+    labelNames: ["part"],
+    registers: [registry],
+    collect() {
+      const { head, body } = stats().malformed;
+      this.reset();
+      this.inc({ part: "head" }, head);
+      this.inc({ part: "body" }, body);
+    },
+  });
 }

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { parsePrometheusText, sampleValue } from "../tests/support/prom_text.ts";
+import { rawExchange } from "../tests/support/raw_connection.ts";
 import { PrometheusMetrics } from "./prometheus.ts";
 import { DecodePool } from "./pipeline/decode_pool.ts";
 import { QueueFullError } from "./pipeline/profile_jobs.ts";
@@ -90,6 +91,29 @@ Deno.test("PrometheusMetrics: connections placed and waiting against the cap, an
         c.close();
       } catch { /* closed by the guard */ }
     });
+    await http.shutdown(0);
+  }
+});
+
+Deno.test("connection metrics: requests the guard answered 400 itself, by malformed part", async () => {
+  const guard = { headerTimeoutMs: 2_000, idleTimeoutMs: 2_000, bodyTimeoutMs: 2_000, maxHeaderBytes: 64 * 1024 };
+  const http = startHttpServer("127.0.0.1", 0, async (request) => {
+    await request.arrayBuffer();
+    return new Response("ok");
+  }, guard);
+  const metrics = new PrometheusMetrics({ processMetrics: false, connections: () => http.connections() });
+  try {
+    const scrape = async () => parsePrometheusText(await metrics.render());
+    assert.equal(sampleValue(await scrape(), "autopgo_malformed_requests_total", { part: "head" }), 0);
+    for (const request of ["GET / HTTP/1.1\r\nBad Header\r\n\r\n", "GET / HTTP/9.9\r\n\r\n"]) {
+      assert.match(await rawExchange(http.port, [request]), /^HTTP\/1\.1 400 /);
+    }
+    const chunked = "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n";
+    assert.match(await rawExchange(http.port, [chunked]), /^HTTP\/1\.1 400 /);
+    const after = await scrape();
+    assert.equal(sampleValue(after, "autopgo_malformed_requests_total", { part: "head" }), 2);
+    assert.equal(sampleValue(after, "autopgo_malformed_requests_total", { part: "body" }), 1);
+  } finally {
     await http.shutdown(0);
   }
 });

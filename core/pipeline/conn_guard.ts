@@ -120,6 +120,14 @@ export interface ConnGuardStats {
   evicted: number;
   /** Connections whose upload stalled, closed to free upload memory. */
   stalledUploadsClosed: number;
+  /** Requests answered 400 by the guard, by the part that was malformed (request_head.ts, request_framer.ts). */
+  malformed: MalformedCounts;
+}
+
+/** Requests the guard answered 400 itself: a malformed head, or a broken chunked body. */
+export interface MalformedCounts {
+  head: number;
+  body: number;
 }
 
 /** A running guard. */
@@ -156,6 +164,7 @@ export function startConnGuard(
   let refusing = 0;
   let evicted = 0;
   let stalledUploadsClosed = 0;
+  const malformed: MalformedCounts = { head: 0, body: 0 };
   /** Until when a look for a stalling connection (or body) is not repeated after one found none. */
   let noneStallingUntil = 0;
   let noStallingBodyUntil = 0;
@@ -191,7 +200,7 @@ export function startConnGuard(
   /** A free place, or one made by closing a stalling connection. */
   const findPlace = (now: number) => relays.size < cap || makeRoom(now);
   const admit = (client: Deno.Conn) =>
-    relay(client, upstreamPort, options, relays, places, () => room.serve(Date.now()));
+    relay(client, upstreamPort, options, relays, places, malformed, () => room.serve(Date.now()));
   const room: WaitingRoom<Deno.Conn> = new WaitingRoom({
     capacity: waitingRoomFor(cap),
     waitMs: options.headerTimeoutMs,
@@ -223,7 +232,15 @@ export function startConnGuard(
   return {
     port: addr.port,
     hostname: addr.hostname,
-    stats: () => ({ cap, placed: relays.size, waiting: room.size, refused, evicted, stalledUploadsClosed }),
+    stats: () => ({
+      cap,
+      placed: relays.size,
+      waiting: room.size,
+      refused,
+      evicted,
+      stalledUploadsClosed,
+      malformed: { ...malformed },
+    }),
     stopAccepting: () => {
       stopped = true;
       room.close().forEach(closeQuietly);
@@ -289,6 +306,7 @@ function relay(
   options: ConnGuardOptions,
   relays: Set<Relay>,
   places: Map<string, number>,
+  malformed: MalformedCounts,
   onClose: () => void,
 ): Promise<void> {
   let upstream: Deno.Conn | undefined;
@@ -318,7 +336,7 @@ function relay(
       return close();
     }
     if (closed) return closeQuietly(upstream);
-    await pumpBoth(client, upstream, options, activity, close, (ms) => {
+    await pumpBoth(client, upstream, options, activity, malformed, close, (ms) => {
       clearTimeout(timer);
       timer = setTimeout(close, ms);
     });
@@ -331,6 +349,7 @@ async function pumpBoth(
   upstream: Deno.Conn,
   options: ConnGuardOptions,
   activity: ConnectionActivity,
+  malformed: MalformedCounts,
   close: () => void,
   arm: (ms: number) => void,
 ): Promise<void> {
@@ -345,8 +364,11 @@ async function pumpBoth(
           // The server closes on a broken chunked body without a word: say why. A malformed head was
           // never relayed: the server closed after answering the requests before it.
           const { malformedHead: head, malformedBody: body } = requests;
-          if (head) await writeAll(to, badRequest(`malformed request head: ${head}`)).catch(() => {});
-          else if (body && answered < requests.headsStarted) {
+          if (head) {
+            malformed.head++;
+            await writeAll(to, badRequest(`malformed request head: ${head}`)).catch(() => {});
+          } else if (body && answered < requests.headsStarted) {
+            malformed.body++;
             await writeAll(to, badRequest(`malformed chunked request body: ${body}`)).catch(() => {});
           }
           break;
