@@ -33,12 +33,12 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { clientKey, ConnectionActivity, type PlacedConnection, stalest } from "./conn_pressure.ts";
+import { stalest } from "./conn_pressure.ts";
+import { clientOf, closeQuietly, type MalformedCounts, type Relay, relay } from "./conn_relay.ts";
 import { WaitingRoom } from "./conn_waiting_room.ts";
-import { RequestFramer } from "./request_framer.ts";
-import { badRequest, BUSY, HEAD_TOO_LARGE } from "./guard_answers.ts";
-import { HeldBytes } from "./held_bytes.ts";
-import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
+import { BUSY } from "./guard_answers.ts";
+
+export type { MalformedCounts } from "./conn_relay.ts";
 
 const log = getLogger(["autopgo", "http"]);
 
@@ -99,10 +99,6 @@ export function effectiveMaxConnections(configured: number, limit = openFileLimi
   return Math.max(16, Math.min(configured, Math.floor((limit - RESERVED_DESCRIPTORS) / 3)));
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
-}
-
 /** How long the guard waits before it looks for a stalling connection again after finding none. */
 const LOOK_AGAIN_MS = 50;
 
@@ -122,12 +118,6 @@ export interface ConnGuardStats {
   stalledUploadsClosed: number;
   /** Requests answered 400 by the guard, by the part that was malformed (request_head.ts, request_framer.ts). */
   malformed: MalformedCounts;
-}
-
-/** Requests the guard answered 400 itself: a malformed head, or a broken chunked body. */
-export interface MalformedCounts {
-  head: number;
-  body: number;
 }
 
 /** A running guard. */
@@ -276,159 +266,4 @@ async function refuse(client: Deno.Conn): Promise<void> {
   await client.write(BUSY).catch(() => {});
   clearTimeout(timer);
   closeQuietly(client);
-}
-
-/** The client a connection is counted against (conn_pressure.ts {@link clientKey}). */
-function clientOf(conn: Deno.Conn): string {
-  return clientKey((conn.remoteAddr as Deno.NetAddr).hostname);
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-}
-
-/** A relayed client connection, counted against the cap from its accept until {@link Relay.close}. */
-interface Relay extends PlacedConnection {
-  /** Closes both sides and frees the connection's place at once. */
-  close(): void;
-}
-
-/**
- * Relays `client` to the upstream server until either side ends; joins `relays` at once, and
- * counts itself in `places` (connections per client, conn_pressure.ts `clientKey`) until it
- * closes, then calls `onClose`.
- */
-function relay(
-  client: Deno.Conn,
-  upstreamPort: number,
-  options: ConnGuardOptions,
-  relays: Set<Relay>,
-  places: Map<string, number>,
-  malformed: MalformedCounts,
-  onClose: () => void,
-): Promise<void> {
-  let upstream: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
-  const activity = new ConnectionActivity(Date.now());
-  const peer = clientOf(client);
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    clearTimeout(timer);
-    relays.delete(entry);
-    const left = (places.get(peer) ?? 1) - 1;
-    if (left > 0) places.set(peer, left);
-    else places.delete(peer);
-    closeQuietly(client);
-    if (upstream) closeQuietly(upstream);
-    onClose();
-  };
-  const entry: Relay = { activity, peer, close };
-  relays.add(entry);
-  places.set(peer, (places.get(peer) ?? 0) + 1);
-  return (async () => {
-    try {
-      upstream = await Deno.connect({ hostname: "127.0.0.1", port: upstreamPort });
-    } catch {
-      return close();
-    }
-    if (closed) return closeQuietly(upstream);
-    await pumpBoth(client, upstream, options, activity, malformed, close, (ms) => {
-      clearTimeout(timer);
-      timer = setTimeout(close, ms);
-    });
-  })();
-}
-
-/** Runs both directions of a relay, arming its timeouts with `arm` as the client's requests progress. */
-async function pumpBoth(
-  client: Deno.Conn,
-  upstream: Deno.Conn,
-  options: ConnGuardOptions,
-  activity: ConnectionActivity,
-  malformed: MalformedCounts,
-  close: () => void,
-  arm: (ms: number) => void,
-): Promise<void> {
-  const pump = async (from: Deno.Conn, to: Deno.Conn, framer?: RequestFramer) => {
-    let buffer = new Uint8Array(FIRST_READ_BYTES);
-    try {
-      while (true) {
-        const n = await from.read(buffer);
-        if (n === null) {
-          // Client half-closed: pass the FIN on and let the response finish (the other pump closes).
-          if (framer) return await (to as Deno.TcpConn).closeWrite().catch(close);
-          // The server closes on a broken chunked body without a word: say why. A malformed head was
-          // never relayed: the server closed after answering the requests before it.
-          const { malformedHead: head, malformedBody: body } = requests;
-          if (head) {
-            malformed.head++;
-            await writeAll(to, badRequest(`malformed request head: ${head}`)).catch(() => {});
-          } else if (body && answered < requests.headsStarted) {
-            malformed.body++;
-            await writeAll(to, badRequest(`malformed chunked request body: ${body}`)).catch(() => {});
-          }
-          break;
-        }
-        let chunk = buffer.subarray(0, n);
-        if (framer) {
-          const [phaseBefore, headsBefore] = [framer.phase, framer.headsStarted];
-          framer.push(chunk);
-          const phase = framer.phase;
-          // Bytes of a head not yet complete are held back until it is (pendingHeadBytes).
-          if (held.length > 0 || framer.pendingHeadBytes > 0) {
-            held.append(chunk.subarray(0, framer.consumed));
-            chunk = held.take(held.length - framer.pendingHeadBytes);
-            if (phase === "malformed") held.take(held.length);
-          }
-          if (phase === "malformed") {
-            // Relay what came before the head, then end the server's input: it answers those
-            // requests and closes, and the other pump answers 400 with the reason.
-            await writeAll(to, chunk);
-            await (to as Deno.TcpConn).closeWrite();
-            arm(options.responseTimeoutMs ?? Math.max(options.idleTimeoutMs, options.bodyTimeoutMs));
-            return;
-          }
-          if (phase === "overflow") {
-            await writeAll(from, HEAD_TOO_LARGE).catch(() => {});
-            break;
-          }
-          if (phase === "refused") break;
-          const newRequest = framer.headsStarted !== headsBefore;
-          activity.clientBytes(n, phase, framer.headsStarted, newRequest, Date.now());
-          if (phase === "raw") {
-            // Framing lost: keep the idle timeout on every chunk, and the body timeout overall.
-            rawSince ??= Date.now();
-            arm(Math.max(0, Math.min(options.idleTimeoutMs, rawSince + options.bodyTimeoutMs - Date.now())));
-          } else if (phase === "idle" && (phaseBefore !== "idle" || newRequest)) {
-            // A whole request has arrived (head and body may come in one read): the client is not
-            // slow, the server is working. Its answer's bytes re-arm the idle timeout as they flow.
-            arm(options.responseTimeoutMs ?? Math.max(options.idleTimeoutMs, options.bodyTimeoutMs));
-          } else if (phase === "head" && (newRequest || phaseBefore !== "head")) arm(options.headerTimeoutMs);
-          else if (phase === "body" && (newRequest || phaseBefore !== "body")) arm(options.bodyTimeoutMs);
-        }
-        // A response still streaming keeps an otherwise idle connection alive.
-        if (!framer) {
-          answered = requests.headsStarted;
-          activity.serverBytes(Date.now());
-          if (requests.phase === "idle") arm(options.idleTimeoutMs);
-        }
-        await writeAll(to, chunk);
-        // A stream that fills its buffer is moving bytes: give it larger reads.
-        if (readsShouldGrow(n, buffer.length)) buffer = new Uint8Array(LARGE_READ_BYTES);
-      }
-    } catch { /* connection reset or closed by a timeout */ }
-    close();
-  };
-  let rawSince: number | undefined;
-  /** Bytes of the client's request head that is not complete yet, not relayed yet. */
-  const held = new HeldBytes();
-  /** Requests the server had begun answering when its last bytes came (it may be more, never fewer). */
-  let answered = 0;
-  const requests = new RequestFramer(options.maxHeaderBytes);
-  arm(options.headerTimeoutMs); // the first request must arrive promptly
-  await Promise.all([pump(client, upstream, requests), pump(upstream, client)]);
 }
