@@ -85,7 +85,7 @@ export function cleanCommand(): Command {
           await client.delete(p.key);
           console.log(`Deleted profile '${p.key}'`);
         } catch (e) {
-          if (e instanceof ApiError && e.status === 404) continue; // deleted meanwhile
+          if (e instanceof ApiError && e.noSuchProfile) continue; // deleted meanwhile
           failures.push(`${p.key}: ${oneLine(e)}`);
         }
       }

@@ -24,7 +24,7 @@ export function deleteCommand(): Command {
     .addOption(tokenOption())
     .action(async (app: string, opts: DeleteOptions) => {
       await new ApiClient({ baseUrl: opts.apiUrl, token: opts.token }).delete(app).catch((e) => {
-        if (e instanceof ApiError && e.status === 404) {
+        if (e instanceof ApiError && e.noSuchProfile) {
           throw new CliError(`no profile for app ${JSON.stringify(app)} to delete (see \`autopgo list\`)`);
         }
         throw e;

@@ -48,7 +48,7 @@ export function downloadCommand(): Command {
         }
         const client = new ApiClient({ baseUrl: opts.apiUrl, token: opts.token });
         const result = await client.download(app).catch((e) => {
-          if (e instanceof ApiError && e.status === 404) {
+          if (e instanceof ApiError && e.noSuchProfile) {
             throw new CliError(`no merged profile for app ${JSON.stringify(app)} yet (see \`autopgo list\`)`);
           }
           throw e;

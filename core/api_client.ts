@@ -56,14 +56,26 @@ export class ApiError extends Error {
   readonly retryAfterMs?: number;
   /** No answer came within the call's timeout (such a call is not retried: it already waited). */
   readonly timedOut: boolean;
+  /**
+   * The answer carried the API's JSON error body (`{"message": …}`), so it came from an autopgo
+   * server's handler; false for a plain-text or empty answer (an unknown path, a proxy, another
+   * server). A 404 means "no such profile" only with it.
+   */
+  readonly apiBody: boolean;
 
   /** Creates an error with a one-line message. */
-  constructor(message: string, status: number, retryAfterMs?: number, timedOut = false) {
+  constructor(message: string, status: number, retryAfterMs?: number, timedOut = false, apiBody = false) {
     super(message.replace(/\s*\n\s*/g, " ").trim());
     this.name = "ApiError";
     this.status = status;
     this.retryAfterMs = retryAfterMs;
     this.timedOut = timedOut;
+    this.apiBody = apiBody;
+  }
+
+  /** True for the API's own 404: the app (or its profile) does not exist, as opposed to a wrong URL. */
+  get noSuchProfile(): boolean {
+    return this.status === 404 && this.apiBody;
   }
 }
 
@@ -313,10 +325,14 @@ export class ApiClient {
     return facts;
   }
 
-  /** Asks the server to delete the merged profile (and staged uploads) of `app`. */
+  /**
+   * Asks the server to delete the merged profile (and staged uploads) of `app`. A 200 must carry a
+   * JSON body (`{}`, as every autopgo server answers): a proxy's login page answered 200 deleted nothing.
+   */
   async delete(app: string, options: RequestOptions = {}): Promise<void> {
     const res = await this.#send("delete", app, { method: "DELETE" }, options, [200, 202, 204]);
-    await res.body?.cancel();
+    if (res.status === 200) await readJson(res, `delete ${app}`);
+    else await res.body?.cancel();
   }
 
   async #send(
@@ -345,7 +361,8 @@ export class ApiClient {
     if (okStatuses.includes(res.status)) return res;
     const retryAfter = res.headers.get("retry-after");
     const retryAfterMs = retryAfter && /^\d{1,4}$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
-    throw new ApiError(`${what}: ${await describeErrorResponse(res)}`, res.status, retryAfterMs);
+    const described = await describeErrorResponse(res, url);
+    throw new ApiError(`${what}: ${described.text}`, res.status, retryAfterMs, false, described.apiBody);
   }
 }
 
@@ -380,15 +397,23 @@ async function readJson(res: Response, what: string): Promise<unknown> {
   }
 }
 
-/** One line describing a non-success response, from its `{"message"}` body or its text. */
-async function describeErrorResponse(res: Response): Promise<string> {
+/**
+ * One line describing a non-success response to a request for `url`, from its `{"message"}` body
+ * or its text, and whether the body was the API's. A 404 without the API's body names the URL: no
+ * autopgo API answered there (a wrong `--api-url` or path prefix, or another server).
+ */
+async function describeErrorResponse(res: Response, url: URL): Promise<{ text: string; apiBody: boolean }> {
   const text = await bodySnippet(res, 64 * 1024); // a server decides its error body's size
   const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
   try {
     const message = (JSON.parse(text) as { message?: unknown })?.message;
-    if (typeof message === "string" && message) return `server answered ${status}: ${snippet(message, 500)}`;
+    if (typeof message === "string" && message) {
+      return { text: `server answered ${status}: ${snippet(message, 500)}`, apiBody: true };
+    }
   } catch { /* not JSON */ }
-  return text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
+  const answered = text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
+  if (res.status !== 404) return { text: answered, apiBody: false };
+  return { text: `${answered} (no autopgo API at ${url.origin}${url.pathname})`, apiBody: false };
 }
 
 /** Network error codes in words (the rest keep their own message). */

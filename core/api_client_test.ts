@@ -74,7 +74,10 @@ Deno.test("api client turns JSON and non-JSON error bodies into one line with th
     const client = new ApiClient({ baseUrl: base });
     await assert.rejects(client.delete("x"), (e: ApiError) => {
       assert.equal(e.status, 404);
-      assert.match(e.message, /^delete x: server answered 404 Not Found: 404 page not found$/);
+      assert.match(
+        e.message,
+        /^delete x: server answered 404 Not Found: 404 page not found \(no autopgo API at http:\/\/127\.0\.0\.1:\d+\/api\/profile\/x\)$/,
+      );
       return true;
     });
     await assert.rejects(
@@ -308,4 +311,32 @@ Deno.test("api client: a download does not retry a server it cannot reach (a bui
     (e) => e instanceof ApiError && e.status === 0,
   );
   assert.equal(calls, 1);
+});
+
+Deno.test("api client: only the API's own 404 means no such profile; a 200 delete must be the API's JSON", async () => {
+  const answer = (body: string, status: number): typeof fetch => () =>
+    Promise.resolve(new Response(status === 204 ? null : body, { status }));
+  const client = (stub: typeof fetch) => new ApiClient({ baseUrl: "http://127.0.0.1:1/prefix", fetch: stub });
+  await assert.rejects(
+    client(answer(JSON.stringify({ message: "Not Found", code: 404 }), 404)).download("app"),
+    (e) => e instanceof ApiError && e.noSuchProfile && e.message === "download app: server answered 404: Not Found",
+  );
+  // A path no autopgo API serves (a proxy, another server, a wrong prefix): the URL is named.
+  for (const body of ["404 page not found\n", ""]) {
+    await assert.rejects(
+      client(answer(body, 404)).download("app"),
+      (e) =>
+        e instanceof ApiError && e.status === 404 && !e.noSuchProfile &&
+        /^download app: server answered 404.* \(no autopgo API at http:\/\/127\.0\.0\.1:1\/prefix\/api\/profile\/app\)$/
+          .test(e.message),
+    );
+  }
+  await client(answer("{}\n", 200)).delete("app");
+  await client(answer("", 204)).delete("app");
+  await assert.rejects(
+    client(answer("<html>sign in</html>", 200)).delete("app"),
+    (e) =>
+      e instanceof ApiError &&
+      e.message === "delete app: server answered 200 with a non-JSON body: <html>sign in</html>",
+  );
 });

@@ -189,7 +189,44 @@ Deno.test("utilities: bearer token and an --api-url path prefix behind a proxy",
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout).profiles.map((p: { key: string }) => p.key), ["secure"]);
     const wrongPrefix = await runAutopgo(["list", "--token", "s3cret", "-u", `http://127.0.0.1:${proxy.addr.port}`]);
-    assert.match(wrongPrefix.stderr, /^autopgo: list profiles: server answered 404 Not Found: 404 page not found\n$/);
+    assert.match(
+      wrongPrefix.stderr,
+      /^autopgo: list profiles: server answered 404 Not Found: 404 page not found \(no autopgo API at http:\/\/127\.0\.0\.1:\d+\/api\/profile\)\n$/,
+    );
+    // A 404 that is not the API's own is a wrong URL, never "no such profile".
+    const dir = await Deno.makeTempDir();
+    try {
+      const download = await runAutopgo([
+        "download",
+        "secure",
+        "-o",
+        `${dir}/x.pgo`,
+        "-u",
+        `http://127.0.0.1:${proxy.addr.port}`,
+      ]);
+      assert.equal(download.code, 1);
+      assert.match(
+        download.stderr,
+        /^autopgo: download secure: server answered 404 Not Found: 404 page not found \(no autopgo API at http:\/\/127\.0\.0\.1:\d+\/api\/profile\/secure\)\n$/,
+      );
+      const removal = await runAutopgo(["delete", "secure", "-u", `http://127.0.0.1:${proxy.addr.port}`]);
+      assert.equal(removal.code, 1);
+      assert.match(removal.stderr, /^autopgo: delete secure: server answered 404 Not Found: .*\(no autopgo API at /);
+      // The API's own 404 still reads as a missing profile.
+      const absent = await runAutopgo([
+        "download",
+        "absent",
+        "-o",
+        `${dir}/x.pgo`,
+        "--token",
+        "s3cret",
+        "-u",
+        prefixed,
+      ]);
+      assert.equal(absent.stderr, 'autopgo: no merged profile for app "absent" yet (see `autopgo list`)\n');
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   } finally {
     ac.abort();
     await proxy.finished;
