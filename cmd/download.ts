@@ -11,7 +11,7 @@
 
 import { Command, Option } from "commander";
 import { getLogger } from "@logtape/logtape";
-import { ApiClient, ApiError } from "../core/api_client.ts";
+import { ApiClient, ApiError, readAnswer } from "../core/api_client.ts";
 import { replaceControlCharacters } from "../core/control_chars.ts";
 import { countSamples } from "../core/pprof/sample_count.ts";
 import { CliError, printProblem, withNextStep } from "./cli_error.ts";
@@ -24,6 +24,13 @@ interface DownloadOptions {
   token?: string;
   ignoreErrors?: boolean;
 }
+
+/**
+ * Most bytes of a downloaded profile: four times the largest profile autopgo decodes (64 MiB of
+ * gzip, core/pprof/limits.ts), so no base a worker can write comes near it, while whatever answers
+ * at `--api-url` with an endless body is stopped there instead of taking the machine's memory.
+ */
+export const MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024;
 
 /** Builds the `download` command. */
 export function downloadCommand(): Command {
@@ -56,15 +63,9 @@ export function downloadCommand(): Command {
         if (result.notModified) throw new CliError(`download ${app}: unexpected 304 Not Modified`);
         // The whole answer is checked before anything is written: a proxy's login page or a cut
         // gzip stream answered with 200 replaced a good default.pgo, and go build then failed.
-        const profile = await new Response(result.body).arrayBuffer().then(
-          (buffer) => new Uint8Array(buffer),
-          (e: Error) => {
-            const why = e?.name === "TimeoutError"
-              ? "no complete answer in time"
-              : `the answer broke off (${e?.message})`;
-            throw new CliError(`download ${app}: ${why}; nothing was written`);
-          },
-        );
+        const profile = await readAnswer(result.body, MAX_DOWNLOAD_BYTES, `download ${app}`, 200).catch((e) => {
+          throw new CliError(`${(e as Error).message}; nothing was written`);
+        });
         if (profile.byteLength > 0 && countSamples(profile) === undefined) {
           throw new CliError(
             `download ${app}: the server's answer (${profile.byteLength} bytes) is not a profile; nothing was written`,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { bodySnippet, nodeFetch } from "./http_fetch.ts";
+import { BodyOverLimitError, bodySnippet, nodeFetch, readWholeBody } from "./http_fetch.ts";
 import { hasControlCharacter, replaceControlCharacters } from "./control_chars.ts";
 import type { WindowRange } from "./pipeline/window_view.ts";
 
@@ -388,13 +388,50 @@ function toRejectedInfo(raw: unknown, index: number): RejectedInfo {
   return { key: r.key, count: r.count, bases, lastReason: r.lastReason, lastRejectedAt: at };
 }
 
+/**
+ * Most bytes of a JSON answer read: a listing of 100,000 apps is ~15 MB. A server (or whatever
+ * answers at `--api-url`) sending more is not read on: an endless answer took 11 GB in a minute.
+ */
+export const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
+
 async function readJson(res: Response, what: string): Promise<unknown> {
-  const text = await res.text();
+  const text = new TextDecoder().decode(await readAnswer(res.body, MAX_JSON_ANSWER_BYTES, what, res.status));
   try {
     return JSON.parse(text);
   } catch {
     throw new ApiError(`${what}: server answered ${res.status} with a non-JSON body: ${snippet(text)}`, res.status);
   }
+}
+
+/**
+ * A whole answer body of at most `maxBytes`, or an {@link ApiError} saying why not (too long, cut
+ * off, no complete answer in time) in one line.
+ */
+export async function readAnswer(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  what: string,
+  status: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await readWholeBody(body, maxBytes);
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof BodyOverLimitError) {
+      throw new ApiError(
+        `${what}: the server's answer is longer than ${formatMiB(maxBytes)}, more than autopgo reads for it`,
+        status,
+      );
+    }
+    const timedOut = err?.name === "TimeoutError";
+    const why = timedOut ? "no complete answer in time" : `the answer broke off (${err?.message ?? String(e)})`;
+    throw new ApiError(`${what}: ${why}`, status, undefined, timedOut);
+  }
+}
+
+/** `bytes` as whole MiB for a message. */
+function formatMiB(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MiB`;
 }
 
 /**

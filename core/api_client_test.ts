@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApiClient, ApiError } from "./api_client.ts";
+import { ApiClient, ApiError, MAX_JSON_ANSWER_BYTES, readAnswer } from "./api_client.ts";
 
 /** Serves `handler` on 127.0.0.1:0 for the duration of `fn`. */
 async function withServer(
@@ -339,4 +339,37 @@ Deno.test("api client: only the API's own 404 means no such profile; a 200 delet
       e instanceof ApiError &&
       e.message === "delete app: server answered 200 with a non-JSON body: <html>sign in</html>",
   );
+});
+
+Deno.test("api client: an answer longer than its reader allows is stopped there, one cut off is named", async () => {
+  let sent = 0;
+  const endless: typeof fetch = () =>
+    Promise.resolve(
+      new Response(
+        new ReadableStream({
+          pull(c) {
+            c.enqueue(new TextEncoder().encode(sent++ === 0 ? '{"profiles":[' : " ".repeat(1 << 20)));
+          },
+        }),
+      ),
+    );
+  await assert.rejects(
+    new ApiClient({ baseUrl: "http://127.0.0.1:1", fetch: endless }).list(),
+    (e) =>
+      e instanceof ApiError &&
+      e.message === "list profiles: the server's answer is longer than 64 MiB, more than autopgo reads for it",
+  );
+  assert.ok(sent <= MAX_JSON_ANSWER_BYTES / (1 << 20) + 2, `read ${sent} chunks`);
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new Uint8Array([1, 2]));
+      c.error(new Error("connection reset"));
+    },
+  });
+  await assert.rejects(
+    readAnswer(body, 1024, "download app", 200),
+    (e) => e instanceof ApiError && e.message === "download app: the answer broke off (connection reset)",
+  );
+  const whole = await readAnswer(new Blob([new Uint8Array([1]), new Uint8Array([2, 3])]).stream(), 3, "x", 200);
+  assert.deepEqual(whole, new Uint8Array([1, 2, 3]));
 });

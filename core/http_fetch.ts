@@ -65,6 +65,52 @@ export async function readBodyPrefix(
   return { bytes, complete };
 }
 
+/** A response body longer than its reader allows (see {@link readWholeBody}). */
+export class BodyOverLimitError extends Error {
+  /** The limit that was passed, in bytes. */
+  readonly maxBytes: number;
+  /** Creates the error for a body over `maxBytes`. */
+  constructor(maxBytes: number) {
+    super(`the answer is longer than ${maxBytes} bytes`);
+    this.name = "BodyOverLimitError";
+    this.maxBytes = maxBytes;
+  }
+}
+
+/**
+ * Reads a whole response body of at most `maxBytes` into one buffer. A longer body is cancelled as
+ * soon as it passes the limit and rejects with {@link BodyOverLimitError} (a peer decides how much
+ * it sends: an endless answer must not take the process's memory); a body that fails midway
+ * rejects with its stream's error (a timeout stays a `TimeoutError`).
+ */
+export async function readWholeBody(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (!body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > maxBytes) throw new BodyOverLimitError(maxBytes);
+      chunks.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
 /** The first `maxBytes` of `res`'s body as text (for an error message). */
 export async function bodySnippet(res: Response, maxBytes = 4096): Promise<string> {
   return new TextDecoder().decode((await readBodyPrefix(res, maxBytes)).bytes);
