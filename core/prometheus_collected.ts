@@ -78,7 +78,7 @@ export function registerConnectionMetrics(registry: Registry, guard: () => ConnG
         refused: 0,
         evicted: 0,
         stalledUploadsClosed: 0,
-        malformed: { head: 0, body: 0 },
+        malformed: { head: 0, body: 0, host: 0 },
       };
   new Gauge({
     name: "autopgo_connections_max",
@@ -119,14 +119,16 @@ export function registerConnectionMetrics(registry: Registry, guard: () => ConnG
   );
   new Counter({
     name: "autopgo_malformed_requests_total",
-    help: "Requests the connection guard answered 400 itself, by the part that was malformed: head or (chunked) body.",
+    help: "Requests answered 400 before routing, by the part that was malformed: head, (chunked) body, " +
+      "or host (a Host header that makes no URL).",
     labelNames: ["part"],
     registers: [registry],
     collect() {
-      const { head, body } = stats().malformed;
+      const { head, body, host } = stats().malformed;
       this.reset();
       this.inc({ part: "head" }, head);
       this.inc({ part: "body" }, body);
+      this.inc({ part: "host" }, host);
     },
   });
 }

@@ -110,9 +110,12 @@ Deno.test("connection metrics: requests the guard answered 400 itself, by malfor
     }
     const chunked = "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n";
     assert.match(await rawExchange(http.port, [chunked]), /^HTTP\/1\.1 400 /);
+    const badHost = "GET / HTTP/1.1\r\nhost: a b\r\nconnection: close\r\n\r\n";
+    assert.match(await rawExchange(http.port, [badHost]), /^HTTP\/1\.1 400 [^]*invalid Host header \\"a b\\"/);
     const after = await scrape();
     assert.equal(sampleValue(after, "autopgo_malformed_requests_total", { part: "head" }), 2);
     assert.equal(sampleValue(after, "autopgo_malformed_requests_total", { part: "body" }), 1);
+    assert.equal(sampleValue(after, "autopgo_malformed_requests_total", { part: "host" }), 1);
   } finally {
     await http.shutdown(0);
   }

@@ -154,7 +154,7 @@ export function startConnGuard(
   let refusing = 0;
   let evicted = 0;
   let stalledUploadsClosed = 0;
-  const malformed: MalformedCounts = { head: 0, body: 0 };
+  const malformed: MalformedCounts = { head: 0, body: 0, host: 0 };
   /** Until when a look for a stalling connection (or body) is not repeated after one found none. */
   let noneStallingUntil = 0;
   let noStallingBodyUntil = 0;

@@ -23,6 +23,8 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 export interface MalformedCounts {
   head: number;
   body: number;
+  /** A Host header that makes no URL (answered by http_serve.ts, behind the guard). */
+  host: number;
 }
 
 /** The client a connection is counted against (conn_pressure.ts {@link clientKey}). */

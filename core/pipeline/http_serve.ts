@@ -65,6 +65,7 @@ export function startHttpServer(
   guard?: ConnGuardOptions,
 ): HttpServerHandle {
   let inFlight = 0;
+  let invalidHosts = 0;
   let draining = false;
   let idle: (() => void) | undefined;
   const server = Deno.serve(
@@ -73,7 +74,10 @@ export function startHttpServer(
       if (draining) return jsonError(503, "server is shutting down", { connection: "close", "retry-after": "5" });
       // `request.url` is built from the Host header unchecked: `Host: a b` made every `new URL`
       // of it throw, answered 500 with a stack trace on standard error.
-      if (!URL.canParse(request.url)) return jsonError(400, invalidHost(request.headers.get("host")));
+      if (!URL.canParse(request.url)) {
+        invalidHosts++; // before routing: no access log line nor request metrics; counted with the guard's 400s
+        return jsonError(400, invalidHost(request.headers.get("host")));
+      }
       inFlight++;
       try {
         return await handler(request);
@@ -106,7 +110,10 @@ export function startHttpServer(
     hostname: addr.hostname,
     url: `http://${host}:${addr.port}`,
     closeStallingBodies: () => front?.closeStallingBodies() ?? 0,
-    connections: () => front?.stats(),
+    connections: () => {
+      const stats = front?.stats();
+      return stats && { ...stats, malformed: { ...stats.malformed, host: invalidHosts } };
+    },
     async shutdown(drainMs = 120_000) {
       draining = true;
       front?.stopAccepting();
