@@ -105,6 +105,12 @@ export function otherFormatProblem(raw: Uint8Array): string | undefined {
   if (/^go 1\.\d+ trace\0/.test(head)) what = "a Go execution trace (/debug/pprof/trace)";
   else if (/^goroutine \d+ \[/.test(head)) what = "a goroutine dump (/debug/pprof/goroutine?debug=2)";
   else if (/^\s*<(!doctype html|html)/i.test(head)) what = "an HTML page";
+  else if (raw[0] === 0x1f && raw[1] === 0x8b) {
+    // `raw` is already inflated: a gzip stream inside the gzip stream (e.g. a gzip'd profile sent
+    // with `Content-Encoding: gzip` by a client that compresses request bodies itself).
+    return "the profile is gzip-compressed twice: compress it once (as net/http/pprof serves it), " +
+      "or send it uncompressed";
+  }
   return what && `${what} is not a pprof profile: ${instead}`;
 }
 

@@ -488,4 +488,12 @@ Deno.test("files met where a profile is expected are named, with what to give in
       });
     }
   }
+  // A gzip'd profile compressed again (a request body compressed by its client): named as such.
+  const fixture = Deno.readFileSync(new URL("../../tests/fixtures/profiles/cpu-000.pb.gz", import.meta.url));
+  const twice = new Uint8Array(gzipSync(fixture));
+  assert.throws(() => decodeProfile(twice), (e: unknown) => {
+    assert.ok(e instanceof ProfileError && e.kind === "unsupported", String(e));
+    assert.match(e.message, /^the profile is gzip-compressed twice: compress it once/);
+    return true;
+  });
 });
