@@ -96,6 +96,49 @@ Deno.test("framer: a broken chunked body (chunk size, missing CRLF, trailer line
   assert.equal(ok.malformedBody, undefined);
 });
 
+Deno.test("framer: a trailer section over the head's limit overflows, a chunk-size line over 4 KiB loses framing", () => {
+  for (const byteByByte of [false, true]) {
+    const fits = new RequestFramer(1024);
+    feed(
+      fits,
+      `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ${"a".repeat(1000)}\r\n\r\n`,
+      byteByByte,
+    );
+    assert.equal(fits.phase, "idle", "a trailer section within the limit");
+    feed(fits, `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${"X-T: a\r\n".repeat(200)}`, byteByByte);
+    assert.equal(fits.phase, "overflow", "the limit counts the section, not each line");
+    assert.equal(fits.overflowPart, "trailers");
+    const long = new RequestFramer(64 * 1024);
+    feed(long, `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;${"e".repeat(5000)}`, byteByByte);
+    assert.equal(long.phase, "raw");
+    assert.equal(long.malformedBody, "chunk size line over 4096 bytes");
+  }
+  const head = new RequestFramer(64);
+  feed(head, `GET / HTTP/1.1\r\nX: ${"a".repeat(100)}`);
+  assert.equal(head.overflowPart, "head");
+});
+
+Deno.test("guard: endless trailers are answered 431 and closed, never buffered by the server", async () => {
+  const guard = { headerTimeoutMs: 2_000, idleTimeoutMs: 2_000, bodyTimeoutMs: 2_000, maxHeaderBytes: 8 * 1024 };
+  const server = startHttpServer("127.0.0.1", 0, async (request) => {
+    await request.arrayBuffer();
+    return new Response("done");
+  }, guard);
+  try {
+    const head = "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n";
+    // 8 KiB of trailers and more on their way (the server held 800 MB of them after 10 s before).
+    const answer = await rawExchange(server.port, [head, "X-T: a\r\n".repeat(2_000)]);
+    assert.match(answer, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*"request trailers too large"/);
+    assert.match(
+      await rawExchange(server.port, [closing(`${head}X-T: 1\r\n\r\n`)]),
+      /^HTTP\/1\.1 200 OK[\s\S]*done$/,
+      "a small trailer section is still the server's",
+    );
+  } finally {
+    await server.shutdown(0);
+  }
+});
+
 Deno.test("framer: HTTP/2's connection preface is refused, not framed as a request", () => {
   for (const byteByByte of [false, true]) {
     const f = new RequestFramer(1024);

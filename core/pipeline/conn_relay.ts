@@ -9,7 +9,7 @@
 
 import type { ConnGuardOptions } from "./conn_guard.ts";
 import { clientKey, ConnectionActivity, type PlacedConnection } from "./conn_pressure.ts";
-import { badRequest, HEAD_TOO_LARGE } from "./guard_answers.ts";
+import { badRequest, HEAD_TOO_LARGE, TRAILERS_TOO_LARGE } from "./guard_answers.ts";
 import { HeldBytes } from "./held_bytes.ts";
 import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
 import { RequestFramer } from "./request_framer.ts";
@@ -143,7 +143,11 @@ async function pumpBoth(
             return;
           }
           if (phase === "overflow") {
-            await writeAll(from, HEAD_TOO_LARGE).catch(() => {});
+            // Trailers come after the body: the server may have answered already (then only close).
+            const trailers = framer.overflowPart === "trailers";
+            if (!trailers || answered < framer.headsStarted) {
+              await writeAll(from, trailers ? TRAILERS_TOO_LARGE : HEAD_TOO_LARGE).catch(() => {});
+            }
             break;
           }
           if (phase === "refused") break;

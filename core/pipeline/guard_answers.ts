@@ -21,6 +21,12 @@ export function badRequest(message: string): Uint8Array {
   );
 }
 
+/** 431: the trailer section of a chunked request is over the head's size limit. */
+export const TRAILERS_TOO_LARGE = new TextEncoder().encode(
+  "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n" +
+    "content-length: 64\r\n\r\n" + JSON.stringify({ message: "request trailers too large", code: 431 }).padEnd(64),
+);
+
 /** 431: the request head is over the size limit. */
 export const HEAD_TOO_LARGE = new TextEncoder().encode(
   "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n" +

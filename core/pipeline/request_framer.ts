@@ -13,6 +13,8 @@ export type Phase = "idle" | "head" | "body" | "raw" | "overflow" | "refused" | 
 
 /** Longest header line kept for framing; a longer Content-Length or Transfer-Encoding line loses the framing. */
 const MAX_FRAMING_LINE = 1024;
+/** Longest chunk-size line, extensions included (the server refuses far shorter ones anyway). */
+const MAX_CHUNK_SIZE_LINE = 4096;
 
 /**
  * Tracks request boundaries of one client→server byte stream (observes, never rewrites). Linear
@@ -48,6 +50,11 @@ export class RequestFramer {
   #chunked = false;
   #remaining = 0;
   #line = "";
+  /** Bytes of the current chunk-size line or trailer section so far. */
+  #lineBytes = 0;
+  #trailerBytes = 0;
+  /** What went over its size limit once {@link phase} is "overflow": the head or the trailer section. */
+  overflowPart: "head" | "trailers" = "head";
   /** Number of request heads started so far. */
   headsStarted = 0;
   /**
@@ -138,6 +145,7 @@ export class RequestFramer {
       [this.#lengthText, this.#transferEncoding, this.#host] = [undefined, false, false];
     }
     if (++this.#headBytes > this.#maxHeaderBytes) {
+      this.overflowPart = "head";
       this.#state = "overflow";
       return;
     }
@@ -213,12 +221,23 @@ export class RequestFramer {
   }
 
   #lineByte(b: number): void {
+    // The server buffers a trailer section whole: 800 MB of trailers took as much memory in 10 s.
+    // It gets the head's limit; a chunk-size line (with extensions) the longest framing line.
+    if (this.#state === "trailer" && ++this.#trailerBytes > this.#maxHeaderBytes) {
+      this.overflowPart = "trailers";
+      this.#state = "overflow";
+      return;
+    }
     if (b !== 0x0a) {
+      if (++this.#lineBytes > MAX_CHUNK_SIZE_LINE && this.#state === "chunk-size") {
+        return this.#malformed(`chunk size line over ${MAX_CHUNK_SIZE_LINE} bytes`);
+      }
       if (this.#line.length < 4096) this.#line += String.fromCharCode(b);
       return;
     }
     const line = this.#line.replace(/\r$/, "");
     this.#line = "";
+    this.#lineBytes = 0;
     if (this.#state === "trailer") {
       if (line === "") this.#state = "head";
       else if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:/.test(line)) this.#malformed("invalid trailer line");
@@ -228,8 +247,10 @@ export class RequestFramer {
     const size = parseInt(digits, 16);
     if (!/^[0-9a-fA-F]+$/.test(digits) || digits.replace(/^0+/, "").length > 16) {
       this.#malformed(`invalid chunk size ${JSON.stringify(digits.slice(0, 32))}`);
-    } else if (size === 0) this.#state = "trailer";
-    else {
+    } else if (size === 0) {
+      this.#state = "trailer";
+      this.#trailerBytes = 0;
+    } else {
       this.#state = "chunk-data";
       this.#remaining = size;
     }
