@@ -314,18 +314,30 @@ async function pump(
         await reader.cancel().catch(() => {});
         return;
       }
-      if (!req.write(value)) {
-        await new Promise<void>((resolve) => {
-          req.once("drain", resolve);
-          req.once("close", resolve);
-        });
-      }
+      if (!req.write(value)) await drainedOrClosed(req);
     }
     req.end();
   } finally {
     signal?.removeEventListener("abort", stop);
     reader.releaseLock();
   }
+}
+
+/**
+ * Resolves when `req` can take more bytes or has closed. Both listeners go when either fires: a
+ * "close" listener left behind per full buffer added up over a large upload (Node's warning of a
+ * possible listener leak after ten).
+ */
+function drainedOrClosed(req: http.ClientRequest): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      req.off("drain", done);
+      req.off("close", done);
+      resolve();
+    };
+    req.on("drain", done);
+    req.on("close", done);
+  });
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import process from "node:process";
 import { gzipSync } from "node:zlib";
 import { bodySnippet, nodeFetch, readBodyPrefix } from "./http_fetch.ts";
 
@@ -69,6 +70,36 @@ Deno.test("nodeFetch streams a request body: the server sees chunk 1 before chun
     assert.equal(res.status, 201);
     assert.equal(await res.text(), "one;two;");
   });
+});
+
+Deno.test("nodeFetch: a large streamed request body against a slow reader leaves no listeners behind", async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
+  process.on("warning", onWarning);
+  try {
+    await withServer(async (req) => {
+      let bytes = 0;
+      for await (const chunk of req.body!) {
+        bytes += chunk.byteLength;
+        await new Promise((resolve) => setTimeout(resolve, 1)); // slower than the client writes
+      }
+      return new Response(String(bytes), { status: 201 });
+    }, async (base) => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ === 256) return controller.close();
+          controller.enqueue(new Uint8Array(64 * 1024));
+        },
+      });
+      const res = await nodeFetch(`${base}/up`, { method: "POST", body });
+      assert.equal(await res.text(), String(256 * 64 * 1024));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10)); // warnings are emitted on a later tick
+  } finally {
+    process.off("warning", onWarning);
+  }
+  assert.deepEqual(warnings.filter((w) => w.includes("MaxListeners")), []);
 });
 
 Deno.test("nodeFetch streams a response body: chunk 1 is readable before the server sends chunk 2", async () => {
