@@ -37,9 +37,6 @@ import { cachedBinary, freePort, serviceSkip } from "./support/services/service.
 import { natsSkip, startNatsServer } from "./support/services/nats.ts";
 import { type KafkaBroker, kafkaSkip, startKafka } from "./support/services/kafka.ts";
 import { AssignerProtocol, Kafka, logLevel, Partitioners } from "kafkajs";
-import { quietKafkajsRequestQueues } from "../adapters/bus/kafka_common.ts";
-
-quietKafkajsRequestQueues(); // this file's own kafkajs admin clients (see kafka_common.ts)
 
 const GOCLOUDBUS = cachedBinary("gocloudbus");
 const gocloudbusSkip = serviceSkip(

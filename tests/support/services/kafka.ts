@@ -20,6 +20,9 @@
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { cachedBinary, freePort, launch, portOpen, serviceCacheDir, serviceDataDir, serviceSkip } from "./service.ts";
+import { quietKafkajsRequestQueues } from "../../../adapters/bus/kafka_common.ts";
+
+quietKafkajsRequestQueues(); // the admin clients of the tests themselves (see kafka_common.ts)
 
 /** The directory holding the broker's jars (complete once `.complete` exists in it). */
 export function kafkaLibsDir(): string {
