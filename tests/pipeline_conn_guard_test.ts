@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { RequestFramer } from "../core/pipeline/request_framer.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
+import { startConnGuard } from "../core/pipeline/conn_guard.ts";
 import { rawExchange } from "./support/raw_connection.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -136,6 +137,43 @@ Deno.test("guard: endless trailers are answered 431 and closed, never buffered b
     );
   } finally {
     await server.shutdown(0);
+  }
+});
+
+Deno.test("guard: pipelined requests reach the server one at a time, each once the one before has an answer", async () => {
+  // A raw upstream records what reaches it; the guard relays to it.
+  const upstream = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const guard = startConnGuard("127.0.0.1", 0, (upstream.addr as Deno.NetAddr).port, {
+    headerTimeoutMs: 5_000,
+    idleTimeoutMs: 5_000,
+    bodyTimeoutMs: 5_000,
+    maxHeaderBytes: 64 * 1024,
+  });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: guard.port });
+  try {
+    const get = (i: number) => `GET /${i} HTTP/1.1\r\nhost: x\r\n\r\n`;
+    const post = "POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc";
+    await client.write(enc(get(1) + post + get(3) + get(4))); // all in one write
+    const server = await upstream.accept();
+    const received = async () => {
+      const buffer = new Uint8Array(4096);
+      const n = await server.read(buffer);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // nothing more may follow
+      return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+    };
+    assert.equal(await received(), get(1), "the first request alone");
+    await server.write(enc("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    assert.equal(await received(), post, "the next one, body included, once the first has an answer");
+    await server.write(enc("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    assert.equal(await received(), get(3));
+    await server.write(enc("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    assert.equal(await received(), get(4));
+    server.close();
+  } finally {
+    client.close();
+    upstream.close();
+    guard.stopAccepting();
+    await guard.drain(0);
   }
 });
 

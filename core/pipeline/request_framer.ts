@@ -70,8 +70,15 @@ export class RequestFramer {
    * relays it (conn_guard.ts).
    */
   malformedHead: string | undefined;
-  /** Bytes of the last {@link push} that were read (all of them, unless a malformed head stopped it). */
+  /**
+   * Bytes of the last {@link push} that were read: all of them, unless a malformed head stopped it,
+   * or a request ended while {@link stopAtRequestEnd} is set.
+   */
   consumed = 0;
+  /** Requests read whole so far (head and body; not those whose framing was lost). */
+  requestsEnded = 0;
+  /** Makes {@link push} stop right after the end of a request (see {@link consumed}). */
+  stopAtRequestEnd = false;
   /** Creates a framer rejecting heads above `maxHeaderBytes`. */
   constructor(maxHeaderBytes: number) {
     this.#maxHeaderBytes = maxHeaderBytes;
@@ -97,7 +104,12 @@ export class RequestFramer {
   push(chunk: Uint8Array): void {
     let i = 0;
     this.consumed = chunk.length;
+    const endedBefore = this.requestsEnded;
     while (i < chunk.length) {
+      if (this.stopAtRequestEnd && this.requestsEnded !== endedBefore) {
+        this.consumed = i;
+        return;
+      }
       switch (this.#state) {
         case "malformed":
           this.consumed = i;
@@ -110,7 +122,10 @@ export class RequestFramer {
           const take = Math.min(this.#remaining, chunk.length - i);
           this.#remaining -= take;
           i += take;
-          if (this.#remaining === 0) this.#state = "head";
+          if (this.#remaining === 0) {
+            this.#state = "head";
+            this.requestsEnded++;
+          }
           break;
         }
         case "chunk-data": {
@@ -211,7 +226,7 @@ export class RequestFramer {
     else if (this.#length > 0) {
       this.#state = "length";
       this.#remaining = this.#length;
-    }
+    } else this.requestsEnded++;
   }
 
   /** The body's framing is lost for `why` (see {@link malformedBody}). */
@@ -239,8 +254,10 @@ export class RequestFramer {
     this.#line = "";
     this.#lineBytes = 0;
     if (this.#state === "trailer") {
-      if (line === "") this.#state = "head";
-      else if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:/.test(line)) this.#malformed("invalid trailer line");
+      if (line === "") {
+        this.#state = "head";
+        this.requestsEnded++;
+      } else if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:/.test(line)) this.#malformed("invalid trailer line");
       return;
     }
     const digits = line.split(";")[0].trim();
