@@ -8,6 +8,7 @@
  * @module
  */
 
+import { withDeadline } from "./deadline.ts";
 import { abortable } from "./sleep.ts";
 
 /**
@@ -33,7 +34,7 @@ export function singleFlightByKey<K, T>(
   return (key, signal) => {
     let current = inFlight.get(key);
     if (!current) {
-      const started = run(key, AbortSignal.timeout(timeoutMs)).finally(() => {
+      const started = withDeadline(timeoutMs, (deadline) => run(key, deadline)).finally(() => {
         if (inFlight.get(key) === started) inFlight.delete(key);
       });
       inFlight.set(key, current = started);

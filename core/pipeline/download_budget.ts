@@ -96,6 +96,11 @@ export interface ChunkedStreamOptions {
    * would do the same, with a stack trace in the server's output).
    */
   signal?: AbortSignal;
+  /**
+   * Ends the stream early, as `signal` does, once this many milliseconds have passed; the timer
+   * goes when the stream ends (an `AbortSignal.timeout` per download stayed for its whole time).
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -103,23 +108,30 @@ export interface ChunkedStreamOptions {
  * {@link ChunkedStreamOptions}.
  */
 export function chunkedStream(data: Uint8Array, options: ChunkedStreamOptions = {}): ReadableStream<Uint8Array> {
-  const { chunkBytes = DOWNLOAD_CHUNK_BYTES, onDone, signal } = options;
+  const { chunkBytes = DOWNLOAD_CHUNK_BYTES, onDone, signal, timeoutMs } = options;
   let offset = 0;
   let finished = false;
   let abort: (() => void) | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const finish = () => {
     if (finished) return;
     finished = true;
     if (abort) signal?.removeEventListener("abort", abort);
+    clearTimeout(timer);
     onDone?.();
   };
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      if (!signal) return;
       abort = () => {
         controller.close();
         finish();
       };
+      if (timeoutMs !== undefined) {
+        const started = setTimeout(abort, timeoutMs);
+        Deno.unrefTimer(started);
+        timer = started;
+      }
+      if (!signal) return;
       if (signal.aborted) abort();
       else signal.addEventListener("abort", abort, { once: true });
     },

@@ -100,3 +100,18 @@ Deno.test("DownloadBudget: a stream dropped without ending or cancelling lets it
   }
   assert.equal(held(), 0, "the finalizer released the dropped stream's bytes");
 });
+
+Deno.test("download stream: timeoutMs ends a stalled stream; one read to its end is not cut", async () => {
+  const budget = new DownloadBudget(1024);
+  const stalled = budget.stream(new Uint8Array(60), { chunkBytes: 16, timeoutMs: 20 });
+  const reader = stalled.getReader();
+  assert.equal((await reader.read()).value?.byteLength, 16);
+  await new Promise((resolve) => setTimeout(resolve, 40)); // a referenced timer: the stream's own is not
+  assert.equal(budget.bytesHeld, 0, "released at the timeout");
+  assert.deepEqual(await reader.read(), { done: true, value: undefined });
+  const whole = new Uint8Array(
+    await new Response(budget.stream(new Uint8Array(60), { timeoutMs: 60_000 })).arrayBuffer(),
+  );
+  assert.equal(whole.byteLength, 60);
+  assert.equal(budget.bytesHeld, 0);
+});

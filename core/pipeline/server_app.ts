@@ -77,6 +77,7 @@ import { hasStagedUploads, listBases, listRejected, statBase } from "./profiles_
 import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } from "./profile_jobs.ts";
 import { isOwned } from "./job_transfer.ts";
 import { UnsentEvents } from "./unsent_events.ts";
+import { startDeadline } from "../deadline.ts";
 
 /** Default upload limit: 64 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -161,8 +162,16 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   for (const middleware of deps.middleware ?? []) app.use("*", middleware);
   app.use("*", async (c, next) => {
     // Not tied to request.signal: Deno aborts that when a response completes (legacy behaviour).
-    c.set("deadline", AbortSignal.timeout(timeoutMs));
-    await next();
+    // Cleared once the handler has answered: the work a request deadline bounds is done by then
+    // (a download's body has a deadline of its own), and a flood of requests must not leave a
+    // timer each for two minutes (core/deadline.ts).
+    const deadline = startDeadline(timeoutMs);
+    c.set("deadline", deadline.signal);
+    try {
+      await next();
+    } finally {
+      deadline.clear();
+    }
   });
   const guard = async (c: Context<Env>, next: () => Promise<void>) => {
     if (deps.token === undefined) return await next();
@@ -332,8 +341,8 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
         "content-length": String(base.data.byteLength),
       };
       if (c.req.method === "HEAD") return c.body(null, 200, bodyHeaders);
-      const deadline = AbortSignal.timeout(downloadDeadlineMs(base.data.byteLength, timeoutMs));
-      return c.body(downloadBudget.stream(base.data, { signal: deadline }), 200, bodyHeaders);
+      const timeout = downloadDeadlineMs(base.data.byteLength, timeoutMs);
+      return c.body(downloadBudget.stream(base.data, { timeoutMs: timeout }), 200, bodyHeaders);
     } catch (error) {
       if (!(error instanceof DownloadBudgetError)) throw error;
       return apiError(503, error.message, { "retry-after": String(error.retryAfterSeconds) });

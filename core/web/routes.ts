@@ -35,6 +35,7 @@ import { appPage, errorPage, indexPage, type PageContext } from "./pages.ts";
 import { type AppViews, ProfileViews } from "./profile_views.ts";
 import { securityHeaders } from "./security_headers.ts";
 import { singleFlight } from "../single_flight.ts";
+import { withDeadline } from "../deadline.ts";
 import { DownloadBudget, DownloadBudgetError, downloadDeadlineMs } from "../pipeline/download_budget.ts";
 
 export type { AppListEntry, AppReport } from "./profile_views.ts";
@@ -60,7 +61,6 @@ export function webRoutes(deps: WebDeps): Hono {
   const views = new ProfileViews(deps.store, { jobs: deps.jobs });
   const ctx: PageContext = { authRequired: deps.token !== undefined };
   const requestTimeoutMs = deps.requestTimeoutMs ?? 120_000;
-  const deadline = () => AbortSignal.timeout(requestTimeoutMs);
   const app = new Hono();
   app.use("*", securityHeaders());
   const auth = bearerAuth({ token: deps.token });
@@ -82,9 +82,10 @@ export function webRoutes(deps: WebDeps): Hono {
 
   // One listing at a time, shared by the requests that arrive meanwhile (it walks the whole store).
   const listApps = singleFlight((signal) => views.list(signal), requestTimeoutMs);
-  app.get("/api/apps", async (c) => c.json({ apps: await listApps(deadline()) }, 200, noStore));
+  app.get("/api/apps", async (c) => c.json({ apps: await withDeadline(requestTimeoutMs, listApps) }, 200, noStore));
   const viewsOf = async (c: Context): Promise<AppViews> => {
-    const found = await views.get(validApp(c.req.param("app") ?? ""), deadline());
+    const app = validApp(c.req.param("app") ?? "");
+    const found = await withDeadline(requestTimeoutMs, (signal) => views.get(app, signal));
     if (!found) throw new HTTPException(404, { message: "Not Found" });
     return found;
   };
@@ -94,8 +95,8 @@ export function webRoutes(deps: WebDeps): Hono {
     const headers = { ...noStore, "content-type": "application/json", "content-length": String(bytes.byteLength) };
     if (c.req.method === "HEAD") return c.body(null, 200, headers);
     try {
-      const signal = AbortSignal.timeout(downloadDeadlineMs(bytes.byteLength, requestTimeoutMs));
-      return c.body(budget.stream(bytes, { signal }), 200, headers);
+      const timeoutMs = downloadDeadlineMs(bytes.byteLength, requestTimeoutMs);
+      return c.body(budget.stream(bytes, { timeoutMs }), 200, headers);
     } catch (error) {
       if (!(error instanceof DownloadBudgetError)) throw error;
       return new Response(JSON.stringify({ message: error.message, code: 503 }) + "\n", {
