@@ -56,13 +56,18 @@ export async function readBodyPrefix(
   } finally {
     reader.cancel().catch(() => {});
   }
+  return { bytes: joinChunks(chunks, length), complete };
+}
+
+/** `chunks` (of `length` bytes in all) in one buffer. */
+function joinChunks(chunks: readonly Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(length);
   let offset = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { bytes, complete };
+  return bytes;
 }
 
 /** A response body longer than its reader allows (see {@link readWholeBody}). */
@@ -102,13 +107,7 @@ export async function readWholeBody(
   } finally {
     reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return joinChunks(chunks, length);
 }
 
 /** The first `maxBytes` of `res`'s body as text (for an error message). */
