@@ -168,6 +168,15 @@ Deno.test("guard: pipelined requests reach the server one at a time, each once t
     assert.equal(await received(), get(3));
     await server.write(enc("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
     assert.equal(await received(), get(4));
+    await server.write(enc("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    // An upload answered before its body is all sent (a 413, a 401): that answer counts, and the
+    // next request on the connection is not held back waiting for another.
+    await client.write(enc("POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 6\r\n\r\n"));
+    assert.equal(await received(), "POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 6\r\n\r\n");
+    await server.write(enc("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n"));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await client.write(enc(`abcdef${get(5)}`));
+    assert.equal(await received(), `abcdef${get(5)}`);
     server.close();
   } finally {
     client.close();
