@@ -13,8 +13,11 @@
  * @module
  */
 
-import { BodyOverLimitError, bodySnippet, nodeFetch, readWholeBody } from "./http_fetch.ts";
-import { hasControlCharacter, replaceControlCharacters } from "./control_chars.ts";
+import { nodeFetch } from "./http_fetch.ts";
+import { hasControlCharacter } from "./control_chars.ts";
+import { ApiError, describeErrorResponse, describeFetchError, readJson } from "./api_answers.ts";
+
+export { ApiError, MAX_JSON_ANSWER_BYTES, readAnswer } from "./api_answers.ts";
 import type { WindowRange } from "./pipeline/window_view.ts";
 
 /** A merged profile as listed by `GET /api/profile`. */
@@ -46,37 +49,6 @@ export interface Listing {
   profiles: ProfileInfo[];
   /** Empty when nothing was set aside, or when the server predates the field. */
   rejected: RejectedInfo[];
-}
-
-/** A failed API call: `status` is the HTTP status (0 when no response arrived). */
-export class ApiError extends Error {
-  /** HTTP status of the response, 0 for network errors and timeouts. */
-  readonly status: number;
-  /** The server's `Retry-After` in milliseconds, when it sent one in seconds. */
-  readonly retryAfterMs?: number;
-  /** No answer came within the call's timeout (such a call is not retried: it already waited). */
-  readonly timedOut: boolean;
-  /**
-   * The answer carried the API's JSON error body (`{"message": …}`), so it came from an autopgo
-   * server's handler; false for a plain-text or empty answer (an unknown path, a proxy, another
-   * server). A 404 means "no such profile" only with it.
-   */
-  readonly apiBody: boolean;
-
-  /** Creates an error with a one-line message. */
-  constructor(message: string, status: number, retryAfterMs?: number, timedOut = false, apiBody = false) {
-    super(message.replace(/\s*\n\s*/g, " ").trim());
-    this.name = "ApiError";
-    this.status = status;
-    this.retryAfterMs = retryAfterMs;
-    this.timedOut = timedOut;
-    this.apiBody = apiBody;
-  }
-
-  /** True for the API's own 404: the app (or its profile) does not exist, as opposed to a wrong URL. */
-  get noSuchProfile(): boolean {
-    return this.status === 404 && this.apiBody;
-  }
 }
 
 /** One app's entry of `GET /api/apps`, as {@link ApiClient.appFacts} returns it. */
@@ -386,95 +358,4 @@ function toRejectedInfo(raw: unknown, index: number): RejectedInfo {
   }
   const bases = typeof r.bases === "number" ? r.bases : 0;
   return { key: r.key, count: r.count, bases, lastReason: r.lastReason, lastRejectedAt: at };
-}
-
-/**
- * Most bytes of a JSON answer read: a listing of 100,000 apps is ~15 MB. A server (or whatever
- * answers at `--api-url`) sending more is not read on: an endless answer took 11 GB in a minute.
- */
-export const MAX_JSON_ANSWER_BYTES = 64 * 1024 * 1024;
-
-async function readJson(res: Response, what: string): Promise<unknown> {
-  const text = new TextDecoder().decode(await readAnswer(res.body, MAX_JSON_ANSWER_BYTES, what, res.status));
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(`${what}: server answered ${res.status} with a non-JSON body: ${snippet(text)}`, res.status);
-  }
-}
-
-/**
- * A whole answer body of at most `maxBytes`, or an {@link ApiError} saying why not (too long, cut
- * off, no complete answer in time) in one line.
- */
-export async function readAnswer(
-  body: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-  what: string,
-  status: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  try {
-    return await readWholeBody(body, maxBytes);
-  } catch (e) {
-    const err = e as Error;
-    if (err instanceof BodyOverLimitError) {
-      throw new ApiError(
-        `${what}: the server's answer is longer than ${formatMiB(maxBytes)}, more than autopgo reads for it`,
-        status,
-      );
-    }
-    const timedOut = err?.name === "TimeoutError";
-    const why = timedOut ? "no complete answer in time" : `the answer broke off (${err?.message ?? String(e)})`;
-    throw new ApiError(`${what}: ${why}`, status, undefined, timedOut);
-  }
-}
-
-/** `bytes` as whole MiB for a message. */
-function formatMiB(bytes: number): string {
-  return `${Math.round(bytes / (1024 * 1024))} MiB`;
-}
-
-/**
- * One line describing a non-success response to a request for `url`, from its `{"message"}` body
- * or its text, and whether the body was the API's. A 404 without the API's body names the URL: no
- * autopgo API answered there (a wrong `--api-url` or path prefix, or another server).
- */
-async function describeErrorResponse(res: Response, url: URL): Promise<{ text: string; apiBody: boolean }> {
-  const text = await bodySnippet(res, 64 * 1024); // a server decides its error body's size
-  const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
-  try {
-    const message = (JSON.parse(text) as { message?: unknown })?.message;
-    if (typeof message === "string" && message) {
-      return { text: `server answered ${status}: ${snippet(message, 500)}`, apiBody: true };
-    }
-  } catch { /* not JSON */ }
-  const answered = text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
-  if (res.status !== 404) return { text: answered, apiBody: false };
-  return { text: `${answered} (no autopgo API at ${url.origin}${url.pathname})`, apiBody: false };
-}
-
-/** Network error codes in words (the rest keep their own message). */
-const NETWORK_ERRORS: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "no such host",
-  EAI_AGAIN: "host name lookup failed",
-  ECONNRESET: "connection reset",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ETIMEDOUT: "connection timed out",
-};
-
-function describeFetchError(e: unknown, url: URL, timeoutMs: number): string {
-  const err = e as Error;
-  if (err?.name === "TimeoutError") return `no answer from ${url.origin} within ${timeoutMs}ms`;
-  if (err?.name === "AbortError") return `request to ${url.origin} aborted`;
-  const code = (err as { code?: unknown })?.code ?? (err?.cause as { code?: unknown })?.code;
-  const known = typeof code === "string" ? NETWORK_ERRORS[code] : undefined;
-  return `cannot reach ${url.origin}: ${known ?? err?.message ?? String(e)}`;
-}
-
-/** `text` on one line, without control characters (a server's escape codes reach a terminal otherwise), cut at `max`. */
-function snippet(text: string, max = 200): string {
-  const one = replaceControlCharacters(text.replace(/\s+/g, " "), "?", true).trim();
-  return one.length > max ? `${one.slice(0, max)}…` : one;
 }
