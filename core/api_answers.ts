@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BodyOverLimitError, bodySnippet, readWholeBody } from "./http_fetch.ts";
+import { BodyOverLimitError, bodySnippet, readWholeBody } from "./body_read.ts";
 import { replaceControlCharacters } from "./control_chars.ts";
 
 /** A failed API call: `status` is the HTTP status (0 when no response arrived). */

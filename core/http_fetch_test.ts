@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { gzipSync } from "node:zlib";
-import { bodySnippet, nodeFetch, readBodyPrefix } from "./http_fetch.ts";
+import { nodeFetch } from "./http_fetch.ts";
+import { bodySnippet, readBodyPrefix } from "./body_read.ts";
 
 /** Serves `handler` on 127.0.0.1:`port` (0: any) for the duration of `fn`. */
 async function withServer(

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { bodySnippet, readBodyPrefix } from "../core/http_fetch.ts";
+import { bodySnippet, readBodyPrefix } from "../core/body_read.ts";
 
 /** The largest answer read from a discovery agent (Nomad, Consul). */
 export const MAX_DISCOVERY_RESPONSE_BYTES = 64 * 1024 * 1024;

@@ -13,7 +13,8 @@
  * @module
  */
 
-import { bodySnippet, nodeFetch } from "../http_fetch.ts";
+import { nodeFetch } from "../http_fetch.ts";
+import { bodySnippet } from "../body_read.ts";
 import { BodyBuffer } from "../pipeline/http_body.ts";
 import { isIdleProfile } from "../pprof/sample_count.ts";
 import { profileUrl, type Target } from "./target.ts";
