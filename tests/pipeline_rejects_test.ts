@@ -12,7 +12,7 @@ import { encodeProfile } from "../core/pprof/encode.ts";
 import { cpuProfile } from "./support/build_profiles.ts";
 import { committedProfiles } from "./support/fixtures.ts";
 import { listFiles, startAutopgo } from "./support/pipeline_process.ts";
-import { readUntilClosed } from "./support/raw_connection.ts";
+import { readResponseHead, readUntilClosed } from "./support/raw_connection.ts";
 
 const TOKEN = "s3cret-token";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -212,6 +212,45 @@ Deno.test("slow clients cannot hold connections: unfinished heads time out, huge
     // Meanwhile normal requests are served.
     assert.equal((await fetch(`${server.url}/api/ready`)).status, 200);
     assert.deepEqual(await listFiles(dataDir), []);
+  } finally {
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("an upload answered before its body is read (401, 413) is read to its end: a client that sends it all first gets the answer", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "autopgo-early-answer-" });
+  const server = await startAutopgo([
+    "server",
+    ...["--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--token", TOKEN, "--max-upload-size", "64KiB"],
+  ]);
+  const port = Number(new URL(server.url).port);
+  const body = new Uint8Array(16 * 1024 * 1024); // far more than the socket buffers hold
+  try {
+    for (
+      const [headers, status] of [["", "401 Unauthorized"], [
+        `authorization: Bearer ${TOKEN}\r\n`,
+        "413 Payload Too Large",
+      ]]
+    ) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const head = `POST /api/profile/app HTTP/1.1\r\nhost: x\r\n${headers}content-length: ${body.byteLength}\r\n\r\n`;
+      // Like a client that reads its answer only once its body is sent. The server stopped reading
+      // after answering, and such a client waited until the body timeout closed the connection.
+      const sent = (async () => {
+        await conn.write(new TextEncoder().encode(head));
+        for (let off = 0; off < body.byteLength;) off += await conn.write(body.subarray(off));
+        return "sent";
+      })().catch((error) => `failed: ${error}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<string>((resolve) => timer = setTimeout(() => resolve("stalled"), 20_000));
+      const outcome = await Promise.race([sent, stalled]);
+      clearTimeout(timer);
+      const answer = (await readResponseHead(conn, 5_000)).text;
+      conn.close();
+      assert.equal(outcome, "sent", status);
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status}\\r\\n`));
+    }
   } finally {
     await server.stop();
     await Deno.remove(dataDir, { recursive: true });
