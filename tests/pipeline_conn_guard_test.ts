@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { RequestFramer } from "../core/pipeline/request_framer.ts";
 import { startHttpServer } from "../core/pipeline/http_serve.ts";
 import { startConnGuard } from "../core/pipeline/conn_guard.ts";
+import { HTTP2_REFUSAL } from "../core/pipeline/guard_answers.ts";
 import { rawExchange } from "./support/raw_connection.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -195,6 +196,24 @@ Deno.test("framer: HTTP/2's connection preface is refused, not framed as a reque
   const h1 = new RequestFramer(1024);
   feed(h1, "GET /PRI HTTP/1.1\r\n\r\n");
   assert.equal(h1.phase, "idle");
+});
+
+Deno.test("guard: an HTTP/2 client is told in HTTP/2 (GOAWAY, HTTP_1_1_REQUIRED) that only HTTP/1.1 is served", async () => {
+  const guard = { headerTimeoutMs: 2_000, idleTimeoutMs: 2_000, bodyTimeoutMs: 2_000, maxHeaderBytes: 64 * 1024 };
+  const server = startHttpServer("127.0.0.1", 0, () => new Response("ok"), guard);
+  try {
+    const answer = await rawExchange(server.port, [
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    ]);
+    const bytes = Uint8Array.from(answer, (c) => c.charCodeAt(0));
+    assert.deepEqual(bytes.subarray(0, 9), Uint8Array.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), "an empty SETTINGS frame");
+    assert.equal(bytes[12], 0x7, "then a GOAWAY frame");
+    assert.equal(new DataView(bytes.buffer).getUint32(22), 0xd, "error code HTTP_1_1_REQUIRED");
+    assert.equal(answer.slice(26), "HTTP/2 is not served here: use HTTP/1.1");
+    assert.deepEqual(bytes, HTTP2_REFUSAL);
+  } finally {
+    await server.shutdown(0);
+  }
 });
 
 Deno.test("framer: bare line feeds, long lines and many short ones", () => {

@@ -9,7 +9,7 @@
 
 import type { ConnGuardOptions } from "./conn_guard.ts";
 import { clientKey, ConnectionActivity, type PlacedConnection } from "./conn_pressure.ts";
-import { badRequest, HEAD_TOO_LARGE, TRAILERS_TOO_LARGE } from "./guard_answers.ts";
+import { badRequest, HEAD_TOO_LARGE, HTTP2_REFUSAL, TRAILERS_TOO_LARGE } from "./guard_answers.ts";
 import { HeldBytes } from "./held_bytes.ts";
 import { FIRST_READ_BYTES, LARGE_READ_BYTES, readsShouldGrow } from "./read_sizes.ts";
 import { RequestFramer } from "./request_framer.ts";
@@ -171,7 +171,10 @@ async function pumpBoth(
             }
             break;
           }
-          if (phase === "refused") break;
+          if (phase === "refused") {
+            await writeAll(from, HTTP2_REFUSAL).catch(() => {});
+            break;
+          }
           const newRequest = framer.headsStarted !== headsBefore;
           activity.clientBytes(chunk.length, phase, framer.headsStarted, newRequest, Date.now());
           if (phase === "raw") {

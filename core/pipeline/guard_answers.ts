@@ -21,6 +21,20 @@ export function badRequest(message: string): Uint8Array {
   );
 }
 
+/**
+ * The answer to an HTTP/2 connection preface (prior knowledge, h2c without an upgrade): HTTP/2's
+ * own refusal, an empty SETTINGS frame (a server's preface) and a GOAWAY with the error code
+ * HTTP_1_1_REQUIRED (0xd) and a line saying so, where a bare close left a client with "stream 1 was
+ * not closed cleanly".
+ */
+export const HTTP2_REFUSAL: Uint8Array = (() => {
+  const debug = new TextEncoder().encode("HTTP/2 is not served here: use HTTP/1.1");
+  const settings = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+  const length = 8 + debug.byteLength;
+  const goaway = [length >> 16, (length >> 8) & 0xff, length & 0xff, 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xd];
+  return Uint8Array.from([...settings, ...goaway, ...debug]);
+})();
+
 /** 431: the trailer section of a chunked request is over the head's size limit. */
 export const TRAILERS_TOO_LARGE = new TextEncoder().encode(
   "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n" +
