@@ -40,6 +40,17 @@ export class ApiError extends Error {
   }
 }
 
+/** How an autopgo server's 404 for a path it has no route for begins (unlike a missing profile's "Not Found"). */
+const NO_ROUTE = "Not Found: no route for ";
+
+/**
+ * The message of an autopgo server's 404 for `method path` when no route matches: a wrong
+ * `--api-url` path prefix, not a missing profile ({@link ApiError.noSuchProfile} tells them apart).
+ */
+export function noRouteMessage(method: string, path: string): string {
+  return `${NO_ROUTE}${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`;
+}
+
 /**
  * Most bytes of a JSON answer read: a listing of 100,000 apps is ~15 MB. A server (or whatever
  * answers at `--api-url`) sending more is not read on: an endless answer took 11 GB in a minute.
@@ -97,8 +108,14 @@ export async function describeErrorResponse(res: Response, url: URL): Promise<{ 
   const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
   try {
     const message = (JSON.parse(text) as { message?: unknown })?.message;
-    if (typeof message === "string" && message) {
+    if (typeof message === "string" && message && !(res.status === 404 && message.startsWith(NO_ROUTE))) {
       return { text: `server answered ${status}: ${snippet(message, 500)}`, apiBody: true };
+    }
+    if (typeof message === "string" && message) {
+      return {
+        text: `server answered ${status}: ${snippet(message, 500)} (no autopgo API at ${url.origin}${url.pathname})`,
+        apiBody: false,
+      };
     }
   } catch { /* not JSON */ }
   const answered = text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ApiClient, ApiError, MAX_JSON_ANSWER_BYTES, readAnswer } from "./api_client.ts";
+import { noRouteMessage } from "./api_answers.ts";
 
 /** Serves `handler` on 127.0.0.1:0 for the duration of `fn`. */
 async function withServer(
@@ -321,8 +322,10 @@ Deno.test("api client: only the API's own 404 means no such profile; a 200 delet
     client(answer(JSON.stringify({ message: "Not Found", code: 404 }), 404)).download("app"),
     (e) => e instanceof ApiError && e.noSuchProfile && e.message === "download app: server answered 404: Not Found",
   );
-  // A path no autopgo API serves (a proxy, another server, a wrong prefix): the URL is named.
-  for (const body of ["404 page not found\n", ""]) {
+  // A path no autopgo API serves (a proxy, another server, a wrong prefix, our own server's
+  // answer for a path it has no route for): the URL is named.
+  const noRoute = JSON.stringify({ message: noRouteMessage("GET", "/prefix/api/profile/app"), code: 404 });
+  for (const body of ["404 page not found\n", "", noRoute]) {
     await assert.rejects(
       client(answer(body, 404)).download("app"),
       (e) =>

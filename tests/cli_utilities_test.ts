@@ -224,6 +224,12 @@ Deno.test("utilities: bearer token and an --api-url path prefix behind a proxy",
         prefixed,
       ]);
       assert.equal(absent.stderr, 'autopgo: no merged profile for app "absent" yet (see `autopgo list`)\n');
+      // Our server's own 404 for a path it has no route for is a wrong URL too.
+      const wrongPath = await runAutopgo(["download", "secure", "-o", `${dir}/x.pgo`, "-u", `${server.url}/wrong`]);
+      assert.match(
+        wrongPath.stderr,
+        /^autopgo: download secure: server answered 404 Not Found: Not Found: no route for GET \/wrong\/api\/profile\/secure \(no autopgo API at http:\/\/127\.0\.0\.1:\d+\/wrong\/api\/profile\/secure\)\n$/,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

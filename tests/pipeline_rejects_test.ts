@@ -154,7 +154,7 @@ Deno.test("bad uploads get the right 4xx and nothing is stored", async () => {
     assert.equal((await fetch(`${server.url}/api/profile/app`, { method: "DELETE", headers: AUTH })).status, 404);
     for (const path of ["/api/health", "/api/ready"]) assert.equal((await fetch(server.url + path)).status, 200, path);
     const unknown = await fetch(`${server.url}/nope`);
-    assert.deepEqual(await unknown.json(), { message: "Not Found", code: 404 });
+    assert.deepEqual(await unknown.json(), { message: "Not Found: no route for GET /nope", code: 404 });
     const wrongMethod = await fetch(`${server.url}/api/profile/app`, { method: "PUT", headers: AUTH });
     assert.equal(wrongMethod.status, 405);
     assert.equal((await wrongMethod.json()).code, 405);

@@ -13,6 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import { Hono, type MiddlewareHandler } from "hono";
 import { type HealthCheck, healthRoutes } from "../health.ts";
 import { messageLine } from "../public_error.ts";
+import { noRouteMessage } from "../api_answers.ts";
 import { type ConnGuardOptions, type ConnGuardStats, startConnGuard } from "./conn_guard.ts";
 
 /** A running HTTP server. */
@@ -149,7 +150,7 @@ export function createOpsApp(
     (c) => error(405, `method ${c.req.method} not allowed, use GET, HEAD`, { allow: "GET, HEAD" }),
   );
   app.all("/api/ready", (c) => error(405, `method ${c.req.method} not allowed, use GET, HEAD`, { allow: "GET, HEAD" }));
-  app.notFound(() => error(404, "Not Found"));
+  app.notFound((c) => error(404, noRouteMessage(c.req.method, c.req.path)));
   app.onError((e) => error(500, e.message));
   return app;
 }

@@ -78,6 +78,7 @@ import { IN_THREAD_JOBS, JobDeadlineError, type ProfileJobs, QueueFullError } fr
 import { isOwned } from "./job_transfer.ts";
 import { UnsentEvents } from "./unsent_events.ts";
 import { startDeadline } from "../deadline.ts";
+import { noRouteMessage } from "../api_answers.ts";
 
 /** Default upload limit: 64 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
@@ -389,7 +390,7 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
   app.all("/api/profile/:app", methodNotAllowed("GET, HEAD, POST, DELETE"));
   app.all("/api/health", methodNotAllowed("GET, HEAD"));
   app.all("/api/ready", methodNotAllowed("GET, HEAD"));
-  app.notFound(() => apiError(404, "Not Found"));
+  app.notFound((c) => apiError(404, noRouteMessage(c.req.method, c.req.path)));
   app.onError((error, c) => {
     log.error("{method} {path} failed: {error}", { method: c.req.method, path: c.req.path, error: String(error) });
     const status = failureStatus(error);
