@@ -106,21 +106,17 @@ function formatMiB(bytes: number): string {
 export async function describeErrorResponse(res: Response, url: URL): Promise<{ text: string; apiBody: boolean }> {
   const text = await bodySnippet(res, 64 * 1024); // a server decides its error body's size
   const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+  const noApi = `(no autopgo API at ${url.origin}${url.pathname})`;
   try {
     const message = (JSON.parse(text) as { message?: unknown })?.message;
-    if (typeof message === "string" && message && !(res.status === 404 && message.startsWith(NO_ROUTE))) {
-      return { text: `server answered ${status}: ${snippet(message, 500)}`, apiBody: true };
-    }
     if (typeof message === "string" && message) {
-      return {
-        text: `server answered ${status}: ${snippet(message, 500)} (no autopgo API at ${url.origin}${url.pathname})`,
-        apiBody: false,
-      };
+      const answered = `server answered ${status}: ${snippet(message, 500)}`;
+      if (res.status === 404 && message.startsWith(NO_ROUTE)) return { text: `${answered} ${noApi}`, apiBody: false };
+      return { text: answered, apiBody: true };
     }
   } catch { /* not JSON */ }
   const answered = text.trim() ? `server answered ${status}: ${snippet(text)}` : `server answered ${status}`;
-  if (res.status !== 404) return { text: answered, apiBody: false };
-  return { text: `${answered} (no autopgo API at ${url.origin}${url.pathname})`, apiBody: false };
+  return { text: res.status === 404 ? `${answered} ${noApi}` : answered, apiBody: false };
 }
 
 /** Network error codes in words (the rest keep their own message). */
