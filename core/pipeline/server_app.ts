@@ -173,9 +173,10 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     } finally {
       deadline.clear();
     }
-    // A body answered before it was read (401, 413, a bad app name) is cancelled, which makes Deno
-    // read and drop the rest: a client that sends its whole body before reading the answer got
-    // it only when the body timeout closed the connection (27 s for 200 MB), now at once.
+    // A body answered before it was read (401, 413, 415, a bad app name, an idempotent replay) is
+    // cancelled, which makes Deno read and drop the rest: a client that sends its whole body
+    // before reading the answer got it only when the body timeout closed the connection (27 s for
+    // 200 MB), now at once.
     const body = c.req.raw.body;
     if (body && !c.req.raw.bodyUsed && !body.locked) body.cancel().catch(() => {});
   });
@@ -220,18 +221,12 @@ export function createServerApp(deps: ServerAppDeps): Hono<Env> {
     const keyProblem = idempotencyKey === undefined ? undefined : idempotencyKeyProblem(idempotencyKey);
     if (keyProblem) return apiError(400, keyProblem);
     const coding = unsupportedContentCoding(c.req.raw);
-    if (coding) {
-      await c.req.raw.body?.cancel().catch(() => {});
-      return apiError(415, coding);
-    }
+    if (coding) return apiError(415, coding);
     // A retry of an upload already staged or merged is answered before its body is read: the key
-    // decides, the bytes of a retry are never held.
+    // decides, the bytes of a retry are never held (the body is cancelled once answered, above).
     const hash = idempotencyKey === undefined ? undefined : await idempotencyHash(idempotencyKey);
     const replay = hash && await replayEarlier(c, app, hash);
-    if (replay) {
-      await c.req.raw.body?.cancel().catch(() => {});
-      return replay;
-    }
+    if (replay) return replay;
     const meter = budgetMeter(uploadBudget, deps.uploadMeter);
     const check = new UploadStreamCheck(streamLimits, declaredLength(c.req.raw));
     const inspect = (chunk: Uint8Array, received: Uint8Array) => check.push(chunk, received);
