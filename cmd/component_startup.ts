@@ -12,7 +12,7 @@ import type { EventReader, EventWriter } from "../core/events.ts";
 import type { HealthCheck } from "../core/health.ts";
 import { kindFromNetworkError } from "../core/blob_bucket.ts";
 import { redactUrl } from "../core/registry.ts";
-import { originsOnly, publicMessage } from "../core/public_error.ts";
+import { messageLine, originsOnly, publicMessage } from "../core/public_error.ts";
 import { CliError } from "./cli_error.ts";
 import { reportStartupWait } from "./listen.ts";
 import { abortable, abortableSleep } from "../core/sleep.ts";
@@ -51,14 +51,14 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
       // A broker that is down (refused, reset, timed out) is waited for; anything else is final.
       const transient = (error as { kind?: string }).kind === "unavailable" ||
         kindFromNetworkError(error) !== undefined;
-      if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${oneLine(error)}`);
+      if (!transient) throw new CliError(`opening ${what} ${redactUrl(url)}: ${messageLine(error)}`);
       const delayMs = Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5));
       reportStartupWait(`${what} ${publicUrl(url)} is not reachable yet (${publicMessage(error)}); retrying`);
       log.warn("{what} {url} is not reachable yet, retrying in {seconds}s: {error}", {
         what,
         url: redactUrl(url),
         seconds: delayMs / 1000,
-        error: oneLine(error),
+        error: messageLine(error),
       });
       await abortableSleep(delayMs, signal ?? new AbortController().signal);
     }
@@ -86,10 +86,10 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
       throw signal.reason;
     }
     if ((error as { kind?: string }).kind === "unavailable" || timeout.aborted) {
-      log.warn("{what} {url} is not reachable yet: {error}", { what, url: redactUrl(url), error: oneLine(error) });
+      log.warn("{what} {url} is not reachable yet: {error}", { what, url: redactUrl(url), error: messageLine(error) });
     } else {
       await resource.close?.().catch(() => {});
-      throw new CliError(`${what} ${redactUrl(url)}: ${oneLine(error)}`);
+      throw new CliError(`${what} ${redactUrl(url)}: ${messageLine(error)}`);
     }
   } finally {
     clearTimeout(timer);
@@ -101,10 +101,6 @@ export async function openOrFail<T extends { check(signal?: AbortSignal): Promis
 /** `url` as an unauthenticated client may see it: no credentials, path or query (no file store path at all). */
 function publicUrl(url: string): string {
   return /^file:/i.test(url) ? "file://<path>" : originsOnly(redactUrl(url));
-}
-
-function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
 }
 
 /** Resolves once SIGINT or SIGTERM arrives; `dispose` removes the listeners. */

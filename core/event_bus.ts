@@ -23,6 +23,7 @@
 
 import type { EventReader, EventWriter, IncomingMessage, OutgoingMessage } from "./events.ts";
 import { abortableSleep } from "./sleep.ts";
+import { messageLine } from "./public_error.ts";
 
 /** Portable bus error categories; `unavailable` is the only retryable one. */
 export type BusErrorKind = "not-found" | "permission" | "unavailable" | "invalid" | "closed" | "unknown";
@@ -89,7 +90,7 @@ export type BusObserver = (report: { operation: BusOperation; outcome: "ok" | Bu
 function wrapError(driver: BusDriverErrors, what: string, error: unknown): BusError {
   if (error instanceof BusError) return error;
   const kind = driver.errorKind?.(error) ?? "unknown";
-  const detail = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim().slice(0, 500);
+  const detail = messageLine(error).slice(0, 500);
   const where = driver.description ? ` on ${driver.description}` : "";
   return new BusError(kind, `${what}${where}: ${detail}`, { cause: error });
 }

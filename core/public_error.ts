@@ -69,7 +69,7 @@ export function publicMessage(error: unknown): string {
   return scrubPaths(originsOnly(text.replace(/\s+/g, " ").trim())).slice(0, 300);
 }
 
-/** A thrown value's message on one line, for a log record. */
+/** A thrown value's message on one line (runs of white space, line breaks included, become one space). */
 export function messageLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ");
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
 }

@@ -16,6 +16,7 @@ import { Kafka, type LogEntry, logLevel, type PartitionerArgs } from "kafkajs";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { BusError, type BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
+import { messageLine } from "../../core/public_error.ts";
 import { driverParams, durationParam } from "../driver_url.ts";
 
 /** Names the driver in errors. */
@@ -348,5 +349,5 @@ export function kafkaErrorKind(error: unknown): BusErrorKind {
 
 /** One line naming the error (kafkajs messages can span lines). */
 export function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim().slice(0, 500);
+  return messageLine(error).slice(0, 500);
 }

@@ -87,6 +87,7 @@ import { NatsCoreReader, NatsCoreWriter } from "./nats_core.ts";
 import { type JetStreamWriter, openJetStreamWriter } from "./nats_jetstream.ts";
 import { type JetStreamReader, openJetStreamReader } from "./nats_jetstream_reader.ts";
 import { BusError } from "../../core/event_bus.ts";
+import { messageLine } from "../../core/public_error.ts";
 import {
   connectNats,
   type NatsBusOptions,
@@ -94,7 +95,6 @@ import {
   type NatsLink,
   type NatsSettings,
   natsSettings,
-  oneLine,
   WHAT,
 } from "./nats_common.ts";
 
@@ -129,9 +129,8 @@ async function withLink<T>(
     if (error instanceof BusError) throw error;
     const hint = error instanceof Error && error.name === "JetStreamNotEnabled" ? " (start nats-server with -js)" : "";
     const where = settings.jetstream ? `stream ${settings.streamName}` : `subject ${settings.subject}`;
-    throw new BusError(natsErrorKind(error), `${WHAT}: open ${where} on ${link.servers}: ${oneLine(error)}${hint}`, {
-      cause: error,
-    });
+    const message = `${WHAT}: open ${where} on ${link.servers}: ${messageLine(error)}${hint}`;
+    throw new BusError(natsErrorKind(error), message, { cause: error });
   }
 }
 

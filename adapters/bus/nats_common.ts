@@ -12,6 +12,7 @@ import { connectGuarded } from "./nats_transport.ts";
 import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { BusError, type BusErrorKind } from "../../core/event_bus.ts";
 import { redactUrl } from "../../core/registry.ts";
+import { messageLine } from "../../core/public_error.ts";
 import { DEFAULT_ACK_DEADLINE_MS } from "./bus_common.ts";
 import { driverParams, durationParam } from "../driver_url.ts";
 
@@ -186,7 +187,7 @@ export async function connectNats(options: NatsBusOptions, role: string): Promis
     });
   } catch (error) {
     const kind = natsErrorKind(error);
-    const message = `${WHAT}: cannot connect to ${servers}: ${oneLine(error)}`;
+    const message = `${WHAT}: cannot connect to ${servers}: ${messageLine(error)}`;
     throw new BusError(kind === "unknown" ? "unavailable" : kind, message, { cause: error });
   }
   let up = true;
@@ -250,11 +251,6 @@ export function messageHeaders(id: string, orderingKey: string | undefined): Msg
 /** A header's value, or `undefined` when absent or empty. */
 export function headerValue(h: MsgHdrs | undefined, name: string): string | undefined {
   return h?.has(name) ? h.get(name) : undefined;
-}
-
-/** An error's message on one line. */
-export function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
 }
 
 const JS_STREAM_NOT_FOUND = 10059;
