@@ -18,6 +18,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { CliError, describeProfileProblem, oneLine } from "./cli_problem.ts";
 import { DEFAULT_DECODE_LIMITS } from "../core/pprof/limits.ts";
+import { joinChunks } from "../core/body_read.ts";
 import { EncodedProfileMerger } from "../core/pprof/fast_merge.ts";
 
 /** Reads all of stdin synchronously, failing once more than `max` bytes arrive. */
@@ -32,13 +33,7 @@ function readStdinSync(max: number): Uint8Array {
     if (total > max) throw new Error(`standard input is over the ${max}-byte input limit`);
     chunks.push(chunk.subarray(0, n));
   }
-  const data = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    data.set(c, at);
-    at += c.length;
-  }
-  return data;
+  return joinChunks(chunks, total);
 }
 
 /**

@@ -40,7 +40,7 @@ export async function readBodyPrefix(
 }
 
 /** `chunks` (of `length` bytes in all) in one buffer. */
-function joinChunks(chunks: readonly Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
+export function joinChunks(chunks: readonly Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(length);
   let offset = 0;
   for (const chunk of chunks) {
